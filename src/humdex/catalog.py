@@ -1,0 +1,314 @@
+"""The catalog: a user's songs and their reference melodies, persisted in one folder.
+
+Layout of a catalog folder:
+    catalog.json              manifest: format version, generation, songs (metadata), data file names
+    melodies-<gen>.npz        every song's reference melody, concatenated (float16 MIDI, NaN = rest)
+    .lock                     advisory lock held by writers
+
+Every change writes new data files for the next generation, then atomically replaces
+catalog.json; readers only ever see a complete generation. The previous generation's files are
+kept so a reader that loaded the old manifest a moment ago can still open them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from .contour import Contour
+from .errors import CatalogError, HumdexError
+from .ingest import (
+    REFERENCE_HOP_S,
+    SongFile,
+    find_song_files,
+    read_manifest,
+    read_song_melody,
+    read_tags,
+    song_kind,
+)
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "catalog.json"
+COMMIT_EVERY_S = 60.0  # while indexing many files, save progress at least this often
+
+
+@dataclass(frozen=True)
+class Song:
+    """One catalog entry. `stamp` ("size:mtime_ns" of the source) tells whether it changed since."""
+
+    song_id: str
+    title: str | None
+    artist: str | None
+    source: str
+    kind: str
+    duration_s: float
+    stamp: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An immutable view of the catalog at one generation: songs[i] has melodies[i]."""
+
+    generation: int
+    songs: tuple[Song, ...]
+    melodies: tuple[Contour, ...]
+    _references: list[Any] = field(default_factory=list, repr=False, compare=False)
+
+    def index_of(self, song_id: str) -> int:
+        for i, song in enumerate(self.songs):
+            if song.song_id == song_id:
+                return i
+        raise CatalogError(f"no song with id {song_id!r} in the catalog")
+
+    def references(self) -> Any:
+        """The classical matcher's reference set over all melodies, built once per snapshot."""
+        if not self._references:
+            from .matcher import ReferenceSet
+
+            self._references.append(ReferenceSet.from_contours(list(self.melodies)))
+        return self._references[0]
+
+
+@dataclass
+class AddReport:
+    added: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+def _stamp(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write via a temp file in the same folder, fsync, then rename over `path`."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _pack_melodies(melodies: tuple[Contour, ...]) -> dict[str, np.ndarray]:
+    lengths = np.array([len(m.midi) for m in melodies], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    frames = [m.midi for m in melodies]
+    midi = np.concatenate(frames).astype(np.float16) if frames else np.zeros(0, np.float16)
+    return {"midi": midi, "offsets": offsets, "hop_s": np.float64(REFERENCE_HOP_S)}
+
+
+def _unpack_melodies(arrays: Any, n_songs: int) -> tuple[Contour, ...]:
+    midi, offsets, hop_s = arrays["midi"], arrays["offsets"], float(arrays["hop_s"])
+    if len(offsets) != n_songs + 1 or offsets[-1] != len(midi):
+        raise CatalogError("melody data does not match the song list")
+    midi = midi.astype(np.float32)
+    return tuple(Contour(midi[a:b], hop_s) for a, b in zip(offsets[:-1], offsets[1:]))
+
+
+class Catalog:
+    """A catalog folder. Thread-safe; several processes may read while one writes."""
+
+    def __init__(self, db_dir: Path, snapshot: Snapshot) -> None:
+        self.db_dir = db_dir
+        self._snapshot = snapshot
+        self._write_lock = threading.Lock()
+
+    # ---- opening -------------------------------------------------------------------------
+    @classmethod
+    def open(cls, db_dir: str | Path, create: bool = False) -> Catalog:
+        """Open the catalog in `db_dir`; with create=True, make an empty one if there is none."""
+        db_dir = Path(db_dir)
+        if not (db_dir / MANIFEST_NAME).exists():
+            if not create:
+                raise CatalogError(f"{db_dir}: no humdex catalog here (create one with `humdex index`)")
+            db_dir.mkdir(parents=True, exist_ok=True)
+            return cls(db_dir, Snapshot(0, (), ()))
+        return cls(db_dir, _read_snapshot(db_dir))
+
+    def snapshot(self) -> Snapshot:
+        """The current generation, re-read from disk if another process changed it."""
+        try:
+            generation = json.loads((self.db_dir / MANIFEST_NAME).read_text())["generation"]
+        except (OSError, ValueError, KeyError):
+            return self._snapshot
+        if generation != self._snapshot.generation:
+            self._snapshot = _read_snapshot(self.db_dir)
+        return self._snapshot
+
+    # ---- reading -------------------------------------------------------------------------
+    def songs(self) -> list[Song]:
+        return list(self.snapshot().songs)
+
+    def song(self, song_id: str) -> Song:
+        snap = self.snapshot()
+        return snap.songs[snap.index_of(song_id)]
+
+    def melody(self, song_id: str) -> Contour:
+        snap = self.snapshot()
+        return snap.melodies[snap.index_of(song_id)]
+
+    def __len__(self) -> int:
+        return len(self.snapshot().songs)
+
+    # ---- writing -------------------------------------------------------------------------
+    def add_files(
+        self,
+        paths: list[str | Path],
+        manifest: str | Path | None = None,
+        progress: bool = True,
+        pitch_method: str | None = None,
+    ) -> AddReport:
+        """Add (or update) every song file under `paths`. Unchanged files are skipped.
+
+        A file that cannot be read is reported in `failed`; the others are still added.
+        Progress is saved at least every COMMIT_EVERY_S seconds, each save atomic.
+        """
+        entries = read_manifest(Path(manifest)) if manifest else {}
+        files = find_song_files([Path(p) for p in paths])
+        if not files:
+            raise HumdexError(f"no song files found in {', '.join(map(str, paths))}")
+        report = AddReport()
+        pending: list[tuple[Song, Contour]] = []
+        last_commit = time.monotonic()
+        claimed = {s.song_id: s.source for s in self.snapshot().songs}
+        for path in tqdm(files, desc="indexing", unit="song", disable=not progress):
+            entry = entries.get(str(path)) or SongFile(path, path.stem)
+            try:
+                song, melody = self._read_song(entry, claimed, pitch_method)
+            except HumdexError as err:
+                report.failed.append((str(path), str(err).removeprefix(f"{path}: ")))
+                continue
+            if melody is None:
+                report.unchanged.append(song.song_id)
+                continue
+            claimed[song.song_id] = song.source
+            pending.append((song, melody))
+            report.added.append(song.song_id)
+            if time.monotonic() - last_commit > COMMIT_EVERY_S:
+                self._commit(upserts=pending)
+                pending, last_commit = [], time.monotonic()
+        if pending:
+            self._commit(upserts=pending)
+        return report
+
+    def _read_song(
+        self, entry: SongFile, claimed: dict[str, str], pitch_method: str | None
+    ) -> tuple[Song, Contour | None]:
+        path = entry.path
+        kind = song_kind(path)
+        owner = claimed.get(entry.song_id)
+        if owner is not None and owner != str(path):
+            raise HumdexError(
+                f"song id {entry.song_id!r} is already used by {owner}; "
+                "give this file another id in a manifest (path,song_id,title,artist)"
+            )
+        stamp = _stamp(path)
+        snap = self._snapshot
+        if owner == str(path):
+            old = snap.songs[snap.index_of(entry.song_id)]
+            if old.stamp == stamp and old.title == (entry.title or old.title):
+                return old, None
+        melody = read_song_melody(path, pitch_method).resample(REFERENCE_HOP_S).trimmed()
+        if melody.voiced.sum() < 10:
+            raise HumdexError(f"{path}: no melody found")
+        title, artist = read_tags(path)
+        song = Song(
+            song_id=entry.song_id,
+            title=entry.title or title or None,
+            artist=entry.artist or artist,
+            source=str(path),
+            kind=kind,
+            duration_s=round(melody.duration_s, 3),
+            stamp=stamp,
+        )
+        return song, melody
+
+    def remove(self, song_ids: list[str]) -> None:
+        """Remove songs by id; CatalogError (and no change) if any id is unknown."""
+        snap = self.snapshot()
+        known = {s.song_id for s in snap.songs}
+        unknown = [s for s in song_ids if s not in known]
+        if unknown:
+            raise CatalogError(f"no song with id {', '.join(map(repr, unknown))} in the catalog")
+        self._commit(removals=set(song_ids))
+
+    def _commit(
+        self, upserts: list[tuple[Song, Contour]] = (), removals: set[str] = frozenset()  # type: ignore[assignment]
+    ) -> None:
+        """Apply changes on top of the newest generation on disk and publish the next one."""
+        with self._write_lock, _file_lock(self.db_dir):
+            base = self.snapshot()
+            replaced = {song.song_id for song, _ in upserts} | set(removals)
+            kept = [(s, m) for s, m in zip(base.songs, base.melodies) if s.song_id not in replaced]
+            rows = kept + list(upserts)
+            songs = tuple(s for s, _ in rows)
+            melodies = tuple(m for _, m in rows)
+            generation = base.generation + 1
+            data_name = f"melodies-{generation:06d}.npz"
+            _atomic_write(self.db_dir / data_name, lambda f: np.savez(f, **_pack_melodies(melodies)))
+            manifest = {
+                "format": FORMAT_VERSION,
+                "generation": generation,
+                "files": {"melodies": data_name},
+                "songs": [asdict(s) for s in songs],
+            }
+            payload = json.dumps(manifest, ensure_ascii=False, indent=1).encode()
+            _atomic_write(self.db_dir / MANIFEST_NAME, lambda f: f.write(payload))
+            self._snapshot = Snapshot(generation, songs, melodies)
+            _remove_stale_files(self.db_dir, keep={data_name, f"melodies-{base.generation:06d}.npz"})
+
+
+@contextmanager
+def _file_lock(db_dir: Path) -> Iterator[None]:
+    with open(db_dir / ".lock", "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _remove_stale_files(db_dir: Path, keep: set[str]) -> None:
+    for path in db_dir.glob("melodies-*.npz"):
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
+
+
+def _read_snapshot(db_dir: Path, retries: int = 3) -> Snapshot:
+    """Read the newest complete generation (retrying if a writer replaces it meanwhile)."""
+    for attempt in range(retries):
+        try:
+            manifest = json.loads((db_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+            if manifest.get("format") != FORMAT_VERSION:
+                raise CatalogError(
+                    f"{db_dir}: catalog format {manifest.get('format')} is not {FORMAT_VERSION}"
+                )
+            songs = tuple(Song(**s) for s in manifest["songs"])
+            with np.load(db_dir / manifest["files"]["melodies"]) as arrays:
+                melodies = _unpack_melodies(arrays, len(songs))
+            return Snapshot(int(manifest["generation"]), songs, melodies)
+        except FileNotFoundError:
+            if attempt == retries - 1:
+                raise CatalogError(f"{db_dir}: catalog data file is missing") from None
+            time.sleep(0.05)
+        except CatalogError:
+            raise
+        except (ValueError, KeyError, TypeError, OSError) as err:
+            raise CatalogError(f"{db_dir}: catalog is corrupt ({type(err).__name__}: {err})") from None
+    raise AssertionError("unreachable")

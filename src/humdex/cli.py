@@ -1,0 +1,178 @@
+"""The `humdex` command line: thin subcommands over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import EXIT_USER_ERROR, HumdexError
+
+
+def _print_report(report: object, verb: str) -> int:
+    added, unchanged, failed = report.added, report.unchanged, report.failed  # type: ignore[attr-defined]
+    print(f"{verb} {len(added)} songs, {len(unchanged)} unchanged, {len(failed)} failed")
+    for path, reason in failed:
+        print(f"  skipped {path}: {reason}", file=sys.stderr)
+    return EXIT_USER_ERROR if failed and not (added or unchanged) else 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from .catalog import Catalog
+
+    catalog = Catalog.open(args.db, create=args.command == "index")
+    report = catalog.add_files(args.paths, manifest=args.manifest, progress=not args.quiet,
+                               pitch_method=args.pitch)
+    code = _print_report(report, "indexed")
+    print(f"catalog {args.db}: {len(catalog)} songs")
+    return code
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from .catalog import Catalog
+
+    catalog = Catalog.open(args.db)
+    catalog.remove(args.song_ids)
+    print(f"removed {len(args.song_ids)} songs; catalog {args.db}: {len(catalog)} songs")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .catalog import Catalog
+
+    songs = Catalog.open(args.db).songs()
+    if args.json:
+        print(json.dumps([{k: getattr(s, k) for k in ("song_id", "title", "artist", "kind",
+                                                       "duration_s", "source")} for s in songs],
+                         ensure_ascii=False, indent=1))
+        return 0
+    for s in songs:
+        label = " - ".join(x for x in (s.artist, s.title) if x)
+        print(f"{s.song_id}\t{s.kind}\t{s.duration_s:7.1f} s\t{label}")
+    print(f"{len(songs)} songs")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .catalog import Catalog
+    from .search import load_query, search
+
+    catalog = Catalog.open(args.db)
+    query = load_query(args.query, pitch_method=args.pitch)
+    result = search(query, catalog, top=args.top, from_start=args.from_start)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+        return 0
+    print(f"query {result.query}: {result.timing_ms['total']:.0f} ms "
+          f"(pitch {result.timing_ms['pitch']:.0f}, search {result.timing_ms['search']:.0f})")
+    for h in result.hits:
+        where = f"{h.start_s:6.1f}-{h.end_s:6.1f} s" if h.start_s is not None else ""
+        print(f"{h.rank:3d}. {h.song_id:<24} {h.score:.3f}  {where}  {h.title or ''}")
+    if not result.hits:
+        print("no songs in the catalog")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare, plot_comparison
+
+    comparison = compare(Path(args.a), Path(args.b), pitch_method=args.pitch)
+    if args.plot:
+        plot_comparison(comparison, Path(args.plot))
+    if args.json:
+        print(json.dumps(comparison.to_json(), ensure_ascii=False))
+    else:
+        print(comparison.summary())
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_cli
+
+    return evaluate_cli(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args)
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", required=True, help="catalog folder")
+
+
+def _add_pitch(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pitch", default=None,
+                   help="pitch tracker for audio: crepe-tiny | crepe-full | swift | pyin "
+                        "(default: humdex.pitch's default)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="humdex", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"humdex {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands: list[tuple[str, str, Callable[[argparse.Namespace], int]]] = [
+        ("index", "index song files/folders into a catalog (created if needed)", cmd_index),
+        ("add", "add song files to an existing catalog", cmd_index),
+        ("remove", "remove songs from a catalog by id", cmd_remove),
+        ("list", "list the songs of a catalog", cmd_list),
+        ("search", "find the song a hummed/sung query comes from", cmd_search),
+        ("compare", "score a recording against another recording or a MIDI file", cmd_compare),
+        ("eval", "measure hit rates on a list of queries or the MIR-QBSH corpus", cmd_eval),
+        ("demo", "build a demo catalog from music21's melodies and search sung queries", cmd_demo),
+    ]
+    p = {name: sub.add_parser(name, help=text, description=text) for name, text, _ in commands}
+    for name, _, func in commands:
+        p[name].set_defaults(func=func)
+    for name in ("index", "add"):
+        p[name].add_argument("paths", nargs="+", help="song files or folders (MIDI, audio, .pv, f0 CSV)")
+        _add_db(p[name])
+        p[name].add_argument("--manifest", help="CSV path,song_id[,title[,artist]] overriding ids")
+        p[name].add_argument("--quiet", action="store_true", help="no progress bar")
+        _add_pitch(p[name])
+    p["remove"].add_argument("song_ids", nargs="+")
+    _add_db(p["remove"])
+    _add_db(p["list"])
+    p["list"].add_argument("--json", action="store_true")
+    p["search"].add_argument("query", help="audio file, .pv or f0 CSV (time_s,f0_hz)")
+    _add_db(p["search"])
+    p["search"].add_argument("--top", type=int, default=10)
+    p["search"].add_argument("--json", action="store_true", help="print one JSON object")
+    p["search"].add_argument("--from-start", action="store_true",
+                             help="queries start at the song's start (MIREX MIR-QBSH protocol)")
+    _add_pitch(p["search"])
+    p["compare"].add_argument("a", help="query recording or pitch file")
+    p["compare"].add_argument("b", help="song: recording, pitch file or MIDI/score")
+    p["compare"].add_argument("--plot", help="write a picture of the alignment (PNG)")
+    p["compare"].add_argument("--json", action="store_true")
+    _add_pitch(p["compare"])
+    from .evaluate import add_eval_arguments
+
+    add_eval_arguments(p["eval"])
+    p["demo"].add_argument("--db", default="humdex-demo/catalog", help="demo catalog folder")
+    p["demo"].add_argument("--songs", type=int, default=3000, help="melodies in the catalog")
+    p["demo"].add_argument("--queries", type=int, default=12, help="sung queries to search")
+    p["demo"].add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except HumdexError as err:
+        print(f"humdex: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("humdex: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

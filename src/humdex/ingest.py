@@ -1,0 +1,118 @@
+"""Songs from files: which files are songs, and the reference melody and tags of each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .contour import Contour
+from .errors import HumdexError
+
+MIDI_SUFFIXES = (".mid", ".midi", ".kar")
+SCORE_SUFFIXES = (".abc", ".xml", ".musicxml", ".mxl", ".krn")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".mp4", ".opus", ".webm")
+PITCH_SUFFIXES = (".pv", ".csv")
+SONG_SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES + AUDIO_SUFFIXES + PITCH_SUFFIXES
+MAX_SONG_S = 30 * 60.0  # longest audio song we pitch-track, seconds
+
+
+@dataclass(frozen=True)
+class SongFile:
+    """A song file found on disk, with what a manifest or its tags say about it."""
+
+    path: Path
+    song_id: str
+    title: str | None = None
+    artist: str | None = None
+
+
+def song_kind(path: Path) -> str:
+    """'midi' | 'score' | 'audio' | 'pitch' by suffix; HumdexError for anything else."""
+    suffix = path.suffix.lower()
+    for kind, suffixes in (
+        ("midi", MIDI_SUFFIXES),
+        ("score", SCORE_SUFFIXES),
+        ("audio", AUDIO_SUFFIXES),
+        ("pitch", PITCH_SUFFIXES),
+    ):
+        if suffix in suffixes:
+            return kind
+    raise HumdexError(f"{path}: not a song file (expected one of {', '.join(SONG_SUFFIXES)})")
+
+
+def find_song_files(paths: list[Path]) -> list[Path]:
+    """Every song file under `paths` (files are taken as given, folders searched recursively), sorted."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SONG_SUFFIXES]
+        elif path.exists():
+            found.append(path)
+        else:
+            raise HumdexError(f"{path}: no such file or folder")
+    return sorted({p.resolve() for p in found})
+
+
+def read_manifest(path: Path) -> dict[str, SongFile]:
+    """A CSV manifest `path,song_id[,title[,artist]]` (header optional) -> SongFile by resolved path.
+
+    Relative paths are taken relative to the manifest's folder.
+    """
+    import csv
+
+    if not path.is_file():
+        raise HumdexError(f"{path}: manifest not found")
+    entries: dict[str, SongFile] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.reader(f):
+            if not row or row[0].strip().lower() in ("", "path") or row[0].startswith("#"):
+                continue
+            if len(row) < 2 or not row[1].strip():
+                raise HumdexError(f"{path}: each line needs path,song_id[,title[,artist]]: {row}")
+            song_path = (path.parent / row[0].strip()).resolve()
+            extra = [c.strip() or None for c in row[2:4]] + [None, None]
+            entries[str(song_path)] = SongFile(song_path, row[1].strip(), extra[0], extra[1])
+    return entries
+
+
+def read_tags(path: Path) -> tuple[str | None, str | None]:
+    """(title, artist) from an audio file's tags, (None, None) when it has none."""
+    if song_kind(path) != "audio":
+        return None, None
+    try:
+        import mutagen
+
+        tags = mutagen.File(path, easy=True)
+    except Exception:  # tags are a nicety: a file mutagen can't parse may still decode
+        return None, None
+    if not tags:
+        return None, None
+
+    def first(key: str) -> str | None:
+        values = tags.get(key) or []
+        return str(values[0]) if values else None
+
+    return first("title"), first("artist")
+
+
+def read_song_melody(path: Path, pitch_method: str | None = None) -> Contour:
+    """The reference melody of a song file, as a Contour. Raises HumdexError for unusable files."""
+    kind = song_kind(path)
+    if kind in ("midi", "score"):
+        from .melody import notes_to_contour, read_melody
+
+        return notes_to_contour(read_melody(path), hop_s=REFERENCE_HOP_S, hold_rests=True)
+    if kind == "pitch":
+        from .pitchfile import read_pitch_file
+
+        return read_pitch_file(path)
+    from . import audio, pitch
+
+    samples = audio.load(path, audio.SAMPLE_RATE)
+    if len(samples) > MAX_SONG_S * audio.SAMPLE_RATE:
+        raise HumdexError(f"{path}: longer than {MAX_SONG_S / 60:.0f} minutes")
+    kwargs = {"method": pitch_method} if pitch_method else {}
+    return pitch.query_contour(samples, audio.SAMPLE_RATE, **kwargs)
+
+
+REFERENCE_HOP_S = 0.02  # seconds between frames of stored reference melodies

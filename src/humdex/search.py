@@ -1,0 +1,127 @@
+"""Search: the one place that composes query -> pitch contour -> matcher -> ranked songs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .catalog import Catalog, Snapshot
+from .contour import Contour
+from .errors import AudioError
+from .ingest import PITCH_SUFFIXES
+
+MIN_VOICED_S = 1.0  # a query needs at least this much sung pitch, seconds
+
+
+@dataclass(frozen=True, eq=False)
+class Query:
+    """A query melody and what it cost to get it."""
+
+    name: str
+    contour: Contour
+    pitch_ms: float
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int
+    song_id: str
+    title: str | None
+    score: float
+    start_s: float | None
+    end_s: float | None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    timing_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON contract of `humdex search --json` and `POST /search`."""
+        return {
+            "query": self.query,
+            "results": [
+                {
+                    "rank": h.rank,
+                    "song_id": h.song_id,
+                    "title": h.title,
+                    "score": round(h.score, 4),
+                    "start_s": None if h.start_s is None else round(h.start_s, 2),
+                    "end_s": None if h.end_s is None else round(h.end_s, 2),
+                }
+                for h in self.hits
+            ],
+            "timing_ms": {k: round(v, 1) for k, v in self.timing_ms.items()},
+        }
+
+
+def check_query_contour(contour: Contour, name: str) -> Contour:
+    """The contour without leading/trailing silence; AudioError if too short, long or unvoiced."""
+    from .audio import MAX_QUERY_S, MIN_QUERY_S
+
+    if contour.duration_s > MAX_QUERY_S:
+        raise AudioError(f"{name}: query is {contour.duration_s:.0f} s long; humdex takes at most "
+                         f"{MAX_QUERY_S:.0f} s")
+    voiced_s = float(contour.voiced.sum()) * contour.hop_s
+    if voiced_s < MIN_VOICED_S:
+        raise AudioError(f"{name}: no sung or hummed pitch found (only {voiced_s:.1f} s voiced)")
+    trimmed = contour.trimmed()
+    if trimmed.duration_s < MIN_QUERY_S:
+        raise AudioError(f"{name}: query melody is {trimmed.duration_s:.1f} s long; humdex needs at "
+                         f"least {MIN_QUERY_S:.0f} s")
+    return trimmed
+
+
+def query_from_audio(
+    samples: np.ndarray, sample_rate: int, name: str, pitch_method: str | None = None
+) -> Query:
+    """Track the pitch of a recorded query. samples: (n,) float32 mono at sample_rate."""
+    from . import audio, pitch
+
+    audio.check_query_duration(samples, sample_rate)
+    started = time.perf_counter()
+    kwargs = {"method": pitch_method} if pitch_method else {}
+    contour = pitch.query_contour(samples, sample_rate, **kwargs)
+    pitch_ms = (time.perf_counter() - started) * 1e3
+    return Query(name, check_query_contour(contour, name), pitch_ms)
+
+
+def load_query(path: str | Path, pitch_method: str | None = None) -> Query:
+    """A query from a file: audio (pitch-tracked) or a pitch file (.pv, f0 CSV)."""
+    path = Path(path)
+    if path.suffix.lower() in PITCH_SUFFIXES:
+        from .pitchfile import read_pitch_file
+
+        started = time.perf_counter()
+        contour = read_pitch_file(path)
+        return Query(path.name, check_query_contour(contour, str(path)),
+                     (time.perf_counter() - started) * 1e3)
+    from . import audio
+
+    return query_from_audio(audio.load(path, audio.SAMPLE_RATE), audio.SAMPLE_RATE, path.name,
+                            pitch_method)
+
+
+def search(
+    query: Query, catalog: Catalog | Snapshot, top: int = 10, from_start: bool = False
+) -> SearchResult:
+    """Rank the catalog's songs for a query, best first (at most `top`)."""
+    from .matcher import match
+
+    snap = catalog.snapshot() if isinstance(catalog, Catalog) else catalog
+    started = time.perf_counter()
+    hits: list[Hit] = []
+    if snap.songs:
+        matches = match(query.contour, snap.references(), from_start=from_start, top=top)
+        for rank, m in enumerate(matches, start=1):
+            song = snap.songs[m.index]
+            hits.append(Hit(rank, song.song_id, song.title, float(m.score), m.start_s, m.end_s))
+    search_ms = (time.perf_counter() - started) * 1e3
+    timing = {"pitch": query.pitch_ms, "search": search_ms, "total": query.pitch_ms + search_ms}
+    return SearchResult(query.name, hits, timing)
