@@ -138,7 +138,9 @@ class Catalog:
             if not create:
                 raise CatalogError(f"{db_dir}: no humdex catalog here (create one with `humdex index`)")
             db_dir.mkdir(parents=True, exist_ok=True)
-            return cls(db_dir, Snapshot(0, (), ()))
+            catalog = cls(db_dir, Snapshot(0, (), ()))
+            catalog._commit()  # an empty generation, so other processes can open it too
+            return catalog
         return cls(db_dir, _read_snapshot(db_dir))
 
     def snapshot(self) -> Snapshot:

@@ -1,0 +1,136 @@
+"""The real CLI end to end on songs and sung queries the tests make themselves."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import SAMPLE_RATE, sing
+from humdex.cli import main
+
+
+@pytest.fixture
+def db(song_dir: Path, tmp_path: Path) -> Path:
+    db = tmp_path / "db"
+    assert main(["index", str(song_dir), "--db", str(db), "--quiet"]) == 0
+    return db
+
+
+def excerpt(melody: list[tuple[int, float]], first: int, count: int) -> list[tuple[int, float]]:
+    return melody[first : first + count]
+
+
+def search_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    capsys.readouterr()
+    assert main(["search", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_sung_query_from_the_middle_finds_its_song(db: Path, melodies: list, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    query = tmp_path / "hum.wav"
+    audio = sing(excerpt(melodies[7], 12, 14), transpose_st=-5, tempo=0.85)
+    sf.write(query, audio, SAMPLE_RATE)
+    answer = search_json(capsys, str(query), "--db", str(db), "--top", "3")
+    assert answer["query"] == "hum.wav"
+    assert [r["rank"] for r in answer["results"]] == [1, 2, 3]
+    best = answer["results"][0]
+    assert best["song_id"] == "song07"
+    assert set(best) == {"rank", "song_id", "title", "score", "start_s", "end_s"}
+    assert 0 <= best["start_s"] < best["end_s"]
+    assert best["score"] >= answer["results"][1]["score"]
+    assert set(answer["timing_ms"]) == {"pitch", "search", "total"}
+
+
+def test_pitch_file_queries(db: Path, melodies: list, tmp_path: Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    # .pv: MIDI semitones per 32 ms frame, 0 = unvoiced; the song sung from its start
+    frames = []
+    for pitch, beats in excerpt(melodies[3], 0, 16):
+        n = int(beats * 0.5 / 0.032)
+        frames += [pitch + 2.0] * (n - 1) + [0.0]
+    pv = tmp_path / "q.pv"
+    pv.write_text("\n".join(f"{x:.2f}" for x in frames))
+    answer = search_json(capsys, str(pv), "--db", str(db), "--from-start")
+    assert answer["results"][0]["song_id"] == "song03"
+    # f0 CSV with a header, f0 <= 0 unvoiced
+    t = np.arange(len(frames)) * 0.032
+    f0 = np.where(np.array(frames) > 0, 440 * 2 ** ((np.array(frames) - 69) / 12), 0)
+    csv = tmp_path / "q.csv"
+    csv.write_text("time_s,f0_hz\n" + "\n".join(f"{a:.3f},{b:.2f}" for a, b in zip(t, f0)))
+    answer = search_json(capsys, str(csv), "--db", str(db))
+    assert answer["results"][0]["song_id"] == "song03"
+
+
+def test_list_remove_add(db: Path, song_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["remove", "song01", "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["list", "--db", str(db), "--json"]) == 0
+    ids = [s["song_id"] for s in json.loads(capsys.readouterr().out)]
+    assert "song01" not in ids and len(ids) == 11
+    assert main(["add", str(song_dir / "song01.mid"), "--db", str(db), "--quiet"]) == 0
+    assert main(["list", "--db", str(db)]) == 0
+    assert "12 songs" in capsys.readouterr().out
+
+
+def test_eval_on_a_query_list(db: Path, melodies: list, tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    lines = []
+    for i in (2, 5, 9):
+        path = tmp_path / f"q{i}.wav"
+        sf.write(path, sing(excerpt(melodies[i], 4, 14), transpose_st=3, seed=i), SAMPLE_RATE)
+        lines.append(f"{path.name}\tsong{i:02d}")
+    (tmp_path / "queries.tsv").write_text("\n".join(lines) + "\n")
+    report = tmp_path / "report.json"
+    assert main(["eval", "--db", str(db), "--queries", str(tmp_path / "queries.tsv"),
+                 "--report", str(report), "--quiet"]) == 0
+    metrics = json.loads(report.read_text())["metrics"]
+    assert metrics["queries"] == 3 and metrics["Top-10"] == 1.0
+    assert "top-10 1.000" in capsys.readouterr().out
+
+
+def test_eval_mirqbsh_layout(db: Path, melodies: list, tmp_path: Path) -> None:
+    corpus = tmp_path / "MIR-QBSH"
+    person = corpus / "waveFile" / "year2003" / "person00001"
+    person.mkdir(parents=True)
+    # queries named after catalog songs, as MIR-QBSH names them after its MIDI files
+    for i in (0, 4):
+        audio = sing(excerpt(melodies[i], 0, 14), transpose_st=-2, seed=i)
+        sf.write(person / f"song{i:02d}.wav", audio, 8000, subtype="PCM_U8")
+    report = tmp_path / "r.json"
+    assert main(["eval", "mirqbsh", str(corpus), "--db", str(db), "--report", str(report),
+                 "--quiet"]) == 0
+    data = json.loads(report.read_text())
+    assert data["settings"]["from_start"] is True
+    assert data["metrics"]["Top-1"] == 1.0
+
+
+@pytest.mark.parametrize("case", ["missing", "corrupt", "empty", "silent", "short", "long",
+                                  "no_db"])
+def test_bad_queries_exit_2_with_one_line(case: str, db: Path, tmp_path: Path) -> None:
+    path = tmp_path / "q.wav"
+    if case == "corrupt":
+        path.write_bytes(b"RIFF\x00\x00garbage" * 10)
+    elif case == "empty":
+        path.write_bytes(b"")
+    elif case == "silent":
+        sf.write(path, np.zeros(SAMPLE_RATE * 3, np.float32), SAMPLE_RATE)
+    elif case == "short":
+        sf.write(path, sing([(60, 1.0), (62, 1.0)])[: SAMPLE_RATE], SAMPLE_RATE)
+    elif case == "long":
+        sf.write(path, 0.1 * np.sin(np.arange(8000 * 301) * 0.3), 8000)
+    elif case == "no_db":
+        sf.write(path, sing([(60, 2.0), (62, 2.0), (64, 2.0)]), SAMPLE_RATE)
+    db_arg = str(tmp_path / "no-such-db") if case == "no_db" else str(db)
+    proc = subprocess.run([sys.executable, "-m", "humdex", "search", str(path), "--db", db_arg],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("humdex: error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
