@@ -1,0 +1,270 @@
+"""Classical key- and tempo-invariant melody matcher: FFT sliding-window candidates, DTW rerank.
+
+Stage 1 (all songs, vectorised): for each tempo scale, the key-invariant mean squared pitch
+difference between the rescaled query and every window of the concatenated references, from
+FFT correlations (overlap-save) of the references r and r^2 with the query's voiced mask and
+mask * pitch. Stage 2: subsequence DTW (dtw.py) of the query against the best windows of the best
+songs, under a small transposition search around stage 1's key, gives the final score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.fft  # type: ignore[import-untyped]
+
+from .contour import Contour
+from .dtw import batch_subsequence_dtw
+from .errors import AudioError, CatalogError
+from .references import ReferenceSet, song_means, to_hop
+
+__all__ = ["Match", "MatcherConfig", "ReferenceSet", "match", "prepare_query"]
+
+
+@dataclass(frozen=True)
+class MatcherConfig:
+    """Every default of the matcher (frame rate is the ReferenceSet's own hop_s)."""
+
+    tempo_min: float = 0.5  # reference frames per query frame, lowest scale tried
+    tempo_max: float = 2.0
+    tempo_steps: int = 13  # geometric grid between tempo_min and tempo_max
+    min_overlap: float = 0.75  # fraction of the scaled query that must lie inside the song
+    from_start_slack_s: float = (
+        1.0  # from_start: the match may begin this late after the song's start
+    )
+    candidates: int = 100  # songs reranked by DTW
+    margin: float = 0.25  # DTW segment = candidate window +- margin * window length
+    key_offsets_st: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)  # around stage 1's key
+    key_refinements: int = 1  # DTW reruns at the best key + mean residual along its path
+    octave_penalty_st: float = 1.0  # DTW cost of matching an octave off, on top of the residue
+    cost_cap_st: float = 4.0  # DTW local cost cap (semitones)
+    score_scale_st: float = 1.0  # score = exp(-mean DTW cost / score_scale_st)
+    octave_fix_window_s: float = 1.5  # query octave-jump repair: running median window
+    min_query_s: float = 1.0  # voiced query shorter than this is refused
+    fft_size: int = 8192  # overlap-save block size (frames)
+
+    def tempo_scales(self) -> np.ndarray:
+        """(tempo_steps,) float64 reference frames per query frame."""
+        return np.geomspace(self.tempo_min, self.tempo_max, self.tempo_steps)
+
+
+@dataclass(frozen=True)
+class Match:
+    """One reference's answer: row index in the ReferenceSet, score in [0, 1] (higher is better),
+    where the match lies in the song (seconds from the song's start)."""
+
+    index: int
+    score: float
+    start_s: float
+    end_s: float
+    cost_st: float = field(default=float("nan"))  # mean DTW cost per voiced query frame
+    key_st: float = field(default=float("nan"))  # semitones to add to the query to reach the song
+
+
+def fix_octave_jumps(midi: np.ndarray, window: int) -> np.ndarray:
+    """(frames,) pitch with frames an octave (or two) away from the running median folded back."""
+    from scipy.ndimage import median_filter  # type: ignore[import-untyped]
+
+    out = midi.copy()
+    idx = np.flatnonzero(np.isfinite(midi))
+    if len(idx) < 3:
+        return out
+    v = midi[idx].astype(np.float64)
+    med = median_filter(v, size=max(3, window | 1), mode="nearest")
+    octaves = np.round((v - med) / 12.0)
+    out[idx] = (v - 12.0 * octaves).astype(np.float32)
+    return out
+
+
+def prepare_query(query: Contour, hop_s: float, config: MatcherConfig) -> Contour:
+    """The query at the matcher's hop, octave jumps repaired, unvoiced ends trimmed.
+
+    Raises AudioError when too little voiced pitch remains.
+    """
+    q = to_hop(query, hop_s)
+    q = Contour(fix_octave_jumps(q.midi, round(config.octave_fix_window_s / hop_s)), hop_s)
+    q = q.trimmed()
+    voiced_s = float(np.count_nonzero(q.voiced)) * hop_s
+    if voiced_s < config.min_query_s:
+        raise AudioError(
+            f"query has {voiced_s:.1f} s of voiced pitch; at least {config.min_query_s:.1f} s needed"
+        )
+    return q
+
+
+def _scaled(x: np.ndarray, scale: float) -> np.ndarray:
+    """(n,) -> (round(n * scale),) by nearest frame: the query at another tempo."""
+    k = max(2, round(len(x) * scale))
+    src = np.minimum(((np.arange(k) + 0.5) / scale).astype(np.int64), len(x) - 1)
+    return x[src]
+
+
+def _blocks_spectrum(x: np.ndarray, n_fft: int, step: int) -> np.ndarray:
+    """(frames,) -> (blocks, n_fft // 2 + 1) complex spectra of overlapping blocks (overlap-save)."""
+    n_blocks = -(-len(x) // step)
+    padded = np.zeros(n_blocks * step + n_fft - step, np.float32)
+    padded[: len(x)] = x
+    blocks = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::step]
+    return scipy.fft.rfft(blocks, axis=1, workers=-1)
+
+
+def _correlate(product: np.ndarray, n_fft: int, step: int, n: int) -> np.ndarray:
+    """Sliding correlations c[t] = sum_i k[i] x[t + i] from block spectra products
+    X * conj(K) (overlap-save): (n,) float32."""
+    c = scipy.fft.irfft(product, n=n_fft, axis=1, workers=-1)
+    return c[:, :step].reshape(-1)[:n]
+
+
+def _valid_starts(
+    refs: ReferenceSet, window: int, from_start: bool, config: MatcherConfig
+) -> np.ndarray:
+    """(frames,) bool: where a window of `window` frames may start."""
+    if from_start:
+        slack = round(config.from_start_slack_s / refs.hop_s)
+        after_first = refs.frames_after_first_voiced()
+        return (after_first >= 0) & (after_first <= slack)
+    return refs.frames_to_end() >= int(np.ceil(config.min_overlap * window))
+
+
+def candidate_windows(
+    q: Contour, refs: ReferenceSet, from_start: bool, config: MatcherConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Stage 1: the best window of each of the `config.candidates` best songs.
+
+    Returns (songs, start frames (global), scales, keys): keys in semitones to add to the
+    (mean-centred) query to reach the (mean-centred) song.
+    """
+    w = np.isfinite(q.midi).astype(np.float32)
+    qv = np.where(w > 0, q.midi - np.nanmean(q.midi), 0.0).astype(np.float32)
+    r = refs.centred()
+    scales = config.tempo_scales()
+    k_max = max(len(_scaled(w, s)) for s in scales)
+    n_fft = max(config.fft_size, 1 << int(np.ceil(np.log2(4 * k_max))))
+    step = n_fft - k_max + 1
+    spec_r = _blocks_spectrum(r, n_fft, step)
+    spec_rr = _blocks_spectrum(r * r, n_fft, step)
+    n_songs = len(refs)
+    best_dist = np.full((len(scales), refs.n_frames), np.inf, np.float32)
+    keys = np.zeros_like(best_dist)
+    for s_i, scale in enumerate(scales):
+        ws, qs = _scaled(w, scale), _scaled(qv, scale)
+        n_w, s_q, s_qq = ws.sum(), qs.sum(), (qs * qs).sum()
+        kw = np.conj(scipy.fft.rfft(ws, n=n_fft))
+        kq = np.conj(scipy.fft.rfft(qs, n=n_fft))
+        s_r = _correlate(spec_r * kw, n_fft, step, refs.n_frames)
+        rest = _correlate(spec_rr * kw - 2 * spec_r * kq, n_fft, step, refs.n_frames)
+        diff = s_r - s_q
+        dist = (rest + s_qq - diff * diff / n_w) / n_w
+        dist[~_valid_starts(refs, len(ws), from_start, config)] = np.inf
+        best_dist[s_i] = dist
+        keys[s_i] = diff / n_w
+    per_song = np.minimum.reduceat(best_dist.min(axis=0), refs.offsets[:-1])
+    per_song[np.diff(refs.offsets) == 0] = np.inf
+    n_keep = min(config.candidates, n_songs)
+    songs = np.argpartition(per_song, n_keep - 1)[:n_keep]
+    songs = songs[np.isfinite(per_song[songs])]
+    starts = np.empty(len(songs), np.int64)
+    song_scales = np.empty(len(songs))
+    song_keys = np.empty(len(songs))
+    for k, song in enumerate(songs):
+        lo, hi = refs.offsets[song], refs.offsets[song + 1]
+        flat = np.argmin(best_dist[:, lo:hi])
+        s_i, t = divmod(int(flat), int(hi - lo))
+        starts[k], song_scales[k], song_keys[k] = lo + t, scales[s_i], keys[s_i, lo + t]
+    return songs, starts, song_scales, song_keys
+
+
+def _segments(
+    refs: ReferenceSet,
+    songs: np.ndarray,
+    starts: np.ndarray,
+    scales: np.ndarray,
+    n_query: int,
+    from_start: bool,
+    config: MatcherConfig,
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
+    """Reference segments around each candidate, resampled to the query's frame rate."""
+    r = refs.centred()
+    pieces, frame_idx, start_max = [], [], np.empty(len(songs), np.int64)
+    slack = config.from_start_slack_s / refs.hop_s
+    for k, (song, t, scale) in enumerate(zip(songs, starts, scales)):
+        lo, hi = int(refs.offsets[song]), int(refs.offsets[song + 1])
+        window = n_query * scale
+        if from_start:
+            p0 = lo + int(refs.first_voiced()[song])
+            start_max[k] = int(np.ceil(slack / scale)) + 1
+        else:
+            p0 = max(lo, int(t - config.margin * window))
+            start_max[k] = 1 << 40
+        p1 = min(hi, int(np.ceil(t + window * (1 + config.margin))))
+        m = max(1, int((p1 - p0) / scale))
+        idx = np.minimum(p0 + np.round(np.arange(m) * scale).astype(np.int64), hi - 1)
+        pieces.append(r[idx])
+        frame_idx.append(idx - lo)
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces])]).astype(np.int64)
+    return np.concatenate(pieces).astype(np.float32), offsets, frame_idx, start_max
+
+
+def match(
+    query: Contour,
+    refs: ReferenceSet,
+    *,
+    from_start: bool = False,
+    top: int = 10,
+    config: MatcherConfig = MatcherConfig(),
+) -> list[Match]:
+    """The `top` references most similar to the query, best first.
+
+    Args:
+        query: the hummed/sung melody (any hop; NaN = unvoiced).
+        refs: the reference melodies.
+        from_start: the query begins at the song's start (MIR-QBSH protocol); otherwise anywhere.
+        top: how many matches to return (fewer if the set is smaller).
+
+    Raises:
+        AudioError: the query has (almost) no voiced pitch. CatalogError: refs is empty.
+    """
+    if len(refs) == 0 or refs.n_frames == 0:
+        raise CatalogError("the reference set is empty: index some songs first")
+    q = prepare_query(query, refs.hop_s, config)
+    songs, starts, scales, keys = candidate_windows(q, refs, from_start, config)
+    if len(songs) == 0:
+        return []
+    w = np.isfinite(q.midi).astype(np.float32)
+    qv = np.where(w > 0, q.midi - np.nanmean(q.midi), 0.0).astype(np.float32)
+    seg, seg_offsets, frame_idx, start_max = _segments(
+        refs, songs, starts, scales, len(qv), from_start, config
+    )
+    key_grid = keys[:, None] + np.asarray(config.key_offsets_st, np.float64)[None, :]
+    costs, js, je, best_keys = batch_subsequence_dtw(
+        qv,
+        w,
+        seg,
+        seg_offsets,
+        key_grid,
+        start_max,
+        config.octave_penalty_st,
+        config.cost_cap_st,
+        config.key_refinements,
+    )
+    mean_cost = costs / w.sum()
+    order = np.argsort(mean_cost, kind="stable")[:top]
+    out = []
+    means = song_means(refs)
+    for k in order:
+        if not np.isfinite(mean_cost[k]):
+            continue
+        song = int(songs[k])
+        key = float(best_keys[k] + means[song] - np.nanmean(q.midi))
+        out.append(
+            Match(
+                index=song,
+                score=float(np.exp(-mean_cost[k] / config.score_scale_st)),
+                start_s=float(frame_idx[k][js[k]] * refs.hop_s),
+                end_s=float((frame_idx[k][je[k]] + 1) * refs.hop_s),
+                cost_st=float(mean_cost[k]),
+                key_st=key,
+            )
+        )
+    return out

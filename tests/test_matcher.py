@@ -1,0 +1,203 @@
+"""Tests of the classical matcher: DTW numerics, reference set arrays, matching invariants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from humdex.contour import Contour
+from humdex.dtw import subsequence_dtw
+from humdex.errors import AudioError, CatalogError
+from humdex.matcher import MatcherConfig, match
+from humdex.references import ReferenceSet, to_hop
+
+HOP_S = 0.01
+
+
+def _dtw(query, ref, key=0.0, start_max=None, weights=None, octave_penalty=1.0, cap=4.0):
+    q = np.asarray(query, np.float32)
+    w = np.ones(len(q), np.float32) if weights is None else np.asarray(weights, np.float32)
+    r = np.asarray(ref, np.float32)
+    out = subsequence_dtw(
+        q, w, r, key, len(r) if start_max is None else start_max, octave_penalty, cap
+    )
+    return out[:3]
+
+
+def _reference_dtw(q, w, r, key, octave_penalty, cap):
+    """Plain-python recursion of the same step pattern, for cross-checking the kernel."""
+    n, m = len(q), len(r)
+
+    def c(i, j):
+        d = abs(r[j] - q[i] - key)
+        return w[i] * min(d, abs(d - 12) + octave_penalty, cap)
+
+    inf = float("inf")
+    table = [[inf] * m for _ in range(n)]
+    for j in range(m):
+        table[0][j] = c(0, j)
+    for i in range(1, n):
+        for j in range(m):
+            options = []
+            if j >= 1:
+                options.append(table[i - 1][j - 1])
+                if i >= 2:
+                    options.append(table[i - 2][j - 1] + c(i - 1, j))
+            if j >= 2:
+                options.append(table[i - 1][j - 2])
+            best = min(options, default=inf)
+            table[i][j] = best + c(i, j) if best < inf else inf
+    return min(table[n - 1])
+
+
+def test_dtw_finds_exact_subsequence():
+    assert _dtw([60, 62, 64], [50, 60, 62, 64, 50]) == (0.0, 1, 3)
+
+
+def test_dtw_hand_computed_costs():
+    cost, start, end = _dtw([60, 61, 64], [60, 62, 64])
+    assert cost == pytest.approx(1.0) and (start, end) == (0, 2)
+    # key shift, octave error (costs the penalty), cap on outliers
+    assert _dtw([48, 50, 52], [60, 62, 64], key=12.0)[0] == pytest.approx(0.0)
+    assert _dtw([60, 74, 64], [60, 62, 64], octave_penalty=1.0)[0] == pytest.approx(1.0)
+    assert _dtw([60, 68, 64], [60, 62, 64], cap=4.0)[0] == pytest.approx(4.0)
+    # unvoiced query frames (weight 0) cost nothing
+    assert _dtw([60, 0, 64], [60, 62, 64], weights=[1, 0, 1])[0] == pytest.approx(0.0)
+
+
+def test_dtw_slope_constraints():
+    assert _dtw([60, 62, 64], [60, 60, 62, 62, 64, 64])[0] == pytest.approx(0.0)  # slope 2
+    assert _dtw([60, 62, 62, 64, 64], [60, 62, 64])[0] == pytest.approx(0.0)  # slope 1/2
+    assert _dtw([60] * 6, [60, 60, 60])[0] == np.inf  # would need a slope below 1/2
+    # anchored start: the path must begin at ref frame 0 (cost |62-60| = 2 there)
+    assert _dtw([62, 64], [60, 62, 64], start_max=1) == (pytest.approx(2.0), 0, 2)
+
+
+def test_dtw_matches_plain_recursion():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        q = rng.integers(55, 80, rng.integers(1, 8)).astype(np.float32)
+        r = rng.integers(55, 80, rng.integers(1, 12)).astype(np.float32)
+        w = (rng.random(len(q)) > 0.2).astype(np.float32)
+        key = float(rng.normal())
+        got = _dtw(q, r, key=key, weights=w)[0]
+        assert got == pytest.approx(_reference_dtw(q, w, r, key, 1.0, 4.0), abs=1e-4)
+
+
+# ---- synthetic songs -----------------------------------------------------------------------
+
+
+def _song(rng: np.random.Generator, seconds: float) -> np.ndarray:
+    """(frames,) a random melody at HOP_S: notes of 0.15-0.6 s on a random walk, some rests."""
+    parts, total = [], 0
+    pitch = rng.integers(60, 72)
+    while total < seconds / HOP_S:
+        frames = int(rng.integers(15, 60))
+        pitch = int(np.clip(pitch + rng.choice([-4, -3, -2, -1, 1, 2, 3, 5]), 50, 82))
+        value = np.nan if rng.random() < 0.05 else float(pitch)
+        parts.append(np.full(frames, value, np.float32))
+        total += frames
+    return np.concatenate(parts)
+
+
+def _stretch(midi: np.ndarray, factor: float) -> np.ndarray:
+    """Sung `factor` times as slow (nearest frame)."""
+    n = round(len(midi) * factor)
+    return midi[np.minimum((np.arange(n) / factor).astype(np.int64), len(midi) - 1)]
+
+
+@pytest.fixture(scope="module")
+def songs() -> list[np.ndarray]:
+    rng = np.random.default_rng(42)
+    return [_song(rng, float(rng.uniform(20, 40))) for _ in range(30)]
+
+
+@pytest.fixture(scope="module")
+def refs(songs) -> ReferenceSet:
+    return ReferenceSet.from_contours([Contour(s, HOP_S) for s in songs])
+
+
+def _excerpt(song: np.ndarray, start_s: float, end_s: float) -> np.ndarray:
+    return song[int(start_s / HOP_S) : int(end_s / HOP_S)].copy()
+
+
+@pytest.mark.parametrize("shift", [0.0, -5.0, 3.0, 12.0])
+def test_own_excerpt_ranks_first_under_transposition(songs, refs, shift):
+    query = Contour(_excerpt(songs[7], 10.0, 18.0) + shift, HOP_S)
+    results = match(query, refs)
+    assert results[0].index == 7
+    assert results[0].score > results[1].score
+    assert results[0].start_s == pytest.approx(10.0, abs=0.4)
+    assert results[0].end_s == pytest.approx(18.0, abs=0.4)
+    assert results[0].key_st == pytest.approx(-shift, abs=0.3)
+
+
+@pytest.mark.parametrize("factor", [0.7, 1.4])
+def test_tempo_scaled_excerpt_ranks_first(songs, refs, factor):
+    query = Contour(
+        to_hop(Contour(_stretch(_excerpt(songs[3], 5.0, 13.0), factor), HOP_S), 0.032).midi, 0.032
+    )
+    results = match(query, refs)
+    assert results[0].index == 3
+    assert results[0].start_s == pytest.approx(5.0, abs=0.5)
+    assert results[0].end_s == pytest.approx(13.0, abs=0.5)
+
+
+def test_from_start_prefers_the_song_that_starts_with_the_query(songs):
+    rng = np.random.default_rng(7)
+    opening = _excerpt(songs[0], 0.0, 8.0)
+    # song 1 holds song 0's opening in its middle: a match anywhere, but not from the start
+    borrowed = np.concatenate([_song(rng, 10.0)[:1000], opening, _song(rng, 10.0)])
+    refs = ReferenceSet.from_contours(
+        [Contour(s, HOP_S) for s in [songs[0], borrowed, *songs[1:10]]]
+    )
+    query = Contour(opening + 2.0, HOP_S)
+    anywhere = {m.index: m.score for m in match(query, refs)}
+    assert anywhere[1] == pytest.approx(anywhere[0], abs=0.05)
+    from_start = match(query, refs, from_start=True)
+    assert from_start[0].index == 0 and from_start[0].start_s < 0.5
+    assert all(m.score < from_start[0].score - 0.1 for m in from_start[1:])
+
+
+def test_reference_set_arrays_round_trip(tmp_path, songs):
+    contours = [Contour(s, HOP_S) for s in songs[:5]]
+    refs = ReferenceSet.from_contours(contours)
+    np.savez(tmp_path / "refs.npz", **refs.to_arrays())
+    with np.load(tmp_path / "refs.npz") as data:
+        back = ReferenceSet.from_arrays(dict(data))
+    assert back.hop_s == refs.hop_s and len(back) == 5
+    np.testing.assert_array_equal(back.midi, refs.midi)
+    np.testing.assert_array_equal(back.voiced, refs.voiced)
+    np.testing.assert_array_equal(back.offsets, refs.offsets)
+    # song i keeps its NaN gaps; the stored pitch holds the previous note there
+    assert not np.isnan(refs.midi).any()
+    np.testing.assert_array_equal(
+        np.isnan(refs.song(2).midi), np.isnan(to_hop(contours[2], refs.hop_s).midi)
+    )
+
+
+def test_select_and_append_equal_a_fresh_build(songs):
+    contours = [Contour(s, HOP_S) for s in songs[:6]]
+    refs = ReferenceSet.from_contours(contours[:4]).append(contours[4:])
+    keep = np.array([True, False, True, True, False, True])
+    picked = refs.select(keep)
+    fresh = ReferenceSet.from_contours([c for c, k in zip(contours, keep) if k])
+    np.testing.assert_array_equal(picked.offsets, fresh.offsets)
+    np.testing.assert_array_equal(picked.midi, fresh.midi)
+    np.testing.assert_array_equal(refs.select(np.array([3, 0])).song(1).midi, refs.song(0).midi)
+
+
+def test_errors_on_empty_inputs(refs):
+    with pytest.raises(AudioError):
+        match(Contour(np.full(300, np.nan, np.float32), HOP_S), refs)
+    with pytest.raises(AudioError):
+        match(Contour(np.zeros(0, np.float32), HOP_S), refs)
+    with pytest.raises(CatalogError):
+        match(Contour(np.full(300, 60.0, np.float32), HOP_S), ReferenceSet.from_contours([]))
+    with pytest.raises(CatalogError):
+        ReferenceSet.from_arrays({"ref_midi": np.zeros(3)})
+
+
+def test_config_scales_cover_the_tempo_range():
+    scales = MatcherConfig().tempo_scales()
+    assert scales[0] == pytest.approx(0.5) and scales[-1] == pytest.approx(2.0)
