@@ -12,8 +12,10 @@ SAMPLE_RATE = 16_000
 
 def random_melody(rng: np.random.Generator, n_notes: int = 40) -> list[tuple[int, float]]:
     """(MIDI pitch, beats) pairs: a random walk in a major-ish scale, so melodies differ clearly."""
-    steps = rng.choice([-4, -3, -2, -1, 1, 2, 3, 4, 5, -5, 0], size=n_notes)
-    pitches = np.clip(62 + np.cumsum(steps), 50, 80)
+    pitch, pitches = 64, []
+    for step in rng.choice([-4, -3, -2, -1, 1, 2, 3, 4, 5, -5, 0], size=n_notes):
+        pitch = pitch + step if 52 <= pitch + step <= 78 else pitch - step  # bounce off the range
+        pitches.append(pitch)
     beats = rng.choice([0.5, 1.0, 1.0, 1.5, 2.0], size=n_notes)
     return [(int(p), float(b)) for p, b in zip(pitches, beats)]
 

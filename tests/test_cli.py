@@ -134,3 +134,21 @@ def test_bad_queries_exit_2_with_one_line(case: str, db: Path, tmp_path: Path) -
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("humdex: error: "), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_compare_locates_the_query_in_the_song(song_dir: Path, melodies: list, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    query = tmp_path / "hum.wav"
+    sf.write(query, sing(excerpt(melodies[4], 10, 12), transpose_st=4), SAMPLE_RATE)
+    start_s = sum(beats for _, beats in melodies[4][:10]) * 0.5  # 120 bpm
+    end_s = start_s + sum(beats for _, beats in excerpt(melodies[4], 10, 12)) * 0.5
+    plot = tmp_path / "align.png"
+    assert main(["compare", str(query), str(song_dir / "song04.mid"), "--json",
+                 "--plot", str(plot)]) == 0
+    same = json.loads(capsys.readouterr().out)
+    assert abs(same["start_s"] - start_s) < 1.0 and abs(same["end_s"] - end_s) < 1.0
+    assert abs(same["key_st"] + 4) < 0.75  # the song is 4 st below the query
+    assert plot.stat().st_size > 10_000
+    assert main(["compare", str(query), str(song_dir / "song08.mid"), "--json"]) == 0
+    other = json.loads(capsys.readouterr().out)
+    assert other["score"] < same["score"]
