@@ -198,7 +198,7 @@ def _quarters_to_seconds(flat: Any, bpm: float | None) -> Any:
 
         for mark in flat.getElementsByClass(tempo.MetronomeMark):
             qbpm = mark.getQuarterBPM()
-            if qbpm:
+            if qbpm and 20.0 <= qbpm <= 400.0:  # ignore implausible marks (bad ABC Q: fields)
                 marks.append((float(mark.offset), float(qbpm)))
     if bpm is not None or not marks:
         marks = [(0.0, float(bpm or DEFAULT_BPM))]
