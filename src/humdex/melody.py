@@ -292,3 +292,30 @@ def notes_to_contour(notes: list[Note], hop_s: float, hold_rests: bool = True) -
         held = last >= 0
         midi[held] = midi[last[held]]
     return Contour(midi, hop_s)
+
+
+def write_midi(notes: list[Note], path: str | Path, bpm: float = 120.0) -> None:
+    """Write notes as a one-track MIDI file (onsets/durations in seconds at a constant tempo).
+
+    Pitches are rounded to semitones; overlapping notes are cut at the next onset.
+    """
+    import mido
+
+    ticks_per_beat = 480
+    ticks_per_s = ticks_per_beat * bpm / 60.0
+    events: list[tuple[int, int, int]] = []  # (tick, order: off before on, pitch)
+    ordered = sorted(notes, key=lambda n: n.onset_s)
+    for i, note in enumerate(ordered):
+        end_s = note.end_s if i + 1 == len(ordered) else min(note.end_s, ordered[i + 1].onset_s)
+        pitch = int(np.clip(round(note.pitch_midi), 0, 127))
+        events.append((round(note.onset_s * ticks_per_s), 1, pitch))
+        events.append((max(round(end_s * ticks_per_s), round(note.onset_s * ticks_per_s) + 1), 0, pitch))
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0)])
+    now = 0
+    for tick, is_on, pitch in sorted(events):
+        kind = "note_on" if is_on else "note_off"
+        track.append(mido.Message(kind, note=pitch, velocity=80 if is_on else 0, time=tick - now))
+        now = tick
+    mid = mido.MidiFile(ticks_per_beat=ticks_per_beat)
+    mid.tracks.append(track)
+    mid.save(str(path))
