@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .audio import AUDIO_SUFFIXES
 from .contour import Contour
 from .errors import HumdexError
+from .melody import MIDI_SUFFIXES, SCORE_SUFFIXES
+from .pitchfile import PITCH_FILE_SUFFIXES as PITCH_SUFFIXES
 
-MIDI_SUFFIXES = (".mid", ".midi", ".kar")
-SCORE_SUFFIXES = (".abc", ".xml", ".musicxml", ".mxl", ".krn")
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".mp4", ".opus", ".webm")
-PITCH_SUFFIXES = (".pv", ".csv")
 SONG_SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES + AUDIO_SUFFIXES + PITCH_SUFFIXES
 MAX_SONG_S = 30 * 60.0  # longest audio song we pitch-track, seconds
+REFERENCE_HOP_S = 0.02  # seconds between frames of stored reference melodies
 
 
 @dataclass(frozen=True)
@@ -114,5 +114,3 @@ def read_song_melody(path: Path, pitch_method: str | None = None) -> Contour:
     kwargs = {"method": pitch_method} if pitch_method else {}
     return pitch.query_contour(samples, audio.SAMPLE_RATE, **kwargs)
 
-
-REFERENCE_HOP_S = 0.02  # seconds between frames of stored reference melodies

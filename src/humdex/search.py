@@ -12,7 +12,6 @@ import numpy as np
 from .catalog import Catalog, Snapshot
 from .contour import Contour
 from .errors import AudioError
-from .ingest import PITCH_SUFFIXES
 
 MIN_VOICED_S = 1.0  # a query needs at least this much sung pitch, seconds
 
@@ -94,10 +93,10 @@ def query_from_audio(
 
 def load_query(path: str | Path, pitch_method: str | None = None) -> Query:
     """A query from a file: audio (pitch-tracked) or a pitch file (.pv, f0 CSV)."""
-    path = Path(path)
-    if path.suffix.lower() in PITCH_SUFFIXES:
-        from .pitchfile import read_pitch_file
+    from .pitchfile import is_pitch_file, read_pitch_file
 
+    path = Path(path)
+    if is_pitch_file(path):
         started = time.perf_counter()
         contour = read_pitch_file(path)
         return Query(path.name, check_query_contour(contour, str(path)),
