@@ -29,6 +29,11 @@ TUNES: dict[str, list[tuple[int, float]]] = {
 }
 
 
+TITLES = {"ode_to_joy": ("Ode to Joy", "Beethoven"), "twinkle": ("Twinkle, Twinkle, Little Star", ""),
+          "frere_jacques": ("Frère Jacques", "trad."), "mary_lamb": ("Mary Had a Little Lamb", ""),
+          "happy_birthday": ("Happy Birthday to You", "Hill sisters")}
+
+
 def random_tune(seed: int, n_notes: int = 28) -> list[tuple[int, float]]:
     """A melody no catalog song has: random leaps over an octave and a half, random rhythm."""
     rng = np.random.default_rng(seed)
@@ -92,13 +97,19 @@ def wav_bytes(audio: np.ndarray, sample_rate: int = 16000, subtype: str = "PCM_1
 
 
 def build_catalog(root: Path, names: list[str] | None = None) -> Path:
-    """A catalog folder `root/db` over MIDI files of TUNES (all, or `names`); returns db dir."""
+    """A catalog folder `root/db` over MIDI files of TUNES (all, or `names`), with titles from a
+    manifest; returns the catalog folder."""
+    import csv
+
     from humdex.catalog import Catalog
 
     songs = root / "songs"
     songs.mkdir(parents=True, exist_ok=True)
     paths = [write_midi(songs / f"{name}.mid", TUNES[name]) for name in (names or list(TUNES))]
+    with open(songs / "manifest.csv", "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([p.name, p.stem, *TITLES[p.stem]] for p in paths)
     db = root / "db"
-    report = Catalog.open(db, create=True).add_files(paths, progress=False)
+    report = Catalog.open(db, create=True).add_files(paths, manifest=songs / "manifest.csv",
+                                                     progress=False)
     assert not report.failed, report.failed
     return db

@@ -233,8 +233,8 @@ function showAnswer(answer) {
     tbody.appendChild(tr);
   }
   const t = answer.timing_ms;
-  $("timing").textContent = `pitch ${t.pitch.toFixed(0)} ms, search ${t.search.toFixed(0)} ms, `
-    + `total ${t.total.toFixed(0)} ms`;
+  $("timing").textContent = `query ${answer.query}: pitch ${t.pitch.toFixed(0)} ms, `
+    + `search ${t.search.toFixed(0)} ms, total ${t.total.toFixed(0)} ms`;
   $("answer").hidden = false;
   drawContours($("contour"), answer.query_contour, answer.match ? answer.melody : null, best);
 }

@@ -1,0 +1,178 @@
+"""End to end in real headless Chromium: the page records a hum through the fake microphone,
+uploads a file, and says "no match"; the server runs as a subprocess on 127.0.0.1.
+
+Needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver).
+Set HUMDEX_SCREENSHOT=docs/screenshot.png to save a picture of the page with a real result.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from service_data import TUNES, build_catalog, hum, random_tune
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+                       reason="needs Debian's chromium and chromium-driver "
+                              "(apt-get install -y chromium chromium-driver)"),
+]
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`humdex serve` on a free loopback port over a catalog of the test tunes."""
+    db = build_catalog(tmp_path_factory.mktemp("e2e"))
+    port = _free_port()
+    log = open(db.parent / "server.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", "humdex.server", "--db", str(db),
+                             "--port", str(port), "--log-level", "warning"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            assert proc.poll() is None, (db.parent / "server.log").read_text()
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.time() < deadline, "server did not start"
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+
+
+def _hum_file(path: Path, tune: list[tuple[int, float]], seed: int) -> Path:
+    """A 48 kHz 16-bit WAV: 1 s of quiet, the hum, 3 s of quiet (the fake microphone loops it)."""
+    audio = hum(tune, first=2, n_notes=12, sample_rate=48000, seed=seed)
+    quiet = np.zeros(48000, np.float32)
+    sf.write(path, np.concatenate([quiet, audio, quiet, quiet, quiet]), 48000, subtype="PCM_16")
+    return path
+
+
+def _browser(tmp_path: Path, fake_audio: Path | None) -> webdriver.Chrome:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--no-first-run", "--disable-quic",
+                 "--disable-component-update", "--disable-sync", "--window-size=1100,1150",
+                 f"--user-data-dir={tmp_path / 'chromium-profile'}",
+                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 "--autoplay-policy=no-user-gesture-required"):
+        options.add_argument(flag)
+    if fake_audio is not None:
+        options.add_argument(f"--use-file-for-fake-audio-capture={fake_audio}")
+    service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
+    return webdriver.Chrome(options=options, service=service)
+
+
+def _wait_done(driver: webdriver.Chrome, timeout_s: float = 90) -> str:
+    """Wait until the page has an answer or an error; returns the body's data-state."""
+    WebDriverWait(driver, timeout_s).until(
+        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") in ("done", "error"))
+    return driver.find_element(By.TAG_NAME, "body").get_attribute("data-state")
+
+
+def _top_song(driver: webdriver.Chrome) -> str:
+    return driver.find_element(By.CSS_SELECTOR, "#results tbody tr").get_attribute("data-song-id")
+
+
+def test_microphone_hum_finds_the_song(server: str, tmp_path: Path) -> None:
+    driver = _browser(tmp_path, _hum_file(tmp_path / "mic.wav", TUNES["frere_jacques"], seed=5))
+    try:
+        driver.get(f"{server}/?record_s=9&countdown_s=1")
+        WebDriverWait(driver, 20).until(
+            lambda d: "5 songs" in d.find_element(By.ID, "catalog-summary").text)
+        driver.find_element(By.ID, "record").click()
+        WebDriverWait(driver, 20).until(
+            lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "recording")
+        time.sleep(1.5)
+        level = driver.find_element(By.ID, "level").value_of_css_property("width")
+        assert float(level.removesuffix("px")) > 0, "the level meter shows the hum"
+        assert _wait_done(driver) == "done", driver.find_element(By.ID, "status").text
+        verdict = driver.find_element(By.ID, "verdict").text
+        assert _top_song(driver) == "frere_jacques", verdict
+        assert verdict.startswith("Best match: Frère Jacques")
+        assert "recording.webm" in driver.find_element(By.ID, "timing").text  # MediaRecorder's webm
+        where = driver.find_elements(By.CSS_SELECTOR, "#results tbody tr td")[3].text
+        assert "\u2013" in where and "\u2014" not in where
+        drawn = driver.execute_script(
+            "const c = document.getElementById('contour');"
+            "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+            "let song = 0, query = 0;"
+            "for (let i = 0; i < d.length; i += 4) {"
+            "  if (d[i] < 80 && d[i + 2] > 150) song++;"       # blue: the song's melody
+            "  if (d[i] > 200 && d[i + 1] > 90 && d[i + 1] < 160 && d[i + 2] < 80) query++; }"
+            "return [song, query];")
+        assert drawn[0] > 200 and drawn[1] > 200, f"contour pixels (song, query) = {drawn}"
+        shot = os.environ.get("HUMDEX_SCREENSHOT")
+        if shot:
+            Path(shot).parent.mkdir(parents=True, exist_ok=True)
+            driver.save_screenshot(shot)
+    finally:
+        driver.quit()
+
+
+def test_file_upload_finds_the_song(server: str, tmp_path: Path) -> None:
+    path = tmp_path / "my hum.flac"
+    sf.write(path, hum(TUNES["happy_birthday"], seed=2, transpose=5), 16000)
+    driver = _browser(tmp_path, None)
+    try:
+        driver.get(server)
+        driver.find_element(By.ID, "file-input").send_keys(str(path))
+        assert _wait_done(driver) == "done", driver.find_element(By.ID, "status").text
+        assert _top_song(driver) == "happy_birthday"
+        assert "my hum.flac" in driver.find_element(By.ID, "timing").text
+    finally:
+        driver.quit()
+
+
+def test_unknown_tune_says_no_match_and_bad_file_says_why(server: str, tmp_path: Path) -> None:
+    path = tmp_path / "unknown.wav"
+    sf.write(path, hum(random_tune(3), seed=3), 16000)
+    junk = tmp_path / "junk.mp3"
+    junk.write_bytes(b"not audio" * 100)
+    driver = _browser(tmp_path, None)
+    try:
+        driver.get(server)
+        driver.find_element(By.ID, "file-input").send_keys(str(path))
+        assert _wait_done(driver) == "done"
+        verdict = driver.find_element(By.ID, "verdict")
+        assert verdict.text.startswith("No match"), verdict.text
+        assert "nomatch" in verdict.get_attribute("class")
+        driver.find_element(By.ID, "file-input").send_keys(str(junk))
+        WebDriverWait(driver, 30).until(
+            lambda d: "Could not search" in d.find_element(By.ID, "status").text)
+        assert "junk.mp3" in driver.find_element(By.ID, "status").text
+        assert not driver.find_element(By.ID, "answer").is_displayed()
+    finally:
+        driver.quit()
