@@ -46,6 +46,7 @@ def test_sung_query_from_the_middle_finds_its_song(db: Path, melodies: list, tmp
     assert 0 <= best["start_s"] < best["end_s"]
     assert best["score"] >= answer["results"][1]["score"]
     assert set(answer["timing_ms"]) == {"pitch", "search", "total"}
+    assert answer["match"] is True and 0 < answer["threshold"] < 1
 
 
 def test_pitch_file_queries(db: Path, melodies: list, tmp_path: Path,

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
 
 from . import __version__
@@ -58,13 +59,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from .catalog import Catalog
+    from .nomatch import decision_fields
     from .search import load_query, search
 
     catalog = Catalog.open(args.db)
     query = load_query(args.query, pitch_method=args.pitch)
     result = search(query, catalog, top=args.top, from_start=args.from_start)
+    answer = result.to_json()
+    answer.update(decision_fields(answer))
     if args.json:
-        print(json.dumps(result.to_json(), ensure_ascii=False))
+        print(json.dumps(answer, ensure_ascii=False))
         return 0
     print(f"query {result.query}: {result.timing_ms['total']:.0f} ms "
           f"(pitch {result.timing_ms['pitch']:.0f}, search {result.timing_ms['search']:.0f})")
@@ -73,6 +77,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"{h.rank:3d}. {h.song_id:<24} {h.score:.3f}  {where}  {h.title or ''}")
     if not result.hits:
         print("no songs in the catalog")
+    elif not answer["match"]:
+        print(f"no match: nothing scores {answer['threshold']:.2f} or more, so the song is "
+              "probably not in the catalog (the list above is only the nearest melodies)")
     return 0
 
 
@@ -109,6 +116,10 @@ def _add_pitch(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pitch", default=None,
                    help="pitch tracker for audio: crepe-tiny | crepe-full | swift | pyin "
                         "(default: humdex.pitch's default)")
+
+
+# subcommands whose arguments live beside their code: (module, function(subparsers) -> parser)
+_PLUGGED_PARSERS = [(".server", "add_serve_parser")]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .evaluate import add_eval_arguments
 
     add_eval_arguments(p["eval"])
+    for module, adder in _PLUGGED_PARSERS:
+        getattr(import_module(module, __package__), adder)(sub)
     p["demo"].add_argument("--db", default="humdex-demo/catalog", help="demo catalog folder")
     p["demo"].add_argument("--songs", type=int, default=3000, help="melodies in the catalog")
     p["demo"].add_argument("--queries", type=int, default=12, help="sung queries to search")
