@@ -95,7 +95,7 @@ def test_missing_and_corrupt_catalog(tmp_path: Path, song_dir: Path) -> None:
     db = tmp_path / "db"
     Catalog.open(db, create=True).add_files([song_dir], progress=False)
     manifest = json.loads((db / MANIFEST_NAME).read_text())
-    (db / manifest["files"]["melodies"]).write_bytes(b"garbage")
+    (db / manifest["files"]["data"]).write_bytes(b"garbage")
     with pytest.raises(CatalogError, match="corrupt"):
         Catalog.open(db)
     (db / MANIFEST_NAME).write_text("{not json")
@@ -153,3 +153,19 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
         t.join()
     assert not errors
     assert len(Catalog.open(db)) == 20
+
+
+def test_stored_matcher_references_follow_adds_and_removes(song_dir: Path, tmp_path: Path) -> None:
+    from humdex.references import ReferenceSet
+
+    db = tmp_path / "db"
+    catalog = Catalog.open(db, create=True)
+    catalog.add_files([song_dir / f"song{i:02d}.mid" for i in range(6)], progress=False)
+    catalog.remove(["song02"])
+    catalog.add_files([song_dir], progress=False)
+    snap = Catalog.open(db).snapshot()
+    stored = snap.references()
+    rebuilt = ReferenceSet.from_contours(list(snap.melodies))
+    assert len(stored) == len(snap.songs) == 12
+    np.testing.assert_array_equal(stored.offsets, rebuilt.offsets)
+    np.testing.assert_allclose(stored.midi, rebuilt.midi, atol=0.05)

@@ -2,7 +2,8 @@
 
 Layout of a catalog folder:
     catalog.json              manifest: format version, generation, songs (metadata), data file names
-    melodies-<gen>.npz        every song's reference melody, concatenated (float16 MIDI, NaN = rest)
+    data-<gen>.npz            every song's reference melody, concatenated (float16 MIDI, NaN = rest),
+                              and the matcher's reference arrays (ref_*), kept in step with it
     .lock                     advisory lock held by writers
 
 Every change writes new data files for the next generation, then atomically replaces
@@ -28,6 +29,7 @@ from tqdm import tqdm
 
 from .contour import Contour
 from .errors import CatalogError, HumdexError
+from .references import ReferenceSet
 from .ingest import (
     REFERENCE_HOP_S,
     SongFile,
@@ -63,7 +65,7 @@ class Snapshot:
     generation: int
     songs: tuple[Song, ...]
     melodies: tuple[Contour, ...]
-    _references: list[Any] = field(default_factory=list, repr=False, compare=False)
+    _references: list[ReferenceSet] = field(default_factory=list, repr=False, compare=False)
 
     def index_of(self, song_id: str) -> int:
         for i, song in enumerate(self.songs):
@@ -71,11 +73,10 @@ class Snapshot:
                 return i
         raise CatalogError(f"no song with id {song_id!r} in the catalog")
 
-    def references(self) -> Any:
-        """The classical matcher's reference set over all melodies, built once per snapshot."""
+    def references(self) -> ReferenceSet:
+        """The classical matcher's reference set over all melodies (stored with the catalog;
+        rebuilt from the melodies only when missing)."""
         if not self._references:
-            from .matcher import ReferenceSet
-
             self._references.append(ReferenceSet.from_contours(list(self.melodies)))
         return self._references[0]
 
@@ -261,19 +262,22 @@ class Catalog:
             rows = kept + list(upserts)
             songs = tuple(s for s, _ in rows)
             melodies = tuple(m for _, m in rows)
+            keep = np.array([s.song_id not in replaced for s in base.songs], dtype=bool)
+            references = base.references().select(keep).append([m for _, m in upserts])
             generation = base.generation + 1
-            data_name = f"melodies-{generation:06d}.npz"
-            _atomic_write(self.db_dir / data_name, lambda f: np.savez(f, **_pack_melodies(melodies)))
+            data_name = _data_name(generation)
+            arrays = {**_pack_melodies(melodies), **references.to_arrays()}
+            _atomic_write(self.db_dir / data_name, lambda f: np.savez(f, **arrays))
             manifest = {
                 "format": FORMAT_VERSION,
                 "generation": generation,
-                "files": {"melodies": data_name},
+                "files": {"data": data_name},
                 "songs": [asdict(s) for s in songs],
             }
             payload = json.dumps(manifest, ensure_ascii=False, indent=1).encode()
             _atomic_write(self.db_dir / MANIFEST_NAME, lambda f: f.write(payload))
-            self._snapshot = Snapshot(generation, songs, melodies)
-            _remove_stale_files(self.db_dir, keep={data_name, f"melodies-{base.generation:06d}.npz"})
+            self._snapshot = Snapshot(generation, songs, melodies, [references])
+            _remove_stale_files(self.db_dir, keep={data_name, _data_name(base.generation)})
 
 
 @contextmanager
@@ -286,8 +290,12 @@ def _file_lock(db_dir: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _data_name(generation: int) -> str:
+    return f"data-{generation:06d}.npz"
+
+
 def _remove_stale_files(db_dir: Path, keep: set[str]) -> None:
-    for path in db_dir.glob("melodies-*.npz"):
+    for path in db_dir.glob("data-*.npz"):
         if path.name not in keep:
             path.unlink(missing_ok=True)
 
@@ -302,9 +310,12 @@ def _read_snapshot(db_dir: Path, retries: int = 3) -> Snapshot:
                     f"{db_dir}: catalog format {manifest.get('format')} is not {FORMAT_VERSION}"
                 )
             songs = tuple(Song(**s) for s in manifest["songs"])
-            with np.load(db_dir / manifest["files"]["melodies"]) as arrays:
+            with np.load(db_dir / manifest["files"]["data"]) as arrays:
                 melodies = _unpack_melodies(arrays, len(songs))
-            return Snapshot(int(manifest["generation"]), songs, melodies)
+                references = ReferenceSet.from_arrays(dict(arrays))
+            if len(references) != len(songs):
+                raise CatalogError(f"{db_dir}: matcher references do not match the song list")
+            return Snapshot(int(manifest["generation"]), songs, melodies, [references])
         except FileNotFoundError:
             if attempt == retries - 1:
                 raise CatalogError(f"{db_dir}: catalog data file is missing") from None
