@@ -99,6 +99,27 @@ def load_test(url: str, queries: list[tuple[str, bytes]], clients: int, duration
                       error_examples=sorted(set(errors))[:5])
 
 
+def synth_queries(midi_dir: Path, n: int, seed: int = 0) -> list[tuple[str, bytes]]:
+    """n WAV queries: synthesized people singing 8-12 s passages of random MIDI songs in midi_dir."""
+    import io
+
+    import soundfile as sf
+
+    from humdex.demo import excerpt
+    from humdex.melody import read_midi
+    from humdex.synth.render import render_query
+
+    rng = np.random.default_rng(seed)
+    files = sorted(midi_dir.glob("*.mid"))
+    out = []
+    for path in rng.choice(files, n, replace=False):
+        rendition = render_query(excerpt(read_midi(path), rng)[0], rng)
+        buf = io.BytesIO()
+        sf.write(buf, rendition.audio, rendition.sample_rate, format="WAV", subtype="PCM_16")
+        out.append((f"{rendition.kind}_{path.stem}.wav", buf.getvalue()))
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -128,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--url", help="base URL of a running server, e.g. http://127.0.0.1:8000")
     target.add_argument("--db", type=Path, help="catalog folder: start `humdex serve` on it here")
-    p.add_argument("--query", type=Path, nargs="+", required=True, help="query files, cycled")
+    queries = p.add_mutually_exclusive_group(required=True)
+    queries.add_argument("--query", type=Path, nargs="+", help="query files, cycled")
+    queries.add_argument("--hum-midi", type=Path,
+                         help="folder of MIDI songs: synthesize --n-queries sung queries of them")
+    p.add_argument("--n-queries", type=int, default=8)
     p.add_argument("--clients", type=int, nargs="+", default=[1, 2, 4],
                    help="concurrency levels to run one after the other")
     p.add_argument("--duration", type=float, default=30.0, help="seconds per concurrency level")
@@ -137,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write the reports here as JSON")
     args = p.parse_args(argv)
 
-    queries = [(q.name, q.read_bytes()) for q in args.query]
+    queries = ([(q.name, q.read_bytes()) for q in args.query] if args.query
+               else synth_queries(args.hum_midi, args.n_queries))
     proc = None
     url = args.url.rstrip("/") if args.url else None
     if args.db is not None:
