@@ -72,10 +72,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _hum_file(path: Path, tune: list[tuple[int, float]], seed: int) -> Path:
-    """A 48 kHz 16-bit WAV: 1 s of quiet, the hum, 3 s of quiet (the fake microphone loops it)."""
+    """A 48 kHz 16-bit WAV: 2.5 s of quiet (the page's countdown), the hum, 3 s of quiet (the fake
+    microphone plays it from getUserMedia on, in a loop)."""
     audio = hum(tune, first=2, n_notes=12, sample_rate=48000, seed=seed)
-    quiet = np.zeros(48000, np.float32)
-    sf.write(path, np.concatenate([quiet, audio, quiet, quiet, quiet]), 48000, subtype="PCM_16")
+    lead, tail = np.zeros(120000, np.float32), np.zeros(144000, np.float32)
+    sf.write(path, np.concatenate([lead, audio, tail]), 48000, subtype="PCM_16")
     return path
 
 
@@ -109,15 +110,20 @@ def _top_song(driver: webdriver.Chrome) -> str:
 def test_microphone_hum_finds_the_song(server: str, tmp_path: Path) -> None:
     driver = _browser(tmp_path, _hum_file(tmp_path / "mic.wav", TUNES["frere_jacques"], seed=5))
     try:
-        driver.get(f"{server}/?record_s=9&countdown_s=1")
+        driver.get(f"{server}/?record_s=30&countdown_s=2")
         WebDriverWait(driver, 20).until(
             lambda d: "5 songs" in d.find_element(By.ID, "catalog-summary").text)
         driver.find_element(By.ID, "record").click()
+        WebDriverWait(driver, 10).until(
+            lambda d: d.find_element(By.ID, "countdown").text in ("2", "1"))
         WebDriverWait(driver, 20).until(
             lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "recording")
-        time.sleep(1.5)
+        started = time.monotonic()
+        time.sleep(1.0)
         level = driver.find_element(By.ID, "level").value_of_css_property("width")
         assert float(level.removesuffix("px")) > 0, "the level meter shows the hum"
+        time.sleep(max(0.0, 8.0 - (time.monotonic() - started)))
+        driver.find_element(By.ID, "stop").click()  # well before the 30 s auto-stop
         assert _wait_done(driver) == "done", driver.find_element(By.ID, "status").text
         verdict = driver.find_element(By.ID, "verdict").text
         assert _top_song(driver) == "frere_jacques", verdict

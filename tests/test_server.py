@@ -264,3 +264,27 @@ def test_concurrent_searches_adds_and_removes_stay_consistent(tmp_path: Path) ->
     final = sorted(s.song_id for s in Catalog.open(db).songs())
     assert final == sorted(["ode_to_joy", "frere_jacques", *ids])
     assert sorted(s["song_id"] for s in client.get("/songs").json()["songs"]) == final
+
+
+def test_audio_song_upload_is_pitch_tracked_and_found(fresh: tuple[TestClient, Path]) -> None:
+    client, db = fresh
+    song = wav_bytes(hum(TUNES["frere_jacques"], bpm=110, transpose=0, seed=7))
+    resp = client.post("/songs", files={"file": ("Frere.wav", song)}, data={"title": "Frère"})
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["song"]["kind"] == "audio"
+    assert (db / "uploads" / "Frere.wav").is_file()
+    answer = client.post("/search", files={"file": ("q.wav", _hum_wav("frere_jacques"))}).json()
+    assert answer["results"][0]["song_id"] == "Frere"
+
+
+def test_streamed_body_over_the_limit_is_413(fresh: tuple[TestClient, Path]) -> None:
+    client, db = fresh
+    before = _state(db)
+
+    def chunks():  # no Content-Length: the limit is counted while reading
+        for _ in range(40):
+            yield b"\0" * 2**15
+
+    resp = client.post("/search", content=chunks(), headers={"content-type": "audio/wav"})
+    assert resp.status_code == 413 and "limit" in resp.json()["detail"]
+    assert _state(db) == before
