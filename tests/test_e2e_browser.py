@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from service_data import TUNES, build_catalog, hum, random_tune
+from service_data import TUNES, build_catalog, hum, random_tune, write_midi
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -162,7 +162,7 @@ def test_file_upload_finds_the_song(server: str, tmp_path: Path) -> None:
         driver.quit()
 
 
-def test_unknown_tune_says_no_match_and_bad_file_says_why(server: str, tmp_path: Path) -> None:
+def test_no_match_bad_file_then_add_the_song_and_find_it(server: str, tmp_path: Path) -> None:
     path = tmp_path / "unknown.wav"
     sf.write(path, hum(random_tune(3), seed=3), 16000)
     junk = tmp_path / "junk.mp3"
@@ -180,5 +180,22 @@ def test_unknown_tune_says_no_match_and_bad_file_says_why(server: str, tmp_path:
             lambda d: "Could not search" in d.find_element(By.ID, "status").text)
         assert "junk.mp3" in driver.find_element(By.ID, "status").text
         assert not driver.find_element(By.ID, "answer").is_displayed()
+        # add the unknown tune to the catalog from the page: now the same hum is a match
+        driver.find_element(By.CSS_SELECTOR, "#catalog summary").click()
+        midi = write_midi(tmp_path / "Strange Tune.mid", random_tune(3))
+        driver.find_element(By.ID, "song-file").send_keys(str(midi))
+        driver.find_element(By.ID, "song-title").send_keys("A strange tune")
+        driver.find_element(By.CSS_SELECTOR, "#add-song button").click()
+        WebDriverWait(driver, 30).until(
+            lambda d: "Added Strange Tune" in d.find_element(By.ID, "catalog-status").text)
+        WebDriverWait(driver, 10).until(lambda d: "6 songs" in d.find_element(By.ID, "catalog-summary").text)
+        driver.find_element(By.ID, "file-input").send_keys(str(path))
+        assert _wait_done(driver) == "done"
+        assert _top_song(driver) == "Strange Tune"
+        assert driver.find_element(By.ID, "verdict").text.startswith("Best match: A strange tune")
+        driver.find_element(By.CSS_SELECTOR, '#song-list li[data-song-id="Strange Tune"] button').click()
+        driver.switch_to.alert.accept()
+        WebDriverWait(driver, 10).until(lambda d: "5 songs" in d.find_element(By.ID, "catalog-summary").text)
     finally:
         driver.quit()
+    assert httpx.get(f"{server}/health").json()["songs"] == 5
