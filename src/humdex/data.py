@@ -1,0 +1,159 @@
+"""Training data: groups of aligned renditions, the K-group batch sampler and feature-level augmentations.
+
+A TrainGroup is one melody passage rendered several ways (original song, covers, hums,
+whistles), each as a CREPE activation with a time map to a shared passage clock. A batch holds
+K groups; from each, `per_group` renditions contribute a window at the same passage moment.
+Augmentations (the paper's list) act on activation windows, where they amount to simple ops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from humdex.features import (BINS_PER_SEMITONE, CREPE_HOP_S, crop_windows, gather_pooled,
+                             WindowSpec)
+
+
+@dataclass(frozen=True, eq=False)
+class TrainRendition:
+    """activation: (T, 360) float16 at 10 ms; time_map: (n, 2) float (rendition_s, passage_s) breakpoints."""
+
+    activation: np.ndarray
+    time_map: np.ndarray
+    kind: str = "humming"  # original | cover | humming
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.activation) * CREPE_HOP_S
+
+
+@dataclass(frozen=True, eq=False)
+class TrainGroup:
+    melody_id: str
+    renditions: tuple[TrainRendition, ...]
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities and ranges of the paper's augmentations (applied per window)."""
+
+    pitch_shift_st: float = 4.0  # crop window moved by up to +-4 semitones
+    p_pitch: float = 0.5
+    stretch: tuple[float, float] = (0.8, 1.25)
+    p_stretch: float = 0.5
+    splice_max_frac: float = 0.15  # SpliceOut: up to 2 masked spans, each up to this fraction
+    p_splice: float = 0.3
+    mix_db: tuple[float, float] = (5.0, 10.0)  # another batch item, this many dB quieter
+    p_mix: float = 0.2
+    noise_db: tuple[float, float] = (3.0, 30.0)  # salience noise floor at this SNR
+    p_noise: float = 0.3
+
+
+NO_AUGMENT = AugmentConfig(p_pitch=0, p_stretch=0, p_splice=0, p_mix=0, p_noise=0)
+
+
+def passage_to_rendition_s(time_map: np.ndarray, passage_s: float, rng: np.random.Generator) -> float | None:
+    """Invert a piecewise-linear (rendition_s, passage_s) map at passage_s; a random crossing if several."""
+    r, p = time_map[:, 0], time_map[:, 1]
+    lo, hi = np.minimum(p[:-1], p[1:]), np.maximum(p[:-1], p[1:])
+    seg = np.flatnonzero((lo <= passage_s) & (passage_s <= hi))
+    if len(seg) == 0:
+        return None
+    i = int(rng.choice(seg))
+    frac = 0.0 if hi[i] == lo[i] else (passage_s - p[i]) / (p[i + 1] - p[i])
+    return float(r[i] + frac * (r[i + 1] - r[i]))
+
+
+class Bank:
+    """All renditions' activations back to back in one (N, 360) tensor on `device` (float16 on CUDA)."""
+
+    def __init__(self, groups: list[TrainGroup], device: str = "cpu") -> None:
+        self.groups = groups
+        self.index: dict[tuple[int, int], int] = {}  # (group, rendition) -> clip number
+        acts: list[np.ndarray] = []
+        seen: dict[int, int] = {}  # a rendition shared by groups (a full song) is stored once
+        for gi, g in enumerate(groups):
+            for ri, rd in enumerate(g.renditions):
+                key = id(rd.activation)
+                if key not in seen:
+                    seen[key] = len(acts)
+                    acts.append(rd.activation)
+                self.index[gi, ri] = seen[key]
+        lengths = np.array([len(a) for a in acts], np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(lengths)])
+        dtype = np.float16 if str(device).startswith("cuda") else np.float32  # fp16 gathers are slow on CPU
+        self.frames = torch.from_numpy(np.concatenate(acts).astype(dtype)).to(device)
+
+
+def sample_batch(bank: Bank, spec: WindowSpec, k_groups: int, per_group: int,
+                 rng: np.random.Generator, aug: AugmentConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """K-group batch: ((K * per_group, 80, F) model inputs, (K * per_group,) group labels).
+
+    Groups come from distinct melodies; the first rendition (the original, where there is one)
+    is always in, the others drawn at random. Each rendition's window is centred on the same
+    passage moment, read at its own tempo (times the stretch augmentation).
+    """
+    by_melody: dict[str, list[int]] = {}
+    for gi, g in enumerate(bank.groups):
+        by_melody.setdefault(g.melody_id, []).append(gi)
+    melodies = list(by_melody)
+    chosen = rng.choice(len(melodies), size=min(k_groups, len(melodies)), replace=False)
+    half_w = spec.window_s / 2
+    starts, begins, ends, stretch, labels = [], [], [], [], []
+    for label, mi in enumerate(chosen):
+        gi = int(rng.choice(by_melody[melodies[mi]]))
+        g = bank.groups[gi]
+        n = len(g.renditions)
+        picks = [0] + list(rng.choice(n, size=per_group - 1, replace=n - 1 < per_group - 1))
+        lo = max(float(rd.time_map[:, 1].min()) for rd in g.renditions)
+        hi = min(float(rd.time_map[:, 1].max()) for rd in g.renditions)
+        centre = rng.uniform(lo, max(lo, hi))
+        for ri in picks:
+            rd = g.renditions[ri]
+            t = passage_to_rendition_s(rd.time_map, centre, rng)
+            s = rng.uniform(*aug.stretch) if rng.random() < aug.p_stretch else 1.0
+            t = rd.duration_s / 2 if t is None else t
+            row = bank.index[gi, int(ri)]
+            starts.append(bank.offsets[row] + int(round((t - half_w * s) / CREPE_HOP_S)))
+            begins.append(bank.offsets[row])
+            ends.append(bank.offsets[row + 1])
+            stretch.append(s)
+            labels.append(label)
+    win = gather_pooled(bank.frames, np.array(starts), spec.feature_frames, ends=np.array(ends),
+                        begins=np.array(begins), stretch=np.array(stretch))
+    shift = torch.from_numpy(_pitch_shifts(len(labels), rng, aug)).to(win.device)
+    x = augment(crop_windows(win, shift_bins=shift), rng, aug)
+    return x, torch.tensor(labels, device=x.device)
+
+
+def _pitch_shifts(n: int, rng: np.random.Generator, aug: AugmentConfig) -> np.ndarray:
+    on = rng.random(n) < aug.p_pitch
+    return np.where(on, rng.uniform(-1, 1, n) * aug.pitch_shift_st * BINS_PER_SEMITONE, 0.0)
+
+
+def augment(x: torch.Tensor, rng: np.random.Generator, aug: AugmentConfig) -> torch.Tensor:
+    """(n, bins, F) windows -> augmented copy: SpliceOut, mixing with another item, noise floor."""
+    n, _, f = x.shape
+    x = x.clone()
+    for i in np.flatnonzero(rng.random(n) < aug.p_splice):
+        for _ in range(int(rng.integers(1, 3))):
+            w = int(rng.integers(1, max(2, int(aug.splice_max_frac * f))))
+            a = int(rng.integers(0, max(1, f - w)))
+            x[i, :, a:a + w] = 0.0
+    mix = np.flatnonzero(rng.random(n) < aug.p_mix)
+    if len(mix):
+        other = torch.from_numpy(rng.integers(0, n, len(mix))).to(x.device)
+        gain = torch.from_numpy(10 ** (-rng.uniform(*aug.mix_db, len(mix)) / 20)).to(x)
+        idx = torch.from_numpy(mix).to(x.device)
+        x[idx] = torch.clamp(x[idx] + gain[:, None, None] * x[other], 0.0, 1.0)
+    noisy = np.flatnonzero(rng.random(n) < aug.p_noise)
+    if len(noisy):
+        idx = torch.from_numpy(noisy).to(x.device)
+        gain = torch.from_numpy(10 ** (-rng.uniform(*aug.noise_db, len(noisy)) / 20)).to(x)
+        peak = x[idx].amax(dim=(1, 2), keepdim=True)
+        noise = torch.rand_like(x[idx]) * gain[:, None, None] * peak
+        x[idx] = torch.clamp(x[idx] + noise, 0.0, 1.0)
+    return x

@@ -1,0 +1,191 @@
+"""Model inputs: CREPE activations cropped/resized to 80 x T/4, CQT, pitch-contour pseudo-activations, windows.
+
+Everything here is a pure array -> array function (numpy in, numpy out; the window transform
+also takes torch tensors so training on a GPU runs the very same code). Shapes are in the
+docstrings: T frames at 10 ms (CREPE's hop), F = T // 4 frames at 40 ms.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from humdex.contour import Contour
+
+CREPE_HOP_S = 0.01
+CREPE_BINS = 360
+CREPE_CENTS_PER_BIN = 20.0
+BINS_PER_SEMITONE = 5
+# torchcrepe: cents(bin) = 20 * bin + 1997.3794 (cents above 10 Hz) -> MIDI 23.4606 + 0.2 * bin
+CREPE_BIN0_MIDI = 69.0 + (1997.3794084376191 - 1200.0 * math.log2(440.0 / 10.0)) / 100.0
+CROP_BINS = 180  # 3 octaves of 20-cent bins
+FEATURE_BINS = 80
+TIME_DECIMATION = 4  # 10 ms -> 40 ms
+FEATURE_HOP_S = CREPE_HOP_S * TIME_DECIMATION
+VOICED_ACTIVATION = 0.3  # frames whose peak activation is below this don't steer the crop
+TARGET_STD_CENTS = 25.0  # CREPE's training targets: a Gaussian of 25 cents around the true bin
+CQT_BINS = 84
+CQT_BINS_PER_OCTAVE = 12
+CQT_FMIN_HZ = 32.70319566257483  # C1
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """Fingerprint windows: one 128-d fingerprint per `window_s` of audio every `hop_s`."""
+
+    window_s: float
+    hop_s: float
+
+    @property
+    def window_frames(self) -> int:
+        """Window length in 10 ms frames (a multiple of TIME_DECIMATION)."""
+        n = int(round(self.window_s / CREPE_HOP_S))
+        return n - n % TIME_DECIMATION
+
+    @property
+    def feature_frames(self) -> int:
+        """Window length in 40 ms feature frames."""
+        return self.window_frames // TIME_DECIMATION
+
+    def starts(self, n_frames: int) -> np.ndarray:
+        """(n_windows,) int64 start frames (10 ms) of the windows covering n_frames; at least one."""
+        span = max(0, n_frames - self.window_frames)
+        n = int(math.floor(span * CREPE_HOP_S / self.hop_s + 1e-9)) + 1
+        return np.round(np.arange(n) * self.hop_s / CREPE_HOP_S).astype(np.int64)
+
+
+M_SHORT = WindowSpec(window_s=3.0, hop_s=0.25)
+M_LONG = WindowSpec(window_s=8.0, hop_s=0.64)
+
+
+def midi_to_crepe_bin(midi: np.ndarray | float) -> np.ndarray:
+    """MIDI pitch -> fractional CREPE bin (0..359)."""
+    return (np.asarray(midi, dtype=np.float64) - CREPE_BIN0_MIDI) * BINS_PER_SEMITONE
+
+
+def crepe_bin_to_midi(bins: np.ndarray | float) -> np.ndarray:
+    """Fractional CREPE bin -> MIDI pitch."""
+    return np.asarray(bins, dtype=np.float64) / BINS_PER_SEMITONE + CREPE_BIN0_MIDI
+
+
+@functools.lru_cache(maxsize=8)
+def bin_resize_matrix(n_in: int = CROP_BINS, n_out: int = FEATURE_BINS) -> np.ndarray:
+    """(n_in, n_out) float32 area-averaging matrix: x (.., n_in) @ M -> (.., n_out).
+
+    Output bin j averages the input over [j * n_in / n_out, (j + 1) * n_in / n_out), each input
+    bin weighted by its overlap, so a constant row stays constant.
+    """
+    edges = np.arange(n_out + 1) * (n_in / n_out)
+    lo, hi = edges[:-1], edges[1:]
+    b = np.arange(n_in)[:, None]
+    overlap = np.clip(np.minimum(b + 1, hi[None, :]) - np.maximum(b, lo[None, :]), 0.0, None)
+    return (overlap / (n_in / n_out)).astype(np.float32)
+
+
+def contour_to_activation(contour: Contour, hop_s: float = CREPE_HOP_S,
+                          std_cents: float = TARGET_STD_CENTS) -> np.ndarray:
+    """Contour -> (T, 360) float32 pseudo-activation at `hop_s`, like CREPE's training targets.
+
+    Each voiced frame gets a Gaussian (std `std_cents`) around its pitch bin with peak 1;
+    unvoiced frames are all zero. MIDI references and .pv/CSV queries take this path so they
+    meet the same model as audio.
+    """
+    midi = contour.resample(hop_s).midi if contour.hop_s != hop_s else contour.midi
+    centre = midi_to_crepe_bin(midi)[:, None]  # (T, 1), NaN when unvoiced
+    bins = np.arange(CREPE_BINS)[None, :]
+    std_bins = std_cents / CREPE_CENTS_PER_BIN
+    with np.errstate(invalid="ignore"):
+        act = np.exp(-0.5 * ((bins - centre) / std_bins) ** 2)
+    return np.nan_to_num(act, nan=0.0).astype(np.float32)
+
+
+def gather_pooled(bank: torch.Tensor, starts: np.ndarray | torch.Tensor, n_out: int,
+                  ends: np.ndarray | torch.Tensor | None = None,
+                  begins: np.ndarray | torch.Tensor | None = None,
+                  stretch: np.ndarray | torch.Tensor | None = None) -> torch.Tensor:
+    """Frames (N, B) at 10 ms -> (n, n_out, B) windows at 40 ms.
+
+    Output frame j of window i is the mean of the 4 frames from starts[i] + round(4 j stretch[i]);
+    frames at or past ends[i] (default N) or before begins[i] (default 0) read as zeros. `bank` may hold many clips
+    back to back (training), `ends` keeping each window inside its own clip. stretch > 1 reads
+    a longer stretch of the clip into the same n_out frames (time-stretch augmentation).
+    """
+    dev = bank.device
+    starts_t = torch.as_tensor(starts, device=dev).to(torch.int64)
+    ends_t = (torch.full_like(starts_t, bank.shape[0]) if ends is None
+              else torch.as_tensor(ends, device=dev).to(torch.int64))
+    step = torch.arange(n_out, device=dev, dtype=torch.float32) * TIME_DECIMATION
+    step = step[None, :].expand(len(starts_t), -1)
+    if stretch is not None:
+        step = step * torch.as_tensor(stretch, device=dev, dtype=torch.float32)[:, None]
+    idx = starts_t[:, None, None] + torch.round(step).to(torch.int64)[:, :, None] \
+        + torch.arange(TIME_DECIMATION, device=dev)[None, None, :]  # (n, n_out, 4)
+    begins_t = (torch.zeros_like(starts_t) if begins is None
+                else torch.as_tensor(begins, device=dev).to(torch.int64))
+    valid = (idx >= begins_t[:, None, None]) & (idx < ends_t[:, None, None]) & (idx >= 0) \
+        & (idx < bank.shape[0])
+    padded = torch.cat([bank, torch.zeros_like(bank[:1])])
+    rows = padded[torch.where(valid, idx, bank.shape[0])].to(torch.float32)
+    return rows.mean(dim=2)
+
+
+def crop_windows(windows: torch.Tensor, shift_bins: torch.Tensor | None = None) -> torch.Tensor:
+    """(n, F, 360) activation windows -> (n, 80, F): each cropped to 180 bins around its mean pitch.
+
+    The crop centre is the peak-weighted mean of the frames' peak bins (frames with peak >=
+    VOICED_ACTIVATION; all frames when none is). `shift_bins` (n,) moves each crop window
+    (augmentation: the melody lands off-centre). Then 180 bins -> 80 by area averaging.
+    """
+    peak, arg = windows.max(dim=2)  # (n, F)
+    w = torch.where(peak >= VOICED_ACTIVATION, peak, torch.zeros_like(peak))
+    w = torch.where(w.sum(dim=1, keepdim=True) > 0, w, peak + 1e-6)
+    centre = (w * arg.to(torch.float32)).sum(dim=1) / w.sum(dim=1)
+    if shift_bins is not None:
+        centre = centre + shift_bins.to(centre)
+    lo = torch.clamp(torch.round(centre - CROP_BINS / 2), 0, CREPE_BINS - CROP_BINS).to(torch.int64)
+    idx = lo[:, None] + torch.arange(CROP_BINS, device=windows.device)[None, :]  # (n, 180)
+    cropped = torch.gather(windows, 2, idx[:, None, :].expand(-1, windows.shape[1], -1))
+    m = torch.as_tensor(bin_resize_matrix(), device=windows.device)
+    return (cropped @ m).transpose(1, 2).contiguous()
+
+
+def crepe_windows(activation: np.ndarray, spec: WindowSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 360) CREPE activation -> ((n, 80, F) float32 model inputs, (n,) window start seconds)."""
+    act = np.asarray(activation, dtype=np.float32)
+    if act.ndim != 2 or act.shape[1] != CREPE_BINS:
+        raise ValueError(f"activation must be (T, {CREPE_BINS}), got {act.shape}")
+    starts = spec.starts(act.shape[0])
+    with torch.no_grad():
+        x = crop_windows(gather_pooled(torch.from_numpy(act), starts, spec.feature_frames))
+    return x.numpy(), starts * CREPE_HOP_S
+
+
+def cqt_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(n,) mono audio -> (T, 84) float32 log-CQT in [0, 1] at 10 ms (C1..B7, 12 bins/octave).
+
+    Kept at 10 ms so it windows exactly like a CREPE activation; the window transform pools it
+    to 40 ms. Level: dB re the clip's max, floor -80 dB, mapped to [0, 1].
+    """
+    import librosa  # heavy import: only the CQT path needs it
+
+    hop = int(round(sample_rate * CREPE_HOP_S))
+    hop_cqt = 64 * max(1, int(round(hop / 64)))  # librosa needs 2**(octaves-1) | hop
+    c = np.abs(librosa.cqt(np.asarray(audio, dtype=np.float32), sr=sample_rate, hop_length=hop_cqt,
+                           fmin=CQT_FMIN_HZ, n_bins=CQT_BINS, bins_per_octave=CQT_BINS_PER_OCTAVE))
+    db = librosa.amplitude_to_db(c, ref=np.max(c) + 1e-12, top_db=80.0)
+    x = ((db + 80.0) / 80.0).T.astype(np.float32)  # (frames, 84) at hop_cqt
+    n_out = int(len(audio) / hop) + 1
+    src = np.minimum((np.arange(n_out) * hop / hop_cqt).round().astype(np.int64), len(x) - 1)
+    return x[src]
+
+
+def cqt_windows(cqt: np.ndarray, spec: WindowSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 84) CQT at 10 ms -> ((n, 84, F) float32 model inputs, (n,) window start seconds)."""
+    starts = spec.starts(cqt.shape[0])
+    with torch.no_grad():
+        win = gather_pooled(torch.as_tensor(cqt, dtype=torch.float32), starts, spec.feature_frames)
+    return win.transpose(1, 2).contiguous().numpy(), starts * CREPE_HOP_S

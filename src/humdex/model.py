@@ -1,0 +1,185 @@
+"""Fingerprint encoder: ResNet18-style CNN over (bins x frames) windows -> L2-normalised 128-d vectors."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from humdex.errors import ModelError
+from humdex.features import M_LONG, M_SHORT, WindowSpec
+
+DEFAULT_MODELS = {"short": "encoder_crepe_short.pt", "long": "encoder_crepe_long.pt"}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild an encoder and feed it; stored inside every checkpoint."""
+
+    feature: str = "crepe"  # "crepe" (80 bins) or "cqt" (84 bins)
+    n_bins: int = 80
+    window_s: float = M_SHORT.window_s
+    hop_s: float = M_SHORT.hop_s
+    base_channels: int = 32  # ResNet18 uses 64; 16-32 train on a CPU
+    blocks: tuple[int, ...] = (2, 2, 2, 2)
+    embedding_dim: int = 128
+
+    @property
+    def window(self) -> WindowSpec:
+        return WindowSpec(self.window_s, self.hop_s)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        if "blocks" in d:
+            d["blocks"] = tuple(d["blocks"])
+        return cls(**d)
+
+
+def short_config(**kw) -> ModelConfig:
+    return ModelConfig(window_s=M_SHORT.window_s, hop_s=M_SHORT.hop_s, **kw)
+
+
+def long_config(**kw) -> ModelConfig:
+    return ModelConfig(window_s=M_LONG.window_s, hop_s=M_LONG.hop_s, **kw)
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block: two 3x3 convs with batch norm and an identity (or 1x1) shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False),
+                                          nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
+
+
+class Encoder(nn.Module):
+    """(batch, n_bins, frames) windows -> (batch, embedding_dim) unit vectors.
+
+    ResNet18 layout (stem conv 7x7/2 + max-pool, four stages of basic blocks [2, 2, 2, 2] with
+    widths base x (1, 2, 4, 8), strides 1, 2, 2, 2), global average pooling, a linear
+    projection and L2 normalisation. The input is one channel: the feature image.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config.base_channels
+        self.stem = nn.Sequential(nn.Conv2d(1, c, 7, 2, 3, bias=False), nn.BatchNorm2d(c),
+                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+        stages, c_in = [], c
+        for i, n in enumerate(config.blocks):
+            c_out = c * 2**i
+            for j in range(n):
+                stages.append(BasicBlock(c_in, c_out, 2 if (i > 0 and j == 0) else 1))
+                c_in = c_out
+        self.stages = nn.Sequential(*stages)
+        self.head = nn.Linear(c_in, config.embedding_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.stages(self.stem(x[:, None]))
+        y = self.head(y.mean(dim=(2, 3)))
+        return nn.functional.normalize(y.float(), dim=1)
+
+
+def embed(model: Encoder, windows: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """(n, n_bins, frames) model inputs -> (n, embedding_dim) float32 L2-normalised fingerprints."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(windows), batch_size):
+            x = torch.as_tensor(windows[i:i + batch_size]).to(device)
+            out.append(model(x).float().cpu().numpy())
+    if not out:
+        return np.zeros((0, model.config.embedding_dim), np.float32)
+    return np.concatenate(out).astype(np.float32)
+
+
+def save_checkpoint(path: str | Path, model: Encoder, half: bool = True, **extra) -> None:
+    """Write {model, config, **extra} atomically (weights in float16 when `half`)."""
+    state = {k: (v.half() if half and v.is_floating_point() else v).cpu()
+             for k, v in model.state_dict().items()}
+    ckpt = {"model": state, "config": model.config.to_dict(), **extra}
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The checkpoint dict at `path` (tensors and plain types only); ModelError when unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise ModelError(f"model checkpoint is corrupt or not a humdex model: {path} ({e})") from e
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
+        raise ModelError(f"model checkpoint lacks model/config: {path}")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict, source: str = "checkpoint") -> Encoder:
+    """Rebuild the Encoder from a checkpoint dict (float32, eval mode)."""
+    try:
+        model = Encoder(ModelConfig.from_dict(ckpt["config"]))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in ckpt["model"].items()})
+    except (TypeError, RuntimeError, KeyError) as e:
+        raise ModelError(f"model checkpoint does not match its config: {source} ({e})") from e
+    return model.eval()
+
+
+def default_model_path(name: str = "short") -> Path:
+    """Path of a shipped model ("short" = M_short, "long" = M_long) inside the package."""
+    if name not in DEFAULT_MODELS:
+        raise ModelError(f"unknown default model {name!r}; choose from {sorted(DEFAULT_MODELS)}")
+    return Path(str(resources.files("humdex") / "assets" / DEFAULT_MODELS[name]))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, mtime_ns: int) -> Encoder:
+    return model_from_checkpoint(read_checkpoint(path), path)
+
+
+def load_model(path: str | Path | None = None, name: str = "short") -> Encoder:
+    """The Encoder stored at `path`, or the shipped default `name` when path is None (eval mode).
+
+    Loaded with weights_only=True; a missing or corrupt file raises ModelError. Pure loader,
+    cached per (path, mtime): callers must not train the returned module in place.
+    """
+    p = Path(path) if path is not None else default_model_path(name)
+    if not p.is_file():
+        raise ModelError(f"model checkpoint not found: {p}")
+    return _load_cached(str(p.resolve()), p.stat().st_mtime_ns)
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,199 @@
+"""Training the fingerprint encoder: one readable loop (K-group batches, group contrastive loss, AdamW, warmup+cosine).
+
+train(train_groups, val_groups, config, out_dir) -> checkpoint path. It writes
+out_dir/ckpt.pt = {model, optimizer, config, train_config, step, elapsed_s, metrics} (resumable),
+out_dir/config.json, out_dir/metrics.jsonl and out_dir/curves.png.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from humdex.data import AugmentConfig, Bank, TrainGroup, sample_batch
+from humdex.features import crepe_windows
+from humdex.loss import TAU, group_contrastive_loss
+from humdex.model import Encoder, ModelConfig, embed, model_from_checkpoint, save_checkpoint
+from humdex.vectorstore import FaissStore
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    k_groups: int = 32  # groups per batch
+    per_group: int = 4  # renditions per group per batch
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup: float = 0.05  # fraction of training
+    max_steps: int = 1000
+    minutes: float | None = None  # wall-clock budget; when set, the schedule follows elapsed time
+    tau: float = TAU
+    mine: bool = False  # multi-similarity mining
+    eval_every: int = 200
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        d["model"] = ModelConfig.from_dict(d["model"])
+        aug = dict(d["augment"])
+        aug = {k: tuple(v) if isinstance(v, list) else v for k, v in aug.items()}
+        d["augment"] = AugmentConfig(**aug)
+        return cls(**d)
+
+
+def lr_at(progress: float, peak: float, warmup: float) -> float:
+    """Learning rate at training progress in [0, 1]: linear warmup to `peak`, then cosine to 0."""
+    if progress < warmup:
+        return peak * progress / warmup
+    t = min(1.0, (progress - warmup) / max(1e-9, 1.0 - warmup))
+    return peak * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def retrieval_metrics(model: Encoder, groups: list[TrainGroup]) -> dict[str, float]:
+    """Top-1/top-10/MRR of every query rendition (hum, whistle, sung) among the melodies' originals.
+
+    A melody's reference is the first rendition of its first group (the original song); the
+    store holds one reference per melody, and a query is right when its melody comes back.
+    """
+    from humdex.fingerprints import search_store
+
+    spec = model.config.window
+    refs: dict[str, np.ndarray] = {}
+    for g in groups:
+        if g.melody_id not in refs:
+            refs[g.melody_id] = g.renditions[0].activation
+    store = FaissStore(dim=model.config.embedding_dim)
+    store.add(list(refs), [embed(model, crepe_windows(a.astype(np.float32), spec)[0])
+                           for a in refs.values()])
+    ranks = []
+    for g in groups:
+        for rd in g.renditions[1:]:
+            if rd.kind in ("original", "cover"):
+                continue
+            q = embed(model, crepe_windows(rd.activation.astype(np.float32), spec)[0])
+            found = [m.song_key for m in search_store(store, q, spec.hop_s, top=10)]
+            ranks.append(found.index(g.melody_id) + 1 if g.melody_id in found else 0)
+    r = np.array(ranks)
+    if len(r) == 0:
+        return {"top1": 0.0, "top10": 0.0, "mrr": 0.0, "n_queries": 0}
+    return {"top1": float(np.mean(r == 1)), "top10": float(np.mean(r > 0)),
+            "mrr": float(np.mean(np.where(r > 0, 1.0 / np.maximum(r, 1), 0.0))), "n_queries": len(r)}
+
+
+def plot_curves(metrics: list[dict], path: Path) -> None:
+    """Loss (left) and validation top-1/top-10 (right) against step, to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
+    tr = [m for m in metrics if "loss" in m]
+    a.plot([m["step"] for m in tr], [m["loss"] for m in tr], lw=0.8)
+    a.set(xlabel="step", ylabel="loss (mean per pair)", title="training loss")
+    va = [m for m in metrics if "val_top1" in m]
+    for key in ("val_top1", "val_top10"):
+        b.plot([m["step"] for m in va], [m[key] for m in va], marker="o", label=key)
+    b.set(xlabel="step", ylim=(0, 1), title="validation retrieval")
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _save(out: Path, model: Encoder, opt: torch.optim.Optimizer, cfg: TrainConfig, step: int,
+          elapsed_s: float, metrics: list[dict]) -> Path:
+    ckpt = out / "ckpt.pt"
+    tmp = out / "ckpt.pt.tmp"
+    torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()},
+                "optimizer": opt.state_dict(), "config": cfg.model.to_dict(),
+                "train_config": cfg.to_dict(), "step": step, "elapsed_s": elapsed_s,
+                "metrics": metrics}, tmp)
+    tmp.replace(ckpt)
+    return ckpt
+
+
+def train(train_groups: list[TrainGroup], val_groups: list[TrainGroup], cfg: TrainConfig,
+          out_dir: str | Path, device: str = "cpu", resume: bool = False,
+          log=print) -> Path:
+    """Train an encoder on `train_groups`, validating on `val_groups`; returns out_dir/ckpt.pt."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    model = Encoder(cfg.model).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, elapsed, metrics = 0, 0.0, []
+    if resume and (out / "ckpt.pt").is_file():
+        ckpt = torch.load(out / "ckpt.pt", map_location=device, weights_only=True)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        step, elapsed, metrics = ckpt["step"], ckpt["elapsed_s"], list(ckpt["metrics"])
+        rng = np.random.default_rng(cfg.seed + step)
+        log(f"resumed at step {step} ({elapsed:.0f} s)")
+    bank = Bank(train_groups, device)
+    budget_s = cfg.minutes * 60 if cfg.minutes else None
+
+    def progress() -> float:
+        return min(1.0, elapsed / budget_s) if budget_s else step / cfg.max_steps
+
+    bar = tqdm(total=cfg.max_steps if not budget_s else None, initial=step, desc="train",
+               mininterval=5)
+    while progress() < 1.0 and (budget_s or step < cfg.max_steps):
+        t0 = time.perf_counter()
+        for group in opt.param_groups:
+            group["lr"] = lr_at(progress(), cfg.lr, cfg.warmup)
+        model.train()
+        x, labels = sample_batch(bank, cfg.model.window, cfg.k_groups, cfg.per_group, rng,
+                                 cfg.augment)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=str(device).startswith("cuda")):
+            z = model(x)
+        loss = group_contrastive_loss(z.float(), labels, tau=cfg.tau, mine=cfg.mine,
+                                      reduction="mean")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        elapsed += time.perf_counter() - t0
+        loss_value = float(loss.detach())
+        metrics.append({"step": step, "loss": loss_value, "lr": opt.param_groups[0]["lr"],
+                        "elapsed_s": round(elapsed, 2)})
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_value:.3f}")
+        done = progress() >= 1.0 or (not budget_s and step >= cfg.max_steps)
+        if val_groups and (step % cfg.eval_every == 0 or done):
+            val = retrieval_metrics(model, val_groups)
+            metrics.append({"step": step, **{f"val_{k}": v for k, v in val.items()}})
+            log(f"step {step} loss {loss_value:.3f} val top1 {val['top1']:.3f} "
+                f"top10 {val['top10']:.3f} mrr {val['mrr']:.3f} ({elapsed:.0f} s)")
+            _save(out, model, opt, cfg, step, elapsed, metrics)
+    bar.close()
+    ckpt = _save(out, model, opt, cfg, step, elapsed, metrics)
+    with open(out / "metrics.jsonl", "w") as f:
+        f.writelines(json.dumps(m) + "\n" for m in metrics)
+    plot_curves(metrics, out / "curves.png")
+    return ckpt
+
+
+def export_model(ckpt_path: str | Path, dest: str | Path) -> Path:
+    """Turn a training checkpoint into a shippable float16 model file {model, config, step, metrics}."""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    model = model_from_checkpoint(ckpt, str(ckpt_path))
+    val = [m for m in ckpt.get("metrics", []) if "val_top1" in m]
+    save_checkpoint(dest, model, half=True, step=ckpt.get("step", 0),
+                    metrics=val[-1] if val else {})
+    return Path(dest)

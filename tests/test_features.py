@@ -1,0 +1,83 @@
+"""Features: CREPE bin mapping, pseudo-activations, crop around the mean pitch, 180 -> 80 resize, windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from humdex.contour import Contour
+from humdex.features import (CREPE_BINS, M_LONG, M_SHORT, bin_resize_matrix, contour_to_activation,
+                             crepe_bin_to_midi, crepe_windows, crop_windows, gather_pooled,
+                             midi_to_crepe_bin)
+
+
+def test_crepe_bins_match_torchcrepe_cents() -> None:
+    # torchcrepe: bin b is 20 b + 1997.379 cents above 10 Hz; A4 = 440 Hz = 6551.318 cents
+    assert np.isclose(midi_to_crepe_bin(69.0), (6551.3179 - 1997.3794) / 20, atol=1e-3)
+    assert np.isclose(crepe_bin_to_midi(midi_to_crepe_bin(57.3)), 57.3)
+
+
+def test_resize_matrix_golden() -> None:
+    m = bin_resize_matrix(180, 80)
+    assert m.shape == (180, 80)
+    assert np.allclose(m.sum(axis=0), 1.0)  # each output bin averages 2.25 input bins
+    assert np.allclose(m[:3, 0], [1 / 2.25, 1 / 2.25, 0.25 / 2.25])
+    assert np.isclose(m[2, 1], 0.75 / 2.25)
+    assert np.allclose(np.ones(180) @ m, 1.0)
+
+
+def test_pseudo_activation_peaks_at_pitch_with_25_cent_width() -> None:
+    c = Contour(np.array([60.0] * 10 + [np.nan] * 5 + [72.4] * 10, np.float32), 0.01)
+    act = contour_to_activation(c)
+    assert act.shape == (25, CREPE_BINS) and act.dtype == np.float32
+    peak = midi_to_crepe_bin(60.0)
+    assert act[0].argmax() == int(round(float(peak)))
+    assert np.all(act[10:15] == 0)
+    # Gaussian of 25 cents = 1.25 bins: one bin away from the centre, exp(-0.5 (d / 1.25)^2)
+    b = int(np.floor(float(peak)))
+    assert np.isclose(act[0, b], np.exp(-0.5 * ((b - float(peak)) / 1.25) ** 2), atol=1e-6)
+    assert abs(act[20].argmax() - float(midi_to_crepe_bin(72.4))) <= 0.5
+
+
+def test_contour_at_other_hop_is_resampled_to_10ms() -> None:
+    act = contour_to_activation(Contour(np.full(10, 65.0, np.float32), 0.032))
+    assert act.shape == (32, CREPE_BINS)
+
+
+def test_window_starts_and_shapes() -> None:
+    assert list(M_SHORT.starts(300)) == [0]
+    assert list(M_SHORT.starts(350)) == [0, 25, 50]
+    assert list(M_LONG.starts(928)) == [0, 64, 128]
+    assert list(M_SHORT.starts(10)) == [0]  # short clip: one zero-padded window
+    act = contour_to_activation(Contour(np.full(1000, 62.0, np.float32), 0.01))
+    x, starts_s = crepe_windows(act, M_SHORT)
+    assert x.shape == (29, 80, 75) and np.allclose(starts_s[:3], [0, 0.25, 0.5])
+    x_long, _ = crepe_windows(act, M_LONG)
+    assert x_long.shape == (4, 80, 200)
+
+
+def test_crop_centres_the_melody_so_transposition_is_invariant() -> None:
+    rng = np.random.default_rng(0)
+    midi = np.repeat(60 + rng.integers(-5, 6, 30), 10).astype(np.float32)
+    a, _ = crepe_windows(contour_to_activation(Contour(midi, 0.01)), M_SHORT)
+    b, _ = crepe_windows(contour_to_activation(Contour(midi + 7.0, 0.01)), M_SHORT)
+    # 7 semitones = 35 bins: the crop follows the mean pitch, so only the sub-bin rounding remains
+    assert np.abs(a - b).max() < 0.05 * a.max()
+
+
+def test_gather_pooled_averages_four_frames_and_respects_bounds() -> None:
+    bank = torch.arange(20, dtype=torch.float32)[:, None].repeat(1, 2)  # (20, 2), row value = index
+    w = gather_pooled(bank, np.array([0, 8]), n_out=3, ends=np.array([8, 20]), begins=np.array([0, 8]))
+    assert torch.allclose(w[0, :, 0], torch.tensor([1.5, 5.5, 0.0]))  # 3rd frame past end -> 0
+    assert torch.allclose(w[1, :, 0], torch.tensor([9.5, 13.5, 17.5]))
+    stretched = gather_pooled(bank, np.array([0]), n_out=2, stretch=np.array([2.0]))
+    assert torch.allclose(stretched[0, :, 0], torch.tensor([1.5, 9.5]))  # second frame from 8
+
+
+def test_crop_shift_moves_the_window() -> None:
+    act = contour_to_activation(Contour(np.full(300, 60.0, np.float32), 0.01))
+    win = gather_pooled(torch.from_numpy(act), np.array([0, 0]), 75)
+    x = crop_windows(win, shift_bins=torch.tensor([0.0, 20.0]))
+    # the melody sits mid-crop; shifting the crop up 20 bins (4 semitones) moves it down 20 * 80/180
+    peak0, peak1 = x[0, :, 10].argmax().item(), x[1, :, 10].argmax().item()
+    assert abs((peak0 - peak1) - 20 * 80 / 180) <= 1

@@ -1,0 +1,103 @@
+"""Vector store: add/remove/search consistency, exact vs HNSW, save/load; rerank and fusion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from humdex.errors import CatalogError
+from humdex.fingerprints import Match, candidate_songs, fuse, search_store, sequence_correlation
+from humdex.vectorstore import FaissStore, NumpyFlatIP
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def songs(n: int, dim: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {f"s{i}": unit(rng.normal(size=(int(rng.integers(12, 30)), dim))) for i in range(n)}
+
+
+def test_add_search_remove_consistency() -> None:
+    data = songs(20)
+    store = FaissStore(dim=16)
+    store.add(list(data), list(data.values()))
+    assert len(store) == 20 and store.n_vectors == sum(len(v) for v in data.values())
+    hits = store.search(data["s3"][4:6], k=3)
+    assert list(hits.song_keys[:, 0]) == ["s3", "s3"] and list(hits.frames[:, 0]) == [4, 5]
+    assert np.allclose(hits.scores[:, 0], 1.0, atol=1e-2)
+    assert store.remove(["s3", "nope"]) == 1
+    hits = store.search(data["s3"][4:6], k=3)
+    assert "s3" not in set(hits.song_keys.ravel())
+    store.add(["s3"], [data["s3"]])  # re-add
+    assert store.search(data["s3"][:1], 1).song_keys[0, 0] == "s3"
+
+
+def test_hnsw_for_large_stores_agrees_with_exact() -> None:
+    data = songs(40, seed=1)
+    exact, approx = FaissStore(dim=16), FaissStore(dim=16, exact_limit=100)
+    for st in (exact, approx):
+        st.add(list(data), list(data.values()))
+    assert exact.kind == "flat" and approx.kind == "hnsw"
+    q = data["s7"][:5]
+    assert list(exact.search(q, 1).song_keys[:, 0]) == list(approx.search(q, 1).song_keys[:, 0])
+
+
+def test_save_load_round_trip(tmp_path) -> None:
+    data = songs(12, seed=2)
+    for limit in (10_000, 50):
+        store = FaissStore(dim=16, exact_limit=limit)
+        store.add(list(data), list(data.values()))
+        q = unit(np.random.default_rng(3).normal(size=(4, 16)))
+        before = store.search(q, 5)
+        store.save(tmp_path / str(limit))
+        loaded = FaissStore.load(tmp_path / str(limit))
+        after = loaded.search(q, 5)
+        assert loaded.keys() == store.keys() and loaded.kind == store.kind
+        assert (before.song_keys == after.song_keys).all()
+        assert np.allclose(before.scores, after.scores, atol=1e-6)
+        assert np.array_equal(loaded.sequence("s1"), store.sequence("s1"))
+    with pytest.raises(CatalogError):
+        FaissStore.load(tmp_path / "missing")
+
+
+def test_numpy_fallback_matches_faiss() -> None:
+    x = unit(np.random.default_rng(4).normal(size=(50, 8)))
+    idx = NumpyFlatIP(8)
+    idx.add(x)
+    scores, ids = idx.search(x[:3], 4)
+    assert list(ids[:, 0]) == [0, 1, 2] and np.allclose(scores[:, 0], 1.0)
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)
+
+
+def test_sequence_correlation_finds_offset_and_tempo() -> None:
+    song = unit(np.random.default_rng(5).normal(size=(60, 16)))
+    query = song[20:32]
+    score, offset, ratio = sequence_correlation(query, song)
+    assert offset == 20 and ratio == 1.0 and np.isclose(score, 1.0, atol=1e-5)
+    fast = song[np.round(10 + np.arange(10) * 1.25).astype(int)]  # the query runs 1.25x slower
+    score, offset, ratio = sequence_correlation(fast, song)
+    assert offset == 10 and ratio == 1.25 and score > 0.99
+    # a query hanging past the song's end is penalised (missing windows count 0)
+    assert sequence_correlation(song[50:], song[:55])[0] < 0.6
+
+
+def test_search_store_ranks_the_source_song_first() -> None:
+    data = songs(30, seed=6)
+    store = FaissStore(dim=16)
+    store.add(list(data), list(data.values()))
+    rng = np.random.default_rng(7)
+    query = unit(data["s11"][2:10] + 0.3 * rng.normal(size=(8, 16)))
+    assert candidate_songs(store, query)[0][0] == "s11"
+    top = search_store(store, query, hop_s=0.25, top=5)
+    assert top[0].song_key == "s11" and top[0].offset_s == 0.5 and len(top) == 5
+
+
+def test_fuse_averages_scores() -> None:
+    a = [Match("x", 0.9, 1.0, 1.0), Match("y", 0.5, 0.0, 1.0)]
+    b = [Match("y", 0.95, 2.0, 1.0), Match("z", 0.2, 0.0, 1.0)]
+    fused = fuse([a, b])
+    assert [m.song_key for m in fused] == ["y", "x", "z"]
+    assert np.isclose(fused[0].score, (0.5 + 0.95) / 2)
+    assert np.isclose(fused[1].score, (0.9 + 0.2) / 2)  # missing -> worst score seen
