@@ -127,8 +127,8 @@ def free_port() -> int:
 
 
 def start_server(db: Path, port: int, timeout_s: float = 60.0) -> subprocess.Popen:
-    """Start the humdex server (`humdex serve`) on 127.0.0.1:port in a subprocess and wait until /health answers."""
-    cmd = [sys.executable, "-m", "humdex.server", "--db", str(db), "--host", "127.0.0.1",
+    """Start `humdex serve` on 127.0.0.1:port in a subprocess and wait until /health answers."""
+    cmd = [sys.executable, "-m", "humdex", "serve", "--db", str(db), "--host", "127.0.0.1",
            "--port", str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + timeout_s

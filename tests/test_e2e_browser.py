@@ -49,7 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     db = build_catalog(tmp_path_factory.mktemp("e2e"))
     port = _free_port()
     log = open(db.parent / "server.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "humdex.server", "--db", str(db),
+    proc = subprocess.Popen([sys.executable, "-m", "humdex", "serve", "--db", str(db),
                              "--port", str(port), "--log-level", "warning"],
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

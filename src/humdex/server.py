@@ -267,21 +267,3 @@ def run_serve(args: Any) -> int:
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m humdex.server --db DIR ...`: the same as `humdex serve`."""
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(prog="humdex")
-    add_serve_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return run_serve(args)
-    except HumdexError as err:
-        print(f"humdex: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
