@@ -288,3 +288,13 @@ def test_streamed_body_over_the_limit_is_413(fresh: tuple[TestClient, Path]) -> 
     resp = client.post("/search", content=chunks(), headers={"content-type": "audio/wav"})
     assert resp.status_code == 413 and "limit" in resp.json()["detail"]
     assert _state(db) == before
+
+
+def test_raw_pv_body_with_filename(client: TestClient) -> None:
+    frames = [pitch + 1.0 for pitch, beats in TUNES["ode_to_joy"][:14] for _ in range(int(beats * 20))]
+    pv = "\n".join(f"{m:.2f}" for m in [0.0] * 5 + frames + [0.0] * 5).encode()
+    resp = client.post("/search", params={"filename": "hum.pv"}, content=pv,
+                       headers={"content-type": "application/octet-stream"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["query"] == "hum.pv"
+    assert resp.json()["results"][0]["song_id"] == "ode_to_joy"
