@@ -110,8 +110,11 @@ def test_silence_raises(method):
     with pytest.raises(AudioError, match="no sung or hummed pitch found"):
         pitch.query_contour(np.zeros(32000, dtype=np.float32), 16000, method)
     quiet_noise = 1e-4 * np.random.default_rng(0).standard_normal(32000).astype(np.float32)
-    with pytest.raises(AudioError, match="silent"):
+    with pytest.raises(AudioError, match="^q.wav: no sung or hummed pitch"):
         pitch.query_contour(quiet_noise, 16000, method, name="q.wav")
+    loud_noise = 0.05 * np.random.default_rng(1).standard_normal(32000).astype(np.float32)
+    with pytest.raises(AudioError, match="no sung or hummed pitch"):
+        pitch.query_contour(loud_noise, 16000, method)
 
 
 def test_unknown_method():

@@ -19,6 +19,12 @@ def test_read_pv(tmp_path):
     assert pitchfile.read_pitch_file(path).midi.tobytes() == contour.midi.tobytes()
 
 
+def test_read_pv_other_hop(tmp_path):
+    path = tmp_path / "q.pv"
+    path.write_text("60\n61\n")
+    assert pitchfile.read_pv(path, hop_s=0.01).hop_s == pytest.approx(0.01)
+
+
 def test_pv_with_crlf_and_blank_trailing_lines(tmp_path):
     path = tmp_path / "q.PV"
     path.write_bytes(b"0.000000\r\n55.0\r\n55.5\r\n\r\n")

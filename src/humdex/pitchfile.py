@@ -32,8 +32,8 @@ def read_pitch_file(path: str | os.PathLike[str]) -> Contour:
     raise AudioError(f"not a pitch file (expected {', '.join(PITCH_FILE_SUFFIXES)}): {path}")
 
 
-def read_pv(path: str | os.PathLike[str]) -> Contour:
-    """MIR-QBSH .pv: one MIDI pitch per line per 32 ms frame, 0 (or less) = unvoiced."""
+def read_pv(path: str | os.PathLike[str], hop_s: float = PV_HOP_S) -> Contour:
+    """MIR-QBSH .pv: one MIDI pitch per line per 32 ms frame (`hop_s`), 0 (or less) = unvoiced."""
     rows = _numeric_rows(path)
     if any(len(row) != 1 for row in rows):
         raise AudioError(f"not a .pv pitch vector (expected one number per line): {path}")
@@ -41,7 +41,7 @@ def read_pv(path: str | os.PathLike[str]) -> Contour:
     midi = np.where(midi > 0, midi, np.nan)
     if np.any(midi > 140):
         raise AudioError(f"not a .pv pitch vector (values above MIDI 140; Hz?): {path}")
-    return _checked(Contour(midi.astype(np.float32), PV_HOP_S), path)
+    return _checked(Contour(midi.astype(np.float32), hop_s), path)
 
 
 def read_f0_csv(path: str | os.PathLike[str], hop_s: float = HOP_S) -> Contour:
