@@ -59,8 +59,8 @@ def query_from_score(score: Score, kind: str, rng: np.random.Generator, plan: Qu
     if plan.from_start:  # a recording starts just before the singer does
         render = replace(
             render,
-            query_performance=replace(render.query_performance, lead_s=(0.05, 0.5)),
-            whistle_performance=replace(render.whistle_performance, lead_s=(0.05, 0.5)),
+            query_performance=replace(render.query_performance, lead_s=(0.2, 1.0)),
+            whistle_performance=replace(render.whistle_performance, lead_s=(0.2, 1.0)),
         )
     rend = render_query(passage, rng, render, kind=kind, channel=plan.channel)
     n = min(len(rend.audio), int(plan.duration_s * rend.sample_rate))

@@ -15,7 +15,9 @@ class ChannelConfig:
     """Ranges and probabilities of each degradation; the defaults are a phone/laptop query."""
 
     snr_db: tuple[float, float] = (3.0, 30.0)
-    noise_colors: tuple[str, ...] = ("white", "pink", "brown", "babble", "hum")
+    snr_skew: float = 0.5  # snr = lo + (hi - lo) * u**skew: below 1 favours quieter rooms
+    noise_colors: tuple[str, ...] = ("pink", "pink", "brown", "babble", "white", "hum")
+    self_noise_dbfs: tuple[float, float] = (-75.0, -55.0)  # microphone/preamp floor, always there
     narrowband_prob: float = 0.35  # goes through 8 kHz sampling
     lowpass_hz: tuple[float, float] = (3000.0, 7600.0)
     highpass_hz: tuple[float, float] = (60.0, 350.0)
@@ -54,9 +56,12 @@ def apply_channel(
     x = np.asarray(audio, dtype=np.float64)
     if rng.random() < config.reverb_prob:
         x = reverberate(x, rng, config, sample_rate)
-    x = add_noise(x, rng.uniform(*config.snr_db), rng, config.noise_colors, sample_rate)
+    lo, hi = config.snr_db
+    snr = lo + (hi - lo) * rng.random() ** config.snr_skew
+    x = add_noise(x, snr, rng, config.noise_colors, sample_rate)
     x = _band_limit(x, rng, config, sample_rate)
     x *= 10 ** (rng.uniform(*config.level_dbfs) / 20) / (_rms(x) + 1e-12)
+    x += 10 ** (rng.uniform(*config.self_noise_dbfs) / 20) * rng.standard_normal(len(x))
     if rng.random() < config.clip_prob:
         drive = 10 ** (rng.uniform(*config.clip_drive_db) / 20)
         x = np.clip(x * drive, -1.0, 1.0) / drive

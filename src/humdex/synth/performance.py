@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import lfilter
 
 from humdex.synth.score import Score
 from humdex.synth.singer import Singer, choose_transposition
@@ -40,13 +41,15 @@ class PerformanceConfig:
     vibrato_depth_st: tuple[float, float] = (0.08, 0.6)  # peak deviation
     vibrato_min_note_s: float = 0.3
     jitter_cents: tuple[float, float] = (3.0, 14.0)
+    wander_st: float = 0.3  # slow (~0.2 s) unsteadiness within notes
+    wander_corr_s: float = 0.2
     drop_prob: float = 0.05  # a short note is skipped (the previous one is held)
     merge_repeat_prob: float = 0.35  # repeated notes sung as one
     fill_rest_prob: float = 0.3  # a short rest is sung through
     breath_prob: float = 0.6  # at each phrase start
     breath_s: tuple[float, float] = (0.15, 0.5)
     breath_pause_prob: float = 0.5  # the breath adds time instead of shortening the last note
-    articulation_gap_s: tuple[float, float] = (0.0, 0.07)
+    articulation_gap_s: tuple[float, float] = (0.02, 0.15)
     lead_s: tuple[float, float] = (0.1, 0.8)
     tail_s: tuple[float, float] = (0.1, 0.6)
     level_sd_db: float = 2.0
@@ -258,9 +261,18 @@ def _curves(
     drift = np.cumsum(rng.normal(0.0, config.pitch_drift_sd_st * err * np.sqrt(HOP_S), n_frames))
     drift += rng.uniform(*config.pitch_trend_st_per_s) * err * t
     jitter = _lowpass_noise(n_frames, rng) * rng.uniform(*config.jitter_cents) / 100
-    f0 = f0 + drift + jitter
+    wander = _ar1(n_frames, np.exp(-HOP_S / config.wander_corr_s), config.wander_st * err, rng)
+    f0 = f0 + drift + jitter + wander
     f0[loud <= 0] = np.nan
     return f0.astype(np.float32), np.clip(loud, 0.0, None).astype(np.float32)
+
+
+def _ar1(n: int, a: float, sd: float, rng: np.random.Generator) -> np.ndarray:
+    """(n,) stationary AR(1) noise with coefficient a and standard deviation sd."""
+    w = rng.normal(0.0, sd * np.sqrt(1 - a * a), n)
+    if n:
+        w[0] = rng.normal(0.0, sd)
+    return lfilter([1.0], [1.0, -a], w)
 
 
 def _lowpass_noise(n: int, rng: np.random.Generator) -> np.ndarray:

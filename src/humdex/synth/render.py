@@ -55,7 +55,7 @@ class RenderConfig:
     accompaniment: AccompanimentConfig = field(default_factory=AccompanimentConfig)
     edits: EditConfig = field(default_factory=EditConfig)
     query_kind_weights: dict[str, float] = field(
-        default_factory=lambda: {"hum": 0.6, "sing": 0.2, "whistle": 0.2}
+        default_factory=lambda: {"hum": 0.55, "sing": 0.3, "whistle": 0.15}
     )
     voice_type_weights: dict[str, float] = field(
         default_factory=lambda: {"male": 0.45, "female": 0.45, "child": 0.1}

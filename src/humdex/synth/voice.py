@@ -19,8 +19,8 @@ SAMPLE_RATE = 16000  # Hz, every rendition
 class VoiceConfig:
     """Ranges of a voice's timbre."""
 
-    open_quotient: tuple[float, float] = (0.4, 0.8)
-    tilt_db_per_oct: tuple[float, float] = (0.0, 6.0)
+    open_quotient: tuple[float, float] = (0.3, 0.6)
+    tilt_db_per_oct: tuple[float, float] = (-4.0, 2.0)
     breathiness: tuple[float, float] = (0.01, 0.2)  # aspiration noise relative to the voice
     consonant_s: tuple[float, float] = (0.03, 0.08)
     legato_dip: tuple[float, float] = (0.25, 0.85)  # amplitude where connected hummed notes meet
@@ -120,6 +120,9 @@ def _shape(
     for k in range(4):
         fk = fmt[:, k : k + 1]
         log_env += np.log(fk**2) - 0.5 * np.log((fk**2 - f2) ** 2 + (bw[:, k : k + 1] * freqs) ** 2 + 1e-9)
+    for f5, b5 in ((4300.0, 350.0), (5500.0, 500.0)):  # fixed upper resonances keep the highs alive
+        fk, bk = np.float32(f5 * formant_scale), np.float32(b5)
+        log_env += np.log(fk**2) - 0.5 * np.log((fk**2 - f2) ** 2 + (bk * freqs) ** 2 + 1e-9)
     octaves = np.log2(np.maximum(freqs, 300.0) / 300.0)
     log_env += params[:, 8:9] * octaves * np.float32(np.log(10) / 20)
     return istft(spec * np.exp(log_env), len(source)).astype(np.float64)
