@@ -49,7 +49,11 @@ def edit_structure(
         plan.append(span)
         if rng.random() < config.repeat_prob:
             plan.append(span)
-    onsets, durs, pitches, knots_e, knots_o = [], [], [], [], []
+    onsets: list[np.ndarray] = []
+    durs: list[np.ndarray] = []
+    pitches: list[np.ndarray] = []
+    knots_e: list[float] = []
+    knots_o: list[float] = []
     cursor = score.start_s
     for k, (a, b) in enumerate(plan):
         o_start = score.start_s if k == 0 else float(score.onset_s[a])

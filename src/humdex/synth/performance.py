@@ -34,14 +34,14 @@ class PerformanceConfig:
     scoop_depth_st: tuple[float, float] = (0.3, 1.8)
     scoop_time_s: tuple[float, float] = (0.025, 0.12)
     glide_prob: float = 0.45  # portamento between connected notes
-    glide_s: tuple[float, float] = (0.03, 0.11)
+    glide_s: tuple[float, float] = (0.04, 0.18)
     end_fall_prob: float = 0.3  # pitch falls off at a phrase end
     vibrato_prob: float = 0.45  # the performer uses vibrato at all
     vibrato_rate_hz: tuple[float, float] = (4.5, 7.0)
     vibrato_depth_st: tuple[float, float] = (0.08, 0.6)  # peak deviation
     vibrato_min_note_s: float = 0.3
     jitter_cents: tuple[float, float] = (3.0, 14.0)
-    wander_st: float = 0.3  # slow (~0.2 s) unsteadiness within notes
+    wander_st: float = 0.4  # slow (~0.2 s) unsteadiness within notes
     wander_corr_s: float = 0.2
     drop_prob: float = 0.05  # a short note is skipped (the previous one is held)
     merge_repeat_prob: float = 0.35  # repeated notes sung as one

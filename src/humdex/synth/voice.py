@@ -29,7 +29,7 @@ class VoiceConfig:
     shimmer: float = 0.06  # slow amplitude wobble
 
 
-def midi_to_hz(midi: np.ndarray) -> np.ndarray:
+def midi_to_hz(midi: np.ndarray | float) -> np.ndarray:
     return 440.0 * 2.0 ** ((np.asarray(midi, dtype=np.float64) - 69.0) / 12.0)
 
 
@@ -121,8 +121,8 @@ def _shape(
         fk = fmt[:, k : k + 1]
         log_env += np.log(fk**2) - 0.5 * np.log((fk**2 - f2) ** 2 + (bw[:, k : k + 1] * freqs) ** 2 + 1e-9)
     for f5, b5 in ((4300.0, 350.0), (5500.0, 500.0)):  # fixed upper resonances keep the highs alive
-        fk, bk = np.float32(f5 * formant_scale), np.float32(b5)
-        log_env += np.log(fk**2) - 0.5 * np.log((fk**2 - f2) ** 2 + (bk * freqs) ** 2 + 1e-9)
+        f_up = np.float32(f5 * formant_scale)
+        log_env += np.log(f_up**2) - 0.5 * np.log((f_up**2 - f2) ** 2 + (np.float32(b5) * freqs) ** 2 + 1e-9)
     octaves = np.log2(np.maximum(freqs, 300.0) / 300.0)
     log_env += params[:, 8:9] * octaves * np.float32(np.log(10) / 20)
     return istft(spec * np.exp(log_env), len(source)).astype(np.float64)
