@@ -96,14 +96,18 @@ def render_corpus(args, log) -> tuple[list, list, dict]:
     from humdex.synth.corpus import MelodyJob
 
     rng = np.random.default_rng(args.seed)
-    val = load_pool("validation")
-    train = load_pool("train")
+    pool_path = {"path": Path(args.pool)} if args.pool else {}
+    val = load_pool("validation", **pool_path)
+    train = load_pool("train", **pool_path)
     val = [val[i] for i in rng.permutation(len(val))[: args.val_melodies]]
     train = [train[i] for i in rng.permutation(len(train))[: args.max_melodies]]
     jobs = [MelodyJob(f"{m.split}_{i:05d}", m.melody_id, m.corpus, m.split, m.onset_s, m.duration_s,
                       m.pitch_midi, args.seed, i) for i, m in enumerate(val + train)]
     ctx = mp.get_context("fork")
     pool = ctx.Pool(args.workers)
+    import torch
+
+    torch.set_num_threads(min(8, os.cpu_count() or 1))  # the main process: CREPE (CPU) and eval
     net = crepe_net(args.device, Path(args.carry))
     t0, stats = time.time(), {"audio_s": 0.0, "melodies": 0, "failed": 0, "crepe_s": 0.0}
     train_groups, val_groups = [], []
@@ -144,6 +148,7 @@ def main(argv=None) -> int:
     p.add_argument("--val-melodies", type=int, default=120)
     p.add_argument("--eval-every", type=int, default=1500)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pool", default=None, help="melody pool .npz (default: the shipped one)")
     p.add_argument("--run-dir", default="/tmp/humdex_train", help="training checkpoints (not --out)")
     args = p.parse_args(argv)
     out = Path(args.out)
@@ -157,6 +162,8 @@ def main(argv=None) -> int:
         logf.flush()
 
     train_groups, val_groups, stats = render_corpus(args, log)
+    if not train_groups:
+        raise SystemExit("no training groups rendered: raise --render-s")
     import torch
 
     from humdex.features import M_LONG, M_SHORT
@@ -164,7 +171,6 @@ def main(argv=None) -> int:
     from humdex.train import TrainConfig, export_model, train
 
     torch.backends.cudnn.benchmark = True
-    torch.set_num_threads(min(8, os.cpu_count() or 1))
     summary = {"render": stats, "n_train_groups": len(train_groups), "n_val_groups": len(val_groups)}
     for name, spec, seconds in (("short", M_SHORT, args.train_s[0]), ("long", M_LONG, args.train_s[1])):
         cfg = TrainConfig(model=ModelConfig(window_s=spec.window_s, hop_s=spec.hop_s,

@@ -119,7 +119,8 @@ def _add_pitch(p: argparse.ArgumentParser) -> None:
 
 
 # subcommands whose arguments live beside their code: (module, function(subparsers) -> parser)
-_PLUGGED_PARSERS = [(".server", "add_serve_parser")]
+_PLUGGED_PARSERS = [(".server", "add_serve_parser"), (".synth.cli", "add_synth_parser"),
+                    (".train", "add_train_parser")]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ Augmentations (the paper's list) act on activation windows, where they amount to
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -59,7 +60,7 @@ def passage_to_rendition_s(time_map: np.ndarray, passage_s: float, rng: np.rando
     """Invert a piecewise-linear (rendition_s, passage_s) map at passage_s; a random crossing if several."""
     r, p = time_map[:, 0], time_map[:, 1]
     lo, hi = np.minimum(p[:-1], p[1:]), np.maximum(p[:-1], p[1:])
-    seg = np.flatnonzero((lo <= passage_s) & (passage_s <= hi))
+    seg = np.flatnonzero((lo <= passage_s) & (passage_s <= hi) & (r[1:] > r[:-1]))  # no jumps
     if len(seg) == 0:
         return None
     i = int(rng.choice(seg))
@@ -157,3 +158,55 @@ def augment(x: torch.Tensor, rng: np.random.Generator, aug: AugmentConfig) -> to
         noise = torch.rand_like(x[idx]) * gain[:, None, None] * peak
         x[idx] = torch.clamp(x[idx] + noise, 0.0, 1.0)
     return x
+
+
+def chad_split(rec_split: str, group_id: str, val_percent: int = 5) -> str:
+    """A fragment group's split: the metadata's own (synthetic corpus) or a stable hash of group_id."""
+    if rec_split:
+        return "validation" if rec_split in ("validation", "val") else rec_split
+    import zlib
+
+    return "validation" if zlib.crc32(group_id.encode()) % 100 < val_percent else "train"
+
+
+def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None = None,
+                     max_fragments: int | None = None, progress: bool = True) -> list[TrainGroup]:
+    """TrainGroups from a CHAD-layout folder (metadata.csv + fragments/...), one per fragment.
+
+    Versions come originals first; each version's CREPE-tiny activation is computed once and
+    cached as .npy under cache_dir (default root/.humdex_cache). Time maps: the synthetic
+    corpus's exact ones when the metadata has them, else (real CHAD) a linear map of each
+    version onto the original's duration, since CHAD's versions are aligned end to end.
+    """
+    from tqdm import tqdm
+
+    from humdex.chad import METADATA_NAME, load_fragment_audio, read_metadata, records_by_fragment
+    from humdex.pitch import crepe_activation
+
+    root = Path(root)
+    cache = Path(cache_dir) if cache_dir else root / ".humdex_cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    frags = [(k, recs) for k, recs in records_by_fragment(read_metadata(root / METADATA_NAME)).items()
+             if k[1] != "full" and chad_split(recs[0].split, k[0]) == split]
+    frags = frags[:max_fragments] if max_fragments else frags
+    groups = []
+    for (group_id, fragment_id), recs in tqdm(frags, desc=f"load {split}", disable=not progress):
+        rends = []
+        for rec in recs:
+            path = cache / f"{rec.group_id}__{rec.fragment_id}__{rec.id}.npy"
+            if not path.is_file():
+                act = crepe_activation(load_fragment_audio(rec, root), 16000, model="tiny")
+                np.save(path.with_suffix(".tmp.npy"), act.astype(np.float16))
+                path.with_suffix(".tmp.npy").replace(path)
+            act = np.load(path)
+            dur = len(act) * CREPE_HOP_S
+            if rec.time_map is not None:
+                tm = np.stack([rec.time_map.perf_s, rec.time_map.score_s], 1)
+            else:
+                ref = rends[0].duration_s if rends else dur
+                tm = np.array([[0.0, 0.0], [dur, ref]])
+            kind = rec.audio_type if rec.audio_type in ("original", "cover") else rec.kind or "hum"
+            rends.append(TrainRendition(act, tm, kind))
+        if len(rends) >= 2 and recs[0].audio_type == "original":
+            groups.append(TrainGroup(recs[0].melody_id or group_id, tuple(rends)))
+    return groups

@@ -197,3 +197,51 @@ def export_model(ckpt_path: str | Path, dest: str | Path) -> Path:
     save_checkpoint(dest, model, half=True, step=ckpt.get("step", 0),
                     metrics=val[-1] if val else {})
     return Path(dest)
+
+
+def add_train_parser(subparsers) -> object:
+    """`humdex train`: train an encoder on CHAD-layout data (the synthetic corpus or a real CHAD)."""
+    text = "train a fingerprint encoder on a CHAD-layout corpus (humdex synth corpus output)"
+    p = subparsers.add_parser("train", help=text, description=text)
+    p.add_argument("chad", help="CHAD-layout folder: metadata.csv + fragments/")
+    p.add_argument("--out", required=True, help="run folder: ckpt.pt, config.json, curves.png")
+    p.add_argument("--window", choices=("short", "long"), default="short",
+                   help="M_short (3 s / 0.25 s hop) or M_long (8 s / 0.64 s hop)")
+    p.add_argument("--width", type=int, default=16, help="base channels (ResNet18: 64)")
+    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget (else --steps)")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--k-groups", type=int, default=32)
+    p.add_argument("--per-group", type=int, default=4)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--mine", action="store_true", help="multi-similarity mining")
+    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--max-fragments", type=int, default=None)
+    p.add_argument("--cache", default=None, help="activation cache folder (default CHAD/.humdex_cache)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--export", default=None, help="also write a shippable float16 model here")
+    p.set_defaults(func=run_train)
+    return p
+
+
+def run_train(args) -> int:
+    from humdex.data import load_chad_groups
+    from humdex.errors import HumdexError
+    from humdex.features import M_LONG, M_SHORT
+
+    spec = M_SHORT if args.window == "short" else M_LONG
+    train_groups = load_chad_groups(args.chad, "train", args.cache, args.max_fragments)
+    val_groups = load_chad_groups(args.chad, "validation", args.cache, args.max_fragments)
+    if not train_groups:
+        raise HumdexError(f"{args.chad}: no training fragments with an original and another version")
+    cfg = TrainConfig(model=ModelConfig(window_s=spec.window_s, hop_s=spec.hop_s,
+                                        base_channels=args.width),
+                      k_groups=args.k_groups, per_group=args.per_group, lr=args.lr,
+                      max_steps=args.steps, minutes=args.minutes, mine=args.mine,
+                      eval_every=args.eval_every)
+    print(f"{len(train_groups)} training and {len(val_groups)} validation fragments")
+    ckpt = train(train_groups, val_groups, cfg, args.out, device=args.device, resume=args.resume)
+    print(f"checkpoint: {ckpt}")
+    if args.export:
+        print(f"model: {export_model(ckpt, args.export)}")
+    return 0

@@ -1,0 +1,129 @@
+"""Training: lr schedule, K-group batches, augmentations, the loop end to end, `humdex train` on a CHAD folder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from humdex.contour import Contour
+from humdex.data import (NO_AUGMENT, AugmentConfig, Bank, TrainGroup, TrainRendition, augment,
+                         passage_to_rendition_s, sample_batch)
+from humdex.features import M_SHORT, contour_to_activation
+from humdex.model import ModelConfig, load_model
+from humdex.train import TrainConfig, export_model, lr_at, retrieval_metrics, train
+
+
+def rendition(pitches, beats, tempo: float, transpose: float, rng, kind: str, jitter: float = 0.0):
+    """A melody performed at `tempo` (x score speed), as a pseudo-activation with its time map."""
+    frames = []
+    for p, b in zip(pitches, beats):
+        frames += [p + transpose + rng.normal(0, jitter)] * max(1, int(round(b * 0.25 / tempo / 0.01)))
+    score_s = float(np.sum(beats) * 0.25)
+    tm = np.array([[0.0, 0.0], [len(frames) * 0.01, score_s]])
+    act = contour_to_activation(Contour(np.array(frames, np.float32), 0.01))
+    return TrainRendition(act.astype(np.float16), tm, kind)
+
+
+def make_groups(n: int, seed: int, n_notes: int = 24) -> list[TrainGroup]:
+    rng = np.random.default_rng(seed)
+    groups = []
+    for i in range(n):
+        pitches = 62 + np.cumsum(rng.integers(-4, 5, n_notes)).clip(-9, 9)
+        beats = rng.choice([1, 2, 2, 4], n_notes)
+        rds = [rendition(pitches, beats, 1.0, 0.0, rng, "original")]
+        rds += [rendition(pitches, beats, rng.uniform(0.85, 1.2), float(rng.integers(-5, 6)), rng,
+                          "hum", 0.15) for _ in range(2)]
+        groups.append(TrainGroup(f"melody{seed}_{i}", tuple(rds)))
+    return groups
+
+
+def test_lr_schedule_warms_up_then_decays() -> None:
+    assert lr_at(0.0, 1.0, 0.1) == 0.0
+    assert np.isclose(lr_at(0.05, 1.0, 0.1), 0.5)
+    assert np.isclose(lr_at(0.1, 1.0, 0.1), 1.0)
+    assert np.isclose(lr_at(0.55, 1.0, 0.1), 0.5)
+    assert np.isclose(lr_at(1.0, 1.0, 0.1), 0.0, atol=1e-12)
+
+
+def test_time_map_inversion_handles_jumps() -> None:
+    rng = np.random.default_rng(0)
+    tm = np.array([[0.0, 0.0], [2.0, 4.0], [2.0, 2.0], [4.0, 6.0]])  # a repeated phrase at 2 s
+    assert passage_to_rendition_s(tm, 1.0, rng) == 0.5
+    assert {passage_to_rendition_s(tm, 3.0, np.random.default_rng(s)) for s in range(20)} == {1.5, 2.5}
+    assert passage_to_rendition_s(tm, 9.0, rng) is None
+
+
+def test_batches_hold_aligned_windows_of_k_distinct_melodies() -> None:
+    groups = make_groups(6, seed=1)
+    x, labels = sample_batch(Bank(groups), M_SHORT, k_groups=4, per_group=3,
+                             rng=np.random.default_rng(0), aug=NO_AUGMENT)
+    assert x.shape == (12, 80, 75) and labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    flat = torch.nn.functional.normalize(x.flatten(1), dim=1)
+    sim = flat @ flat.T
+    same = labels[:, None] == labels[None, :]
+    # renditions of one passage moment (other key, tempo) look alike; other melodies don't
+    assert sim[same].mean() > sim[~same].mean() + 0.2
+
+
+def test_augment_keeps_shape_and_range() -> None:
+    x = torch.rand(16, 80, 75)
+    for aug in (AugmentConfig(p_splice=1.0, p_mix=0.0, p_noise=0.0),
+                AugmentConfig(p_splice=0.0, p_mix=1.0, p_noise=1.0)):
+        y = augment(x, np.random.default_rng(0), aug)
+        assert y.shape == x.shape and float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+        assert not torch.equal(x, y)
+        assert (y == 0).any() == (aug.p_splice == 1.0)  # SpliceOut masks whole frames
+
+
+@pytest.mark.slow
+def test_tiny_model_trained_here_finds_its_training_fragments(tmp_path) -> None:
+    groups = make_groups(10, seed=2, n_notes=16)
+    cfg = TrainConfig(model=ModelConfig(base_channels=4), k_groups=6, per_group=3, max_steps=25,
+                      lr=3e-3, eval_every=1000)
+    ckpt = train(groups, [], cfg, tmp_path / "run", log=lambda m: None)
+    saved = torch.load(ckpt, weights_only=True)
+    losses = [m["loss"] for m in saved["metrics"] if "loss" in m]
+    assert saved["step"] == 25 and np.mean(losses[-10:]) < np.mean(losses[:10])
+    model = load_model(export_model(ckpt, tmp_path / "model.pt"))
+    found = retrieval_metrics(model, groups)
+    assert found["n_queries"] == 20 and found["top1"] >= 0.9 and found["top10"] == 1.0
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["max_steps"] == 25
+
+
+def write_chad(root, groups: list[TrainGroup]) -> None:
+    """A CHAD-layout folder whose activations sit in the cache (no audio decoding or CREPE needed)."""
+    from humdex.chad import FragmentRecord, write_metadata, write_wav
+
+    cache = root / ".humdex_cache"
+    cache.mkdir(parents=True)
+    records = []
+    for gi, g in enumerate(groups):
+        for ri, rd in enumerate(g.renditions):
+            audio_type = "original" if ri == 0 else "humming"
+            rec = FragmentRecord(f"g{gi}", "0", f"v{ri}", audio_type, (0.0, rd.duration_s),
+                                 kind="" if ri == 0 else "hum", melody_id=g.melody_id,
+                                 split="validation" if gi < 2 else "train")
+            records.append(rec)
+            write_wav(rec.audio_path(root), np.zeros(160, np.float32), 16000)
+            np.save(cache / f"g{gi}__0__v{ri}.npy", rd.activation)
+    write_metadata(root / "metadata.csv", records)
+
+
+def test_humdex_train_cli_trains_resumes_and_exports(tmp_path) -> None:
+    from humdex.cli import main
+
+    write_chad(tmp_path / "chad", make_groups(6, seed=3, n_notes=12))
+    args = ["train", str(tmp_path / "chad"), "--out", str(tmp_path / "run"), "--width", "4",
+            "--steps", "2", "--k-groups", "3", "--per-group", "2", "--eval-every", "2",
+            "--device", "cpu"]
+    assert main(args) == 0
+    assert main([*args[:-4], "--steps", "3", "--resume", "--export", str(tmp_path / "m.pt"),
+                 "--device", "cpu"]) == 0
+    ckpt = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=True)
+    assert ckpt["step"] == 3 and any("val_top1" in m for m in ckpt["metrics"])
+    assert load_model(tmp_path / "m.pt").config.base_channels == 4
+    assert main(["train", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
