@@ -1,17 +1,23 @@
-"""Calibrate the "no match" score threshold: sung queries of songs in the catalog vs not in it.
+"""Calibrate the "no match" decision: sung queries of songs in the catalog vs songs not in it.
 
-    python benchmarks/no_match_calibration.py [--songs ../shared/data/mirex_qbsh_db] \
-        [--held-out 300] [--queries 200] [--work out/no_match] [--fa-target 0.05]
+    python benchmarks/no_match_calibration.py                     # pool melodies: sets the defaults
+    python benchmarks/no_match_calibration.py --songs ../shared/data/mirex_qbsh_db --catalog-sizes 1748 \
+        --min-score S --min-margin M                                # measures them on evaluation data
 
-A folder of MIDI songs is split (seeded) into a catalog and held-out songs. Each query is a
-synthesized person (humdex.synth.render.render_query: hum, sing or whistle, any key and tempo,
-singing errors, phone channel) performing an 8-12 s passage of a catalog song ("in") or of a
-held-out song ("out"), pitch-tracked and searched exactly as `humdex search` does. Results are
-appended to a JSONL file, so an interrupted run resumes.
+`--songs pool` (the default) takes melodies from humdex's melody pool (music21's corpora, the
+evaluation melodies removed) and chooses the decision's MIN_SCORE and MIN_MARGIN; a folder of
+MIDI files (the MIREX-protocol database) with --min-score/--min-margin only measures a given
+rule on evaluation data, never tunes on it. The songs are split (seeded) into a catalog and
+held-out songs; each catalog size uses the first N catalog songs. A query is a synthesized
+person (humdex.synth.render.render_query: hum, sing or whistle, any key and tempo, singing
+errors, phone channel) performing an 8-12 s passage of a catalog song ("in") or of a held-out
+song ("out"), pitch-tracked and searched as `humdex search` does. Results go to JSONL files, so
+an interrupted run resumes.
 
-The threshold is chosen on the even-numbered queries (the smallest score whose false-accept rate
-on "out" queries is <= --fa-target) and reported on the odd-numbered ones: false accept = an
-"out" query whose best score reaches the threshold; false reject = an "in" query below it.
+The rule (humdex.nomatch): match iff best score >= MIN_SCORE and best - mean(next 9) >= MIN_MARGIN.
+It is chosen on the even-numbered queries of every catalog size at once (false accepts <=
+--fa-target at each size, most right songs accepted on average) and reported on the odd ones:
+false accept = an "out" query called a match; false reject = an "in" query called no match.
 """
 
 from __future__ import annotations
@@ -28,15 +34,27 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parents[1]
 
 
-def split_songs(files: list[Path], held_out: int, catalog_size: int | None,
-                seed: int) -> tuple[list[Path], list[Path]]:
-    """(catalog files, held-out files), a seeded random split of `files`."""
+def pool_midi_files(folder: Path, n: int, seed: int, min_s: float = 14.0) -> list[Path]:
+    """n melodies of the melody pool (at least min_s long) written as MIDI files into folder."""
+    from humdex.melody import write_midi
+    from humdex.melody_pool import load_pool
+
+    pool = [m for m in load_pool() if m.onset_s[-1] + m.duration_s[-1] >= min_s]
+    chosen = np.random.default_rng(seed).choice(len(pool), min(n, len(pool)), replace=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i in sorted(chosen):
+        path = folder / f"{pool[i].melody_id}.mid"
+        if not path.exists():
+            write_midi(pool[i].notes, path)
+        files.append(path)
+    return files
+
+
+def split_songs(files: list[Path], held_out: int, seed: int) -> tuple[list[Path], list[Path]]:
+    """(catalog files in a seeded random order, held-out files)."""
     order = np.random.default_rng(seed).permutation(len(files))
-    out = [files[i] for i in order[:held_out]]
-    inside = [files[i] for i in order[held_out:]]
-    if catalog_size is not None:
-        inside = inside[:catalog_size]
-    return sorted(inside), sorted(out)
+    return [files[i] for i in order[held_out:]], sorted(files[i] for i in order[:held_out])
 
 
 def run_query(path: Path, index: int, seed: int, snapshot: object) -> dict:
@@ -44,6 +62,7 @@ def run_query(path: Path, index: int, seed: int, snapshot: object) -> dict:
     from humdex.demo import excerpt
     from humdex.errors import HumdexError
     from humdex.melody import read_midi
+    from humdex.nomatch import COHORT
     from humdex.search import query_from_audio, search
     from humdex.synth.render import render_query
 
@@ -56,121 +75,138 @@ def run_query(path: Path, index: int, seed: int, snapshot: object) -> dict:
         query = query_from_audio(rendition.audio, rendition.sample_rate, f"q{index}")
     except HumdexError as err:
         return {**record, "error": str(err)}
-    result = search(query, snapshot, top=10)
+    result = search(query, snapshot, top=COHORT)
     ids = [h.song_id for h in result.hits]
-    return {**record, "best": ids[0], "best_score": result.hits[0].score,
-            "scores": [round(h.score, 4) for h in result.hits],
+    return {**record, "best": ids[0], "scores": [round(h.score, 4) for h in result.hits],
             "rank": ids.index(path.stem) + 1 if path.stem in ids else None,
             "ms": round(result.timing_ms["total"], 1)}
 
 
-def choose_threshold(out_scores: np.ndarray, fa_target: float) -> float:
-    """The smallest threshold t with mean(out_scores >= t) <= fa_target."""
-    candidates = np.unique(np.concatenate([out_scores, [1.0 + 1e-6]]))
-    for t in candidates:
-        if np.mean(out_scores >= t) <= fa_target:
-            return float(t)
-    return float(candidates[-1])
+def run_size(inside: list[Path], outside: list[Path], size: int, args: argparse.Namespace,
+             work: Path) -> list[dict]:
+    """Catalog of the first `size` songs; args.queries "in" and "out" queries; their records."""
+    from humdex.catalog import Catalog
+
+    songs = sorted(inside[:size])
+    started = time.perf_counter()
+    catalog = Catalog.open(work / f"catalog-{size}", create=True)
+    if len(catalog) != len(songs):
+        catalog.add_files(songs, progress=True)
+    print(f"catalog: {len(catalog)} songs ({time.perf_counter() - started:.0f} s); "
+          f"held out: {len(outside)}")
+    snapshot = catalog.snapshot()
+    rng = np.random.default_rng(args.seed + size)
+    plan = [("in", songs[i]) for i in rng.choice(len(songs), min(args.queries, len(songs)),
+                                                 replace=False)]
+    plan += [("out", outside[i % len(outside)]) for i in rng.permutation(args.queries)]
+    log = work / f"queries-{size}-{args.queries}.jsonl"
+    done = {json.loads(line)["index"]: json.loads(line) for line in log.open()} if log.exists() else {}
+    with log.open("a") as f:
+        for index, (which, path) in enumerate(tqdm(plan, desc=f"queries ({size} songs)")):
+            if index not in done:
+                done[index] = {"index": index, "set": which, "catalog": size,
+                               **run_query(path, index, args.seed, snapshot)}
+                f.write(json.dumps(done[index]) + "\n")
+                f.flush()
+    return [done[i] for i in sorted(done)]
 
 
-def rates(in_scores: np.ndarray, in_top1: np.ndarray, out_scores: np.ndarray, t: float) -> dict:
-    accepted = in_scores >= t
-    return {"threshold": round(t, 4), "n_in": len(in_scores), "n_out": len(out_scores),
-            "false_accept": round(float(np.mean(out_scores >= t)), 4),
-            "false_reject": round(float(np.mean(~accepted)), 4),
-            "accepted_right_song": round(float(np.mean(accepted & in_top1)), 4),
-            "accepted_wrong_song": round(float(np.mean(accepted & ~in_top1)), 4)}
+def outcome(records: list[dict], min_score: float, min_margin: float) -> dict:
+    """False accept / reject rates of the rule over records (queries that failed count as no match)."""
+    best, lead, inn, right = _features(records)
+    match = (best >= min_score) & (lead >= min_margin)
+    return {"n_in": int(inn.sum()), "n_out": int((~inn).sum()),
+            "false_accept": round(float(match[~inn].mean()), 4),
+            "false_reject": round(float((~match[inn]).mean()), 4),
+            "accepted_right_song": round(float((match & right)[inn].mean()), 4),
+            "accepted_wrong_song": round(float((match & ~right)[inn].mean()), 4),
+            "top1_in_catalog": round(float(right[inn].mean()), 4)}
 
 
-def equal_error(in_scores: np.ndarray, out_scores: np.ndarray) -> tuple[float, float]:
-    """(threshold, rate) where false accept and false reject are closest."""
-    grid = np.linspace(0, 1, 1001)
-    fa = np.array([np.mean(out_scores >= t) for t in grid])
-    fr = np.array([np.mean(in_scores < t) for t in grid])
-    k = int(np.argmin(np.abs(fa - fr)))
-    return float(grid[k]), float((fa[k] + fr[k]) / 2)
+def _features(records: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(best score, margin, is "in", right song first) per record, as humdex.nomatch sees them."""
+    from humdex.nomatch import decide
+
+    decisions = [decide(r.get("scores") or []) for r in records]
+    best = np.array([-1.0 if d.score is None else d.score for d in decisions])
+    lead = np.array([np.inf if d.margin is None else d.margin for d in decisions])
+    return (best, lead, np.array([r["set"] == "in" for r in records]),
+            np.array([r.get("rank") == 1 for r in records]))
 
 
-def analyse(records: list[dict], fa_target: float) -> dict:
-    ok = [r for r in records if "error" not in r]
-
-    def arrays(part: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        sel = [r for r in ok if part < 0 or r["index"] % 2 == part]
-        ins = [r for r in sel if r["set"] == "in"]
-        return (np.array([r["best_score"] for r in ins]), np.array([r["rank"] == 1 for r in ins]),
-                np.array([r["best_score"] for r in sel if r["set"] == "out"]))
-
-    cal_in, _, cal_out = arrays(0)
-    t = choose_threshold(cal_out, fa_target)
-    test_in, test_top1, test_out = arrays(1)
-    all_in, all_top1, all_out = arrays(-1)
-    eer_t, eer = equal_error(all_in, all_out)
-    sweep = [rates(all_in, all_top1, all_out, float(x)) for x in np.arange(0.3, 0.91, 0.05)]
-    return {
-        "threshold": round(t, 4), "fa_target": fa_target,
-        "calibration": rates(cal_in, arrays(0)[1], cal_out, t),
-        "test": rates(test_in, test_top1, test_out, t),
-        "equal_error": {"threshold": round(eer_t, 3), "rate": round(eer, 4)},
-        "top1_in_catalog": round(float(np.mean(all_top1)), 4),
-        "errors": len(records) - len(ok), "sweep_all_queries": sweep,
-        "score_quantiles": {name: [round(float(np.quantile(s, q)), 3) for q in (0.05, 0.5, 0.95)]
-                            for name, s in (("in", all_in), ("out", all_out))},
-    }
+def choose_rule(by_size: dict[int, list[dict]], fa_target: float) -> tuple[float, float]:
+    """(min_score, min_margin): FA <= fa_target at every size, most right songs accepted on
+    average; among equally good rules, the middle one of the min_score plateau."""
+    rules: list[tuple[float, float, float]] = []
+    for min_score in np.arange(0.30, 0.90, 0.01):
+        for min_margin in np.arange(0.0, 0.40, 0.005):
+            rows = [outcome(recs, min_score, min_margin) for recs in by_size.values()]
+            if all(r["false_accept"] <= fa_target for r in rows):
+                gain = float(np.mean([r["accepted_right_song"] for r in rows]))
+                rules.append((gain, round(float(min_score), 3), round(float(min_margin), 3)))
+                break  # larger margins only lose accepts at this min_score
+    top = max(gain for gain, _, _ in rules)
+    plateau = [(score, lead) for gain, score, lead in rules if gain == top]
+    return plateau[len(plateau) // 2]
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--songs", type=Path, default=REPO.parent / "shared/data/mirex_qbsh_db",
-                   help="folder of MIDI songs (default ../shared/data/mirex_qbsh_db)")
+    p.add_argument("--songs", default="pool",
+                   help="'pool' (humdex.melody_pool melodies) or a folder of MIDI songs")
+    p.add_argument("--catalog-sizes", type=int, nargs="+", default=[2000, 200])
     p.add_argument("--held-out", type=int, default=300, help="songs kept out of the catalog")
-    p.add_argument("--catalog-size", type=int, default=None, help="use only this many songs")
     p.add_argument("--queries", type=int, default=200, help="queries of each set (in, out)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fa-target", type=float, default=0.05)
+    p.add_argument("--min-score", type=float, help="measure this rule instead of choosing one")
+    p.add_argument("--min-margin", type=float)
     p.add_argument("--work", type=Path, default=REPO / "out/no_match")
     p.add_argument("--json", type=Path, help="write the report here as JSON")
     args = p.parse_args(argv)
 
-    from humdex.catalog import Catalog
-
-    files = sorted(args.songs.glob("*.mid"))
-    if not files:
-        print(f"no MIDI files in {args.songs}", file=sys.stderr)
+    n_songs = max(args.catalog_sizes) + args.held_out
+    if args.songs == "pool":
+        files = pool_midi_files(args.work / f"pool-midi-s{args.seed}-n{n_songs}", n_songs, args.seed)
+    else:
+        files = sorted(Path(args.songs).glob("*.mid"))
+    if len(files) < n_songs:
+        print(f"{args.songs}: {len(files)} MIDI files, need {n_songs}", file=sys.stderr)
         return 2
-    inside, outside = split_songs(files, args.held_out, args.catalog_size, args.seed)
-    tag = f"{args.songs.name}-s{args.seed}-h{args.held_out}-c{len(inside)}"
-    work = args.work / tag
-    started = time.perf_counter()
-    catalog = Catalog.open(work / "catalog", create=True)
-    if len(catalog) != len(inside):
-        catalog.add_files(inside, progress=True)
-    print(f"catalog: {len(catalog)} songs ({time.perf_counter() - started:.0f} s); "
-          f"held out: {len(outside)}")
-    snapshot = catalog.snapshot()
-    rng = np.random.default_rng(args.seed + 1)
-    plan = [("in", inside[i]) for i in rng.choice(len(inside), args.queries, replace=False)]
-    plan += [("out", outside[i % len(outside)]) for i in rng.permutation(args.queries)]
-    log = work / f"queries-{args.queries}.jsonl"
-    done = {json.loads(line)["index"]: json.loads(line) for line in log.open()} if log.exists() else {}
-    with log.open("a") as f:
-        for index, (which, path) in enumerate(tqdm(plan, desc="queries", unit="query")):
-            if index in done:
-                continue
-            record = {"index": index, "set": which, **run_query(path, index, args.seed, snapshot)}
-            f.write(json.dumps(record) + "\n")
-            f.flush()
-            done[index] = record
-    report = {"songs": str(args.songs), "catalog_songs": len(inside), "held_out": len(outside),
-              "queries": args.queries, "seed": args.seed,
-              **analyse([done[i] for i in sorted(done)], args.fa_target)}
-    print(json.dumps({k: v for k, v in report.items() if k != "sweep_all_queries"}, indent=1))
-    print("threshold  FA     FR     accepted-right  accepted-wrong   (all queries)")
-    for row in report["sweep_all_queries"]:
-        print(f"{row['threshold']:9.2f}  {row['false_accept']:.3f}  {row['false_reject']:.3f}  "
-              f"{row['accepted_right_song']:.3f}           {row['accepted_wrong_song']:.3f}")
+    inside, outside = split_songs(files, args.held_out, args.seed)
+    work = args.work / f"{Path(args.songs).name}-s{args.seed}-h{args.held_out}"
+    by_size = {size: run_size(inside, outside, size, args, work) for size in args.catalog_sizes}
+    half = {k: {s: [r for r in recs if r["index"] % 2 == k] for s, recs in by_size.items()}
+            for k in (0, 1)}
+    if args.min_score is None:
+        min_score, min_margin = choose_rule(half[0], args.fa_target)
+    else:
+        min_score, min_margin = args.min_score, args.min_margin or 0.0
+    report = {"songs": str(args.songs), "held_out": len(outside), "queries": args.queries,
+              "seed": args.seed, "fa_target": args.fa_target,
+              "min_score": min_score, "min_margin": min_margin, "by_catalog_size": {}}
+    for size, recs in by_size.items():
+        report["by_catalog_size"][size] = {
+            "calibration_half": outcome(half[0][size], min_score, min_margin),
+            "test_half": outcome(half[1][size], min_score, min_margin),
+            "all": outcome(recs, min_score, min_margin),
+            "score_only_rule_all": _score_only(recs, args.fa_target),
+            "errors": sum("error" in r for r in recs),
+        }
+    print(json.dumps(report, indent=1))
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1))
     return 0
+
+
+def _score_only(records: list[dict], fa_target: float) -> dict:
+    """For comparison: the best score alone (no margin), its threshold set to FA <= fa_target."""
+    for min_score in np.arange(0.30, 1.001, 0.005):
+        row = outcome(records, float(min_score), -1.0)
+        if row["false_accept"] <= fa_target:
+            return {"min_score": round(float(min_score), 3), **row}
+    return {}
 
 
 if __name__ == "__main__":

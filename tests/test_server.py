@@ -12,7 +12,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 
 from humdex.catalog import Catalog
-from humdex.nomatch import MATCH_THRESHOLD, NoMatchConfig
+from humdex.nomatch import MIN_MARGIN, MIN_SCORE, NoMatchConfig
 from humdex.server import ServerConfig, create_app
 from service_data import TUNES, build_catalog, hum, random_tune, wav_bytes, write_midi
 
@@ -47,7 +47,7 @@ def _state(db: Path) -> tuple[int, list[str], list[str]]:
 def test_health_and_song_list(client: TestClient) -> None:
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["songs"] == len(TUNES)
-    assert health["match_threshold"] == MATCH_THRESHOLD
+    assert health["match_threshold"] == MIN_SCORE and health["match_min_margin"] == MIN_MARGIN
     body = client.get("/songs").json()
     assert body["count"] == len(TUNES)
     assert sorted(s["song_id"] for s in body["songs"]) == sorted(TUNES)
@@ -61,13 +61,18 @@ def test_search_multipart_finds_the_song_with_the_json_contract(client: TestClie
     assert resp.status_code == 200, resp.text
     answer = resp.json()
     assert answer["query"] == "hum.wav"
-    assert set(answer) == {"query", "results", "timing_ms", "match", "threshold"}
+    assert set(answer) == {"query", "results", "timing_ms", "match", "threshold", "margin",
+                           "min_margin"}
     assert set(answer["timing_ms"]) == {"pitch", "search", "total"}
     assert [r["rank"] for r in answer["results"]] == [1, 2, 3]
     best = answer["results"][0]
     assert best["song_id"] == "frere_jacques"
     assert set(best) == {"rank", "song_id", "title", "score", "start_s", "end_s"}
     assert answer["match"] is True and best["score"] >= answer["threshold"]
+    # the margin is measured over the whole cohort (all 5 songs), not only the 3 shown
+    assert answer["margin"] >= answer["min_margin"] > 0
+    shown = [r["score"] for r in answer["results"]]
+    assert answer["margin"] > shown[0] - (shown[1] + shown[2]) / 2  # songs 4, 5 score lower
     # the hum starts at the tune's third note (1.2 s into the 100 bpm MIDI)
     assert best["start_s"] == pytest.approx(1.2, abs=0.7)
     assert best["end_s"] > best["start_s"] + 4
@@ -108,11 +113,12 @@ def test_unknown_melody_is_no_match(client: TestClient) -> None:
     assert resp.status_code == 200
     assert answer["results"], "the catalog still ranks its songs"
     assert answer["match"] is False
-    assert answer["results"][0]["score"] < answer["threshold"]
+    best = answer["results"][0]["score"]
+    assert best < answer["threshold"] or answer["margin"] < answer["min_margin"]
 
 
 def test_threshold_is_configurable(db: Path) -> None:
-    strict = TestClient(create_app(db, ServerConfig(no_match=NoMatchConfig(threshold=0.999))))
+    strict = TestClient(create_app(db, ServerConfig(no_match=NoMatchConfig(min_score=0.999))))
     answer = strict.post("/search", files={"file": ("q.wav", _hum_wav("twinkle"))}).json()
     assert answer["results"][0]["song_id"] == "twinkle"
     assert answer["match"] is False and answer["threshold"] == 0.999

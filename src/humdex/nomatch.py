@@ -1,31 +1,62 @@
-"""The "no match" decision: is the best song's score high enough to call it a match?
+"""The "no match" decision: does the best song stand out enough to call it the answer?
 
-MATCH_THRESHOLD is calibrated by benchmarks/no_match_calibration.py (queries whose song is in
-the catalog vs queries whose song is not); BENCHMARKS.md reports its false-accept and
+A query whose song is not in the catalog still gets a best song, and in a catalog of thousands
+of melodies its raw score is often as high as a real match's. What separates the two is how far
+the best song stands out from the next ones (a cohort of the COHORT best songs): the margin
+score[0] - mean(score[1:COHORT]). A match needs both a minimum score and a minimum margin.
+MIN_SCORE and MIN_MARGIN are calibrated by benchmarks/no_match_calibration.py on queries whose
+song is in the catalog vs queries whose song is not; BENCHMARKS.md reports the false-accept and
 false-reject rates. Scores are the classical matcher's exp(-mean DTW cost), in [0, 1].
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-MATCH_THRESHOLD = 0.5  # placeholder until calibrated
+MIN_SCORE = 0.5  # placeholder until calibrated
+MIN_MARGIN = 0.1  # placeholder until calibrated
+COHORT = 10  # songs the margin is measured over: search at least this many
 
 
 @dataclass(frozen=True)
 class NoMatchConfig:
-    threshold: float = MATCH_THRESHOLD  # best score >= threshold -> a match
+    min_score: float = MIN_SCORE  # the best score must reach this...
+    min_margin: float = MIN_MARGIN  # ...and lead the rest of the cohort by this much on average
+    cohort: int = COHORT
 
 
-def is_match(best_score: float | None, config: NoMatchConfig = NoMatchConfig()) -> bool:
-    """True when there is a best song and its score reaches the threshold."""
-    return best_score is not None and best_score >= config.threshold
+@dataclass(frozen=True)
+class Decision:
+    match: bool
+    score: float | None  # the best song's score (None: empty catalog)
+    margin: float | None  # best score - mean of the cohort's other scores (None: < 2 songs)
+
+
+def margin(scores_desc: Sequence[float], cohort: int = COHORT) -> float | None:
+    """scores_desc[0] - mean(scores_desc[1:cohort]); None with fewer than two scores."""
+    rest = list(scores_desc[1:cohort])
+    return None if not rest else float(scores_desc[0]) - sum(rest) / len(rest)
+
+
+def decide(scores_desc: Sequence[float], config: NoMatchConfig = NoMatchConfig()) -> Decision:
+    """The decision for a query from its best scores, best first (at least config.cohort of them
+    when the catalog has that many songs). With one song only the score floor applies."""
+    if not len(scores_desc):
+        return Decision(False, None, None)
+    best = float(scores_desc[0])
+    lead = margin(scores_desc, config.cohort)
+    ok = best >= config.min_score and (lead is None or lead >= config.min_margin)
+    return Decision(ok, best, lead)
 
 
 def decision_fields(result_json: dict[str, Any], config: NoMatchConfig = NoMatchConfig()
                     ) -> dict[str, Any]:
-    """The fields the search answer adds to its JSON contract: {"match": bool, "threshold": float}."""
-    results = result_json.get("results") or []
-    best = results[0]["score"] if results else None
-    return {"match": is_match(best, config), "threshold": config.threshold}
+    """What the search answer adds to its JSON contract: {"match": bool, "threshold": float (the
+    score floor), "margin": float|null, "min_margin": float}. `result_json["results"]` must hold
+    the cohort (search top >= config.cohort), else the margin is taken over fewer songs."""
+    decision = decide([r["score"] for r in result_json.get("results") or []], config)
+    return {"match": decision.match, "threshold": config.min_score,
+            "margin": None if decision.margin is None else round(decision.margin, 4),
+            "min_margin": config.min_margin}

@@ -74,7 +74,8 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
     def health() -> dict[str, Any]:
         snap = catalog.snapshot()
         return {"status": "ok", "version": __version__, "songs": len(snap.songs),
-                "generation": snap.generation, "match_threshold": config.no_match.threshold}
+                "generation": snap.generation, "match_threshold": config.no_match.min_score,
+                "match_min_margin": config.no_match.min_margin}
 
     @app.post("/search", summary="Find the song a hummed query comes from",
               openapi_extra=_UPLOAD_BODY)
@@ -82,8 +83,8 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
                      detail: bool = False, filename: str | None = None) -> dict[str, Any]:
         """Query audio (any format the CLI reads) or a pitch file (.pv, f0 CSV), as the multipart
         field `file` or as the raw body. The answer is the `humdex search --json` contract plus
-        `match` and `threshold`; with `detail=true` also the query's pitch contour and the best
-        song's melody around the match, for drawing."""
+        the no-match decision (`match`, `threshold`, `margin`, `min_margin`); with `detail=true`
+        also the query's pitch contour and the best song's melody around the match."""
         if not 1 <= top <= config.max_top:
             raise ApiError(f"top must be between 1 and {config.max_top}", 422)
         upload = await read_upload(request, filename)
@@ -134,9 +135,11 @@ class _Service:
 
         query = upload.to_query(self.config.max_query_s)
         snap = self.catalog.snapshot()  # one generation for the whole answer
-        result = search(query, snap, top=top, from_start=from_start)
+        cohort = self.config.no_match.cohort
+        result = search(query, snap, top=max(top, cohort), from_start=from_start)
         answer = result.to_json()
-        answer.update(decision_fields(answer, self.config.no_match))
+        answer.update(decision_fields(answer, self.config.no_match))  # over the whole cohort
+        answer["results"] = answer["results"][:top]
         if detail:
             answer["query_contour"] = self._contour_json(query.contour)
             best = result.hits[0] if result.hits else None
@@ -246,7 +249,10 @@ def add_serve_parser(subparsers: Any) -> Any:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--threshold", type=float, default=None,
-                   help="score a best match needs (default: the calibrated humdex.nomatch value)")
+                   help="score a best match needs (default: humdex.nomatch.MIN_SCORE, calibrated)")
+    p.add_argument("--min-margin", type=float, default=None,
+                   help="how far the best score must lead the next ones "
+                        "(default: humdex.nomatch.MIN_MARGIN, calibrated)")
     p.add_argument("--max-upload-mb", type=float, default=None,
                    help="largest query upload in MB (default 20)")
     p.add_argument("--log-level", default="info")
@@ -260,7 +266,9 @@ def run_serve(args: Any) -> int:
 
     config = ServerConfig()
     if args.threshold is not None:
-        config = replace(config, no_match=NoMatchConfig(threshold=args.threshold))
+        config = replace(config, no_match=replace(config.no_match, min_score=args.threshold))
+    if args.min_margin is not None:
+        config = replace(config, no_match=replace(config.no_match, min_margin=args.min_margin))
     if args.max_upload_mb is not None:
         config = replace(config, max_query_bytes=int(args.max_upload_mb * 2**20))
     app = create_app(Catalog.open(args.db, create=False), config)

@@ -214,10 +214,13 @@ function showAnswer(answer) {
   verdict.classList.toggle("nomatch", !answer.match);
   if (answer.match) {
     verdict.textContent = `Best match: ${best.title || best.song_id}  (score ${best.score.toFixed(3)})`;
+  } else if (!best) {
+    verdict.textContent = "No match: the catalog is empty.";
   } else {
-    const top = best ? `the closest song scores ${best.score.toFixed(3)}` : "the catalog is empty";
-    verdict.textContent = `No match: nothing in the catalog is close enough `
-      + `(${top}; a match needs ${answer.threshold.toFixed(3)}).`;
+    const lead = answer.margin === null ? "" : `, ${answer.margin.toFixed(3)} ahead of the next songs`;
+    verdict.textContent = "No match: nothing in the catalog is close enough. "
+      + `(The closest song scores ${best.score.toFixed(3)}${lead}; a match needs `
+      + `${answer.threshold.toFixed(2)} and a lead of ${answer.min_margin.toFixed(2)}.)`;
   }
   const tbody = $("results").querySelector("tbody");
   tbody.replaceChildren();
@@ -225,7 +228,7 @@ function showAnswer(answer) {
   for (const hit of answer.results) {
     const tr = document.createElement("tr");
     tr.dataset.songId = hit.song_id;
-    if (hit.score < answer.threshold) tr.classList.add("below");
+    if (!answer.match || hit.rank > 1) tr.classList.add("below");
     const bar = `<span class="bar" style="width:${Math.round(60 * Math.abs(hit.score) / topScore)}px"></span>`;
     tr.innerHTML = `<td>${hit.rank}</td><td></td><td>${bar}${hit.score.toFixed(3)}</td>`
       + `<td>${fmtTime(hit.start_s)} \u2013 ${fmtTime(hit.end_s)}</td>`;
