@@ -87,6 +87,9 @@ class Bank:
         self.offsets = np.concatenate([[0], np.cumsum(lengths)])
         dtype = np.float16 if str(device).startswith("cuda") else np.float32  # fp16 gathers are slow on CPU
         self.frames = torch.from_numpy(np.concatenate(acts).astype(dtype)).to(device)
+        self.by_melody: dict[str, list[int]] = {}  # melody -> its groups (batches: distinct melodies)
+        for gi, g in enumerate(groups):
+            self.by_melody.setdefault(g.melody_id, []).append(gi)
 
 
 def sample_batch(bank: Bank, spec: WindowSpec, k_groups: int, per_group: int,
@@ -97,9 +100,7 @@ def sample_batch(bank: Bank, spec: WindowSpec, k_groups: int, per_group: int,
     is always in, the others drawn at random. Each rendition's window is centred on the same
     passage moment, read at its own tempo (times the stretch augmentation).
     """
-    by_melody: dict[str, list[int]] = {}
-    for gi, g in enumerate(bank.groups):
-        by_melody.setdefault(g.melody_id, []).append(gi)
+    by_melody = bank.by_melody
     melodies = list(by_melody)
     chosen = rng.choice(len(melodies), size=min(k_groups, len(melodies)), replace=False)
     half_w = spec.window_s / 2

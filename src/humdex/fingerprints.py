@@ -66,17 +66,19 @@ def candidate_songs(store: VectorStore, query: np.ndarray, k: int = KNN_K,
 
 
 def sequence_correlation(query: np.ndarray, song: np.ndarray,
-                         ratios: tuple[float, ...] = TEMPO_RATIOS) -> tuple[float, int, float]:
+                         ratios: tuple[float, ...] = TEMPO_RATIOS,
+                         max_offset: int | None = None) -> tuple[float, int, float]:
     """Best alignment of query (n, D) inside song (m, D): (mean cosine, song start index, ratio).
 
-    For each tempo ratio r and song offset o, query window i meets song window o + round(i r);
-    windows falling outside the song count as similarity 0, so a partial overlap is penalised.
+    For each tempo ratio r and song offset o (at most max_offset, e.g. for queries sung from the
+    song's start), query window i meets song window o + round(i r); windows falling outside
+    the song count as similarity 0, so a partial overlap is penalised.
     """
     n, m = len(query), len(song)
     if n == 0 or m == 0:
         return 0.0, 0, 1.0
     sim = np.concatenate([query @ song.T, np.zeros((n, 1), np.float32)], axis=1)  # (n, m + 1)
-    offsets = np.arange(m)
+    offsets = np.arange(m if max_offset is None else min(m, max_offset + 1))
     best = (-np.inf, 0, 1.0)
     for r in ratios:
         j = offsets[:, None] + np.round(np.arange(n) * r).astype(np.int64)[None, :]  # (m, n)
@@ -89,20 +91,24 @@ def sequence_correlation(query: np.ndarray, song: np.ndarray,
 
 
 def rerank(store: VectorStore, query: np.ndarray, keys: list[str], hop_s: float,
-           ratios: tuple[float, ...] = TEMPO_RATIOS) -> list[Match]:
+           ratios: tuple[float, ...] = TEMPO_RATIOS, max_offset_s: float | None = None) -> list[Match]:
     """Rerank candidate songs by sequence_correlation, best first."""
+    max_offset = None if max_offset_s is None else int(round(max_offset_s / hop_s))
     out = []
     for key in keys:
-        score, o, r = sequence_correlation(query, store.sequence(key), ratios)
+        score, o, r = sequence_correlation(query, store.sequence(key), ratios, max_offset)
         out.append(Match(key, score, o * hop_s, r))
     return sorted(out, key=lambda mt: -mt.score)
 
 
 def search_store(store: VectorStore, query: np.ndarray, hop_s: float, top: int = 10,
-                 n_candidates: int = N_CANDIDATES) -> list[Match]:
-    """k-NN candidates then rerank: the query's (n, 128) fingerprints -> top matches."""
+                 n_candidates: int = N_CANDIDATES, max_offset_s: float | None = None) -> list[Match]:
+    """k-NN candidates then rerank: the query's (n, 128) fingerprints -> top matches.
+
+    max_offset_s: the query starts at most this far into the song (MIREX from-start protocol).
+    """
     keys = [k for k, _ in candidate_songs(store, query, n_candidates=n_candidates)]
-    return rerank(store, query, keys, hop_s)[:top]
+    return rerank(store, query, keys, hop_s, max_offset_s=max_offset_s)[:top]
 
 
 def fuse(results: list[list[Match]], weights: tuple[float, ...] | None = None) -> list[Match]:

@@ -1,0 +1,155 @@
+"""Learned vs classical retrieval on the MIREX-protocol database (2048 MIDI) with synthetic queries.
+
+Reports top-1/top-10/MRR for M_short, M_long, M_fused (learned, CREPE-tiny activations), the
+classical matcher, and learned candidates reranked by the classical DTW matcher; plus the
+per-stage latency of each query. References are the MIDI melodies rendered to CREPE-like
+pseudo-activations (features.contour_to_activation); stores are cached per model in --cache.
+
+    python benchmarks/learned_mirex.py --queries /tmp/bq/queries.tsv --out report.json
+(queries.tsv from `humdex synth queries ../shared/data/mirex_qbsh_db/000{01..48}.mid --out DIR`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def build_store(model, contours: dict, cache: Path, name: str):
+    from humdex.fingerprints import fingerprint_contour
+    from humdex.vectorstore import FaissStore
+
+    folder = cache / name
+    if (folder / "vectors.npz").is_file():
+        return FaissStore.load(folder), None
+    t0 = time.perf_counter()
+    store = FaissStore()
+    keys = list(contours)
+    store.add(keys, [fingerprint_contour(model, contours[k]) for k in tqdm(keys, desc=f"index {name}")])
+    elapsed = time.perf_counter() - t0
+    store.save(folder)
+    return store, {"songs": len(keys), "seconds": round(elapsed, 1), "vectors": store.n_vectors,
+                   "songs_per_min": round(len(keys) / elapsed * 60, 1)}
+
+
+def rank_of(keys: list[str], truth: str) -> int:
+    return keys.index(truth) + 1 if truth in keys else 0
+
+
+def summarize(ranks: list[int]) -> dict:
+    r = np.array(ranks)
+    return {"n": len(r), "top1": round(float(np.mean(r == 1)), 4), "top10": round(float(np.mean((r > 0) & (r <= 10))), 4),
+            "mrr": round(float(np.mean(np.where(r > 0, 1.0 / np.maximum(r, 1), 0.0))), 4)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--queries", required=True, help="TSV: query_path<TAB>song_id")
+    p.add_argument("--db-dir", default=str(ROOT.parent / "shared/data/mirex_qbsh_db"))
+    p.add_argument("--models", default="short,long", help="shipped model names or .pt paths")
+    p.add_argument("--cache", default=str(ROOT / "out/learned_mirex_cache"))
+    p.add_argument("--from-start-s", type=float, default=None,
+                   help="queries start within this many seconds of the song's start (MIREX)")
+    p.add_argument("--dtw-candidates", type=int, default=50)
+    p.add_argument("--no-classical", action="store_true")
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+
+    from humdex.audio import SAMPLE_RATE, load
+    from humdex.features import crepe_windows
+    from humdex.fingerprints import candidate_songs, fuse, rerank
+    from humdex.matcher import match
+    from humdex.melody import notes_to_contour, read_melody
+    from humdex.model import default_model_path, embed, file_sha256, load_model
+    from humdex.pitch import crepe_activation, query_contour
+    from humdex.references import ReferenceSet
+
+    db = sorted(Path(args.db_dir).glob("*.mid"))
+    t0 = time.perf_counter()
+    contours = {f.stem: notes_to_contour(read_melody(f), hop_s=0.01) for f in tqdm(db, desc="read MIDI")}
+    read_s = time.perf_counter() - t0
+    names = args.models.split(",")
+    models = {n: load_model(n if n.endswith(".pt") else None, name=n) for n in names}
+    tags = {n: file_sha256(Path(n) if n.endswith(".pt") else default_model_path(n))[:12] for n in names}
+    stores, index_stats = {}, {"read_midi_s": read_s}
+    for n, m in models.items():
+        stores[n], stats = build_store(m, contours, Path(args.cache), f"{n}_{tags[n]}")
+        index_stats[n] = stats
+    keys = list(contours)
+    refs = ReferenceSet.from_contours([contours[k] for k in keys])
+    queries = [line.split("\t") for line in Path(args.queries).read_text().splitlines() if line.strip()]
+    queries = queries[: args.limit] if args.limit else queries
+    qdir = Path(args.queries).parent
+    ranks: dict[str, list[int]] = {}
+    timing: dict[str, list[float]] = {}
+    from_start = args.from_start_s is not None
+
+    def add(name: str, value: float, table=timing) -> None:
+        table.setdefault(name, []).append(value)
+
+    for qpath, truth in tqdm(queries, desc="queries"):
+        path = Path(qpath) if Path(qpath).is_absolute() else qdir / qpath
+        audio = load(path, SAMPLE_RATE)
+        t = time.perf_counter()
+        act = crepe_activation(audio, SAMPLE_RATE, model="tiny")
+        add("pitch_ms", (time.perf_counter() - t) * 1e3)
+        results, cand_union = [], {}
+        for n, m in models.items():
+            t = time.perf_counter()
+            win, _ = crepe_windows(act, m.config.window)
+            t1 = time.perf_counter()
+            q = embed(m, win)
+            t2 = time.perf_counter()
+            cands = candidate_songs(stores[n], q)
+            t3 = time.perf_counter()
+            res = rerank(stores[n], q, [k for k, _ in cands], m.config.hop_s,
+                         max_offset_s=args.from_start_s)
+            t4 = time.perf_counter()
+            for stage, dt in (("features", t1 - t), ("embed", t2 - t1), ("ann", t3 - t2), ("rerank", t4 - t3)):
+                add(f"{n}_{stage}_ms", dt * 1e3)
+            add(f"learned_{n}", rank_of([r.song_key for r in res], truth), ranks)
+            results.append(res)
+            for r in res[: args.dtw_candidates]:
+                cand_union[r.song_key] = True
+        if len(results) > 1:
+            fused = fuse(results)
+            add("learned_fused", rank_of([r.song_key for r in fused], truth), ranks)
+        if args.no_classical:
+            continue
+        t = time.perf_counter()
+        contour = query_contour(audio, SAMPLE_RATE)
+        add("classical_pitch_ms", (time.perf_counter() - t) * 1e3)
+        t = time.perf_counter()
+        full = match(contour, refs, from_start=from_start, top=10)
+        add("classical_search_ms", (time.perf_counter() - t) * 1e3)
+        add("classical", rank_of([keys[mt.index] for mt in full], truth), ranks)
+        best = fused if len(results) > 1 else results[0]
+        cand = [r.song_key for r in best[: args.dtw_candidates]]
+        t = time.perf_counter()
+        sub = refs.select(np.array([keys.index(k) for k in cand]))
+        dtw = match(contour, sub, from_start=from_start, top=10)
+        add("learned_dtw_rerank_ms", (time.perf_counter() - t) * 1e3)
+        add("learned+dtw", rank_of([cand[mt.index] for mt in dtw], truth), ranks)
+    report = {"queries": args.queries, "n_songs": len(keys), "from_start_s": args.from_start_s,
+              "models": tags, "index": index_stats,
+              "results": {k: summarize(v) for k, v in ranks.items()},
+              "latency_ms": {k: {"p50": round(float(np.percentile(v, 50)), 1),
+                                 "p95": round(float(np.percentile(v, 95)), 1)} for k, v in timing.items()}}
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
