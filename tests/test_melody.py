@@ -174,3 +174,10 @@ def test_notes_to_contour_golden():
     fine = notes_to_contour([Note(0.0, 0.025, 70.0), Note(0.025, 0.02, 71.0)], hop_s=0.01)
     np.testing.assert_array_equal(fine.midi, np.array([70, 70, 70, 71, 71], np.float32))
     assert len(notes_to_contour([], 0.01).midi) == 0
+
+
+def test_abc_accidental_holds_for_the_rest_of_the_bar(tmp_path):
+    # K:E has G#, D#; "=G2 G2" means two G naturals, and the tie carries G natural over the bar.
+    path = tmp_path / "acc.abc"
+    path.write_text("X:1\nT:acc\nM:4/4\nL:1/4\nK:E\n=G G A G- | G D =D D | G4 |]\n")
+    assert [n.pitch_midi for n in read_score(path)] == [67, 67, 69, 67, 63, 62, 62, 68]

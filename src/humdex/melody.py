@@ -215,6 +215,35 @@ def _quarters_to_seconds(flat: Any, bpm: float | None) -> Any:
     return convert
 
 
+def carry_abc_accidentals(stream: Any) -> None:
+    """Apply ABC's rule that an explicit accidental holds for the rest of its bar (in place).
+
+    music21's ABC reader applies an accidental to its own note only, so `K:E ... =G2 G2`
+    comes back as G natural then G sharp; ABC (and the Essen collection's sources) mean two
+    G naturals. A note tied from the previous bar keeps that note's accidental too.
+    """
+    from music21 import harmony, pitch
+
+    previous = None
+    for measure in stream.recurse().getElementsByClass("Measure"):
+        carried: dict[tuple[str, int | None], float] = {}
+        for element in sorted(measure.recurse().notes, key=lambda e: float(e.offset)):
+            if isinstance(element, harmony.ChordSymbol):
+                continue
+            for p in element.pitches:
+                key = (p.step, p.octave)
+                explicit = p.accidental is not None and p.accidental.displayStatus
+                if explicit:
+                    carried[key] = p.accidental.alter
+                elif key in carried:
+                    p.accidental = pitch.Accidental(carried[key])
+                elif previous is not None and previous.tie is not None and previous.tie.type != "stop":
+                    tied = [q for q in previous.pitches if (q.step, q.octave) == key]
+                    if tied:
+                        p.accidental = pitch.Accidental(tied[0].alter)
+            previous = element
+
+
 def score_to_notes(stream: Any, bpm: float | None = None) -> list[Note]:
     """The melody of a music21 stream: top part, ties merged, highest note of chords, skyline.
 
@@ -259,6 +288,8 @@ def read_score(path: str | Path) -> list[Note]:
         raise MelodyError(f"{path}: not a readable score ({type(exc).__name__}: {exc})") from None
     if hasattr(parsed, "scores") and len(parsed.scores) > 0 and not hasattr(parsed, "parts"):
         parsed = parsed.scores[0]  # an opus (several tunes in one file): its first tune
+    if path.suffix.lower() == ".abc":
+        carry_abc_accidentals(parsed)
     notes = score_to_notes(parsed)
     if not notes:
         raise MelodyError(f"{path}: score has no notes")
