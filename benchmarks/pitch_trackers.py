@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -39,7 +40,9 @@ def cached_track(cache: Path, key: str, x: np.ndarray, sr: int, method: str) -> 
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     out = {"f0_hz": tr.f0_hz, "periodicity": tr.periodicity, "cpu_s": np.array(cpu),
            "wall_s": np.array(wall), "audio_s": np.array(len(x) / sr)}
-    np.savez(path, **out)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **out)
+    os.replace(tmp, path)  # a killed run leaves no half-written cache entry
     return out
 
 

@@ -97,14 +97,15 @@ def test_m4a_via_ffmpeg(tmp_path):
     assert 0.2 < np.max(np.abs(got)) < 0.5  # mean of 0.5 and 0.25 amplitude channels
 
 
-@pytest.mark.parametrize("suffix,subtype", [("wav", "PCM_16"), ("flac", "PCM_24"), ("m4a", None)])
+@pytest.mark.parametrize("suffix,subtype", [("wav", "PCM_16"), ("flac", "PCM_24"), ("ogg", "VORBIS"),
+                                            ("mp3", "MPEG_LAYER_III"), ("m4a", None)])
 def test_decode_bytes_equals_load(tmp_path, suffix, subtype):
     path = tmp_path / f"x.{suffix}"
     src = tone(22050, seconds=1.0)
     if suffix == "m4a":
         write_m4a(path, src, 22050)
     else:
-        sf.write(path, src, 22050, subtype=subtype)
+        sf.write(path, src, 22050, format=suffix.upper(), subtype=subtype)
     from_file = audio.load(path)
     from_bytes = audio.decode(path.read_bytes(), suffix_hint=suffix)
     np.testing.assert_array_equal(from_file, from_bytes)
