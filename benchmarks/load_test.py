@@ -120,6 +120,24 @@ def synth_queries(midi_dir: Path, n: int, seed: int = 0) -> list[tuple[str, byte
     return out
 
 
+def in_process_ms(db: Path, queries: list[tuple[str, bytes]], rounds: int = 2) -> float:
+    """p50 milliseconds of the same work without HTTP: decode, pitch-track, search (top 10)."""
+    from humdex import audio
+    from humdex.catalog import Catalog
+    from humdex.search import query_from_audio, search
+
+    snapshot = Catalog.open(db).snapshot()
+    snapshot.references()
+    times = []
+    for _ in range(rounds):
+        for name, data in queries:
+            t0 = time.perf_counter()
+            samples = audio.decode(data, audio.SAMPLE_RATE, suffix_hint=Path(name).suffix)
+            search(query_from_audio(samples, audio.SAMPLE_RATE, name), snapshot, top=10)
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1000.0)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -160,12 +178,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=10)
     p.add_argument("--timeout", type=float, default=60.0, help="per-request timeout (s)")
     p.add_argument("--json", type=Path, help="also write the reports here as JSON")
+    p.add_argument("--in-process", action="store_true",
+                   help="with --db: first time the same queries in process (no HTTP) as a baseline")
     args = p.parse_args(argv)
 
     queries = ([(q.name, q.read_bytes()) for q in args.query] if args.query
                else synth_queries(args.hum_midi, args.n_queries))
     proc = None
     url = args.url.rstrip("/") if args.url else None
+    baseline = in_process_ms(args.db, queries) if args.in_process and args.db else None
+    if baseline is not None:
+        print(f"in process (no HTTP), same queries: p50 {baseline:.1f} ms")
     if args.db is not None:
         port = free_port()
         proc = start_server(args.db, port)
@@ -186,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         for e in r.error_examples:
             print(f"        error: {e}")
     if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in reports], indent=2))
+        args.json.write_text(json.dumps({"in_process_p50_ms": baseline,
+                                         "reports": [asdict(r) for r in reports]}, indent=2))
     return 1 if any(r.errors for r in reports) else 0
 
 
