@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from dataclasses import dataclass, replace
@@ -209,3 +210,27 @@ def test_renderer_imports_only_numpy_and_scipy():
             "print(','.join(bad))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_harmony_finds_the_key_and_fitting_chords():
+    from humdex.synth.harmony import estimate_key, harmonise
+
+    score = Score.from_notes(tune())
+    assert estimate_key(score) == (0, False)  # C major
+    a_major = Score(score.onset_s, score.duration_s, score.pitch_midi - 3)
+    assert estimate_key(a_major) == (9, False)
+    chords = harmonise(score, beats_per_chord=2)
+    assert chords[0].root_pc == 0 and not chords[0].minor  # C C G G over a C chord
+    assert all(b.start_s == pytest.approx(a.end_s) for a, b in itertools.pairwise(chords))
+
+
+def test_song_has_accompaniment_under_the_voice():
+    from humdex.synth.accompaniment import accompany
+
+    score = Score.from_notes(tune())
+    tm = TimeMap([0.0, 8.0], [0.0, 8.0])
+    band = accompany(score, tm, 0.0, "band", 8 * SR, np.random.default_rng(0))
+    assert band.shape == (8 * SR,) and np.sqrt(np.mean(band**2)) > 0.01
+    spec = np.abs(np.fft.rfft(band)) ** 2
+    f = np.fft.rfftfreq(len(band), 1 / SR)
+    assert spec[(f > 40) & (f < 150)].sum() > 0.05 * spec.sum()  # bass and kick are there
