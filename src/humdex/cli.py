@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from importlib import import_module
 from pathlib import Path
 
@@ -59,14 +60,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from .catalog import Catalog
-    from .nomatch import decision_fields
+    from .nomatch import COHORT, decision_fields
     from .search import load_query, search
 
     catalog = Catalog.open(args.db)
     query = load_query(args.query, pitch_method=args.pitch)
-    result = search(query, catalog, top=args.top, from_start=args.from_start)
+    result = search(query, catalog, top=max(args.top, COHORT), from_start=args.from_start)
     answer = result.to_json()
-    answer.update(decision_fields(answer))
+    answer.update(decision_fields(answer))  # measured over the COHORT best songs
+    answer["results"] = answer["results"][: args.top]
+    result = replace(result, hits=result.hits[: args.top])
     if args.json:
         print(json.dumps(answer, ensure_ascii=False))
         return 0
@@ -78,8 +81,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not result.hits:
         print("no songs in the catalog")
     elif not answer["match"]:
-        print(f"no match: nothing scores {answer['threshold']:.2f} or more, so the song is "
-              "probably not in the catalog (the list above is only the nearest melodies)")
+        print(f"no match: no song scores {answer['threshold']:.2f} or more while leading the next "
+              f"ones by {answer['min_margin']:.2f}, so the song is probably not in the catalog "
+              "(the list above is only the nearest melodies)")
     return 0
 
 
