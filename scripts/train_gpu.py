@@ -28,16 +28,23 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # render workers: one thread each
 
 
 def render_melody(job):  # runs in a worker process
-    """One melody -> [(fragment_id, kind, audio_type, audio, perf_s, score_s)] (full songs: 'full')."""
+    """One melody -> (id, split, [(fragment_id, kind, audio_type, audio, perf_s, score_s)], score
+    pseudo-activation, error); full songs have fragment_id 'full'."""
+    import numpy as np
+
+    from humdex.features import contour_to_activation
+    from humdex.melody import Note, notes_to_contour
     from humdex.synth.corpus import CorpusConfig, render_corpus_group
 
     try:
         out = render_corpus_group(job, CorpusConfig(full_songs="all"))
     except Exception as e:  # noqa: BLE001 - a melody the renderer rejects is skipped, not fatal
-        return job.melody_id, job.split, [], repr(e)
+        return job.melody_id, job.split, [], None, repr(e)
     rows = [(rec.fragment_id, rend.kind, rec.audio_type, rend.audio, rend.time_map.perf_s,
              rend.time_map.score_s) for rec, rend in out]
-    return job.melody_id, job.split, rows, None
+    notes = [Note(float(o), float(d), float(p)) for o, d, p in zip(job.onset_s, job.duration_s, job.pitch_midi)]
+    score = contour_to_activation(notes_to_contour(notes, 0.01)).astype(np.float16)
+    return job.melody_id, job.split, rows, score, None
 
 
 def crepe_net(device: str, carry: Path):
@@ -71,8 +78,9 @@ def crepe_activations(net, audios: list, device: str, chunk: int = 32768) -> lis
     return np.split(act, np.cumsum(counts)[:-1])
 
 
-def to_groups(melody_id: str, rows: list, acts: list) -> list:
-    """Rendered rows of one melody -> TrainGroups, one per fragment: [full original, full covers, queries]."""
+def to_groups(melody_id: str, rows: list, acts: list, score) -> list:
+    """Rendered rows of one melody -> TrainGroups, one per fragment:
+    [full original, score (MIDI-like pseudo-activation), full covers, queries]."""
     import numpy as np
 
     from humdex.data import TrainGroup, TrainRendition
@@ -80,6 +88,8 @@ def to_groups(melody_id: str, rows: list, acts: list) -> list:
     rend = [TrainRendition(a, np.stack([p, s], 1), k) for (_, k, _, _, p, s), a in zip(rows, acts)]
     full = [r for (fid, *_), r in zip(rows, rend) if fid == "full"]
     full.sort(key=lambda r: r.kind != "original")
+    end = len(score) * 0.01
+    full.insert(1, TrainRendition(score, np.array([[0.0, 0.0], [end, end]]), "score"))
     groups = []
     for fid in sorted({row[0] for row in rows} - {"full"}):
         queries = [r for row, r in zip(rows, rend) if row[0] == fid and row[2] == "humming"]
@@ -101,8 +111,10 @@ def render_corpus(args, log) -> tuple[list, list, dict]:
     train = load_pool("train", **pool_path)
     val = [val[i] for i in rng.permutation(len(val))[: args.val_melodies]]
     train = [train[i] for i in rng.permutation(len(train))[: args.max_melodies]]
+    # training melodies come round again (new singers, keys, tempi) until the time is up
+    order = val + [m for _ in range(args.passes) for m in train]
     jobs = [MelodyJob(f"{m.split}_{i:05d}", m.melody_id, m.corpus, m.split, m.onset_s, m.duration_s,
-                      m.pitch_midi, args.seed, i) for i, m in enumerate(val + train)]
+                      m.pitch_midi, args.seed, i) for i, m in enumerate(order)]
     ctx = mp.get_context("fork")
     pool = ctx.Pool(args.workers)
     import torch
@@ -111,7 +123,7 @@ def render_corpus(args, log) -> tuple[list, list, dict]:
     net = crepe_net(args.device, Path(args.carry))
     t0, stats = time.time(), {"audio_s": 0.0, "melodies": 0, "failed": 0, "crepe_s": 0.0}
     train_groups, val_groups = [], []
-    for melody_id, split, rows, err in pool.imap_unordered(render_melody, jobs, chunksize=1):
+    for melody_id, split, rows, score, err in pool.imap_unordered(render_melody, jobs, chunksize=1):
         if err or not rows:
             stats["failed"] += 1
             continue
@@ -120,7 +132,7 @@ def render_corpus(args, log) -> tuple[list, list, dict]:
         stats["crepe_s"] += time.time() - t1
         stats["audio_s"] += sum(len(r[3]) for r in rows) / 16000
         stats["melodies"] += 1
-        (val_groups if split == "validation" else train_groups).extend(to_groups(melody_id, rows, acts))
+        (val_groups if split == "validation" else train_groups).extend(to_groups(melody_id, rows, acts, score))
         if stats["melodies"] % 200 == 0:
             log(f"rendered {stats['melodies']} melodies, {stats['audio_s'] / 3600:.2f} h audio, "
                 f"{time.time() - t0:.0f} s")
@@ -146,6 +158,7 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--max-melodies", type=int, default=20000)
     p.add_argument("--val-melodies", type=int, default=120)
+    p.add_argument("--passes", type=int, default=3, help="renderings of each training melody")
     p.add_argument("--eval-every", type=int, default=1500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pool", default=None, help="melody pool .npz (default: the shipped one)")

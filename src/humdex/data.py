@@ -96,8 +96,8 @@ def sample_batch(bank: Bank, spec: WindowSpec, k_groups: int, per_group: int,
                  rng: np.random.Generator, aug: AugmentConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """K-group batch: ((K * per_group, 80, F) model inputs, (K * per_group,) group labels).
 
-    Groups come from distinct melodies; the first rendition (the original, where there is one)
-    is always in, the others drawn at random. Each rendition's window is centred on the same
+    Groups come from distinct melodies; the first `anchors` renditions (the original, and the
+    score where there is one) are always in, the others drawn at random. Each rendition's window is centred on the same
     passage moment, read at its own tempo (times the stretch augmentation).
     """
     by_melody = bank.by_melody
@@ -109,7 +109,11 @@ def sample_batch(bank: Bank, spec: WindowSpec, k_groups: int, per_group: int,
         gi = int(rng.choice(by_melody[melodies[mi]]))
         g = bank.groups[gi]
         n = len(g.renditions)
-        picks = [0] + list(rng.choice(n, size=per_group - 1, replace=n - 1 < per_group - 1))
+        anchors = [i for i, rd in enumerate(g.renditions[:2]) if i == 0 or rd.kind == "score"]
+        rest = np.arange(len(anchors), n)
+        k = per_group - len(anchors)
+        picks = anchors + list(rng.choice(rest, size=k, replace=len(rest) < k)) if len(rest) else \
+            list(rng.choice(n, size=per_group, replace=True))
         lo = max(float(rd.time_map[:, 1].min()) for rd in g.renditions)
         hi = min(float(rd.time_map[:, 1].max()) for rd in g.renditions)
         centre = rng.uniform(lo, max(lo, hi))

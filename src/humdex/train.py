@@ -39,6 +39,7 @@ class TrainConfig:
     tau: float = TAU
     mine: bool = False  # multi-similarity mining
     eval_every: int = 200
+    val_queries: int | None = 300  # validation queries searched per evaluation (None: all)
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -62,27 +63,32 @@ def lr_at(progress: float, peak: float, warmup: float) -> float:
     return peak * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
-def retrieval_metrics(model: Encoder, groups: list[TrainGroup]) -> dict[str, float]:
-    """Top-1/top-10/MRR of every query rendition (hum, whistle, sung) among the melodies' originals.
+def retrieval_metrics(model: Encoder, groups: list[TrainGroup], reference: str = "original",
+                      max_queries: int | None = None) -> dict[str, float]:
+    """Top-1/top-10/MRR of every query rendition (hum, whistle, sung) among the melodies' references.
 
-    A melody's reference is the first rendition of its first group (the original song); the
-    store holds one reference per melody, and a query is right when its melody comes back.
+    A melody's reference is its first rendition of kind `reference` ("original": the song;
+    "score": the MIDI-like pseudo-activation); the store holds one per melody, and a query is
+    right when its melody comes back.
     """
     from humdex.fingerprints import search_store
 
     spec = model.config.window
     refs: dict[str, np.ndarray] = {}
     for g in groups:
-        if g.melody_id not in refs:
-            refs[g.melody_id] = g.renditions[0].activation
+        for rd in g.renditions:
+            if rd.kind == reference and g.melody_id not in refs:
+                refs[g.melody_id] = rd.activation
     store = FaissStore(dim=model.config.embedding_dim)
     store.add(list(refs), [embed(model, crepe_windows(a.astype(np.float32), spec)[0])
                            for a in refs.values()])
     ranks = []
     for g in groups:
         for rd in g.renditions[1:]:
-            if rd.kind in ("original", "cover"):
+            if rd.kind in ("original", "cover", "score"):
                 continue
+            if max_queries is not None and len(ranks) >= max_queries:
+                break
             q = embed(model, crepe_windows(rd.activation.astype(np.float32), spec)[0])
             found = [m.song_key for m in search_store(store, q, spec.hop_s, top=10)]
             ranks.append(found.index(g.melody_id) + 1 if g.melody_id in found else 0)
@@ -105,8 +111,9 @@ def plot_curves(metrics: list[dict], path: Path) -> None:
     a.plot([m["step"] for m in tr], [m["loss"] for m in tr], lw=0.8)
     a.set(xlabel="step", ylabel="loss (mean per pair)", title="training loss")
     va = [m for m in metrics if "val_top1" in m]
-    for key in ("val_top1", "val_top10"):
-        b.plot([m["step"] for m in va], [m[key] for m in va], marker="o", label=key)
+    for key in ("val_top1", "val_top10", "val_score_top1", "val_score_top10"):
+        if va and key in va[0]:
+            b.plot([m["step"] for m in va], [m[key] for m in va], marker="o", label=key)
     b.set(xlabel="step", ylim=(0, 1), title="validation retrieval")
     b.legend()
     fig.tight_layout()
@@ -176,10 +183,15 @@ def train(train_groups: list[TrainGroup], val_groups: list[TrainGroup], cfg: Tra
         bar.set_postfix(loss=f"{loss_value:.3f}")
         done = progress() >= 1.0 or (not budget_s and step >= cfg.max_steps)
         if val_groups and (step % cfg.eval_every == 0 or done):
-            val = retrieval_metrics(model, val_groups)
-            metrics.append({"step": step, **{f"val_{k}": v for k, v in val.items()}})
-            log(f"step {step} loss {loss_value:.3f} val top1 {val['top1']:.3f} "
-                f"top10 {val['top10']:.3f} mrr {val['mrr']:.3f} ({elapsed:.0f} s)")
+            val = retrieval_metrics(model, val_groups, max_queries=cfg.val_queries)
+            row = {"step": step, **{f"val_{k}": v for k, v in val.items()}}
+            if any(rd.kind == "score" for rd in val_groups[0].renditions):
+                val_score = retrieval_metrics(model, val_groups, "score", cfg.val_queries)
+                row.update({f"val_score_{k}": v for k, v in val_score.items()})
+            metrics.append(row)
+            log(f"step {step} loss {loss_value:.3f} " + " ".join(
+                f"{k} {v:.3f}" for k, v in row.items() if k.startswith("val_") and "n_q" not in k)
+                + f" ({elapsed:.0f} s)")
             _save(out, model, opt, cfg, step, elapsed, metrics)
     bar.close()
     ckpt = _save(out, model, opt, cfg, step, elapsed, metrics)

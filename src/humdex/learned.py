@@ -1,0 +1,104 @@
+"""Learned search over a catalog: per-model fingerprint stores kept beside it, k-NN + rerank, fusion, DTW.
+
+Every catalog song's melody (its Contour: MIDI notes, a pitch file, or the pitch tracked from
+audio) is rendered to a CREPE-like pseudo-activation and fingerprinted by each model (M_short,
+M_long); the fingerprints live in <db>/learned/<model>-<sha12>/ as a FaissStore whose keys are
+"song_id@stamp", so a re-indexed or removed song is noticed and refreshed. A query's CREPE-tiny
+activation (or its pitch file's pseudo-activation) is fingerprinted the same way; songs come
+from k-NN votes, are reranked by sequence correlation, fused over models (M_fused), and
+optionally reranked by the classical DTW matcher.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from humdex.contour import Contour
+from humdex.features import contour_to_activation, crepe_windows
+from humdex.fingerprints import Match, fingerprint_contour, fuse, search_store
+from humdex.model import Encoder, default_model_path, embed, file_sha256, load_model
+from humdex.vectorstore import FaissStore
+
+LEARNED_DIR = "learned"
+_LOCK = threading.Lock()  # one sync at a time within a process (the server's threads)
+
+
+@dataclass(frozen=True)
+class LearnedConfig:
+    models: tuple[str, ...] = ("short", "long")  # shipped model names
+    weights: tuple[float, ...] = (0.5, 0.5)  # late fusion
+    n_candidates: int = 200  # songs reranked by sequence correlation
+    dtw_candidates: int = 0  # > 0: the classical matcher reranks this many learned candidates
+    from_start_slack_s: float = 2.0  # from_start: the query begins at most this far into the song
+
+
+def song_key(song_id: str, stamp: str) -> str:
+    return f"{song_id}@{stamp}"
+
+
+def key_song_id(key: str) -> str:
+    return key.rsplit("@", 1)[0]
+
+
+def store_folder(db_dir: str | Path, name: str) -> Path:
+    return Path(db_dir) / LEARNED_DIR / f"{name}-{file_sha256(default_model_path(name))[:12]}"
+
+
+def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder,
+               progress: bool = False) -> FaissStore:
+    """The model's store for this catalog snapshot, fingerprinting songs it lacks and dropping stale ones."""
+    from tqdm import tqdm
+
+    folder = store_folder(db_dir, name)
+    with _LOCK:
+        store = FaissStore.load(folder) if (folder / "vectors.npz").is_file() else FaissStore()
+        wanted = {song_key(s.song_id, s.stamp): i for i, s in enumerate(snapshot.songs)}
+        stale = [k for k in store.keys() if k not in wanted]
+        missing = [k for k in wanted if k not in set(store.keys())]
+        if not stale and not missing:
+            return store
+        store.remove(stale)
+        for k in tqdm(missing, desc=f"fingerprint ({name})", disable=not progress):
+            store.add([k], [fingerprint_contour(model, snapshot.melodies[wanted[k]])])
+        store.save(folder)
+        return store
+
+
+def query_activation(audio: np.ndarray | None, sample_rate: int, contour: Contour | None) -> np.ndarray:
+    """(T, 360) query input: CREPE-tiny on audio, else the pitch file's pseudo-activation."""
+    if audio is not None:
+        from humdex.pitch import crepe_activation
+
+        return crepe_activation(audio, sample_rate, model="tiny")
+    if contour is None:
+        raise ValueError("a query needs audio or a contour")
+    return contour_to_activation(contour)
+
+
+def learned_matches(activation: np.ndarray, db_dir: str | Path, snapshot, top: int = 10,
+                    from_start: bool = False, config: LearnedConfig = LearnedConfig(),
+                    timing: dict | None = None) -> list[Match]:
+    """Fused, reranked matches (song keys "song_id@stamp") of a (T, 360) query activation."""
+    import time
+
+    results = []
+    for name in config.models:
+        model = load_model(name=name)
+        t0 = time.perf_counter()
+        store = sync_store(db_dir, snapshot, name, model)
+        t1 = time.perf_counter()
+        q = embed(model, crepe_windows(activation, model.config.window)[0])
+        t2 = time.perf_counter()
+        results.append(search_store(store, q, model.config.hop_s, top=max(top, config.n_candidates),
+                                    n_candidates=config.n_candidates,
+                                    max_offset_s=config.from_start_slack_s if from_start else None))
+        if timing is not None:
+            timing["index_sync"] = timing.get("index_sync", 0.0) + (t1 - t0) * 1e3
+            timing["embed"] = timing.get("embed", 0.0) + (t2 - t1) * 1e3
+            timing["ann_rerank"] = timing.get("ann_rerank", 0.0) + (time.perf_counter() - t2) * 1e3
+    fused = fuse(results, config.weights[: len(results)]) if len(results) > 1 else results[0]
+    return fused[:max(top, config.dtw_candidates)]
