@@ -97,11 +97,11 @@ class VoicingConfig:
     min_voiced_s: float = 0.3  # less voiced pitch than this -> AudioError
 
 
-VOICING = {
+VOICING = {  # thresholds measured on Vocadito and synthetic queries: see BENCHMARKS.md
     "crepe-tiny": VoicingConfig(threshold=0.5),
     "crepe-full": VoicingConfig(threshold=0.5),
     "swift": VoicingConfig(threshold=0.5),  # swift-f0 calibrates confidence so 0.5 means voiced
-    "pyin": VoicingConfig(threshold=0.5),
+    "pyin": VoicingConfig(threshold=0.2),  # pYIN's voiced probability is low on real voices
 }
 
 
