@@ -212,24 +212,33 @@ function showAnswer(answer) {
   const verdict = $("verdict");
   verdict.classList.toggle("match", answer.match);
   verdict.classList.toggle("nomatch", !answer.match);
+  let detail = "";
   if (answer.match) {
     verdict.textContent = `Best match: ${best.title || best.song_id}  (score ${best.score.toFixed(3)})`;
+    if (best.start_s !== null) detail = `Your query matches ${fmtTime(best.start_s)} \u2013 `
+      + `${fmtTime(best.end_s)} of the song.`;
   } else if (!best) {
     verdict.textContent = "No match: the catalog is empty.";
   } else {
-    const lead = answer.margin === null ? "" : `, ${answer.margin.toFixed(3)} ahead of the next songs`;
-    verdict.textContent = "No match: nothing in the catalog is close enough. "
-      + `(The closest song scores ${best.score.toFixed(3)}${lead}; a match needs `
-      + `${answer.threshold.toFixed(2)} and a lead of ${answer.min_margin.toFixed(2)}.)`;
+    verdict.textContent = "No match: nothing in the catalog is close enough.";
+    const lead = answer.margin === null ? "" : `, only ${answer.margin.toFixed(3)} ahead of the next ones`;
+    detail = `The closest song scores ${best.score.toFixed(3)}${lead}; a match needs a score of `
+      + `${answer.threshold.toFixed(2)} and a lead of ${answer.min_margin.toFixed(2)}. `
+      + "The list below is only the nearest melodies.";
   }
+  $("verdict-detail").textContent = detail;
+  const drawn = answer.match && answer.melody;
+  $("legend-song").hidden = !drawn;
+  $("legend-query").textContent = drawn
+    ? "your query (transposed to the song's key, stretched over the matched passage)" : "your query";
   const tbody = $("results").querySelector("tbody");
   tbody.replaceChildren();
-  const topScore = Math.max(1e-9, ...answer.results.map((r) => Math.abs(r.score)));
   for (const hit of answer.results) {
     const tr = document.createElement("tr");
     tr.dataset.songId = hit.song_id;
     if (!answer.match || hit.rank > 1) tr.classList.add("below");
-    const bar = `<span class="bar" style="width:${Math.round(60 * Math.abs(hit.score) / topScore)}px"></span>`;
+    const width = Math.round(80 * Math.min(1, Math.max(0, hit.score)));  // scores lie in [0, 1]
+    const bar = `<span class="bar" style="width:${width}px"></span>`;
     tr.innerHTML = `<td>${hit.rank}</td><td></td><td>${bar}${hit.score.toFixed(3)}</td>`
       + `<td>${fmtTime(hit.start_s)} \u2013 ${fmtTime(hit.end_s)}</td>`;
     tr.children[1].textContent = hit.title ? `${hit.title} (${hit.song_id})` : hit.song_id;
