@@ -123,3 +123,28 @@ def test_synth_queries_cli_writes_an_eval_list(tmp_path):
 
         audio, sr = read_wav(path)
         assert sr == 16000 and abs(len(audio) / sr - 5.0) < 0.05
+
+
+@pytest.mark.slow
+def test_synth_corpus_cli_renders_resumes_and_counts_hours(tmp_path, capsys):
+    from humdex.melody_pool import write_pool
+    from humdex.synth.cli import add_synth_parser
+
+    pitches = np.array([60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67, 72, 71, 69, 67, 65], float)
+    tunes = [{"corpus": "test", "source": "t.abc", "number": n, "title": f"t{n}", "onset": np.arange(16) * 0.5,
+              "duration": np.full(16, 0.5), "pitch": pitches + n, "melody_id": f"test/t/{n}",
+              "key": f"{n:016x}", "split": "train"} for n in range(3)]  # fmt: skip
+    write_pool(tunes, tmp_path / "pool.npz")
+    parser = argparse.ArgumentParser()
+    add_synth_parser(parser.add_subparsers(dest="command"))
+    argv = ["synth", "corpus", "--hours", "0.01", "--pool", str(tmp_path / "pool.npz"),
+            "--out", str(tmp_path / "c"), "--quiet"]  # fmt: skip
+    args = parser.parse_args(argv)
+    assert args.func(args) == 0
+    recs = read_metadata(tmp_path / "c" / "metadata.csv")
+    assert sum(r.duration for r in recs) >= 36.0 and {r.melody_id for r in recs} <= {f"test/t/{n}" for n in range(3)}
+    assert all(r.audio_path(tmp_path / "c").is_file() for r in recs)
+    capsys.readouterr()
+    args = parser.parse_args(argv)
+    assert args.func(args) == 0
+    assert "nothing new rendered" in capsys.readouterr().out

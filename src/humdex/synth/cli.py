@@ -28,6 +28,7 @@ def add_synth_parser(subparsers: Any) -> argparse.ArgumentParser:
     c.add_argument("--workers", type=int, default=1, help="worker processes")
     c.add_argument("--full-songs", default="originals", choices=["none", "originals", "all"],
                    help="also write full-length songs to songs/ (default: originals)")  # fmt: skip
+    c.add_argument("--pool", default=None, help="melody pool .npz (default: the shipped pool)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     q = sub.add_parser("queries", help="render hums/whistles of MIDI files + a query list for `humdex eval`")
     q.add_argument("midi", nargs="+", help="MIDI/score files or folders (song id = file stem)")
@@ -57,12 +58,13 @@ def _run_corpus(args: argparse.Namespace) -> int:
     if args.hours <= 0 or args.workers < 1:
         raise HumdexError("--hours must be positive and --workers at least 1")
     root = Path(args.out)
-    jobs = _jobs(args.split, args.seed)
+    jobs = _jobs(args.split, args.seed, args.pool)
     config = CorpusConfig(full_songs=args.full_songs)
     target_s = args.hours * 3600.0
     done_s, cpu_s, rendered_s, i = 0.0, 0.0, 0.0, 0
     started = time.perf_counter()
-    bar = tqdm(total=round(args.hours, 2), unit="h", disable=args.quiet, desc="synth corpus")
+    bar = tqdm(total=round(args.hours, 3), disable=args.quiet, desc="synth corpus",
+               bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} h of audio [{elapsed}<{remaining}]")
     with ProcessPoolExecutor(args.workers) as pool:
         pending: set[Future] = set()
         while done_s < target_s or pending:
@@ -89,11 +91,14 @@ def _run_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
-def _jobs(split: str, seed: int) -> Any:
-    from humdex.melody_pool import load_pool
+def _jobs(split: str, seed: int, pool_path: str | None) -> Any:
+    from humdex.melody_pool import POOL_PATH, load_pool
     from humdex.synth.corpus import MelodyJob, group_id_for
 
-    pool = [m for m in load_pool(split) if len(m.onset_s) >= 8 and m.onset_s[-1] >= 4.0]
+    path = Path(pool_path) if pool_path else POOL_PATH
+    if not path.is_file():
+        raise HumdexError(f"{path}: melody pool not found")
+    pool = [m for m in load_pool(split, path) if len(m.onset_s) >= 8 and m.onset_s[-1] >= 4.0]
     if not pool:
         raise HumdexError(f"the melody pool has no usable melodies in split {split!r}")
     order = np.random.default_rng([seed, 7]).permutation(len(pool))
