@@ -176,10 +176,15 @@ def frame_rms_db(audio16: np.ndarray) -> np.ndarray:
 # ---- CREPE ----
 
 def crepe_activation(audio: np.ndarray, sample_rate: int, model: str = "tiny",
-                     batch_size: int = 512) -> np.ndarray:
-    """(n,) float32 audio -> (T, 360) float32 CREPE activations at HOP_S (T = n_frames)."""
+                     batch_size: int | None = None) -> np.ndarray:
+    """(n,) float32 audio -> (T, 360) float32 CREPE activations at HOP_S (T = n_frames).
+
+    batch_size: frames per forward pass; default 512 (tiny) or 64 (full), which bounds the
+    full model's activations to a few hundred MB whatever the audio length.
+    """
     if model not in ("tiny", "full"):
         raise ValueError(f"CREPE model must be 'tiny' or 'full', got {model!r}")
+    batch_size = batch_size or (512 if model == "tiny" else 64)
     torch = _torch()
     torchcrepe = _torchcrepe()
     audio16 = resample(np.asarray(audio, dtype=np.float32), sample_rate, TRACKER_RATE)
