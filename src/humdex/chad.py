@@ -25,7 +25,7 @@ from humdex.synth.timemap import TimeMap
 CHAD_COLUMNS = ("group_id", "fragment_id", "id", "audio_type", "youtube_id", "interval",
                 "correlation", "check_by_crowdsource", "is_available", "duration")  # fmt: skip
 EXTRA_COLUMNS = ("kind", "melody_id", "corpus", "split", "score_interval", "sample_rate",
-                 "voice_type", "style", "transpose_st", "time_map")  # fmt: skip
+                 "voice_type", "style", "transpose_st", "edited", "skill", "time_map")  # fmt: skip
 COLUMNS = CHAD_COLUMNS + EXTRA_COLUMNS
 AUDIO_TYPES = ("original", "cover", "humming")
 METADATA_NAME = "metadata.csv"
