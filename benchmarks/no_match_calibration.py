@@ -34,17 +34,19 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parents[1]
 
 
-def pool_midi_files(folder: Path, n: int, seed: int, min_s: float = 14.0) -> list[Path]:
+def pool_midi_files(folder: Path, n: int, seed: int, pool_path: Path | None = None,
+                    min_s: float = 14.0) -> list[Path]:
     """n melodies of the melody pool (at least min_s long) written as MIDI files into folder."""
     from humdex.melody import write_midi
-    from humdex.melody_pool import load_pool
+    from humdex.melody_pool import POOL_PATH, load_pool
 
-    pool = [m for m in load_pool() if m.onset_s[-1] + m.duration_s[-1] >= min_s]
+    pool = [m for m in load_pool(path=pool_path or POOL_PATH)
+            if m.onset_s[-1] + m.duration_s[-1] >= min_s]
     chosen = np.random.default_rng(seed).choice(len(pool), min(n, len(pool)), replace=False)
     folder.mkdir(parents=True, exist_ok=True)
     files = []
     for i in sorted(chosen):
-        path = folder / f"{pool[i].melody_id}.mid"
+        path = folder / f"{pool[i].melody_id.replace('/', '_')}.mid"
         if not path.exists():
             write_midi(pool[i].notes, path)
         files.append(path)
@@ -154,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--songs", default="pool",
                    help="'pool' (humdex.melody_pool melodies) or a folder of MIDI songs")
+    p.add_argument("--pool", type=Path, default=None,
+                   help="melody pool file (default: the one shipped in humdex/assets)")
     p.add_argument("--catalog-sizes", type=int, nargs="+", default=[2000, 200])
     p.add_argument("--held-out", type=int, default=300, help="songs kept out of the catalog")
     p.add_argument("--queries", type=int, default=200, help="queries of each set (in, out)")
@@ -167,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
 
     n_songs = max(args.catalog_sizes) + args.held_out
     if args.songs == "pool":
-        files = pool_midi_files(args.work / f"pool-midi-s{args.seed}-n{n_songs}", n_songs, args.seed)
+        files = pool_midi_files(args.work / f"pool-midi-s{args.seed}-n{n_songs}", n_songs, args.seed,
+                                args.pool)
     else:
         files = sorted(Path(args.songs).glob("*.mid"))
     if len(files) < n_songs:
