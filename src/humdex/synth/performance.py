@@ -28,8 +28,8 @@ class PerformanceConfig:
     big_error_prob: float = 0.05  # a note 1-2 semitones off
     key_slip_prob: float = 0.015  # the rest of the melody moves by a semitone or two
     interval_scale: tuple[float, float] = (0.85, 1.04)  # large intervals come out compressed
-    pitch_drift_sd_st: float = 0.15  # random walk, semitones per sqrt(second)
-    pitch_trend_st_per_s: tuple[float, float] = (-0.04, 0.015)  # amateurs go flat
+    pitch_drift_sd_st: float = 0.1  # random walk, semitones per sqrt(second)
+    pitch_trend_st_per_s: tuple[float, float] = (-0.03, 0.01)  # amateurs go flat
     scoop_prob: float = 0.45
     scoop_depth_st: tuple[float, float] = (0.3, 1.8)
     scoop_time_s: tuple[float, float] = (0.025, 0.12)
