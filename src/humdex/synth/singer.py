@@ -20,7 +20,7 @@ class RegisterConfig:
             "male": (45.0, 55.0),  # A2-G3
             "female": (55.0, 66.0),  # G3-F#4
             "child": (62.0, 70.0),  # D4-A#4
-            "whistler": (81.0, 92.0),  # A5-G#6
+            "whistler": (78.0, 88.0),  # F#5-E6: CREPE and swift-f0 stop near C7
         }
     )
     median_limits_midi: dict[str, tuple[float, float]] = field(
@@ -28,7 +28,7 @@ class RegisterConfig:
             "male": (40.0, 62.0),
             "female": (51.0, 73.0),
             "child": (57.0, 77.0),
-            "whistler": (76.0, 97.0),
+            "whistler": (74.0, 92.0),
         }
     )  # a melody's median pitch stays inside these even after an octave displacement
     key_sd_st: float = 2.5  # spread of the chosen key around the comfortable centre
