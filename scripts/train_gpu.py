@@ -48,7 +48,11 @@ def render_melody(job):  # runs in a worker process
 
 
 def crepe_net(device: str, carry: Path):
-    sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))
+    for name in ("torchaudio", "librosa", "resampy"):  # imported by torchcrepe, unused here
+        try:
+            __import__(name)
+        except ImportError:
+            sys.modules[name] = types.ModuleType(name)
     sys.path.insert(0, str(carry))
     import torch
     import torchcrepe
@@ -137,8 +141,12 @@ def render_corpus(args, log) -> tuple[list, list, dict]:
             log(f"rendered {stats['melodies']} melodies, {stats['audio_s'] / 3600:.2f} h audio, "
                 f"{time.time() - t0:.0f} s")
         if time.time() - t0 > args.render_s:
+            for worker in pool._pool:  # terminate() can deadlock on big pending results
+                worker.kill()
             break
-    pool.terminate()
+    else:
+        pool.close()
+        pool.join()
     stats["wall_s"] = time.time() - t0
     log(f"render: {json.dumps(stats)}; {len(train_groups)} train groups, {len(val_groups)} val groups")
     return train_groups, val_groups, stats

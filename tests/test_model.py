@@ -11,7 +11,9 @@ from humdex.model import (DEFAULT_MODELS, Encoder, ModelConfig, default_model_pa
                           file_sha256, load_model, long_config, save_checkpoint)
 
 # sha256 of the shipped weights (src/humdex/assets); update together with the files
-SHIPPED_SHA256: dict[str, str] = {}
+SHIPPED_SHA256: dict[str, str] = {
+    "short": "3f17692255049187d34c8d133298f1a418772504e3f96e8e58820d0b81f42846",
+}
 
 
 def test_encoder_output_is_unit_128d() -> None:
