@@ -12,6 +12,7 @@ Tracks are cached (npz) in --cache, so an interrupted run resumes where it stopp
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import time
@@ -29,8 +30,9 @@ THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
 def cached_track(cache: Path, key: str, x: np.ndarray, sr: int, method: str) -> dict:
-    """Track once per (file, method); return f0_hz, periodicity and cpu/wall seconds."""
-    path = cache / f"{key}.{method}.npz"
+    """Track once per (audio content, method); return f0_hz, periodicity and cpu/wall seconds."""
+    digest = hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest()[:12]
+    path = cache / f"{key}.{digest}.{method}.npz"
     if path.exists():
         d = np.load(path)
         return {k: d[k] for k in d.files}
