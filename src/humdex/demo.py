@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import time
 from pathlib import Path
 
@@ -28,6 +29,11 @@ def excerpt(notes: list[Note], rng: np.random.Generator) -> tuple[list[Note], fl
     return passage, start_s
 
 
+def song_id(melody_id: str) -> str:
+    """A pool id ("essenFolksong/altdeu10/101") as a file-name- and URL-safe song id."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", melody_id)
+
+
 def write_songs(melodies: list, folder: Path) -> Path:
     """Each melody as MIDI, plus a manifest with titles; returns the manifest path."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -36,10 +42,10 @@ def write_songs(melodies: list, folder: Path) -> Path:
         writer = csv.writer(f)
         writer.writerow(["path", "song_id", "title", "artist"])
         for m in melodies:
-            path = folder / f"{m.melody_id}.mid"
+            path = folder / f"{song_id(m.melody_id)}.mid"
             if not path.exists():
                 write_midi(m.notes, path)
-            writer.writerow([path.name, m.melody_id, m.title, m.corpus])
+            writer.writerow([path.name, song_id(m.melody_id), m.title, m.corpus])
     return manifest
 
 
@@ -69,17 +75,18 @@ def run_demo(args: argparse.Namespace) -> int:
         passage, start_s = excerpt(melody.notes, rng)
         kind = QUERY_KINDS[i % len(QUERY_KINDS)]
         rendition = render_query(passage, rng, kind=kind)
-        path = queries / f"{i:02d}_{kind}_{melody.melody_id}.wav"
+        expected = song_id(melody.melody_id)
+        path = queries / f"{i:02d}_{kind}_{expected}.wav"
         save(path, rendition.audio, SAMPLE_RATE)
         started = time.perf_counter()
         result = search(load_query(path), catalog, top=SHOWN)
         latencies.append((time.perf_counter() - started) * 1e3)
         ids = [h.song_id for h in result.hits]
-        ranks.append(ids.index(melody.melody_id) + 1 if melody.melody_id in ids else None)
+        ranks.append(ids.index(expected) + 1 if expected in ids else None)
         print(f"query {path.name}: a {kind} of {melody.title!r} from {start_s:.0f} s "
               f"({rendition.duration_s:.0f} s, {latencies[-1]:.0f} ms)")
         for h in result.hits:
-            mark = "  <- right song" if h.song_id == melody.melody_id else ""
+            mark = "  <- right song" if h.song_id == expected else ""
             print(f"   {h.rank}. {h.song_id:<22} {h.score:.3f}  {h.start_s:5.1f}-{h.end_s:5.1f} s  "
                   f"{(h.title or '')[:40]}{mark}")
     top1 = sum(r == 1 for r in ranks)
