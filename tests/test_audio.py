@@ -173,3 +173,11 @@ def test_save_roundtrip_is_atomic(tmp_path):
 def test_normalize_peak():
     assert np.max(np.abs(audio.normalize_peak(tone(8000) * 0.1))) == pytest.approx(0.9)
     assert not audio.normalize_peak(np.zeros(10)).any()
+
+
+def test_decode_sniffs_container_without_hint_and_names_upload(tmp_path):
+    write_m4a(tmp_path / "x.m4a", tone(16000, seconds=1.0), 16000)
+    got = audio.decode((tmp_path / "x.m4a").read_bytes())
+    assert peak_hz(got, audio.SAMPLE_RATE) == pytest.approx(440, abs=3)
+    with pytest.raises(AudioError, match="cannot read audio file hum.webm"):
+        audio.decode(b"\x00\x01garbage" * 100, suffix_hint="webm", name="hum.webm")
