@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def build_store(model, contours: dict, cache: Path, name: str):
+def build_store(model, contours: dict, cache: Path, name: str, hop_s: float | None):
     from humdex.fingerprints import fingerprint_contour
     from humdex.vectorstore import FaissStore
 
@@ -33,7 +34,7 @@ def build_store(model, contours: dict, cache: Path, name: str):
     t0 = time.perf_counter()
     store = FaissStore()
     keys = list(contours)
-    store.add(keys, [fingerprint_contour(model, contours[k]) for k in tqdm(keys, desc=f"index {name}")])
+    store.add(keys, [fingerprint_contour(model, contours[k], hop_s) for k in tqdm(keys, desc=f"index {name}")])
     elapsed = time.perf_counter() - t0
     store.save(folder)
     return store, {"songs": len(keys), "seconds": round(elapsed, 1), "vectors": store.n_vectors,
@@ -59,12 +60,19 @@ def main(argv=None) -> int:
     p.add_argument("--from-start-s", type=float, default=None,
                    help="queries start within this many seconds of the song's start (MIREX)")
     p.add_argument("--dtw-candidates", type=int, default=50)
+    p.add_argument("--song-hop-s", type=float, default=None, help="songs' window hop (default: model's)")
+    p.add_argument("--index-first-s", type=float, default=None,
+                   help="fingerprint only each song's first seconds (enough for from-start queries)")
     p.add_argument("--no-classical", action="store_true")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("HUMDEX_THREADS", "1")))  # shared CPU: 1 is fastest
 
     from humdex.audio import SAMPLE_RATE, load
+    from humdex.contour import Contour
     from humdex.features import crepe_windows
     from humdex.fingerprints import candidate_songs, fuse, rerank
     from humdex.matcher import match
@@ -81,8 +89,14 @@ def main(argv=None) -> int:
     models = {n: load_model(n if n.endswith(".pt") else None, name=n) for n in names}
     tags = {n: file_sha256(Path(n) if n.endswith(".pt") else default_model_path(n))[:12] for n in names}
     stores, index_stats = {}, {"read_midi_s": read_s}
+    indexed = contours
+    if args.index_first_s:
+        keep = int(args.index_first_s / 0.01)
+        indexed = {k: Contour(c.midi[:keep], c.hop_s) for k, c in contours.items()}
+    crop = f"_first{args.index_first_s:g}s" if args.index_first_s else ""
+    crop += f"_hop{args.song_hop_s:g}" if args.song_hop_s else ""
     for n, m in models.items():
-        stores[n], stats = build_store(m, contours, Path(args.cache), f"{n}_{tags[n]}")
+        stores[n], stats = build_store(m, indexed, Path(args.cache), f"{n}_{tags[n]}{crop}", args.song_hop_s)
         index_stats[n] = stats
     keys = list(contours)
     refs = ReferenceSet.from_contours([contours[k] for k in keys])
@@ -112,7 +126,7 @@ def main(argv=None) -> int:
             cands = candidate_songs(stores[n], q)
             t3 = time.perf_counter()
             res = rerank(stores[n], q, [k for k, _ in cands], m.config.hop_s,
-                         max_offset_s=args.from_start_s)
+                         max_offset_s=args.from_start_s, song_hop_s=args.song_hop_s)
             t4 = time.perf_counter()
             for stage, dt in (("features", t1 - t), ("embed", t2 - t1), ("ann", t3 - t2), ("rerank", t4 - t3)):
                 add(f"{n}_{stage}_ms", dt * 1e3)
@@ -140,6 +154,7 @@ def main(argv=None) -> int:
         add("learned_dtw_rerank_ms", (time.perf_counter() - t) * 1e3)
         add("learned+dtw", rank_of([cand[mt.index] for mt in dtw], truth), ranks)
     report = {"queries": args.queries, "n_songs": len(keys), "from_start_s": args.from_start_s,
+              "index_first_s": args.index_first_s, "song_hop_s": args.song_hop_s,
               "models": tags, "index": index_stats,
               "results": {k: summarize(v) for k, v in ranks.items()},
               "latency_ms": {k: {"p50": round(float(np.percentile(v, 50)), 1),

@@ -101,3 +101,16 @@ def test_fuse_averages_scores() -> None:
     assert [m.song_key for m in fused] == ["y", "x", "z"]
     assert np.isclose(fused[0].score, (0.5 + 0.95) / 2)
     assert np.isclose(fused[1].score, (0.9 + 0.2) / 2)  # missing -> worst score seen
+
+
+def test_rerank_with_songs_at_a_coarser_hop() -> None:
+    song = unit(np.random.default_rng(8).normal(size=(80, 16)))
+    query = song[20:40]  # query windows every hop; the store keeps every second song window
+    coarse = song[::2]
+    score, offset, ratio = sequence_correlation(query[::2], coarse, step=1.0)
+    assert offset == 10 and score > 0.99
+    store = FaissStore(dim=16)
+    store.add(["a", "b"], [coarse, unit(np.random.default_rng(9).normal(size=(40, 16)))])
+    top = search_store(store, query, hop_s=0.25, song_hop_s=0.5, top=2)
+    # half the query windows meet their own song window (random neighbours share nothing here)
+    assert top[0].song_key == "a" and top[0].offset_s == 5.0 and top[0].score > 0.45 > top[1].score

@@ -65,7 +65,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     catalog = Catalog.open(args.db)
     query = load_query(args.query, pitch_method=args.pitch)
-    result = search(query, catalog, top=max(args.top, COHORT), from_start=args.from_start)
+    result = search(query, catalog, top=max(args.top, COHORT), from_start=args.from_start,
+                    **({"method": args.method} if args.method else {}))
     answer = result.to_json()
     answer.update(decision_fields(answer))  # measured over the COHORT best songs
     answer["results"] = answer["results"][: args.top]
@@ -160,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p["search"].add_argument("--json", action="store_true", help="print one JSON object")
     p["search"].add_argument("--from-start", action="store_true",
                              help="queries start at the song's start (MIREX MIR-QBSH protocol)")
+    p["search"].add_argument("--method", default=None, choices=("classical", "learned", "hybrid"),
+                             help="classical pitch matcher, learned fingerprints, or learned "
+                                  "candidates + DTW rerank (default: humdex.search's default)")
     _add_pitch(p["search"])
     p["compare"].add_argument("a", help="query recording or pitch file")
     p["compare"].add_argument("b", help="song: recording, pitch file or MIDI/score")

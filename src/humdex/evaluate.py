@@ -84,6 +84,7 @@ def evaluate(
     from_start: bool = False,
     pitch_method: str | None = None,
     progress: bool = True,
+    method: str | None = None,
 ) -> EvalReport:
     """Search every query; a query that fails to load counts as a miss and records the error."""
     snap = catalog.snapshot()
@@ -96,7 +97,8 @@ def evaluate(
         started = time.perf_counter()
         try:
             result = search(load_query(path, pitch_method), snap, top=RANK_DEPTH,
-                            from_start=from_start)
+                            from_start=from_start, db_dir=catalog.db_dir,
+                            **({"method": method} if method else {}))
         except HumdexError as err:
             report.outcomes.append(QueryOutcome(str(path), song_id, None, None, 0.0, str(err)))
             continue
@@ -118,6 +120,8 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
                    help="queries start at the song's start (default for mirqbsh)")
     p.add_argument("--anywhere", action="store_true", help="mirqbsh: don't assume from-start")
     p.add_argument("--pitch", default=None, help="pitch tracker for audio queries")
+    p.add_argument("--method", default=None, choices=("classical", "learned", "hybrid"),
+                   help="search method (default: humdex.search's default)")
     p.add_argument("--report", default="eval_report.json", help="JSON report path")
     p.add_argument("--quiet", action="store_true")
 
@@ -134,7 +138,8 @@ def evaluate_cli(args: argparse.Namespace) -> int:
     else:
         raise HumdexError("give --queries LIST.tsv or `mirqbsh CORPUS_DIR`")
     catalog = Catalog.open(args.db)
-    report = evaluate(queries, catalog, from_start, args.pitch, progress=not args.quiet)
+    report = evaluate(queries, catalog, from_start, args.pitch, progress=not args.quiet,
+                      method=args.method)
     metrics = report.metrics()
     print(f"queries {metrics['queries']} (errors {metrics['errors']})  "
           f"top-1 {metrics['Top-1']:.3f}  top-10 {metrics['Top-10']:.3f}  MRR {metrics['MRR']:.3f}  "

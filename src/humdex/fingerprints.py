@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from humdex.contour import Contour
-from humdex.features import contour_to_activation, crepe_windows
+from humdex.features import WindowSpec, contour_to_activation, crepe_windows
 from humdex.model import Encoder, embed
 from humdex.vectorstore import VectorStore
 
@@ -33,17 +33,23 @@ class Match:
     ratio: float
 
 
-def fingerprint_activation(model: Encoder, activation: np.ndarray) -> np.ndarray:
-    """(T, 360) CREPE activation at 10 ms -> (n_windows, 128) fingerprints (model's window spec)."""
+def fingerprint_activation(model: Encoder, activation: np.ndarray,
+                           hop_s: float | None = None) -> np.ndarray:
+    """(T, 360) CREPE activation at 10 ms -> (n_windows, 128) fingerprints.
+
+    Windows of the model's length every `hop_s` (default the model's hop; references may use a
+    coarser hop to index faster: rerank takes both hops into account).
+    """
     if model.config.feature != "crepe":
         raise ValueError(f"model expects {model.config.feature} features, not a CREPE activation")
-    windows, _ = crepe_windows(activation, model.config.window)
+    spec = model.config.window if hop_s is None else WindowSpec(model.config.window_s, hop_s)
+    windows, _ = crepe_windows(activation, spec)
     return embed(model, windows)
 
 
-def fingerprint_contour(model: Encoder, contour: Contour) -> np.ndarray:
+def fingerprint_contour(model: Encoder, contour: Contour, hop_s: float | None = None) -> np.ndarray:
     """Pitch contour (MIDI reference, .pv query) -> (n_windows, 128) via a CREPE-like pseudo-activation."""
-    return fingerprint_activation(model, contour_to_activation(contour))
+    return fingerprint_activation(model, contour_to_activation(contour), hop_s)
 
 
 def candidate_songs(store: VectorStore, query: np.ndarray, k: int = KNN_K,
@@ -67,12 +73,13 @@ def candidate_songs(store: VectorStore, query: np.ndarray, k: int = KNN_K,
 
 def sequence_correlation(query: np.ndarray, song: np.ndarray,
                          ratios: tuple[float, ...] = TEMPO_RATIOS,
-                         max_offset: int | None = None) -> tuple[float, int, float]:
+                         max_offset: int | None = None, step: float = 1.0) -> tuple[float, int, float]:
     """Best alignment of query (n, D) inside song (m, D): (mean cosine, song start index, ratio).
 
     For each tempo ratio r and song offset o (at most max_offset, e.g. for queries sung from the
     song's start), query window i meets song window o + round(i r); windows falling outside
-    the song count as similarity 0, so a partial overlap is penalised.
+    the song count as similarity 0, so a partial overlap is penalised. step = query hop / song
+    hop (song fingerprints indexed at a coarser hop: step < 1).
     """
     n, m = len(query), len(song)
     if n == 0 or m == 0:
@@ -81,7 +88,7 @@ def sequence_correlation(query: np.ndarray, song: np.ndarray,
     offsets = np.arange(m if max_offset is None else min(m, max_offset + 1))
     best = (-np.inf, 0, 1.0)
     for r in ratios:
-        j = offsets[:, None] + np.round(np.arange(n) * r).astype(np.int64)[None, :]  # (m, n)
+        j = offsets[:, None] + np.round(np.arange(n) * r * step).astype(np.int64)[None, :]  # (m, n)
         j = np.where(j < m, j, m)
         scores = sim[np.arange(n)[None, :], j].mean(axis=1)  # (m,)
         o = int(np.argmax(scores))
@@ -91,24 +98,29 @@ def sequence_correlation(query: np.ndarray, song: np.ndarray,
 
 
 def rerank(store: VectorStore, query: np.ndarray, keys: list[str], hop_s: float,
-           ratios: tuple[float, ...] = TEMPO_RATIOS, max_offset_s: float | None = None) -> list[Match]:
-    """Rerank candidate songs by sequence_correlation, best first."""
-    max_offset = None if max_offset_s is None else int(round(max_offset_s / hop_s))
+           ratios: tuple[float, ...] = TEMPO_RATIOS, max_offset_s: float | None = None,
+           song_hop_s: float | None = None) -> list[Match]:
+    """Rerank candidate songs by sequence_correlation, best first (song_hop_s: the store's hop)."""
+    song_hop = song_hop_s or hop_s
+    max_offset = None if max_offset_s is None else int(round(max_offset_s / song_hop))
     out = []
     for key in keys:
-        score, o, r = sequence_correlation(query, store.sequence(key), ratios, max_offset)
-        out.append(Match(key, score, o * hop_s, r))
+        score, o, r = sequence_correlation(query, store.sequence(key), ratios, max_offset,
+                                           step=hop_s / song_hop)
+        out.append(Match(key, score, o * song_hop, r))
     return sorted(out, key=lambda mt: -mt.score)
 
 
 def search_store(store: VectorStore, query: np.ndarray, hop_s: float, top: int = 10,
-                 n_candidates: int = N_CANDIDATES, max_offset_s: float | None = None) -> list[Match]:
+                 n_candidates: int = N_CANDIDATES, max_offset_s: float | None = None,
+                 song_hop_s: float | None = None) -> list[Match]:
     """k-NN candidates then rerank: the query's (n, 128) fingerprints -> top matches.
 
-    max_offset_s: the query starts at most this far into the song (MIREX from-start protocol).
+    max_offset_s: the query starts at most this far into the song (MIREX from-start protocol);
+    song_hop_s: the hop the songs were fingerprinted at (default: the query's).
     """
     keys = [k for k, _ in candidate_songs(store, query, n_candidates=n_candidates)]
-    return rerank(store, query, keys, hop_s, max_offset_s=max_offset_s)[:top]
+    return rerank(store, query, keys, hop_s, max_offset_s=max_offset_s, song_hop_s=song_hop_s)[:top]
 
 
 def fuse(results: list[list[Match]], weights: tuple[float, ...] | None = None) -> list[Match]:

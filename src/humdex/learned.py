@@ -29,8 +29,9 @@ _LOCK = threading.Lock()  # one sync at a time within a process (the server's th
 
 @dataclass(frozen=True)
 class LearnedConfig:
-    models: tuple[str, ...] = ("short", "long")  # shipped model names
+    models: tuple[str, ...] = ("short",)  # shipped model names; ("short", "long") = M_fused
     weights: tuple[float, ...] = (0.5, 0.5)  # late fusion
+    min_song_hop_s: float = 0.5  # songs are fingerprinted at max(model hop, this): 2x cheaper for M_short
     n_candidates: int = 200  # songs reranked by sequence correlation
     dtw_candidates: int = 0  # > 0: the classical matcher reranks this many learned candidates
     from_start_slack_s: float = 2.0  # from_start: the query begins at most this far into the song
@@ -44,16 +45,17 @@ def key_song_id(key: str) -> str:
     return key.rsplit("@", 1)[0]
 
 
-def store_folder(db_dir: str | Path, name: str) -> Path:
-    return Path(db_dir) / LEARNED_DIR / f"{name}-{file_sha256(default_model_path(name))[:12]}"
+def store_folder(db_dir: str | Path, name: str, song_hop_s: float) -> Path:
+    sha = file_sha256(default_model_path(name))[:12]
+    return Path(db_dir) / LEARNED_DIR / f"{name}-{sha}-hop{song_hop_s:g}"
 
 
-def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder,
+def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop_s: float,
                progress: bool = False) -> FaissStore:
     """The model's store for this catalog snapshot, fingerprinting songs it lacks and dropping stale ones."""
     from tqdm import tqdm
 
-    folder = store_folder(db_dir, name)
+    folder = store_folder(db_dir, name, song_hop_s)
     with _LOCK:
         store = FaissStore.load(folder) if (folder / "vectors.npz").is_file() else FaissStore()
         wanted = {song_key(s.song_id, s.stamp): i for i, s in enumerate(snapshot.songs)}
@@ -63,7 +65,7 @@ def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder,
             return store
         store.remove(stale)
         for k in tqdm(missing, desc=f"fingerprint ({name})", disable=not progress):
-            store.add([k], [fingerprint_contour(model, snapshot.melodies[wanted[k]])])
+            store.add([k], [fingerprint_contour(model, snapshot.melodies[wanted[k]], song_hop_s)])
         store.save(folder)
         return store
 
@@ -88,17 +90,56 @@ def learned_matches(activation: np.ndarray, db_dir: str | Path, snapshot, top: i
     results = []
     for name in config.models:
         model = load_model(name=name)
+        song_hop = max(model.config.hop_s, config.min_song_hop_s)
         t0 = time.perf_counter()
-        store = sync_store(db_dir, snapshot, name, model)
+        store = sync_store(db_dir, snapshot, name, model, song_hop)
         t1 = time.perf_counter()
         q = embed(model, crepe_windows(activation, model.config.window)[0])
         t2 = time.perf_counter()
         results.append(search_store(store, q, model.config.hop_s, top=max(top, config.n_candidates),
                                     n_candidates=config.n_candidates,
-                                    max_offset_s=config.from_start_slack_s if from_start else None))
+                                    max_offset_s=config.from_start_slack_s if from_start else None,
+                                    song_hop_s=song_hop))
         if timing is not None:
             timing["index_sync"] = timing.get("index_sync", 0.0) + (t1 - t0) * 1e3
             timing["embed"] = timing.get("embed", 0.0) + (t2 - t1) * 1e3
             timing["ann_rerank"] = timing.get("ann_rerank", 0.0) + (time.perf_counter() - t2) * 1e3
     fused = fuse(results, config.weights[: len(results)]) if len(results) > 1 else results[0]
     return fused[:max(top, config.dtw_candidates)]
+
+
+def learned_search(query_audio: np.ndarray | None, sample_rate: int, query_contour: Contour | None,
+                   db_dir: str | Path, snapshot, top: int = 10, from_start: bool = False,
+                   method: str = "learned", config: LearnedConfig = LearnedConfig(),
+                   timing: dict | None = None) -> list[tuple[int, float, float, float]]:
+    """(song index, score, start_s, end_s) of the best songs for a query, best first.
+
+    method "learned": fused learned scores (mean cosine, -1..1); "hybrid": the learned top
+    `dtw_candidates` (default 50) reranked by the classical DTW matcher (its scores, 0..1).
+    """
+    import time
+
+    t0 = time.perf_counter()
+    act = query_activation(query_audio, sample_rate, query_contour)
+    if timing is not None:
+        timing["activation"] = (time.perf_counter() - t0) * 1e3
+    if method == "hybrid" and config.dtw_candidates <= 0:
+        config = LearnedConfig(**{**config.__dict__, "dtw_candidates": 50})
+    matches = learned_matches(act, db_dir, snapshot, top, from_start, config, timing)
+    index = {s.song_id: i for i, s in enumerate(snapshot.songs)}
+    rows = [(index[key_song_id(m.song_key)], m) for m in matches if key_song_id(m.song_key) in index]
+    q_s = len(act) * 0.01
+    if method != "hybrid":
+        return [(i, m.score, m.offset_s, m.offset_s + q_s * m.ratio) for i, m in rows[:top]]
+    from humdex.matcher import match
+
+    t1 = time.perf_counter()
+    cand = [i for i, _ in rows[: config.dtw_candidates]]
+    if query_contour is None or not cand:
+        return []
+    sub = snapshot.references().select(np.array(cand))
+    out = [(cand[m.index], float(m.score), m.start_s, m.end_s)
+           for m in match(query_contour, sub, from_start=from_start, top=top)]
+    if timing is not None:
+        timing["dtw_rerank"] = (time.perf_counter() - t1) * 1e3
+    return out

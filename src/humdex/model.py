@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -103,15 +104,30 @@ class Encoder(nn.Module):
         return nn.functional.normalize(y.float(), dim=1)
 
 
+def cpu_threads() -> int:
+    """Torch CPU threads for inference: $HUMDEX_THREADS, else all cores (at most 8).
+
+    On a machine shared with other busy processes, 1 is much faster than 2+ (spinning threads).
+    """
+    env = os.environ.get("HUMDEX_THREADS", "")
+    return int(env) if env.isdigit() and int(env) > 0 else max(1, min(8, os.cpu_count() or 1))
+
+
 def embed(model: Encoder, windows: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """(n, n_bins, frames) model inputs -> (n, embedding_dim) float32 L2-normalised fingerprints."""
     model.eval()
     device = next(model.parameters()).device
     out = []
-    with torch.inference_mode():
-        for i in range(0, len(windows), batch_size):
-            x = torch.as_tensor(windows[i:i + batch_size]).to(device)
-            out.append(model(x).float().cpu().numpy())
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(cpu_threads())
+    try:
+        with torch.inference_mode():
+            for i in range(0, len(windows), batch_size):
+                x = torch.as_tensor(windows[i:i + batch_size]).to(device)
+                out.append(model(x).float().cpu().numpy())
+    finally:
+        torch.set_num_threads(threads)
     if not out:
         return np.zeros((0, model.config.embedding_dim), np.float32)
     return np.concatenate(out).astype(np.float32)

@@ -23,6 +23,8 @@ class Query:
     name: str
     contour: Contour
     pitch_ms: float
+    audio: np.ndarray | None = None  # (n,) float32 at sample_rate, kept for the learned search
+    sample_rate: int = 16000
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def query_from_audio(
     kwargs = {"method": pitch_method} if pitch_method else {}
     contour = pitch.query_contour(samples, sample_rate, **kwargs)
     pitch_ms = (time.perf_counter() - started) * 1e3
-    return Query(name, check_query_contour(contour, name), pitch_ms)
+    return Query(name, check_query_contour(contour, name), pitch_ms, samples, sample_rate)
 
 
 def load_query(path: str | Path, pitch_method: str | None = None) -> Query:
@@ -107,16 +109,37 @@ def load_query(path: str | Path, pitch_method: str | None = None) -> Query:
                             pitch_method)
 
 
+SEARCH_METHODS = ("classical", "learned", "hybrid")
+DEFAULT_METHOD = "classical"  # chosen by benchmarks/learned_mirex.py, see BENCHMARKS.md
+
+
 def search(
-    query: Query, catalog: Catalog | Snapshot, top: int = 10, from_start: bool = False
+    query: Query, catalog: Catalog | Snapshot, top: int = 10, from_start: bool = False,
+    method: str = DEFAULT_METHOD, db_dir: str | Path | None = None,
 ) -> SearchResult:
-    """Rank the catalog's songs for a query, best first (at most `top`)."""
+    """Rank the catalog's songs for a query, best first (at most `top`).
+
+    method: "classical" (pitch matcher), "learned" (fingerprint model, humdex.learned), or
+    "hybrid" (learned candidates reranked by the classical DTW). The learned methods keep
+    fingerprint stores in the catalog folder: pass a Catalog, or its folder as db_dir.
+    """
     from .matcher import match
 
     snap = catalog.snapshot() if isinstance(catalog, Catalog) else catalog
     started = time.perf_counter()
     hits: list[Hit] = []
-    if snap.songs:
+    if method != "classical" and snap.songs:
+        from .learned import learned_search
+
+        folder = db_dir if db_dir is not None else getattr(catalog, "db_dir", None)
+        if folder is None:
+            raise ValueError("the learned search needs the catalog folder (db_dir)")
+        rows = learned_search(query.audio, query.sample_rate, query.contour, folder, snap, top,
+                              from_start, method)
+        for rank, (i, score, start_s, end_s) in enumerate(rows, start=1):
+            song = snap.songs[i]
+            hits.append(Hit(rank, song.song_id, song.title, float(score), start_s, end_s))
+    elif snap.songs:
         matches = match(query.contour, snap.references(), from_start=from_start, top=top)
         for rank, m in enumerate(matches, start=1):
             song = snap.songs[m.index]

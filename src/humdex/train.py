@@ -135,14 +135,19 @@ def _save(out: Path, model: Encoder, opt: torch.optim.Optimizer, cfg: TrainConfi
 
 def train(train_groups: list[TrainGroup], val_groups: list[TrainGroup], cfg: TrainConfig,
           out_dir: str | Path, device: str = "cpu", resume: bool = False,
-          log=print) -> Path:
-    """Train an encoder on `train_groups`, validating on `val_groups`; returns out_dir/ckpt.pt."""
+          log=print, init_state: dict | None = None) -> Path:
+    """Train an encoder on `train_groups`, validating on `val_groups`; returns out_dir/ckpt.pt.
+
+    init_state: weights to start from (fine-tuning; e.g. M_long from M_short) unless resuming.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     model = Encoder(cfg.model).to(device)
+    if init_state is not None:
+        model.load_state_dict(init_state)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, elapsed, metrics = 0, 0.0, []
     if resume and (out / "ckpt.pt").is_file():

@@ -1,0 +1,56 @@
+"""Learned search over a catalog with the shipped model: stores beside the catalog, sync, search, CLI flag."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from humdex.model import DEFAULT_MODELS, default_model_path
+
+pytestmark = pytest.mark.skipif(not default_model_path("short").is_file(), reason="no shipped model")
+
+
+def write_f0_csv(path: Path, melody, start_beat: float, n_beats: float, bpm: float = 120.0,
+                 transpose: float = 0.0) -> Path:
+    """The melody's pitch from start_beat for n_beats as a time_s,f0_hz CSV (10 ms hop)."""
+    beat_s = 60.0 / bpm
+    midi = np.concatenate([np.full(int(round(b * beat_s * 100)), p + transpose) for p, b in melody])
+    seg = midi[int(start_beat * beat_s * 100): int((start_beat + n_beats) * beat_s * 100)]
+    rows = [f"{i * 0.01:.2f},{440 * 2 ** ((m - 69) / 12):.2f}" for i, m in enumerate(seg)]
+    path.write_text("time_s,f0_hz\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_learned_search_finds_the_song_and_keeps_stores_in_step(tmp_path, song_dir, melodies) -> None:
+    from humdex.catalog import Catalog
+    from humdex.learned import LEARNED_DIR
+    from humdex.search import load_query, search
+
+    catalog = Catalog.open(tmp_path / "db", create=True)
+    catalog.add_files([song_dir], progress=False)
+    query = load_query(write_f0_csv(tmp_path / "q.csv", melodies[5], 8, 16, transpose=3.0))
+    result = search(query, catalog, top=5, method="learned")
+    assert [h.song_id for h in result.hits][:3].count("song05") == 1
+    assert result.hits[0].score <= 1.0 and result.hits[0].start_s is not None
+    stores = list((tmp_path / "db" / LEARNED_DIR).iterdir())
+    assert len(stores) == 1 and (stores[0] / "vectors.npz").is_file()
+    catalog.remove(["song05"])
+    again = search(query, catalog, top=5, method="learned")
+    assert "song05" not in [h.song_id for h in again.hits]
+    hybrid = search(query, catalog, top=5, method="hybrid")
+    assert all(0.0 <= h.score <= 1.0 for h in hybrid.hits)
+
+
+def test_cli_search_method_flag(tmp_path, song_dir, melodies, capsys) -> None:
+    from humdex.cli import main
+
+    assert main(["index", str(song_dir), "--db", str(tmp_path / "db"), "--quiet"]) == 0
+    capsys.readouterr()
+    q = write_f0_csv(tmp_path / "q.csv", melodies[2], 0, 16)
+    assert main(["search", str(q), "--db", str(tmp_path / "db"), "--method", "learned", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["results"][0]["song_id"] == "song02"
+    assert set(DEFAULT_MODELS) >= {"short"}
