@@ -206,7 +206,7 @@ def write_pool(kept: list[dict], path: Path = POOL_PATH) -> None:
     """Write the pool atomically as one compressed .npz of concatenated note arrays."""
     corpora = sorted({t["corpus"] for t in kept}, key=_corpus_rank)
     lengths = np.array([len(t["pitch"]) for t in kept], dtype=np.int64)
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
         "onset_s": np.concatenate([t["onset"] for t in kept]).astype(np.float32),
         "duration_s": np.concatenate([t["duration"] for t in kept]).astype(np.float32),
@@ -221,7 +221,7 @@ def write_pool(kept: list[dict], path: Path = POOL_PATH) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
+    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]  (numpy stubs: allow_pickle)
     os.replace(tmp, path)
 
 
