@@ -8,7 +8,7 @@ import pytest
 from humdex.contour import Contour
 from humdex.dtw import subsequence_dtw
 from humdex.errors import AudioError, CatalogError
-from humdex.matcher import MatcherConfig, match
+from humdex.matcher import MatcherConfig, fix_octave_jumps, match
 from humdex.references import ReferenceSet, to_hop
 
 HOP_S = 0.01
@@ -201,3 +201,13 @@ def test_errors_on_empty_inputs(refs):
 def test_config_scales_cover_the_tempo_range():
     scales = MatcherConfig().tempo_scales()
     assert scales[0] == pytest.approx(0.5) and scales[-1] == pytest.approx(2.0)
+
+
+def test_octave_errors_fold_back_and_leaps_stay():
+    notes = [60, 62, 64, 65, 67, 65, 64, 62]
+    midi = np.repeat(np.array(notes, np.float32), 5)
+    broken = midi.copy()
+    broken[20:25] += 12  # the tracker jumped an octave on one note
+    np.testing.assert_array_equal(fix_octave_jumps(broken), midi)
+    leap = np.repeat(np.array([60, 62, 64, 71, 69, 67], np.float32), 5)  # a real sixth up
+    np.testing.assert_array_equal(fix_octave_jumps(leap), leap)

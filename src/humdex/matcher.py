@@ -17,7 +17,7 @@ import scipy.fft  # type: ignore[import-untyped]
 from .contour import Contour
 from .dtw import batch_subsequence_dtw
 from .errors import AudioError, CatalogError
-from .references import ReferenceSet, song_means, to_hop
+from .references import ReferenceSet, held, smoothed, song_means, to_hop
 
 __all__ = ["Match", "MatcherConfig", "ReferenceSet", "match", "prepare_query"]
 
@@ -40,8 +40,9 @@ class MatcherConfig:
     octave_penalty_st: float = 1.0  # DTW cost of matching an octave off, on top of the residue
     cost_cap_st: float = 4.0  # DTW local cost cap (semitones)
     score_scale_st: float = 1.0  # score = exp(-mean DTW cost / score_scale_st)
-    octave_fix_window_s: float = 1.5  # query octave-jump repair: running median window
+    octave_shift_cost_st: float = 5.0  # query octave-error repair: price of moving a note
     min_query_s: float = 1.0  # voiced query shorter than this is refused
+    smooth_s: float = 0.0  # stage 1 compares moving averages over this long (0: raw)
     fft_size: int = 8192  # overlap-save block size (frames)
 
     def tempo_scales(self) -> np.ndarray:
@@ -62,19 +63,46 @@ class Match:
     key_st: float = field(default=float("nan"))  # semitones to add to the query to reach the song
 
 
-def fix_octave_jumps(midi: np.ndarray, window: int) -> np.ndarray:
-    """(frames,) pitch with frames an octave (or two) away from the running median folded back."""
-    from scipy.ndimage import median_filter  # type: ignore[import-untyped]
+def fix_octave_jumps(
+    midi: np.ndarray, shift_cost_st: float = 5.0, free_leap_st: float = 5.0
+) -> np.ndarray:
+    """(frames,) pitch with notes an octave off their neighbours (pitch tracker errors) moved back.
 
-    out = midi.copy()
-    idx = np.flatnonzero(np.isfinite(midi))
-    if len(idx) < 3:
-        return out
-    v = midi[idx].astype(np.float64)
-    med = median_filter(v, size=max(3, window | 1), mode="nearest")
-    octaves = np.round((v - med) / 12.0)
-    out[idx] = (v - 12.0 * octaves).astype(np.float32)
-    return out
+    The contour is cut into runs (notes, roughly) at unvoiced frames and at steps over 3
+    semitones. Each run of 2+ frames may move by -12, 0 or +12 semitones; a Viterbi pass picks
+    the moves that minimise the leaps between consecutive runs (each leap costs its size beyond
+    `free_leap_st`) plus `shift_cost_st` (+ 0.25 per frame) per run moved. Single frames (glides
+    between notes) follow the run before them.
+    """
+    voiced = np.isfinite(midi)
+    if voiced.sum() < 4:
+        return midi.copy()
+    step = np.abs(np.diff(midi))
+    bounds = np.flatnonzero(~(step <= 3.0)) + 1  # NaN steps (unvoiced frames) cut too
+    runs = [(lo, hi) for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(midi)]) if voiced[lo]]
+    notes = [(lo, hi) for lo, hi in runs if hi - lo >= 2]
+    if len(notes) < 2:
+        return midi.copy()
+    level = np.array([np.median(midi[lo:hi]) for lo, hi in notes])
+    moves = np.array([-12.0, 0.0, 12.0])
+    price = shift_cost_st + 0.25 * np.array([hi - lo for lo, hi in notes], np.float64)
+    total = np.array([price[0], 0.0, price[0]])
+    back = np.zeros((len(notes), 3), np.int64)
+    for k in range(1, len(notes)):
+        leap = np.abs((level[k] + moves)[None, :] - (level[k - 1] + moves)[:, None])
+        trans = total[:, None] + np.maximum(leap - free_leap_st, 0.0)  # (previous move, this move)
+        back[k] = np.argmin(trans, axis=0)
+        total = trans[back[k], np.arange(3)] + np.array([price[k], 0.0, price[k]])
+    shift = np.zeros(len(midi))
+    choice = int(np.argmin(total))
+    for k in range(len(notes) - 1, -1, -1):
+        shift[notes[k][0]] = moves[choice] if moves[choice] else 1e-9  # mark run starts
+        choice = int(back[k, choice])
+    # each frame takes the move of the latest note run started at or before it
+    starts = np.flatnonzero(shift)
+    owner = np.searchsorted(starts, np.arange(len(midi)), side="right") - 1
+    moved = np.where(owner >= 0, np.round(shift[starts[np.maximum(owner, 0)]]), 0.0)
+    return (midi + moved).astype(np.float32)
 
 
 def prepare_query(query: Contour, hop_s: float, config: MatcherConfig) -> Contour:
@@ -83,7 +111,7 @@ def prepare_query(query: Contour, hop_s: float, config: MatcherConfig) -> Contou
     Raises AudioError when too little voiced pitch remains.
     """
     q = to_hop(query, hop_s)
-    q = Contour(fix_octave_jumps(q.midi, round(config.octave_fix_window_s / hop_s)), hop_s)
+    q = Contour(fix_octave_jumps(q.midi, config.octave_shift_cost_st), hop_s)
     q = q.trimmed()
     voiced_s = float(np.count_nonzero(q.voiced)) * hop_s
     if voiced_s < config.min_query_s:
@@ -136,8 +164,9 @@ def candidate_windows(
     (mean-centred) query to reach the (mean-centred) song.
     """
     w = np.isfinite(q.midi).astype(np.float32)
-    qv = np.where(w > 0, q.midi - np.nanmean(q.midi), 0.0).astype(np.float32)
-    r = refs.centred()
+    smooth = max(1, round(config.smooth_s / refs.hop_s))
+    qv = smoothed(held(q.midi - np.nanmean(q.midi)), smooth) * w
+    r = refs.centred(smooth)
     scales = config.tempo_scales()
     k_max = max(len(_scaled(w, s)) for s in scales)
     n_fft = max(config.fft_size, 1 << int(np.ceil(np.log2(4 * k_max))))

@@ -40,7 +40,16 @@ def to_hop(contour: Contour, hop_s: float) -> Contour:
     return Contour(midi.astype(np.float32), hop_s)
 
 
-def _held(midi: np.ndarray) -> np.ndarray:
+def smoothed(x: np.ndarray, frames: int) -> np.ndarray:
+    """(n,) float32 moving average over `frames` frames (edges repeat); x itself if frames <= 1."""
+    if frames <= 1 or len(x) == 0:
+        return x
+    from scipy.ndimage import uniform_filter1d  # type: ignore[import-untyped]
+
+    return uniform_filter1d(x, frames, mode="nearest").astype(np.float32)
+
+
+def held(midi: np.ndarray) -> np.ndarray:
     """(frames,) with each NaN replaced by the last pitch before it (the first pitch at the start)."""
     voiced = np.isfinite(midi)
     if not voiced.any():
@@ -93,9 +102,9 @@ class ReferenceSet:
         """Build from song contours (any hop each); row i is contours[i]."""
         mids = [to_hop(c, hop_s).midi for c in contours]
         raw = np.concatenate(mids) if mids else np.zeros(0, np.float32)
-        held = np.concatenate([_held(m) for m in mids]) if mids else raw
+        filled = np.concatenate([held(m) for m in mids]) if mids else raw
         offsets = np.concatenate([[0], np.cumsum([len(m) for m in mids])]).astype(np.int64)
-        return cls(held, np.isfinite(raw), offsets, hop_s)
+        return cls(filled, np.isfinite(raw), offsets, hop_s)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -206,12 +215,15 @@ class ReferenceSet:
         """(songs,) bool, the song has at least one voiced frame."""
         return self._cached("has", lambda: _segment_sums(self.voiced, self.offsets) > 0)
 
-    def centred(self) -> np.ndarray:
-        """(frames,) float32 pitch minus its song's mean voiced pitch."""
-        return self._cached(
-            "centred",
-            lambda: (self.midi - song_means(self)[self.song_of_frame()]).astype(np.float32),
-        )
+    def centred(self, smooth_frames: int = 1) -> np.ndarray:
+        """(frames,) float32 pitch minus its song's mean voiced pitch, optionally smoothed by a
+        moving average of `smooth_frames` frames."""
+
+        def make() -> np.ndarray:
+            centred = (self.midi - song_means(self)[self.song_of_frame()]).astype(np.float32)
+            return smoothed(centred, smooth_frames)
+
+        return self._cached(f"centred{smooth_frames}", make)
 
 
 def song_means(refs: ReferenceSet) -> np.ndarray:
