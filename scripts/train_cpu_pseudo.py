@@ -47,7 +47,7 @@ def performed_groups(melodies, n_perf: int, seed: int) -> list:
                 act = contour_to_activation(Contour(perf.f0_midi, 0.01)) * rng.uniform(0.6, 1.0)
                 tm = np.stack([perf.time_map.perf_s, perf.time_map.score_s], 1)
                 rends.append(TrainRendition(act.astype(np.float16), tm, "cover" if song else "hum"))
-        except Exception:  # noqa: BLE001 - skip a melody the performer rejects
+        except Exception:  # noqa: BLE001, S112 - skip a melody the performer rejects
             continue
         groups.append(TrainGroup(m.melody_id, tuple(rends)))
     return groups

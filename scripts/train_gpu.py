@@ -174,7 +174,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    logf = open(out / "log.txt", "a")
+    logf = open(out / "log.txt", "a")  # noqa: SIM115 - open for the whole run
 
     def log(msg: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {msg}"

@@ -6,9 +6,18 @@ import numpy as np
 import torch
 
 from humdex.contour import Contour
-from humdex.features import (CREPE_BINS, M_LONG, M_SHORT, bin_resize_matrix, contour_to_activation,
-                             crepe_bin_to_midi, crepe_windows, crop_windows, gather_pooled,
-                             midi_to_crepe_bin)
+from humdex.features import (
+    CREPE_BINS,
+    M_LONG,
+    M_SHORT,
+    bin_resize_matrix,
+    contour_to_activation,
+    crepe_bin_to_midi,
+    crepe_windows,
+    crop_windows,
+    gather_pooled,
+    midi_to_crepe_bin,
+)
 
 
 def test_crepe_bins_match_torchcrepe_cents() -> None:
@@ -31,7 +40,7 @@ def test_pseudo_activation_peaks_at_pitch_with_25_cent_width() -> None:
     act = contour_to_activation(c)
     assert act.shape == (25, CREPE_BINS) and act.dtype == np.float32
     peak = midi_to_crepe_bin(60.0)
-    assert act[0].argmax() == int(round(float(peak)))
+    assert act[0].argmax() == round(float(peak))
     assert np.all(act[10:15] == 0)
     # Gaussian of 25 cents = 1.25 bins: one bin away from the centre, exp(-0.5 (d / 1.25)^2)
     b = int(np.floor(float(peak)))

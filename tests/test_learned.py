@@ -17,7 +17,7 @@ def write_f0_csv(path: Path, melody, start_beat: float, n_beats: float, bpm: flo
                  transpose: float = 0.0) -> Path:
     """The melody's pitch from start_beat for n_beats as a time_s,f0_hz CSV (10 ms hop)."""
     beat_s = 60.0 / bpm
-    midi = np.concatenate([np.full(int(round(b * beat_s * 100)), p + transpose) for p, b in melody])
+    midi = np.concatenate([np.full(round(b * beat_s * 100), p + transpose) for p, b in melody])
     seg = midi[int(start_beat * beat_s * 100): int((start_beat + n_beats) * beat_s * 100)]
     rows = [f"{i * 0.01:.2f},{440 * 2 ** ((m - 69) / 12):.2f}" for i, m in enumerate(seg)]
     path.write_text("time_s,f0_hz\n" + "\n".join(rows) + "\n")

@@ -14,7 +14,7 @@ def test_loss_matches_hand_computation() -> None:
     ang = torch.tensor([0.0, 0.3, 2.0, 2.5])
     z = torch.stack([torch.cos(ang), torch.sin(ang)], dim=1)
     tau = 0.5
-    s = lambda i, j: math.cos(float(ang[i] - ang[j]))  # noqa: E731
+    s = lambda i, j: math.cos(float(ang[i] - ang[j]))
     groups = [[0, 1], [2, 3]]
     expected = 0.0
     for g, other in ((groups[0], groups[1]), (groups[1], groups[0])):

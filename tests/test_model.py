@@ -7,8 +7,17 @@ import pytest
 import torch
 
 from humdex.errors import ModelError
-from humdex.model import (DEFAULT_MODELS, Encoder, ModelConfig, default_model_path, embed,
-                          file_sha256, load_model, long_config, save_checkpoint)
+from humdex.model import (
+    DEFAULT_MODELS,
+    Encoder,
+    ModelConfig,
+    default_model_path,
+    embed,
+    file_sha256,
+    load_model,
+    long_config,
+    save_checkpoint,
+)
 
 # sha256 of the shipped weights (src/humdex/assets); update together with the files
 SHIPPED_SHA256: dict[str, str] = {

@@ -9,8 +9,16 @@ import pytest
 import torch
 
 from humdex.contour import Contour
-from humdex.data import (NO_AUGMENT, AugmentConfig, Bank, TrainGroup, TrainRendition, augment,
-                         passage_to_rendition_s, sample_batch)
+from humdex.data import (
+    NO_AUGMENT,
+    AugmentConfig,
+    Bank,
+    TrainGroup,
+    TrainRendition,
+    augment,
+    passage_to_rendition_s,
+    sample_batch,
+)
 from humdex.features import M_SHORT, contour_to_activation
 from humdex.model import ModelConfig, load_model
 from humdex.train import TrainConfig, export_model, lr_at, retrieval_metrics, train
@@ -20,7 +28,7 @@ def rendition(pitches, beats, tempo: float, transpose: float, rng, kind: str, ji
     """A melody performed at `tempo` (x score speed), as a pseudo-activation with its time map."""
     frames = []
     for p, b in zip(pitches, beats):
-        frames += [p + transpose + rng.normal(0, jitter)] * max(1, int(round(b * 0.25 / tempo / 0.01)))
+        frames += [p + transpose + rng.normal(0, jitter)] * max(1, round(b * 0.25 / tempo / 0.01))
     score_s = float(np.sum(beats) * 0.25)
     tm = np.array([[0.0, 0.0], [len(frames) * 0.01, score_s]])
     act = contour_to_activation(Contour(np.array(frames, np.float32), 0.01))

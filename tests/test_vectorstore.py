@@ -107,7 +107,7 @@ def test_rerank_with_songs_at_a_coarser_hop() -> None:
     song = unit(np.random.default_rng(8).normal(size=(80, 16)))
     query = song[20:40]  # query windows every hop; the store keeps every second song window
     coarse = song[::2]
-    score, offset, ratio = sequence_correlation(query[::2], coarse, step=1.0)
+    score, offset, _ratio = sequence_correlation(query[::2], coarse, step=1.0)
     assert offset == 10 and score > 0.99
     store = FaissStore(dim=16)
     store.add(["a", "b"], [coarse, unit(np.random.default_rng(9).normal(size=(40, 16)))])

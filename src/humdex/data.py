@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from humdex.features import (BINS_PER_SEMITONE, CREPE_HOP_S, crop_windows, gather_pooled,
-                             WindowSpec)
+from humdex.features import BINS_PER_SEMITONE, CREPE_HOP_S, WindowSpec, crop_windows, gather_pooled
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,7 +122,7 @@ def sample_batch(bank: Bank, spec: WindowSpec, k_groups: int, per_group: int,
             s = rng.uniform(*aug.stretch) if rng.random() < aug.p_stretch else 1.0
             t = rd.duration_s / 2 if t is None else t
             row = bank.index[gi, int(ri)]
-            starts.append(bank.offsets[row] + int(round((t - half_w * s) / CREPE_HOP_S)))
+            starts.append(bank.offsets[row] + round((t - half_w * s) / CREPE_HOP_S))
             begins.append(bank.offsets[row])
             ends.append(bank.offsets[row + 1])
             stretch.append(s)

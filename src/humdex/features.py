@@ -43,7 +43,7 @@ class WindowSpec:
     @property
     def window_frames(self) -> int:
         """Window length in 10 ms frames (a multiple of TIME_DECIMATION)."""
-        n = int(round(self.window_s / CREPE_HOP_S))
+        n = round(self.window_s / CREPE_HOP_S)
         return n - n % TIME_DECIMATION
 
     @property
@@ -54,7 +54,7 @@ class WindowSpec:
     def starts(self, n_frames: int) -> np.ndarray:
         """(n_windows,) int64 start frames (10 ms) of the windows covering n_frames; at least one."""
         span = max(0, n_frames - self.window_frames)
-        n = int(math.floor(span * CREPE_HOP_S / self.hop_s + 1e-9)) + 1
+        n = math.floor(span * CREPE_HOP_S / self.hop_s + 1e-9) + 1
         return np.round(np.arange(n) * self.hop_s / CREPE_HOP_S).astype(np.int64)
 
 
@@ -172,8 +172,8 @@ def cqt_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """
     import librosa  # heavy import: only the CQT path needs it
 
-    hop = int(round(sample_rate * CREPE_HOP_S))
-    hop_cqt = 64 * max(1, int(round(hop / 64)))  # librosa needs 2**(octaves-1) | hop
+    hop = round(sample_rate * CREPE_HOP_S)
+    hop_cqt = 64 * max(1, round(hop / 64))  # librosa needs 2**(octaves-1) | hop
     c = np.abs(librosa.cqt(np.asarray(audio, dtype=np.float32), sr=sample_rate, hop_length=hop_cqt,
                            fmin=CQT_FMIN_HZ, n_bins=CQT_BINS, bins_per_octave=CQT_BINS_PER_OCTAVE))
     db = librosa.amplitude_to_db(c, ref=np.max(c) + 1e-12, top_db=80.0)

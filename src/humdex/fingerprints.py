@@ -102,7 +102,7 @@ def rerank(store: VectorStore, query: np.ndarray, keys: list[str], hop_s: float,
            song_hop_s: float | None = None) -> list[Match]:
     """Rerank candidate songs by sequence_correlation, best first (song_hop_s: the store's hop)."""
     song_hop = song_hop_s or hop_s
-    max_offset = None if max_offset_s is None else int(round(max_offset_s / song_hop))
+    max_offset = None if max_offset_s is None else round(max_offset_s / song_hop)
     out = []
     for key in keys:
         score, o, r = sequence_correlation(query, store.sequence(key), ratios, max_offset,

