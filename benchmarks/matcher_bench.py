@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from dataclasses import dataclass
@@ -163,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
             f"real query {REAL_QUERY[0]} ({'from_start' if from_start else 'anywhere'}): "
             f"00029 at rank {rank}"
         )
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report["peak_rss_mb"] = peak_mb
+    print(f"peak RSS of this process: {peak_mb:.0f} MB")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0

@@ -33,9 +33,9 @@ class MatcherConfig:
     from_start_slack_s: float = (
         1.0  # from_start: the match may begin this late after the song's start
     )
-    candidates: int = 100  # songs reranked by DTW
+    candidates: int = 200  # songs reranked by DTW
     margin: float = 0.25  # DTW segment = candidate window +- margin * window length
-    key_offsets_st: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)  # around stage 1's key
+    key_offsets_st: tuple[float, ...] = (-0.5, 0.0, 0.5)  # around stage 1's key
     key_refinements: int = 1  # DTW reruns at the best key + mean residual along its path
     octave_penalty_st: float = 1.0  # DTW cost of matching an octave off, on top of the residue
     cost_cap_st: float = 4.0  # DTW local cost cap (semitones)
