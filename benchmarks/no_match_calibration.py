@@ -136,9 +136,9 @@ def _features(records: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
             np.array([r.get("rank") == 1 for r in records]))
 
 
-def choose_rule(by_size: dict[int, list[dict]], fa_target: float) -> tuple[float, float]:
-    """(min_score, min_margin): FA <= fa_target at every size, most right songs accepted on
-    average; among equally good rules, the middle one of the min_score plateau."""
+def choose_rule(by_size: dict[str, list[dict]], fa_target: float) -> tuple[float, float]:
+    """(min_score, min_margin): FA <= fa_target in every run and catalog size, most right songs
+    accepted on average; among equally good rules, the middle one of the min_score plateau."""
     rules: list[tuple[float, float, float]] = []
     for min_score in np.arange(0.30, 0.90, 0.01):
         for min_margin in np.arange(0.0, 0.40, 0.005):
@@ -166,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-score", type=float, help="measure this rule instead of choosing one")
     p.add_argument("--min-margin", type=float)
     p.add_argument("--work", type=Path, default=REPO / "out/no_match")
+    p.add_argument("--also", type=Path, nargs="*", default=[],
+                   help="result folders of earlier runs (their queries-*.jsonl) to include")
     p.add_argument("--json", type=Path, help="write the report here as JSON")
     args = p.parse_args(argv)
 
@@ -180,7 +182,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     inside, outside = split_songs(files, args.held_out, args.seed)
     work = args.work / f"{Path(args.songs).name}-s{args.seed}-h{args.held_out}"
-    by_size = {size: run_size(inside, outside, size, args, work) for size in args.catalog_sizes}
+    by_size: dict[str, list[dict]] = {
+        f"{work.parent.name}/{work.name}/{size}": run_size(inside, outside, size, args, work)
+        for size in args.catalog_sizes}
+    for extra in args.also:  # earlier runs (other seeds or pools) join the choice and the report
+        for log in sorted(extra.glob("queries-*.jsonl")):
+            by_size[f"{extra.parent.name}/{extra.name}/{log.stem.split('-')[1]}"] = [
+                json.loads(line) for line in log.open()]
     half = {k: {s: [r for r in recs if r["index"] % 2 == k] for s, recs in by_size.items()}
             for k in (0, 1)}
     if args.min_score is None:
