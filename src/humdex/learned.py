@@ -32,6 +32,7 @@ class LearnedConfig:
     models: tuple[str, ...] = ("short",)  # shipped model names; ("short", "long") = M_fused
     weights: tuple[float, ...] = (0.5, 0.5)  # late fusion
     min_song_hop_s: float = 0.5  # songs are fingerprinted at max(model hop, this): 2x cheaper for M_short
+    audio_songs: str = "contour"  # audio songs: "activation" (CREPE-tiny on the file) or "contour"
     n_candidates: int = 200  # songs reranked by sequence correlation
     dtw_candidates: int = 0  # > 0: the classical matcher reranks this many learned candidates
     from_start_slack_s: float = 2.0  # from_start: the query begins at most this far into the song
@@ -45,27 +46,44 @@ def key_song_id(key: str) -> str:
     return key.rsplit("@", 1)[0]
 
 
-def store_folder(db_dir: str | Path, name: str, song_hop_s: float) -> Path:
+def store_folder(db_dir: str | Path, name: str, song_hop_s: float, audio_songs: str) -> Path:
     sha = file_sha256(default_model_path(name))[:12]
-    return Path(db_dir) / LEARNED_DIR / f"{name}-{sha}-hop{song_hop_s:g}"
+    suffix = "-act" if audio_songs == "activation" else ""
+    return Path(db_dir) / LEARNED_DIR / f"{name}-{sha}-hop{song_hop_s:g}{suffix}"
+
+
+def song_fingerprints(model: Encoder, song, melody: Contour, song_hop_s: float,
+                      audio_songs: str = "contour") -> np.ndarray:
+    """(n, 128) fingerprints of one catalog song: from its audio's CREPE-tiny activation when
+    audio_songs == "activation" and the file is still there (the paper's way), else its melody."""
+    if audio_songs == "activation" and song.kind == "audio" and Path(song.source).is_file():
+        from humdex.audio import SAMPLE_RATE, load
+        from humdex.fingerprints import fingerprint_activation
+        from humdex.pitch import crepe_activation
+
+        act = crepe_activation(load(song.source, SAMPLE_RATE), SAMPLE_RATE, model="tiny")
+        return fingerprint_activation(model, act, song_hop_s)
+    return fingerprint_contour(model, melody, song_hop_s)
 
 
 def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop_s: float,
-               progress: bool = False) -> FaissStore:
+               progress: bool = False, audio_songs: str = "contour") -> FaissStore:
     """The model's store for this catalog snapshot, fingerprinting songs it lacks and dropping stale ones."""
     from tqdm import tqdm
 
-    folder = store_folder(db_dir, name, song_hop_s)
+    folder = store_folder(db_dir, name, song_hop_s, audio_songs)
     with _LOCK:
         store = FaissStore.load(folder) if (folder / "vectors.npz").is_file() else FaissStore()
         wanted = {song_key(s.song_id, s.stamp): i for i, s in enumerate(snapshot.songs)}
-        stale = [k for k in store if k not in wanted]
+        stale = [k for k in store.keys() if k not in wanted]  # noqa: SIM118 - not a dict
         missing = [k for k in wanted if k not in set(store.keys())]
         if not stale and not missing:
             return store
         store.remove(stale)
         for k in tqdm(missing, desc=f"fingerprint ({name})", disable=not progress):
-            store.add([k], [fingerprint_contour(model, snapshot.melodies[wanted[k]], song_hop_s)])
+            i = wanted[k]
+            store.add([k], [song_fingerprints(model, snapshot.songs[i], snapshot.melodies[i],
+                                              song_hop_s, audio_songs)])
         store.save(folder)
         return store
 
@@ -92,7 +110,7 @@ def learned_matches(activation: np.ndarray, db_dir: str | Path, snapshot, top: i
         model = load_model(name=name)
         song_hop = max(model.config.hop_s, config.min_song_hop_s)
         t0 = time.perf_counter()
-        store = sync_store(db_dir, snapshot, name, model, song_hop)
+        store = sync_store(db_dir, snapshot, name, model, song_hop, audio_songs=config.audio_songs)
         t1 = time.perf_counter()
         q = embed(model, crepe_windows(activation, model.config.window)[0])
         t2 = time.perf_counter()
@@ -110,15 +128,18 @@ def learned_matches(activation: np.ndarray, db_dir: str | Path, snapshot, top: i
 
 def learned_search(query_audio: np.ndarray | None, sample_rate: int, query_contour: Contour | None,
                    db_dir: str | Path, snapshot, top: int = 10, from_start: bool = False,
-                   method: str = "learned", config: LearnedConfig = LearnedConfig(),
+                   method: str = "learned", config: LearnedConfig | None = None,
                    timing: dict | None = None) -> list[tuple[int, float, float, float]]:
     """(song index, score, start_s, end_s) of the best songs for a query, best first.
 
     method "learned": fused learned scores (mean cosine, -1..1); "hybrid": the learned top
     `dtw_candidates` (default 50) reranked by the classical DTW matcher (its scores, 0..1).
     """
+    import os
     import time
 
+    if config is None:  # HUMDEX_AUDIO_SONGS=activation: fingerprint audio songs from CREPE
+        config = LearnedConfig(audio_songs=os.environ.get("HUMDEX_AUDIO_SONGS", "contour"))
     t0 = time.perf_counter()
     act = query_activation(query_audio, sample_rate, query_contour)
     if timing is not None:
