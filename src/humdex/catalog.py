@@ -128,6 +128,7 @@ class Catalog:
     def __init__(self, db_dir: Path, snapshot: Snapshot) -> None:
         self.db_dir = db_dir
         self._snapshot = snapshot
+        self._manifest_seen: tuple[int, int] | None = None  # (inode, mtime) of catalog.json read
         self._write_lock = threading.Lock()
 
     # ---- opening -------------------------------------------------------------------------
@@ -145,13 +146,24 @@ class Catalog:
         return cls(db_dir, _read_snapshot(db_dir))
 
     def snapshot(self) -> Snapshot:
-        """The current generation, re-read from disk if another process changed it."""
+        """The current generation, re-read from disk if another process changed it.
+
+        Cheap when nothing changed: every commit replaces catalog.json by a new file, so its
+        (inode, mtime) identifies the generation without parsing it.
+        """
         try:
-            generation = json.loads((self.db_dir / MANIFEST_NAME).read_text())["generation"]
-        except (OSError, ValueError, KeyError):
+            st = (self.db_dir / MANIFEST_NAME).stat()
+        except OSError:
             return self._snapshot
-        if generation != self._snapshot.generation:
-            self._snapshot = _read_snapshot(self.db_dir)
+        seen = (st.st_ino, st.st_mtime_ns)
+        if seen != self._manifest_seen:
+            try:
+                generation = json.loads((self.db_dir / MANIFEST_NAME).read_text())["generation"]
+            except (OSError, ValueError, KeyError):
+                return self._snapshot
+            if generation != self._snapshot.generation:
+                self._snapshot = _read_snapshot(self.db_dir)
+            self._manifest_seen = seen
         return self._snapshot
 
     # ---- reading -------------------------------------------------------------------------
