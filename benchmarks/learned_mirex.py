@@ -64,6 +64,9 @@ def main(argv=None) -> int:
     p.add_argument("--index-first-s", type=float, default=None,
                    help="fingerprint only each song's first seconds (enough for from-start queries)")
     p.add_argument("--no-classical", action="store_true")
+    p.add_argument("--query-input", choices=("crepe", "contour"), default="crepe",
+                   help="learned query input: CREPE-tiny activation, or the default tracker's "
+                        "contour rendered to a pseudo-activation (fast)")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
@@ -73,7 +76,7 @@ def main(argv=None) -> int:
 
     from humdex.audio import SAMPLE_RATE, load
     from humdex.contour import Contour
-    from humdex.features import crepe_windows
+    from humdex.features import contour_to_activation, crepe_windows
     from humdex.fingerprints import candidate_songs, fuse, rerank
     from humdex.matcher import match
     from humdex.melody import notes_to_contour, read_melody
@@ -114,7 +117,10 @@ def main(argv=None) -> int:
         path = Path(qpath) if Path(qpath).is_absolute() else qdir / qpath
         audio = load(path, SAMPLE_RATE)
         t = time.perf_counter()
-        act = crepe_activation(audio, SAMPLE_RATE, model="tiny")
+        if args.query_input == "crepe":
+            act = crepe_activation(audio, SAMPLE_RATE, model="tiny")
+        else:
+            act = contour_to_activation(query_contour(audio, SAMPLE_RATE))
         add("pitch_ms", (time.perf_counter() - t) * 1e3)
         results, cand_union = [], {}
         for n, m in models.items():
@@ -153,7 +159,7 @@ def main(argv=None) -> int:
         dtw = match(contour, sub, from_start=from_start, top=10)
         add("learned_dtw_rerank_ms", (time.perf_counter() - t) * 1e3)
         add("learned+dtw", rank_of([cand[mt.index] for mt in dtw], truth), ranks)
-    report = {"queries": args.queries, "n_songs": len(keys), "from_start_s": args.from_start_s,
+    report = {"queries": args.queries, "query_input": args.query_input, "n_songs": len(keys), "from_start_s": args.from_start_s,
               "index_first_s": args.index_first_s, "song_hop_s": args.song_hop_s,
               "models": tags, "index": index_stats,
               "results": {k: summarize(v) for k, v in ranks.items()},

@@ -33,6 +33,7 @@ class LearnedConfig:
     weights: tuple[float, ...] = (0.5, 0.5)  # late fusion
     min_song_hop_s: float = 0.5  # songs are fingerprinted at max(model hop, this): 2x cheaper for M_short
     audio_songs: str = "contour"  # audio songs: "activation" (CREPE-tiny on the file) or "contour"
+    query_input: str = "contour"  # audio queries: "contour" (tracked pitch, fast) or "crepe" (tiny)
     n_candidates: int = 200  # songs reranked by sequence correlation
     dtw_candidates: int = 0  # > 0: the classical matcher reranks this many learned candidates
     from_start_slack_s: float = 2.0  # from_start: the query begins at most this far into the song
@@ -88,9 +89,14 @@ def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop
         return store
 
 
-def query_activation(audio: np.ndarray | None, sample_rate: int, contour: Contour | None) -> np.ndarray:
-    """(T, 360) query input: CREPE-tiny on audio, else the pitch file's pseudo-activation."""
-    if audio is not None:
+def query_activation(audio: np.ndarray | None, sample_rate: int, contour: Contour | None,
+                     query_input: str = "crepe") -> np.ndarray:
+    """(T, 360) query input: CREPE-tiny on audio ("crepe"), else the contour's pseudo-activation.
+
+    On the MIREX-protocol benchmark both inputs rank alike and the contour is ~30x cheaper
+    (BENCHMARKS.md), so learned_search uses the contour unless told otherwise.
+    """
+    if audio is not None and (query_input == "crepe" or contour is None):
         from humdex.pitch import crepe_activation
 
         return crepe_activation(audio, sample_rate, model="tiny")
@@ -138,10 +144,11 @@ def learned_search(query_audio: np.ndarray | None, sample_rate: int, query_conto
     import os
     import time
 
-    if config is None:  # HUMDEX_AUDIO_SONGS=activation: fingerprint audio songs from CREPE
-        config = LearnedConfig(audio_songs=os.environ.get("HUMDEX_AUDIO_SONGS", "contour"))
+    if config is None:  # experiments: HUMDEX_AUDIO_SONGS=activation, HUMDEX_QUERY_INPUT=crepe
+        config = LearnedConfig(audio_songs=os.environ.get("HUMDEX_AUDIO_SONGS", "contour"),
+                               query_input=os.environ.get("HUMDEX_QUERY_INPUT", "contour"))
     t0 = time.perf_counter()
-    act = query_activation(query_audio, sample_rate, query_contour)
+    act = query_activation(query_audio, sample_rate, query_contour, config.query_input)
     if timing is not None:
         timing["activation"] = (time.perf_counter() - t0) * 1e3
     if method == "hybrid" and config.dtw_candidates <= 0:
