@@ -54,3 +54,15 @@ def test_cli_search_method_flag(tmp_path, song_dir, melodies, capsys) -> None:
     answer = json.loads(capsys.readouterr().out)
     assert answer["results"][0]["song_id"] == "song02"
     assert set(DEFAULT_MODELS) >= {"short"}
+
+
+def test_auto_method_picks_learned_for_audio_catalogs_only(tmp_path, song_dir, melodies) -> None:
+    from humdex.catalog import Catalog
+    from humdex.search import load_query, search
+
+    catalog = Catalog.open(tmp_path / "db", create=True)
+    catalog.add_files([song_dir], progress=False)  # MIDI only -> classical, no learned store
+    query = load_query(write_f0_csv(tmp_path / "q.csv", melodies[1], 4, 16))
+    result = search(query, catalog, top=3, method="auto")
+    assert result.hits[0].song_id == "song01"
+    assert not (tmp_path / "db" / "learned").exists()

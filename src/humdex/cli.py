@@ -161,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     p["search"].add_argument("--json", action="store_true", help="print one JSON object")
     p["search"].add_argument("--from-start", action="store_true",
                              help="queries start at the song's start (MIREX MIR-QBSH protocol)")
-    p["search"].add_argument("--method", default=None, choices=("classical", "learned", "hybrid"),
+    p["search"].add_argument("--method", default=None,
+                             choices=("classical", "learned", "hybrid", "auto"),
                              help="classical pitch matcher, learned fingerprints, or learned "
                                   "candidates + DTW rerank (default: humdex.search's default)")
     _add_pitch(p["search"])

@@ -120,7 +120,8 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
                    help="queries start at the song's start (default for mirqbsh)")
     p.add_argument("--anywhere", action="store_true", help="mirqbsh: don't assume from-start")
     p.add_argument("--pitch", default=None, help="pitch tracker for audio queries")
-    p.add_argument("--method", default=None, choices=("classical", "learned", "hybrid"),
+    p.add_argument("--method", default=None,
+                   choices=("classical", "learned", "hybrid", "auto"),
                    help="search method (default: humdex.search's default)")
     p.add_argument("--report", default="eval_report.json", help="JSON report path")
     p.add_argument("--quiet", action="store_true")
