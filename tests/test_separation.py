@@ -27,3 +27,24 @@ def test_separate_vocals_keeps_voice_and_drops_band() -> None:
 
     assert corr(voice, vocals) > corr(voice, mix) + 0.1
     assert abs(corr(band, vocals)) < 0.2
+
+
+@pytest.mark.slow
+def test_index_separate_flag_tracks_the_vocal_stem(tmp_path, monkeypatch) -> None:
+    import humdex.separation
+    from humdex.cli import main
+    from humdex.chad import write_wav
+
+    calls = []
+
+    def fake_separate(audio, sample_rate, **kw):  # the real one is tested above; count calls
+        calls.append(len(audio))
+        return audio
+
+    monkeypatch.setattr(humdex.separation, "separate_vocals", fake_separate)
+    sr = 16000
+    t = np.arange(3 * sr) / sr
+    write_wav(tmp_path / "song.wav", 0.3 * np.sin(2 * np.pi * 220 * 2 ** (np.floor(t * 2) / 12) * t), sr)
+    assert main(["index", str(tmp_path / "song.wav"), "--db", str(tmp_path / "db"), "--quiet",
+                 "--separate", "spleeter"]) == 0
+    assert calls == [3 * sr]

@@ -188,6 +188,7 @@ class Catalog:
         manifest: str | Path | None = None,
         progress: bool = True,
         pitch_method: str | None = None,
+        separate: str = "none",
     ) -> AddReport:
         """Add (or update) every song file under `paths`. Unchanged files are skipped.
 
@@ -205,7 +206,7 @@ class Catalog:
         for path in tqdm(files, desc="indexing", unit="song", disable=not progress):
             entry = entries.get(str(path)) or SongFile(path, path.stem)
             try:
-                song, melody = self._read_song(entry, claimed, pitch_method)
+                song, melody = self._read_song(entry, claimed, pitch_method, separate)
             except HumdexError as err:
                 report.failed.append((str(path), str(err).removeprefix(f"{path}: ")))
                 continue
@@ -223,7 +224,8 @@ class Catalog:
         return report
 
     def _read_song(
-        self, entry: SongFile, claimed: dict[str, str], pitch_method: str | None
+        self, entry: SongFile, claimed: dict[str, str], pitch_method: str | None,
+        separate: str = "none",
     ) -> tuple[Song, Contour | None]:
         path = entry.path
         kind = song_kind(path)
@@ -239,7 +241,7 @@ class Catalog:
             old = snap.songs[snap.index_of(entry.song_id)]
             if old.stamp == stamp and old.title == (entry.title or old.title):
                 return old, None
-        melody = read_song_melody(path, pitch_method).resample(REFERENCE_HOP_S).trimmed()
+        melody = read_song_melody(path, pitch_method, separate).resample(REFERENCE_HOP_S).trimmed()
         if melody.voiced.sum() < 10:
             raise HumdexError(f"{path}: no melody found")
         title, artist = read_tags(path)

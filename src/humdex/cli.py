@@ -27,7 +27,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     catalog = Catalog.open(args.db, create=args.command == "index")
     report = catalog.add_files(args.paths, manifest=args.manifest, progress=not args.quiet,
-                               pitch_method=args.pitch)
+                               pitch_method=args.pitch, separate=args.separate)
     code = _print_report(report, "indexed")
     print(f"catalog {args.db}: {len(catalog)} songs")
     return code
@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_db(p[name])
         p[name].add_argument("--manifest", help="CSV path,song_id[,title[,artist]] overriding ids")
         p[name].add_argument("--quiet", action="store_true", help="no progress bar")
+        p[name].add_argument("--separate", choices=("none", "spleeter"), default="none",
+                             help="audio songs: track the melody on Spleeter's vocal stem")
         _add_pitch(p[name])
     p["remove"].add_argument("song_ids", nargs="+")
     _add_db(p["remove"])

@@ -95,8 +95,11 @@ def read_tags(path: Path) -> tuple[str | None, str | None]:
     return first("title"), first("artist")
 
 
-def read_song_melody(path: Path, pitch_method: str | None = None) -> Contour:
-    """The reference melody of a song file, as a Contour. Raises HumdexError for unusable files."""
+def read_song_melody(path: Path, pitch_method: str | None = None, separate: str = "none") -> Contour:
+    """The reference melody of a song file, as a Contour. Raises HumdexError for unusable files.
+
+    separate: "spleeter" tracks audio songs' pitch on Spleeter's vocal stem (humdex.separation),
+    "none" on the mix."""
     kind = song_kind(path)
     if kind in ("midi", "score"):
         from .melody import notes_to_contour, read_melody
@@ -111,6 +114,10 @@ def read_song_melody(path: Path, pitch_method: str | None = None) -> Contour:
     samples = audio.load(path, audio.SAMPLE_RATE)
     if len(samples) > MAX_SONG_S * audio.SAMPLE_RATE:
         raise HumdexError(f"{path}: longer than {MAX_SONG_S / 60:.0f} minutes")
+    if separate == "spleeter":
+        from .separation import separate_vocals
+
+        samples = separate_vocals(samples, audio.SAMPLE_RATE)
     kwargs = {"method": pitch_method} if pitch_method else {}
     return pitch.query_contour(samples, audio.SAMPLE_RATE, **kwargs)
 

@@ -115,7 +115,8 @@ def plot_curves(metrics: list[dict], path: Path) -> None:
         if va and key in va[0]:
             b.plot([m["step"] for m in va], [m[key] for m in va], marker="o", label=key)
     b.set(xlabel="step", ylim=(0, 1), title="validation retrieval")
-    b.legend()
+    if va:
+        b.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
