@@ -32,8 +32,8 @@ def test_separate_vocals_keeps_voice_and_drops_band() -> None:
 @pytest.mark.slow
 def test_index_separate_flag_tracks_the_vocal_stem(tmp_path, monkeypatch) -> None:
     import humdex.separation
-    from humdex.cli import main
     from humdex.chad import write_wav
+    from humdex.cli import main
 
     calls = []
 
