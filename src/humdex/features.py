@@ -115,6 +115,8 @@ def gather_pooled(bank: torch.Tensor, starts: np.ndarray | torch.Tensor, n_out: 
     a longer stretch of the clip into the same n_out frames (time-stretch augmentation).
     """
     dev = bank.device
+    if bank.shape[0] == 0:
+        return torch.zeros((len(starts), n_out, bank.shape[1]), dtype=torch.float32, device=dev)
     starts_t = torch.as_tensor(starts, device=dev).to(torch.int64)
     ends_t = (torch.full_like(starts_t, bank.shape[0]) if ends is None
               else torch.as_tensor(ends, device=dev).to(torch.int64))
@@ -128,9 +130,8 @@ def gather_pooled(bank: torch.Tensor, starts: np.ndarray | torch.Tensor, n_out: 
                 else torch.as_tensor(begins, device=dev).to(torch.int64))
     valid = (idx >= begins_t[:, None, None]) & (idx < ends_t[:, None, None]) & (idx >= 0) \
         & (idx < bank.shape[0])
-    padded = torch.cat([bank, torch.zeros_like(bank[:1])])
-    rows = padded[torch.where(valid, idx, bank.shape[0])].to(torch.float32)
-    return rows.mean(dim=2)
+    rows = bank[torch.where(valid, idx, 0)].to(torch.float32)  # no copy of the whole bank
+    return (rows * valid[..., None]).mean(dim=2)
 
 
 def crop_windows(windows: torch.Tensor, shift_bins: torch.Tensor | None = None) -> torch.Tensor:
