@@ -211,3 +211,19 @@ def test_octave_errors_fold_back_and_leaps_stay():
     np.testing.assert_array_equal(fix_octave_jumps(broken), midi)
     leap = np.repeat(np.array([60, 62, 64, 71, 69, 67], np.float32), 5)  # a real sixth up
     np.testing.assert_array_equal(fix_octave_jumps(leap), leap)
+
+
+def test_stray_frames_far_from_the_melody_are_dropped() -> None:
+    from humdex.matcher import drop_outliers
+
+    midi = np.array([60, 62, np.nan, 89, 64, 65, 40, 62], np.float32)
+    out = drop_outliers(midi, 15.0)
+    assert np.isnan(out[[2, 3, 6]]).all()
+    np.testing.assert_array_equal(out[[0, 1, 4, 5, 7]], midi[[0, 1, 4, 5, 7]])
+
+
+def test_a_stray_squeak_three_octaves_up_does_not_hide_the_song(songs, refs):
+    midi = _excerpt(songs[4], 12.0, 20.0)
+    midi[300:312] = np.nan  # a breath ...
+    midi[304:309] = np.nanmedian(midi) + 38.0  # ... in which the tracker hears a squeak
+    assert match(Contour(midi, HOP_S), refs)[0].index == 4

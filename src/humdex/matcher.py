@@ -41,6 +41,7 @@ class MatcherConfig:
     cost_cap_st: float = 4.0  # DTW local cost cap (semitones)
     score_scale_st: float = 1.0  # score = exp(-mean DTW cost / score_scale_st)
     octave_shift_cost_st: float = 5.0  # query octave-error repair: price of moving a note
+    outlier_st: float = 15.0  # query frames further than this from its median pitch are dropped
     min_query_s: float = 1.0  # voiced query shorter than this is refused
     smooth_s: float = 0.0  # stage 1 compares moving averages over this long (0: raw)
     fft_size: int = 8192  # overlap-save block size (frames)
@@ -105,14 +106,27 @@ def fix_octave_jumps(
     return (midi + moved).astype(np.float32)
 
 
+def drop_outliers(midi: np.ndarray, max_from_median_st: float) -> np.ndarray:
+    """(frames,) pitch with frames further than max_from_median_st from the median unvoiced.
+
+    A tracker's stray frame two or three octaves off (a squeak, a harmonic in a breath) would
+    otherwise dominate stage 1's squared distance and keep the right song from the rerank.
+    """
+    voiced = np.isfinite(midi)
+    if not voiced.any():
+        return midi.copy()
+    far = voiced & (np.abs(midi - np.median(midi[voiced])) > max_from_median_st)
+    return np.where(far, np.nan, midi).astype(np.float32)
+
+
 def prepare_query(query: Contour, hop_s: float, config: MatcherConfig) -> Contour:
     """The query at the matcher's hop, octave jumps repaired, unvoiced ends trimmed.
 
     Raises AudioError when too little voiced pitch remains.
     """
     q = to_hop(query, hop_s)
-    q = Contour(fix_octave_jumps(q.midi, config.octave_shift_cost_st), hop_s)
-    q = q.trimmed()
+    midi = fix_octave_jumps(q.midi, config.octave_shift_cost_st)
+    q = Contour(drop_outliers(midi, config.outlier_st), hop_s).trimmed()
     voiced_s = float(np.count_nonzero(q.voiced)) * hop_s
     if voiced_s < config.min_query_s:
         raise AudioError(
