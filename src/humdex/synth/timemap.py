@@ -65,7 +65,7 @@ class TimeMap:
         inside = (self.perf_s > start_s) & (self.perf_s < end_s)
         perf = np.concatenate([[start_s], self.perf_s[inside], [end_s]])
         score = np.concatenate(
-            [[_right_value(self, start_s)], self.score_s[inside], [_left_value(self, end_s)]]
+            [[_value_at(self, start_s, "right")], self.score_s[inside], [_value_at(self, end_s, "left")]]
         )
         return TimeMap(perf - start_s, score)
 
@@ -94,27 +94,16 @@ class TimeMap:
         return cls(pairs[:, 0], pairs[:, 1])
 
 
-def _right_value(tm: TimeMap, t: float) -> float:
-    """Score time just after rendition time t (the later side of a jump)."""
-    i = int(np.searchsorted(tm.perf_s, t, side="right"))
+def _value_at(tm: TimeMap, t: float, side: str) -> float:
+    """Score time at rendition time t; at a jump, side "right" gives the later side's value and
+    "left" the earlier side's."""
+    i = int(np.searchsorted(tm.perf_s, t, side=side))
     if i == 0:
         return float(tm.score_s[0])
     if i >= len(tm.perf_s):
         return float(tm.score_s[-1])
     p0, p1 = tm.perf_s[i - 1], tm.perf_s[i]
-    w = 0.0 if p1 <= p0 else (t - p0) / (p1 - p0)
-    return float(tm.score_s[i - 1] + w * (tm.score_s[i] - tm.score_s[i - 1]))
-
-
-def _left_value(tm: TimeMap, t: float) -> float:
-    """Score time just before rendition time t (the earlier side of a jump)."""
-    i = int(np.searchsorted(tm.perf_s, t, side="left"))
-    if i == 0:
-        return float(tm.score_s[0])
-    if i >= len(tm.perf_s):
-        return float(tm.score_s[-1])
-    p0, p1 = tm.perf_s[i - 1], tm.perf_s[i]
-    w = 1.0 if p1 <= p0 else (t - p0) / (p1 - p0)
+    w = (0.0 if side == "right" else 1.0) if p1 <= p0 else (t - p0) / (p1 - p0)
     return float(tm.score_s[i - 1] + w * (tm.score_s[i] - tm.score_s[i - 1]))
 
 
