@@ -5,6 +5,17 @@ from .contour import Contour
 from .errors import HumdexError
 from .search import Hit, Query, SearchResult, load_query, query_from_audio, search
 
-__all__ = ["Catalog", "Contour", "Hit", "HumdexError", "Query", "SearchResult", "Song",
-           "load_query", "query_from_audio", "search", "__version__"]
+__all__ = [
+           "Catalog",
+           "Contour",
+           "Hit",
+           "HumdexError",
+           "Query",
+           "SearchResult",
+           "Song",
+           "__version__",
+           "load_query",
+           "query_from_audio",
+           "search",
+]
 __version__ = "0.1.0"

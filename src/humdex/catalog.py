@@ -14,6 +14,7 @@ kept so a reader that loaded the old manifest a moment ago can still open them.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 import threading
@@ -29,7 +30,6 @@ from tqdm import tqdm
 
 from .contour import Contour
 from .errors import CatalogError, HumdexError
-from .references import ReferenceSet
 from .ingest import (
     REFERENCE_HOP_S,
     SongFile,
@@ -39,6 +39,7 @@ from .ingest import (
     read_tags,
     song_kind,
 )
+from .references import ReferenceSet
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "catalog.json"
@@ -111,7 +112,7 @@ def _pack_melodies(melodies: tuple[Contour, ...]) -> dict[str, np.ndarray]:
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     frames = [m.midi for m in melodies]
     midi = np.concatenate(frames).astype(np.float16) if frames else np.zeros(0, np.float16)
-    return {"midi": midi, "offsets": offsets, "hop_s": np.float64(REFERENCE_HOP_S)}
+    return {"midi": midi, "offsets": offsets, "hop_s": np.array(REFERENCE_HOP_S)}
 
 
 def _unpack_melodies(arrays: Any, n_songs: int) -> tuple[Contour, ...]:
@@ -119,7 +120,7 @@ def _unpack_melodies(arrays: Any, n_songs: int) -> tuple[Contour, ...]:
     if len(offsets) != n_songs + 1 or offsets[-1] != len(midi):
         raise CatalogError("melody data does not match the song list")
     midi = midi.astype(np.float32)
-    return tuple(Contour(midi[a:b], hop_s) for a, b in zip(offsets[:-1], offsets[1:]))
+    return tuple(Contour(midi[a:b], hop_s) for a, b in itertools.pairwise(offsets))
 
 
 class Catalog:
@@ -281,7 +282,7 @@ class Catalog:
             generation = base.generation + 1
             data_name = _data_name(generation)
             arrays = {**_pack_melodies(melodies), **references.to_arrays()}
-            _atomic_write(self.db_dir / data_name, lambda f: np.savez(f, **arrays))
+            _atomic_write(self.db_dir / data_name, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
             manifest = {
                 "format": FORMAT_VERSION,
                 "generation": generation,

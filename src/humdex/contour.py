@@ -50,7 +50,7 @@ class Contour:
         """The contour at another hop, by nearest-frame lookup (keeps NaN gaps and note steps sharp)."""
         if len(self.midi) == 0:
             return Contour(self.midi, hop_s)
-        n_out = max(1, int(round(self.duration_s / hop_s)))
+        n_out = max(1, round(self.duration_s / hop_s))
         src = np.minimum(((np.arange(n_out) + 0.5) * hop_s / self.hop_s).astype(np.int64),
                          len(self.midi) - 1)
         return Contour(self.midi[src], hop_s)

@@ -83,7 +83,7 @@ def read_tags(path: Path) -> tuple[str | None, str | None]:
         import mutagen
 
         tags = mutagen.File(path, easy=True)
-    except Exception:  # tags are a nicety: a file mutagen can't parse may still decode
+    except Exception:  # noqa: BLE001 - tags are a nicety: a file mutagen can't parse may still decode
         return None, None
     if not tags:
         return None, None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -94,7 +95,7 @@ class TimeMap:
         return cls(pairs[:, 0], pairs[:, 1])
 
 
-def _value_at(tm: TimeMap, t: float, side: str) -> float:
+def _value_at(tm: TimeMap, t: float, side: Literal["left", "right"]) -> float:
     """Score time at rendition time t; at a jump, side "right" gives the later side's value and
     "left" the earlier side's."""
     i = int(np.searchsorted(tm.perf_s, t, side=side))
