@@ -21,7 +21,7 @@ from humdex.model import (
 
 # sha256 of the shipped weights (src/humdex/assets); update together with the files
 SHIPPED_SHA256: dict[str, str] = {
-    "short": "3f17692255049187d34c8d133298f1a418772504e3f96e8e58820d0b81f42846",
+    "short": "78ea37aafe060354c98874003b0e0b290da7d72a7fa99addd9cf8957f1475e6f",
 }
 
 
