@@ -195,7 +195,7 @@ def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None 
     frags = frags[:max_fragments] if max_fragments else frags
     groups = []
     for (group_id, fragment_id), recs in tqdm(frags, desc=f"load {split}", disable=not progress):
-        rends = []
+        rends: list[TrainRendition] = []
         for rec in recs:
             path = cache / f"{rec.group_id}__{rec.fragment_id}__{rec.id}.npy"
             if not path.is_file():

@@ -82,7 +82,7 @@ def retrieval_metrics(model: Encoder, groups: list[TrainGroup], reference: str =
     store = FaissStore(dim=model.config.embedding_dim)
     store.add(list(refs), [embed(model, crepe_windows(a.astype(np.float32), spec)[0])
                            for a in refs.values()])
-    ranks = []
+    ranks: list[int] = []
     for g in groups:
         for rd in g.renditions[1:]:
             if rd.kind in ("original", "cover", "score"):

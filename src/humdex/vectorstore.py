@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -82,7 +82,7 @@ class FaissStore:
         self.dim = dim
         self.exact_limit = exact_limit
         self._seqs: dict[str, np.ndarray] = {}
-        self._index = None
+        self._index: Any = None  # faiss index or NumpyFlatIP, built lazily
         self._owner: np.ndarray = np.zeros(0, np.int64)
         self._frame: np.ndarray = np.zeros(0, np.int64)
         self._order: list[str] = []
