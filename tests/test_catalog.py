@@ -169,3 +169,20 @@ def test_stored_matcher_references_follow_adds_and_removes(song_dir: Path, tmp_p
     assert len(stored) == len(snap.songs) == 12
     np.testing.assert_array_equal(stored.offsets, rebuilt.offsets)
     np.testing.assert_allclose(stored.midi, rebuilt.midi, atol=0.05)
+
+
+def test_pitch_files_are_songs_too(tmp_path: Path, melodies: list) -> None:
+    """A melody extracted by another tool (.pv, or a time_s,f0_hz CSV export) indexes like MIDI."""
+    folder = tmp_path / "melodies"
+    folder.mkdir()
+    frames = [p for p, beats in melodies[0] for _ in range(int(beats * 0.5 / 0.032))]
+    (folder / "first.pv").write_text("\n".join(f"{p:.1f}" for p in frames))
+    f0_hz = [440 * 2 ** ((p - 69) / 12) for p, beats in melodies[1] for _ in range(int(beats * 50))]
+    (folder / "second.csv").write_text(
+        "\n".join(f"{i * 0.01:.2f},{f:.2f}" for i, f in enumerate(f0_hz)))
+    catalog = Catalog.open(tmp_path / "db", create=True)
+    report = catalog.add_files([folder], progress=False)
+    assert sorted(report.added) == ["first", "second"]
+    assert {s.kind for s in catalog.songs()} == {"pitch"}
+    expected_s = sum(b for _, b in melodies[1]) * 0.5
+    assert abs(catalog.song("second").duration_s - expected_s) < 0.1
