@@ -60,16 +60,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from .catalog import Catalog
-    from .nomatch import COHORT, decision_fields
+    from .nomatch import COHORT, decided_answer
     from .search import load_query, search
 
     catalog = Catalog.open(args.db)
     query = load_query(args.query, pitch_method=args.pitch)
     result = search(query, catalog, top=max(args.top, COHORT), from_start=args.from_start,
                     **({"method": args.method} if args.method else {}))
-    answer = result.to_json()
-    answer.update(decision_fields(answer))  # measured over the COHORT best songs
-    answer["results"] = answer["results"][: args.top]
+    answer = decided_answer(result.to_json(), args.top)
     result = replace(result, hits=result.hits[: args.top])
     if args.json:
         print(json.dumps(answer, ensure_ascii=False))

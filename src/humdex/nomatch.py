@@ -62,3 +62,12 @@ def decision_fields(result_json: dict[str, Any], config: NoMatchConfig = NoMatch
     return {"match": decision.match, "threshold": config.min_score,
             "margin": None if decision.margin is None else round(decision.margin, 4),
             "min_margin": config.min_margin}
+
+
+def decided_answer(result_json: dict[str, Any], top: int,
+                   config: NoMatchConfig = NoMatchConfig()) -> dict[str, Any]:
+    """The search answer with the decision fields, taken over the whole cohort, and its results
+    then cut to the first `top` (search with top >= config.cohort to give the cohort)."""
+    answer = {**result_json, **decision_fields(result_json, config)}
+    answer["results"] = answer["results"][:top]
+    return answer

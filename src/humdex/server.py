@@ -25,7 +25,7 @@ from . import __version__
 from .catalog import Catalog, Snapshot, Song
 from .contour import Contour
 from .errors import CatalogError, HumdexError
-from .nomatch import NoMatchConfig, decision_fields
+from .nomatch import NoMatchConfig, decided_answer
 from .upload import ApiError, BodyLimit, Upload, read_upload
 
 WEB_DIR = Path(__file__).parent / "web"
@@ -137,9 +137,7 @@ class _Service:
         snap = self.catalog.snapshot()  # one generation for the whole answer
         cohort = self.config.no_match.cohort
         result = search(query, snap, top=max(top, cohort), from_start=from_start)
-        answer = result.to_json()
-        answer.update(decision_fields(answer, self.config.no_match))  # over the whole cohort
-        answer["results"] = answer["results"][:top]
+        answer = decided_answer(result.to_json(), top, self.config.no_match)
         if detail:
             answer["query_contour"] = self._contour_json(query.contour)
             best = result.hits[0] if result.hits else None
