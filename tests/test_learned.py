@@ -40,6 +40,8 @@ def test_learned_search_finds_the_song_and_keeps_stores_in_step(tmp_path, song_d
     catalog.remove(["song05"])
     again = search(query, catalog, top=5, method="learned")
     assert "song05" not in [h.song_id for h in again.hits]
+    catalog.add_files([song_dir / "song05.mid"], progress=False)  # back: the store follows again
+    assert "song05" in [h.song_id for h in search(query, catalog, top=5, method="learned").hits]
     hybrid = search(query, catalog, top=5, method="hybrid")
     assert all(0.0 <= h.score <= 1.0 for h in hybrid.hits)
 

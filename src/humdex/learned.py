@@ -11,6 +11,7 @@ optionally reranked by the classical DTW matcher.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +48,20 @@ def key_song_id(key: str) -> str:
     return key.rsplit("@", 1)[0]
 
 
+@functools.lru_cache(maxsize=8)
+def _model_sha(path: str, mtime_ns: int) -> str:
+    return file_sha256(path)
+
+
+@functools.lru_cache(maxsize=4)
+def _saved_store(folder: str, mtime_ns: int) -> FaissStore:
+    """A store as saved (never changed in place: sync_store changes a fresh copy)."""
+    return FaissStore.load(folder)
+
+
 def store_folder(db_dir: str | Path, name: str, song_hop_s: float, audio_songs: str) -> Path:
-    sha = file_sha256(default_model_path(name))[:12]
+    model_path = default_model_path(name)
+    sha = _model_sha(str(model_path), model_path.stat().st_mtime_ns)[:12]
     suffix = "-act" if audio_songs == "activation" else ""
     return Path(db_dir) / LEARNED_DIR / f"{name}-{sha}-hop{song_hop_s:g}{suffix}"
 
@@ -73,13 +86,17 @@ def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop
     from tqdm import tqdm
 
     folder = store_folder(db_dir, name, song_hop_s, audio_songs)
+    vectors = folder / "vectors.npz"
     with _LOCK:
-        store = FaissStore.load(folder) if (folder / "vectors.npz").is_file() else FaissStore()
+        saved = vectors.is_file()
+        store = _saved_store(str(folder), vectors.stat().st_mtime_ns) if saved else FaissStore()
         wanted = {song_key(s.song_id, s.stamp): i for i, s in enumerate(snapshot.songs)}
-        stale = [k for k in store.keys() if k not in wanted]  # noqa: SIM118 - not a dict
-        missing = [k for k in wanted if k not in set(store.keys())]
+        have = set(store.keys())
+        stale = [k for k in have if k not in wanted]
+        missing = [k for k in wanted if k not in have]
         if not stale and not missing:
             return store
+        store = FaissStore.load(folder) if saved else store  # a private copy to change
         store.remove(stale)
         for k in tqdm(missing, desc=f"fingerprint ({name})", disable=not progress):
             i = wanted[k]
