@@ -46,6 +46,22 @@ def test_learned_search_finds_the_song_and_keeps_stores_in_step(tmp_path, song_d
     assert all(0.0 <= h.score <= 1.0 for h in hybrid.hits)
 
 
+def test_learned_search_finds_a_query_hummed_at_half_the_tempo(tmp_path, song_dir, melodies) -> None:
+    """The query is stretched to several tempo scales before fingerprinting: a hum at half the
+    song's tempo (beyond what the model or the rerank's +-25 % absorb) is found, and the matched
+    song span is half the query's length."""
+    from humdex.catalog import Catalog
+    from humdex.search import load_query, search
+
+    catalog = Catalog.open(tmp_path / "db", create=True)
+    catalog.add_files([song_dir], progress=False)
+    query = load_query(write_f0_csv(tmp_path / "q.csv", melodies[7], 4, 12, bpm=60.0, transpose=-5.0))
+    hit = search(query, catalog, top=3, method="learned").hits[0]
+    assert hit.song_id == "song07"
+    assert 0.4 < (hit.end_s - hit.start_s) / query.contour.duration_s < 0.6
+    assert abs(hit.start_s - 4 * 0.5) <= 1.0  # beat 4 at 120 bpm; songs are indexed every 0.5 s
+
+
 def test_cli_search_method_flag(tmp_path, song_dir, melodies, capsys) -> None:
     from humdex.cli import main
 
@@ -58,13 +74,28 @@ def test_cli_search_method_flag(tmp_path, song_dir, melodies, capsys) -> None:
     assert set(DEFAULT_MODELS) >= {"short"}
 
 
-def test_auto_method_picks_learned_for_audio_catalogs_only(tmp_path, song_dir, melodies) -> None:
+def test_auto_method_is_hybrid_for_melody_catalogs_and_learned_for_audio(tmp_path, song_dir,
+                                                                       melodies) -> None:
+    import soundfile as sf
+    from conftest import sing
+
+    from humdex.audio import SAMPLE_RATE
     from humdex.catalog import Catalog
-    from humdex.search import load_query, search
+    from humdex.search import load_query, resolve_method, search
 
     catalog = Catalog.open(tmp_path / "db", create=True)
-    catalog.add_files([song_dir], progress=False)  # MIDI only -> classical, no learned store
+    catalog.add_files([song_dir], progress=False)  # MIDI only -> hybrid: DTW scores in [0, 1]
     query = load_query(write_f0_csv(tmp_path / "q.csv", melodies[1], 4, 16))
-    result = search(query, catalog, top=3, method="auto")
-    assert result.hits[0].song_id == "song01"
-    assert not (tmp_path / "db" / "learned").exists()
+    result = search(query, catalog, top=3)
+    assert result.method == "hybrid" and result.to_json()["method"] == "hybrid"
+    assert result.hits[0].song_id == "song01" and 0.0 <= result.hits[0].score <= 1.0
+    assert (tmp_path / "db" / "learned").is_dir()
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for i in range(13):  # more audio songs than MIDI ones -> learned
+        sf.write(audio / f"sung{i:02d}.wav", sing(melodies[i % 12], seed=i), SAMPLE_RATE)
+    catalog.add_files([audio], progress=False)
+    assert resolve_method(catalog.snapshot()) == "learned"
+    assert search(query, catalog, top=3).method == "learned"
+    with pytest.raises(ValueError, match="unknown search method"):
+        resolve_method(catalog.snapshot(), "dtw")

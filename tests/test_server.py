@@ -62,7 +62,7 @@ def test_search_multipart_finds_the_song_with_the_json_contract(client: TestClie
     answer = resp.json()
     assert answer["query"] == "hum.wav"
     assert set(answer) == {"query", "results", "timing_ms", "match", "threshold", "margin",
-                           "min_margin"}
+                           "min_margin", "method"}
     assert set(answer["timing_ms"]) == {"pitch", "search", "total"}
     assert [r["rank"] for r in answer["results"]] == [1, 2, 3]
     best = answer["results"][0]

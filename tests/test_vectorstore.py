@@ -114,3 +114,32 @@ def test_rerank_with_songs_at_a_coarser_hop() -> None:
     top = search_store(store, query, hop_s=0.25, song_hop_s=0.5, top=2)
     # half the query windows meet their own song window (random neighbours share nothing here)
     assert top[0].song_key == "a" and top[0].offset_s == 5.0 and top[0].score > 0.45 > top[1].score
+
+
+def test_incremental_changes_answer_like_a_fresh_build(tmp_path) -> None:
+    data = songs(40, seed=11)
+    keys = list(data)
+    live = FaissStore(dim=16, exact_limit=100)  # HNSW from the start
+    live.add(keys[:30], [data[k] for k in keys[:30]])
+    live.search(data["s0"][:1], 1)  # builds the index
+    index = live._index
+    live.add(keys[30:], [data[k] for k in keys[30:]])  # appended, not rebuilt
+    live.remove(["s5", "s31"])
+    live.add(["s7"], [data["s7"][::-1]])  # replaced: old vectors become tombstones
+    assert live._index is index and 0 < live.dead_share <= 0.25
+    fresh = FaissStore(dim=16, exact_limit=100)
+    kept = live.keys()
+    fresh.add(kept, [live.sequence(k) for k in kept])
+    q = np.concatenate([data["s7"][:3], data["s5"][:2], data["s33"][:2]])
+    a, b = live.search(q, 4), fresh.search(q, 4)
+    assert (a.song_keys == b.song_keys).all() and np.allclose(a.scores, b.scores, atol=1e-5)
+    assert "s5" not in set(a.song_keys.ravel()) and a.song_keys[0, 0] == "s7"
+    assert list(a.frames[:3, 0]) == [len(data["s7"]) - 1 - i for i in range(3)]  # new s7 is reversed
+    live.save(tmp_path / "st")  # saved with its tombstones and id map: loads without a rebuild
+    loaded = FaissStore.load(tmp_path / "st")
+    assert loaded._index is not None and loaded.dead_share == live.dead_share
+    c = loaded.search(q, 4)
+    assert (c.song_keys == a.song_keys).all() and np.allclose(c.scores, a.scores, atol=1e-5)
+    live.remove(keys[:12])  # past MAX_DEAD_SHARE: rebuilt on the next search
+    assert live._index is None
+    assert live.search(data["s20"][:1], 1).song_keys[0, 0] == "s20" and live.dead_share == 0

@@ -24,10 +24,16 @@ def _print_report(report: object, verb: str) -> int:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from .catalog import Catalog
+    from .search import resolve_method
 
     catalog = Catalog.open(args.db, create=args.command == "index")
     report = catalog.add_files(args.paths, manifest=args.manifest, progress=not args.quiet,
                                pitch_method=args.pitch, separate=args.separate)
+    snap = catalog.snapshot()
+    if snap.songs and resolve_method(snap) != "classical":  # the default search's fingerprints, now
+        from .learned import sync_catalog
+
+        sync_catalog(catalog.db_dir, snap, progress=not args.quiet)
     code = _print_report(report, "indexed")
     print(f"catalog {args.db}: {len(catalog)} songs")
     return code
@@ -163,8 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
                              help="queries start at the song's start (MIREX MIR-QBSH protocol)")
     p["search"].add_argument("--method", default=None,
                              choices=("classical", "learned", "hybrid", "auto"),
-                             help="classical pitch matcher, learned fingerprints, or learned "
-                                  "candidates + DTW rerank (default: humdex.search's default)")
+                             help="classical pitch matcher, learned fingerprints, learned "
+                                  "candidates + DTW rerank, or auto (the default: learned for "
+                                  "audio catalogs, hybrid for melody catalogs)")
     _add_pitch(p["search"])
     p["compare"].add_argument("a", help="query recording or pitch file")
     p["compare"].add_argument("b", help="song: recording, pitch file or MIDI/score")

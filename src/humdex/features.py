@@ -161,8 +161,23 @@ def crepe_windows(activation: np.ndarray, spec: WindowSpec) -> tuple[np.ndarray,
         raise ValueError(f"activation must be (T, {CREPE_BINS}), got {act.shape}")
     starts = spec.starts(act.shape[0])
     with torch.no_grad():
-        x = crop_windows(gather_pooled(torch.from_numpy(act), starts, spec.feature_frames))
+        x = crop_windows(torch.from_numpy(pooled_windows(act, starts, spec.feature_frames)))
     return x.numpy(), starts * CREPE_HOP_S
+
+
+def pooled_windows(frames: np.ndarray, starts: np.ndarray, n_out: int) -> np.ndarray:
+    """(T, B) frames at 10 ms -> (n, n_out, B) windows at 40 ms, as gather_pooled without stretch.
+
+    Pools once (a running mean of 4 frames, frames past the end reading zero) and then picks every
+    4th pooled frame from each start: 4x less memory traffic than pooling every window apart.
+    """
+    padded = np.concatenate([frames, np.zeros((TIME_DECIMATION, frames.shape[1]), frames.dtype)])
+    csum = np.concatenate([np.zeros((1, frames.shape[1]), np.float64), np.cumsum(padded, axis=0)])
+    pooled = ((csum[TIME_DECIMATION:] - csum[:-TIME_DECIMATION]) / TIME_DECIMATION).astype(np.float32)
+    zero = np.zeros((1, frames.shape[1]), np.float32)
+    pooled = np.concatenate([pooled[: len(frames)], zero])  # row T: past the end
+    idx = np.asarray(starts, np.int64)[:, None] + TIME_DECIMATION * np.arange(n_out)[None, :]
+    return pooled[np.minimum(idx, len(frames))]
 
 
 def cqt_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:

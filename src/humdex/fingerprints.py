@@ -8,7 +8,7 @@ the query's sequence and the song's sequence over every offset and a few tempo r
 
 from __future__ import annotations
 
-from collections import defaultdict
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +19,13 @@ from humdex.model import Encoder, embed
 from humdex.vectorstore import VectorStore
 
 TEMPO_RATIOS = (0.8, 0.9, 1.0, 1.12, 1.25)  # song windows per query window
+# A hummer picks their own tempo: against MIDI references it lies anywhere in 0.5-2x (the
+# classical matcher searches the same range). The query is stretched to each of these scales
+# before it is fingerprinted (the model itself only absorbs +-25 %), and each scale is reranked
+# with the fine ratios around it.
+QUERY_SCALES = tuple(float(x) for x in np.geomspace(0.5, 2.0, 7))  # 1.26x apart
+SCALE_RATIOS = (0.9, 1.0, 1.12)
+RERANK_SCALES = 2  # a candidate is reranked at its best-voted scales only
 KNN_K = 100
 N_CANDIDATES = 200
 
@@ -31,6 +38,44 @@ class Match:
     score: float
     offset_s: float
     ratio: float
+
+
+@dataclass(frozen=True)
+class ScaledQuery:
+    """A query's (n, 128) fingerprints after stretching it by `scale` (song seconds per query second)."""
+
+    scale: float
+    fingerprints: np.ndarray
+
+
+def stretch_frames(frames: np.ndarray, scale: float) -> np.ndarray:
+    """(T, B) frames -> (max(1, round(T * scale)), B) by nearest frame: the clip at 1/scale its tempo."""
+    n = max(1, round(len(frames) * scale))
+    src = np.minimum(((np.arange(n) + 0.5) / scale).astype(np.int64), len(frames) - 1)
+    return frames[src]
+
+
+def query_fingerprints(model: Encoder, activation: np.ndarray,
+                       scales: tuple[float, ...] = QUERY_SCALES,
+                       timing: dict[str, float] | None = None) -> list[ScaledQuery]:
+    """(T, 360) query activation -> its fingerprint sequence at each tempo scale (one embedding batch).
+
+    timing: gets "features" and "embed" milliseconds added.
+    """
+    t0 = time.perf_counter()
+    windows = [crepe_windows(stretch_frames(activation, s), model.config.window)[0] for s in scales]
+    t1 = time.perf_counter()
+    emb = embed(model, np.concatenate(windows))
+    if timing is not None:
+        add_ms(timing, "features", t1 - t0)
+        add_ms(timing, "embed", time.perf_counter() - t1)
+    bounds = np.cumsum([0] + [len(w) for w in windows])
+    return [ScaledQuery(s, emb[lo:hi]) for s, lo, hi in zip(scales, bounds[:-1], bounds[1:])]
+
+
+def as_scaled(query: np.ndarray | list[ScaledQuery]) -> list[ScaledQuery]:
+    """A plain (n, 128) sequence is the query at its own tempo."""
+    return [ScaledQuery(1.0, query)] if isinstance(query, np.ndarray) else query
 
 
 def fingerprint_activation(model: Encoder, activation: np.ndarray,
@@ -52,23 +97,38 @@ def fingerprint_contour(model: Encoder, contour: Contour, hop_s: float | None = 
     return fingerprint_activation(model, contour_to_activation(contour), hop_s)
 
 
-def candidate_songs(store: VectorStore, query: np.ndarray, k: int = KNN_K,
-                    n_candidates: int = N_CANDIDATES) -> list[tuple[str, float]]:
-    """Songs voted for by the query's (n, 128) fingerprints: (song_key, votes), best first.
+def scale_votes(store: VectorStore, query: np.ndarray | list[ScaledQuery],
+                k: int = KNN_K) -> tuple[list[str], np.ndarray]:
+    """k-NN votes of the query's fingerprints: (song keys, (n_songs, n_scales) float32 votes).
 
     Each query fingerprint gives each song among its k nearest neighbours one vote weighted by
-    its best similarity to that song; votes add up over the query's fingerprints.
+    its best similarity to that song (negative similarities count 0); a song's votes at a tempo
+    scale are the mean over that scale's fingerprints (a slower scale has more windows, and
+    must not win by number). One k-NN search serves every scale.
     """
-    hits = store.search(query, k)
-    votes: dict[str, float] = defaultdict(float)
-    for row_keys, row_scores in zip(hits.song_keys, hits.scores):
-        best: dict[str, float] = {}
-        for key, s in zip(row_keys, row_scores):
-            if key and s > best.get(key, -np.inf):
-                best[key] = float(s)
-        for key, s in best.items():
-            votes[key] += max(s, 0.0)
-    return sorted(votes.items(), key=lambda kv: -kv[1])[:n_candidates]
+    scaled = as_scaled(query)
+    hits = store.search(np.concatenate([q.fingerprints for q in scaled]), k)
+    n_rows = len(hits.scores)
+    row_scale = np.repeat(np.arange(len(scaled)), [len(q.fingerprints) for q in scaled])
+    keys, song = np.unique(hits.song_keys.astype(str), return_inverse=True)
+    song = song.reshape(n_rows, -1)
+    best = np.zeros((n_rows, len(keys)), np.float32)  # best similarity of each song per row
+    np.maximum.at(best, (np.repeat(np.arange(n_rows), song.shape[1]), song.ravel()),
+                  np.maximum(np.nan_to_num(hits.scores, neginf=0.0), 0.0).ravel())
+    votes = np.zeros((len(scaled), len(keys)), np.float32)
+    np.add.at(votes, row_scale, best)
+    votes /= np.maximum(1, [[len(q.fingerprints)] for q in scaled])  # a mean: scales differ in windows
+    real = keys != ""
+    return [str(x) for x in keys[real]], votes[:, real].T
+
+
+def candidate_songs(store: VectorStore, query: np.ndarray | list[ScaledQuery], k: int = KNN_K,
+                    n_candidates: int = N_CANDIDATES) -> list[tuple[str, float]]:
+    """Songs voted for by the query's fingerprints: (song_key, votes of its best scale), best first."""
+    keys, votes = scale_votes(store, query, k)
+    per_song = votes.max(axis=1) if len(keys) else np.zeros(0, np.float32)
+    order = np.argsort(-per_song, kind="stable")[:n_candidates]
+    return [(keys[i], float(per_song[i])) for i in order]
 
 
 def sequence_correlation(query: np.ndarray, song: np.ndarray,
@@ -97,30 +157,59 @@ def sequence_correlation(query: np.ndarray, song: np.ndarray,
     return best
 
 
-def rerank(store: VectorStore, query: np.ndarray, keys: list[str], hop_s: float,
-           ratios: tuple[float, ...] = TEMPO_RATIOS, max_offset_s: float | None = None,
-           song_hop_s: float | None = None) -> list[Match]:
-    """Rerank candidate songs by sequence_correlation, best first (song_hop_s: the store's hop)."""
+def rerank(store: VectorStore, query: np.ndarray | list[ScaledQuery], keys: list[str], hop_s: float,
+           ratios: tuple[float, ...] | None = None, max_offset_s: float | None = None,
+           song_hop_s: float | None = None,
+           scales_of: dict[str, list[int]] | None = None) -> list[Match]:
+    """Rerank candidate songs by sequence_correlation, best first (song_hop_s: the store's hop).
+
+    hop_s is the query's window hop in its own (stretched) time; each tempo scale is tried with
+    `ratios` around it (default: TEMPO_RATIOS for a single unscaled query, else SCALE_RATIOS),
+    or only the scales `scales_of[key]` (indices into the query's scales) where given.
+    Match.ratio is song seconds per original query second.
+    """
+    scaled = as_scaled(query)
+    ratios = ratios or (TEMPO_RATIOS if len(scaled) == 1 else SCALE_RATIOS)
     song_hop = song_hop_s or hop_s
     max_offset = None if max_offset_s is None else round(max_offset_s / song_hop)
     out = []
     for key in keys:
-        score, o, r = sequence_correlation(query, store.sequence(key), ratios, max_offset,
-                                           step=hop_s / song_hop)
-        out.append(Match(key, score, o * song_hop, r))
+        song = store.sequence(key)
+        best = Match(key, -np.inf, 0.0, 1.0)
+        for q in (scaled if scales_of is None else [scaled[i] for i in scales_of[key]]):
+            score, o, r = sequence_correlation(q.fingerprints, song, ratios, max_offset,
+                                               step=hop_s / song_hop)
+            if score > best.score:
+                best = Match(key, score, o * song_hop, r * q.scale)
+        out.append(best)
     return sorted(out, key=lambda mt: -mt.score)
 
 
-def search_store(store: VectorStore, query: np.ndarray, hop_s: float, top: int = 10,
-                 n_candidates: int = N_CANDIDATES, max_offset_s: float | None = None,
-                 song_hop_s: float | None = None) -> list[Match]:
-    """k-NN candidates then rerank: the query's (n, 128) fingerprints -> top matches.
+def search_store(store: VectorStore, query: np.ndarray | list[ScaledQuery], hop_s: float,
+                 top: int = 10, n_candidates: int = N_CANDIDATES, max_offset_s: float | None = None,
+                 song_hop_s: float | None = None, timing: dict[str, float] | None = None) -> list[Match]:
+    """k-NN candidates then rerank: the query's fingerprints (one sequence or several tempo scales) -> top matches.
 
     max_offset_s: the query starts at most this far into the song (MIREX from-start protocol);
     song_hop_s: the hop the songs were fingerprinted at (default: the query's).
     """
-    keys = [k for k, _ in candidate_songs(store, query, n_candidates=n_candidates)]
-    return rerank(store, query, keys, hop_s, max_offset_s=max_offset_s, song_hop_s=song_hop_s)[:top]
+    t0 = time.perf_counter()
+    keys, votes = scale_votes(store, query)
+    order = np.argsort(-votes.max(axis=1), kind="stable")[:n_candidates] if keys else []
+    # each candidate is reranked at the tempo scales that gave it the most votes
+    scales_of = {keys[i]: list(np.argsort(-votes[i], kind="stable")[:RERANK_SCALES]) for i in order}
+    t1 = time.perf_counter()
+    out = rerank(store, query, list(scales_of), hop_s, max_offset_s=max_offset_s,
+                 song_hop_s=song_hop_s, scales_of=scales_of)[:top]
+    if timing is not None:
+        add_ms(timing, "ann", t1 - t0)
+        add_ms(timing, "rerank", time.perf_counter() - t1)
+    return out
+
+
+def add_ms(timing: dict[str, float], stage: str, seconds: float) -> None:
+    """Add a stage's time (seconds) to a timing dict in milliseconds."""
+    timing[stage] = timing.get(stage, 0.0) + seconds * 1e3
 
 
 def fuse(results: list[list[Match]], weights: tuple[float, ...] | None = None) -> list[Match]:

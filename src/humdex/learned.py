@@ -19,9 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from humdex.contour import Contour
-from humdex.features import contour_to_activation, crepe_windows
-from humdex.fingerprints import Match, fingerprint_contour, fuse, search_store
-from humdex.model import Encoder, default_model_path, embed, file_sha256, load_model
+from humdex.features import contour_to_activation
+from humdex.fingerprints import (
+    Match,
+    add_ms,
+    fingerprint_contour,
+    fuse,
+    query_fingerprints,
+    search_store,
+)
+from humdex.model import Encoder, default_model_path, file_sha256, load_model
 from humdex.vectorstore import FaissStore
 
 LEARNED_DIR = "learned"
@@ -36,7 +43,7 @@ class LearnedConfig:
     audio_songs: str = "contour"  # audio songs: "activation" (CREPE-tiny on the file) or "contour"
     query_input: str = "contour"  # audio queries: "contour" (tracked pitch, fast) or "crepe" (tiny)
     n_candidates: int = 200  # songs reranked by sequence correlation
-    dtw_candidates: int = 0  # > 0: the classical matcher reranks this many learned candidates
+    dtw_candidates: int = 0  # > 0: this many learned candidates join the classical matcher's DTW
     from_start_slack_s: float = 2.0  # from_start: the query begins at most this far into the song
 
 
@@ -134,19 +141,34 @@ def learned_matches(activation: np.ndarray, db_dir: str | Path, snapshot, top: i
         song_hop = max(model.config.hop_s, config.min_song_hop_s)
         t0 = time.perf_counter()
         store = sync_store(db_dir, snapshot, name, model, song_hop, audio_songs=config.audio_songs)
-        t1 = time.perf_counter()
-        q = embed(model, crepe_windows(activation, model.config.window)[0])
-        t2 = time.perf_counter()
+        if timing is not None:
+            add_ms(timing, "index_sync", time.perf_counter() - t0)
+        q = query_fingerprints(model, activation, timing=timing)
         results.append(search_store(store, q, model.config.hop_s, top=max(top, config.n_candidates),
                                     n_candidates=config.n_candidates,
                                     max_offset_s=config.from_start_slack_s if from_start else None,
-                                    song_hop_s=song_hop))
-        if timing is not None:
-            timing["index_sync"] = timing.get("index_sync", 0.0) + (t1 - t0) * 1e3
-            timing["embed"] = timing.get("embed", 0.0) + (t2 - t1) * 1e3
-            timing["ann_rerank"] = timing.get("ann_rerank", 0.0) + (time.perf_counter() - t2) * 1e3
+                                    song_hop_s=song_hop, timing=timing))
     fused = fuse(results, config.weights[: len(results)]) if len(results) > 1 else results[0]
     return fused[:max(top, config.dtw_candidates)]
+
+
+def default_config() -> LearnedConfig:
+    """LearnedConfig, with the experiments' switches HUMDEX_AUDIO_SONGS=activation and
+    HUMDEX_QUERY_INPUT=crepe read from the environment."""
+    import os
+
+    return LearnedConfig(audio_songs=os.environ.get("HUMDEX_AUDIO_SONGS", "contour"),
+                         query_input=os.environ.get("HUMDEX_QUERY_INPUT", "contour"))
+
+
+def sync_catalog(db_dir: str | Path, snapshot, config: LearnedConfig | None = None,
+                 progress: bool = False) -> None:
+    """Fingerprint every song the stores lack now (at indexing) rather than at the first query."""
+    config = config or default_config()
+    for name in config.models:
+        model = load_model(name=name)
+        sync_store(db_dir, snapshot, name, model, max(model.config.hop_s, config.min_song_hop_s),
+                   progress=progress, audio_songs=config.audio_songs)
 
 
 def learned_search(query_audio: np.ndarray | None, sample_rate: int, query_contour: Contour | None,
@@ -156,18 +178,18 @@ def learned_search(query_audio: np.ndarray | None, sample_rate: int, query_conto
     """(song index, score, start_s, end_s) of the best songs for a query, best first.
 
     method "learned": fused learned scores (mean cosine, -1..1); "hybrid": the learned top
-    `dtw_candidates` (default 50) reranked by the classical DTW matcher (its scores, 0..1).
+    `dtw_candidates` (default 50) joined to the classical matcher's own candidates, all reranked
+    by its DTW (its scores, 0..1). On MIDI catalogs the union measured better than either list
+    alone (BENCHMARKS.md): the learned list finds songs hummed at odd tempi, the classical
+    one songs sung from their start.
     """
-    import os
     import time
 
-    if config is None:  # experiments: HUMDEX_AUDIO_SONGS=activation, HUMDEX_QUERY_INPUT=crepe
-        config = LearnedConfig(audio_songs=os.environ.get("HUMDEX_AUDIO_SONGS", "contour"),
-                               query_input=os.environ.get("HUMDEX_QUERY_INPUT", "contour"))
+    config = config or default_config()
     t0 = time.perf_counter()
     act = query_activation(query_audio, sample_rate, query_contour, config.query_input)
     if timing is not None:
-        timing["activation"] = (time.perf_counter() - t0) * 1e3
+        add_ms(timing, "activation", time.perf_counter() - t0)
     if method == "hybrid" and config.dtw_candidates <= 0:
         config = LearnedConfig(**{**config.__dict__, "dtw_candidates": 50})
     matches = learned_matches(act, db_dir, snapshot, top, from_start, config, timing)
@@ -179,12 +201,12 @@ def learned_search(query_audio: np.ndarray | None, sample_rate: int, query_conto
     from humdex.matcher import match
 
     t1 = time.perf_counter()
-    cand = [i for i, _ in rows[: config.dtw_candidates]]
-    if query_contour is None or not cand:
+    if query_contour is None:
         return []
-    sub = snapshot.references().select(np.array(cand))
-    out = [(cand[m.index], float(m.score), m.start_s, m.end_s)
-           for m in match(query_contour, sub, from_start=from_start, top=top)]
+    cand = np.array([i for i, _ in rows[: config.dtw_candidates]], np.int64)
+    out = [(m.index, float(m.score), m.start_s, m.end_s)
+           for m in match(query_contour, snapshot.references(), from_start=from_start, top=top,
+                          also=cand)]
     if timing is not None:
-        timing["dtw_rerank"] = (time.perf_counter() - t1) * 1e3
+        add_ms(timing, "dtw_rerank", time.perf_counter() - t1)
     return out

@@ -170,9 +170,10 @@ def _valid_starts(
 
 
 def candidate_windows(
-    q: Contour, refs: ReferenceSet, from_start: bool, config: MatcherConfig
+    q: Contour, refs: ReferenceSet, from_start: bool, config: MatcherConfig,
+    also: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Stage 1: the best window of each of the `config.candidates` best songs.
+    """Stage 1: the best window of each of the `config.candidates` best songs (and of `also`).
 
     Returns (songs, start frames (global), scales, keys): keys in semitones to add to the
     (mean-centred) query to reach the (mean-centred) song.
@@ -206,6 +207,8 @@ def candidate_windows(
     per_song[np.diff(refs.offsets) == 0] = np.inf
     n_keep = min(config.candidates, n_songs)
     songs = np.argpartition(per_song, n_keep - 1)[:n_keep]
+    if also is not None and len(also):
+        songs = np.union1d(songs, np.asarray(also, np.int64))
     songs = songs[np.isfinite(per_song[songs])]
     starts = np.empty(len(songs), np.int64)
     song_scales = np.empty(len(songs))
@@ -256,6 +259,7 @@ def match(
     from_start: bool = False,
     top: int = 10,
     config: MatcherConfig = MatcherConfig(),
+    also: np.ndarray | None = None,
 ) -> list[Match]:
     """The `top` references most similar to the query, best first.
 
@@ -264,6 +268,8 @@ def match(
         refs: the reference melodies.
         from_start: the query begins at the song's start (MIR-QBSH protocol); otherwise anywhere.
         top: how many matches to return (fewer if the set is smaller).
+        also: reference rows the DTW stage reranks whatever stage 1 thinks of them (candidates
+            from another retriever, e.g. the learned model).
 
     Raises:
         AudioError: the query has (almost) no voiced pitch. CatalogError: refs is empty.
@@ -271,7 +277,7 @@ def match(
     if len(refs) == 0 or refs.n_frames == 0:
         raise CatalogError("the reference set is empty: index some songs first")
     q = prepare_query(query, refs.hop_s, config)
-    songs, starts, scales, keys = candidate_windows(q, refs, from_start, config)
+    songs, starts, scales, keys = candidate_windows(q, refs, from_start, config, also)
     if len(songs) == 0:
         return []
     w = np.isfinite(q.midi).astype(np.float32)

@@ -113,8 +113,11 @@ def cpu_threads() -> int:
     return int(env) if env.isdigit() and int(env) > 0 else max(1, min(8, os.cpu_count() or 1))
 
 
-def embed(model: Encoder, windows: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """(n, n_bins, frames) model inputs -> (n, embedding_dim) float32 L2-normalised fingerprints."""
+def embed(model: Encoder, windows: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """(n, n_bins, frames) model inputs -> (n, embedding_dim) float32 L2-normalised fingerprints.
+
+    Batches of 64: on a CPU, 1.5x faster than 256 (cache-sized activations).
+    """
     model.eval()
     device = next(model.parameters()).device
     out = []

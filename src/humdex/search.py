@@ -42,6 +42,7 @@ class SearchResult:
     query: str
     hits: list[Hit]
     timing_ms: dict[str, float] = field(default_factory=dict)
+    method: str = "classical"  # the method that ran (never "auto"): its scores' scale
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON contract of `humdex search --json` and `POST /search`."""
@@ -59,6 +60,7 @@ class SearchResult:
                 for h in self.hits
             ],
             "timing_ms": {k: round(v, 1) for k, v in self.timing_ms.items()},
+            "method": self.method,
         }
 
 
@@ -110,10 +112,20 @@ def load_query(path: str | Path, pitch_method: str | None = None) -> Query:
 
 
 SEARCH_METHODS = ("classical", "learned", "hybrid", "auto")
-# classical stays the default: it measures best on MIDI catalogs (MIREX set) and the no-match
-# thresholds are calibrated on its scores; "auto" picks learned for mostly-audio catalogs, where
-# it measures better (benchmarks/learned_mirex.py, synth_audio_catalog.py; BENCHMARKS.md)
-DEFAULT_METHOD = "classical"
+# "auto" (the default) picks by what the catalog holds, as measured (BENCHMARKS.md, issue 4):
+# mostly audio songs -> "learned"; mostly melodies (MIDI, scores, pitch files) -> "hybrid", the
+# learned candidates reranked by the classical DTW, which beats both alone on MIDI catalogs
+DEFAULT_METHOD = "auto"
+
+
+def resolve_method(snap: Snapshot, method: str = DEFAULT_METHOD) -> str:
+    """The method a search runs: `method`, or for "auto" the one that measures best on this catalog."""
+    if method not in SEARCH_METHODS:
+        raise ValueError(f"unknown search method {method!r}; one of {', '.join(SEARCH_METHODS)}")
+    if method != "auto":
+        return method
+    audio_share = sum(s.kind == "audio" for s in snap.songs) / max(1, len(snap.songs))
+    return "learned" if audio_share >= 0.5 else "hybrid"
 
 
 def search(
@@ -122,18 +134,17 @@ def search(
 ) -> SearchResult:
     """Rank the catalog's songs for a query, best first (at most `top`).
 
-    method: "classical" (pitch matcher), "learned" (fingerprint model, humdex.learned), or
-    "hybrid" (learned candidates reranked by the classical DTW). The learned methods keep
-    fingerprint stores in the catalog folder: pass a Catalog, or its folder as db_dir.
+    method: "classical" (pitch matcher), "learned" (fingerprint model, humdex.learned),
+    "hybrid" (learned candidates reranked by the classical DTW) or "auto" (resolve_method).
+    The learned methods keep fingerprint stores in the catalog folder: pass a Catalog, or its
+    folder as db_dir.
     """
     from .matcher import match
 
     snap = catalog.snapshot() if isinstance(catalog, Catalog) else catalog
     started = time.perf_counter()
     hits: list[Hit] = []
-    if method == "auto":
-        audio_share = sum(s.kind == "audio" for s in snap.songs) / max(1, len(snap.songs))
-        method = "learned" if audio_share >= 0.5 else "classical"
+    method = resolve_method(snap, method)
     if method != "classical" and snap.songs:
         from .learned import learned_search
 
@@ -152,4 +163,4 @@ def search(
             hits.append(Hit(rank, song.song_id, song.title, float(m.score), m.start_s, m.end_s))
     search_ms = (time.perf_counter() - started) * 1e3
     timing = {"pitch": query.pitch_ms, "search": search_ms, "total": query.pitch_ms + search_ms}
-    return SearchResult(query.name, hits, timing)
+    return SearchResult(query.name, hits, timing, method)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tempfile
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from . import __version__
 from .catalog import Catalog, Snapshot, Song
 from .contour import Contour
 from .errors import CatalogError, HumdexError
-from .nomatch import NoMatchConfig, decided_answer
+from .nomatch import COHORT, NoMatchConfig, config_for, decided_answer
 from .upload import ApiError, BodyLimit, Upload, read_upload
 
 WEB_DIR = Path(__file__).parent / "web"
@@ -43,7 +43,7 @@ class ServerConfig:
     max_top: int = 100
     search_threads: int = 2  # concurrent searches (CPU-bound); more requests wait their turn
     plot_points: int = 1500  # at most this many frames per contour in detail answers
-    no_match: NoMatchConfig = field(default_factory=NoMatchConfig)
+    no_match: NoMatchConfig | None = None  # None: each method's calibrated rule (nomatch.config_for)
 
 
 def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfig()) -> FastAPI:
@@ -72,10 +72,14 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
 
     @app.get("/health", summary="Liveness and catalog size")
     def health() -> dict[str, Any]:
+        from .search import resolve_method
+
         snap = catalog.snapshot()
+        method = resolve_method(snap)
+        rule = config.no_match or config_for(method)
         return {"status": "ok", "version": __version__, "songs": len(snap.songs),
-                "generation": snap.generation, "match_threshold": config.no_match.min_score,
-                "match_min_margin": config.no_match.min_margin}
+                "generation": snap.generation, "method": method,
+                "match_threshold": rule.min_score, "match_min_margin": rule.min_margin}
 
     @app.post("/search", summary="Find the song a hummed query comes from",
               openapi_extra=_UPLOAD_BODY)
@@ -135,8 +139,9 @@ class _Service:
 
         query = upload.to_query(self.config.max_query_s)
         snap = self.catalog.snapshot()  # one generation for the whole answer
-        cohort = self.config.no_match.cohort
-        result = search(query, snap, top=max(top, cohort), from_start=from_start)
+        cohort = self.config.no_match.cohort if self.config.no_match else COHORT
+        result = search(query, snap, top=max(top, cohort), from_start=from_start,
+                        db_dir=self.catalog.db_dir)
         answer = decided_answer(result.to_json(), top, self.config.no_match)
         if detail:
             answer["query_contour"] = self._contour_json(query.contour)
@@ -247,10 +252,11 @@ def add_serve_parser(subparsers: Any) -> Any:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--threshold", type=float, default=None,
-                   help="score a best match needs (default: humdex.nomatch.MIN_SCORE, calibrated)")
+                   help="score a best match needs (default: the calibrated rule of the catalog's "
+                        "search method, humdex.nomatch.config_for)")
     p.add_argument("--min-margin", type=float, default=None,
                    help="how far the best score must lead the next ones "
-                        "(default: humdex.nomatch.MIN_MARGIN, calibrated)")
+                        "(default: calibrated per search method)")
     p.add_argument("--max-upload-mb", type=float, default=None,
                    help="largest query upload in MB (default 20)")
     p.add_argument("--log-level", default="info")
@@ -262,14 +268,20 @@ def run_serve(args: Any) -> int:
     """Serve until interrupted; CatalogError (no catalog in --db) goes to the CLI's error path."""
     import uvicorn
 
+    from .search import resolve_method
+
     config = ServerConfig()
-    if args.threshold is not None:
-        config = replace(config, no_match=replace(config.no_match, min_score=args.threshold))
-    if args.min_margin is not None:
-        config = replace(config, no_match=replace(config.no_match, min_margin=args.min_margin))
+    catalog = Catalog.open(args.db, create=False)
+    if args.threshold is not None or args.min_margin is not None:  # one fixed rule from now on
+        rule = config_for(resolve_method(catalog.snapshot()))
+        if args.threshold is not None:
+            rule = replace(rule, min_score=args.threshold)
+        if args.min_margin is not None:
+            rule = replace(rule, min_margin=args.min_margin)
+        config = replace(config, no_match=rule)
     if args.max_upload_mb is not None:
         config = replace(config, max_query_bytes=int(args.max_upload_mb * 2**20))
-    app = create_app(Catalog.open(args.db, create=False), config)
+    app = create_app(catalog, config)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
