@@ -90,3 +90,27 @@ def test_crop_shift_moves_the_window() -> None:
     # the melody sits mid-crop; shifting the crop up 20 bins (4 semitones) moves it down 20 * 80/180
     peak0, peak1 = x[0, :, 10].argmax().item(), x[1, :, 10].argmax().item()
     assert abs((peak0 - peak1) - 20 * 80 / 180) <= 1
+
+
+def test_pooled_windows_equal_gather_pooled_including_the_clip_end() -> None:
+    import torch
+
+    from humdex.features import gather_pooled, pooled_windows
+
+    frames = np.random.default_rng(3).random((1003, 360)).astype(np.float32)
+    starts = np.r_[M_SHORT.starts(len(frames)), 990]  # the last window runs past the end
+    fast = pooled_windows(frames, starts, M_SHORT.feature_frames)
+    ref = gather_pooled(torch.from_numpy(frames), starts, M_SHORT.feature_frames).numpy()
+    assert fast.shape == ref.shape == (len(starts), M_SHORT.feature_frames, 360)
+    assert np.allclose(fast, ref, atol=1e-4)
+    assert np.all(fast[-1, 4:] == 0.0)  # frames past the clip read as zeros
+
+
+def test_stretch_frames() -> None:
+    from humdex.contour import stretch_frames
+
+    x = np.arange(10)
+    assert list(stretch_frames(x, 2.0)) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9]
+    assert list(stretch_frames(x, 0.5)) == [1, 3, 5, 7, 9]
+    assert stretch_frames(np.ones((3, 4)), 0.1).shape == (1, 4)
+    assert len(stretch_frames(x, 0.1, min_frames=2)) == 2

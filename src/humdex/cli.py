@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module, adder in _PLUGGED_PARSERS:
         getattr(import_module(module, __package__), adder)(sub)
     p["demo"].add_argument("--db", default="humdex-demo/catalog", help="demo catalog folder")
-    p["demo"].add_argument("--songs", type=int, default=3000, help="melodies in the catalog")
+    p["demo"].add_argument("--songs", type=int, default=1000, help="melodies in the catalog")
     p["demo"].add_argument("--queries", type=int, default=12, help="sung queries to search")
     p["demo"].add_argument("--seed", type=int, default=0)
     return parser

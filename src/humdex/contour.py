@@ -61,3 +61,11 @@ class Contour:
         if len(idx) == 0:
             return Contour(self.midi[:0], self.hop_s)
         return Contour(self.midi[idx[0] : idx[-1] + 1], self.hop_s)
+
+
+def stretch_frames(frames: np.ndarray, scale: float, min_frames: int = 1) -> np.ndarray:
+    """Frames along axis 0 -> max(min_frames, round(n * scale)) frames by nearest frame: the
+    clip played 1/scale times as fast (scale 2: twice as long)."""
+    n = max(min_frames, round(len(frames) * scale))
+    src = np.minimum(((np.arange(n) + 0.5) / scale).astype(np.int64), len(frames) - 1)
+    return frames[src]

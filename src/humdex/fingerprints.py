@@ -1,7 +1,8 @@
 """Learned retrieval: fingerprint sequences of clips, k-NN candidates, sequence-correlation rerank, fusion.
 
 A clip (audio activation, or a melody rendered to a pseudo-activation) becomes a sequence of
-128-d fingerprints, one per window (features.WindowSpec). A query's fingerprints vote for songs
+128-d fingerprints, one per window (features.WindowSpec). A query is fingerprinted at several
+tempo scales (stretched 0.5-2x: people hum at their own tempo); its fingerprints vote for songs
 through the vector store; the best candidates are reranked by the maximum mean cosine between
 the query's sequence and the song's sequence over every offset and a few tempo ratios.
 """
@@ -13,18 +14,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from humdex.contour import Contour
+from humdex.contour import Contour, stretch_frames
 from humdex.features import WindowSpec, contour_to_activation, crepe_windows
 from humdex.model import Encoder, embed
 from humdex.vectorstore import VectorStore
 
-TEMPO_RATIOS = (0.8, 0.9, 1.0, 1.12, 1.25)  # song windows per query window
+TEMPO_RATIOS = (1.0, 0.9, 1.12, 0.8, 1.25)  # song windows per query window; ties keep the first
 # A hummer picks their own tempo: against MIDI references it lies anywhere in 0.5-2x (the
 # classical matcher searches the same range). The query is stretched to each of these scales
 # before it is fingerprinted (the model itself only absorbs +-25 %), and each scale is reranked
 # with the fine ratios around it.
 QUERY_SCALES = tuple(float(x) for x in np.geomspace(0.5, 2.0, 7))  # 1.26x apart
-SCALE_RATIOS = (0.9, 1.0, 1.12)
+SCALE_RATIOS = (1.0, 0.9, 1.12)
 RERANK_SCALES = 2  # a candidate is reranked at its best-voted scales only
 KNN_K = 100
 N_CANDIDATES = 200
@@ -46,13 +47,6 @@ class ScaledQuery:
 
     scale: float
     fingerprints: np.ndarray
-
-
-def stretch_frames(frames: np.ndarray, scale: float) -> np.ndarray:
-    """(T, B) frames -> (max(1, round(T * scale)), B) by nearest frame: the clip at 1/scale its tempo."""
-    n = max(1, round(len(frames) * scale))
-    src = np.minimum(((np.arange(n) + 0.5) / scale).astype(np.int64), len(frames) - 1)
-    return frames[src]
 
 
 def query_fingerprints(model: Encoder, activation: np.ndarray,

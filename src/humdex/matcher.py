@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.fft  # type: ignore[import-untyped]
 
-from .contour import Contour
+from .contour import Contour, stretch_frames
 from .dtw import batch_subsequence_dtw
 from .errors import AudioError, CatalogError
 from .references import ReferenceSet, held, smoothed, song_means, to_hop
@@ -137,9 +137,7 @@ def prepare_query(query: Contour, hop_s: float, config: MatcherConfig) -> Contou
 
 def _scaled(x: np.ndarray, scale: float) -> np.ndarray:
     """(n,) -> (round(n * scale),) by nearest frame: the query at another tempo."""
-    k = max(2, round(len(x) * scale))
-    src = np.minimum(((np.arange(k) + 0.5) / scale).astype(np.int64), len(x) - 1)
-    return x[src]
+    return stretch_frames(x, scale, min_frames=2)
 
 
 def _blocks_spectrum(x: np.ndarray, n_fft: int, step: int) -> np.ndarray:
