@@ -159,3 +159,35 @@ def test_scale_votes_are_means_per_scale_and_rerank_reports_the_tempo() -> None:
     assert keys[int(np.argmax(votes[:, 0]))] == "s4" and votes[keys.index("s4"), 0] > 0.99
     top = search_store(store, [right, noise], hop_s=0.25, top=1)
     assert top[0].song_key == "s4" and top[0].offset_s == 0.75 and top[0].ratio == 0.5
+
+
+def test_weighted_union_of_dtw_and_learned_rankings() -> None:
+    from humdex.learned import weighted_union
+
+    dtw = [(1, 0.8, 0.0, 5.0), (2, 0.6, 1.0, 6.0), (3, 0.2, 2.0, 7.0)]
+    learned = [(2, 0.9, 1.5, 6.5), (4, 0.7, 3.0, 8.0), (1, 0.1, 0.5, 5.5)]
+    rows = weighted_union(dtw, learned, 0.5)
+    got = {r[0]: r for r in rows}
+    assert np.isclose(got[2][1], 0.75) and np.isclose(got[1][1], 0.45)
+    assert np.isclose(got[4][1], 0.5 * 0.2 + 0.5 * 0.7)  # no DTW row: the lowest DTW score
+    assert np.isclose(got[3][1], 0.5 * 0.2 + 0.5 * 0.1)  # no learned row: the lowest learned score
+    assert [r[0] for r in rows] == [2, 1, 4, 3]
+    assert got[2][2:] == (1.0, 6.0) and got[4][2:] == (3.0, 8.0)  # DTW's span where there is one
+    assert [r[0] for r in weighted_union(dtw, learned, 1.0)][:3] == [1, 2, 3]
+    assert weighted_union(dtw, [], 0.5) == dtw
+
+
+def test_unreadable_saved_index_is_rebuilt_from_the_vectors(tmp_path) -> None:
+    data = songs(12, seed=14)
+    store = FaissStore(dim=16, exact_limit=50)
+    store.add(list(data), list(data.values()))
+    store.save(tmp_path / "st")
+    with np.load(tmp_path / "st" / "vectors.npz") as z:
+        parts = {k: z[k] for k in z.files}
+    parts["index"] = np.frombuffer(b"not a faiss index" * 8, np.uint8)
+    np.savez(tmp_path / "st" / "vectors.npz", **parts)
+    loaded = FaissStore.load(tmp_path / "st")
+    assert loaded.search(data["s9"][:2], 1).song_keys[:, 0].tolist() == ["s9", "s9"]
+    (tmp_path / "st" / "vectors.npz").write_bytes(b"garbage")
+    with pytest.raises(CatalogError):
+        FaissStore.load(tmp_path / "st")

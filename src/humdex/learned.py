@@ -32,6 +32,7 @@ from humdex.model import Encoder, default_model_path, file_sha256, load_model
 from humdex.vectorstore import FaissStore
 
 LEARNED_DIR = "learned"
+HYBRID_DTW_WEIGHT = 0.5  # PROVISIONAL until chosen on the pool's validation queries
 _LOCK = threading.Lock()  # one sync at a time within a process (the server's threads)
 
 
@@ -178,10 +179,11 @@ def learned_search(query_audio: np.ndarray | None, sample_rate: int, query_conto
     """(song index, score, start_s, end_s) of the best songs for a query, best first.
 
     method "learned": fused learned scores (mean cosine, -1..1); "hybrid": the learned top
-    `dtw_candidates` (default 50) joined to the classical matcher's own candidates, all reranked
-    by its DTW (its scores, 0..1). On MIDI catalogs the union measured better than either list
-    alone (BENCHMARKS.md): the learned list finds songs hummed at odd tempi, the classical
-    one songs sung from their start.
+    `dtw_candidates` (default 50) join the classical matcher's own candidates for its DTW, and
+    each song's DTW score (0..1) and learned score are summed with weights (weighted_union).
+    On MIDI catalogs this measured better than either ranking alone (BENCHMARKS.md): the
+    learned one finds songs hummed at odd tempi or with tracking errors, the DTW one songs
+    sung from their start.
     """
     import time
 
@@ -190,23 +192,48 @@ def learned_search(query_audio: np.ndarray | None, sample_rate: int, query_conto
     act = query_activation(query_audio, sample_rate, query_contour, config.query_input)
     if timing is not None:
         add_ms(timing, "activation", time.perf_counter() - t0)
-    if method == "hybrid" and config.dtw_candidates <= 0:
+    hybrid = method == "hybrid"
+    if hybrid and config.dtw_candidates <= 0:
         config = LearnedConfig(**{**config.__dict__, "dtw_candidates": 50})
-    matches = learned_matches(act, db_dir, snapshot, top, from_start, config, timing)
+    matches = learned_matches(act, db_dir, snapshot, max(top, config.n_candidates) if hybrid else top,
+                              from_start, config, timing)
     index = {s.song_id: i for i, s in enumerate(snapshot.songs)}
-    rows = [(index[key_song_id(m.song_key)], m) for m in matches if key_song_id(m.song_key) in index]
     q_s = len(act) * 0.01
-    if method != "hybrid":
-        return [(i, m.score, m.offset_s, m.offset_s + q_s * m.ratio) for i, m in rows[:top]]
+    learned = [(index[key_song_id(m.song_key)], m.score, m.offset_s, m.offset_s + q_s * m.ratio)
+               for m in matches if key_song_id(m.song_key) in index]
+    if not hybrid:
+        return learned[:top]
     from humdex.matcher import match
 
     t1 = time.perf_counter()
     if query_contour is None:
         return []
-    cand = np.array([i for i, _ in rows[: config.dtw_candidates]], np.int64)
-    out = [(m.index, float(m.score), m.start_s, m.end_s)
-           for m in match(query_contour, snapshot.references(), from_start=from_start, top=top,
-                          also=cand)]
+    cand = np.array([i for i, *_ in learned[: config.dtw_candidates]], np.int64)
+    refs = snapshot.references()
+    dtw = [(m.index, float(m.score), m.start_s, m.end_s)
+           for m in match(query_contour, refs, from_start=from_start, top=len(refs), also=cand)]
     if timing is not None:
         add_ms(timing, "dtw_rerank", time.perf_counter() - t1)
-    return out
+    return weighted_union(dtw, learned, HYBRID_DTW_WEIGHT)[:top]
+
+
+def weighted_union(dtw: list[tuple[int, float, float, float]],
+                   learned: list[tuple[int, float, float, float]],
+                   dtw_weight: float) -> list[tuple[int, float, float, float]]:
+    """Songs of both rankings by w * DTW score + (1 - w) * learned score, best first.
+
+    Rows are (song index, score, start_s, end_s); a song missing from one ranking takes that
+    ranking's lowest score; where a song lies comes from the DTW row when it has one.
+    """
+    if not dtw or not learned:
+        return dtw or learned
+    d = {row[0]: row for row in dtw}
+    lr = {row[0]: row for row in learned}
+    low_d, low_l = min(r[1] for r in dtw), min(r[1] for r in learned)
+    rows = []
+    for song in d.keys() | lr.keys():
+        score = dtw_weight * (d[song][1] if song in d else low_d) \
+            + (1 - dtw_weight) * (lr[song][1] if song in lr else low_l)
+        where = d.get(song) or lr[song]
+        rows.append((song, float(score), where[2], where[3]))
+    return sorted(rows, key=lambda r: (-r[1], r[0]))

@@ -163,8 +163,6 @@ class FaissStore:
         else:
             index = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        self._order, self._slot = [], {}
-        self._owner, self._frame = np.zeros(0, np.int64), np.zeros(0, np.int64)
         self._set_index(index, self.kind)
         keys = list(self._seqs)
         lengths = [len(self._seqs[k]) for k in keys]
@@ -241,7 +239,10 @@ class FaissStore:
         store._seqs = {str(k): flat[a:b] for k, a, b in zip(keys, bounds[:-1], bounds[1:])}
         faiss = _faiss()
         if len(saved.get("index", ())) and faiss is not None and meta["kind"] == store.kind:
-            index = faiss.deserialize_index(saved["index"])
+            try:
+                index = faiss.deserialize_index(saved["index"])
+            except RuntimeError:  # unreadable index: rebuilt from the vectors on first search
+                return store
             if index.ntotal == len(saved["owner"]):
                 store._order = [str(k) for k in saved["slots"]]
                 store._owner, store._frame = saved["owner"].astype(np.int64), saved["frame"].astype(np.int64)
