@@ -33,6 +33,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(int(os.environ.get("HUMDEX_THREADS", "1")))
     from humdex.catalog import Catalog
+    from humdex.errors import HumdexError
     from humdex.features import contour_to_activation
     from humdex.learned import key_song_id, learned_matches, sync_catalog
     from humdex.matcher import match
@@ -48,7 +49,11 @@ def main(argv=None) -> int:
     lines = [ln.split("\t") for ln in qfile.read_text().splitlines() if ln.strip()]
     out = []
     for qpath, truth in tqdm(lines, desc="queries"):
-        query = load_query(qfile.parent / qpath)
+        try:
+            query = load_query(qfile.parent / qpath)
+        except HumdexError as err:  # counts as a miss, as in `humdex eval`
+            out.append({"query": qpath, "truth": truth.strip(), "learned": [], "dtw": [], "error": str(err)})
+            continue
         t0 = time.perf_counter()
         learned = learned_matches(contour_to_activation(query.contour), catalog.db_dir, snap, top=200,
                                   from_start=args.from_start)

@@ -74,6 +74,11 @@ class Snapshot:
                 return i
         raise CatalogError(f"no song with id {song_id!r} in the catalog")
 
+    @property
+    def mostly_audio(self) -> bool:
+        """At least half the songs are recordings (not MIDI, scores or pitch files)."""
+        return sum(s.kind == "audio" for s in self.songs) * 2 >= max(1, len(self.songs))
+
     def references(self) -> ReferenceSet:
         """The classical matcher's reference set over all melodies (stored with the catalog;
         rebuilt from the melodies only when missing)."""

@@ -21,6 +21,7 @@ import numpy as np
 from humdex.contour import Contour
 from humdex.features import contour_to_activation
 from humdex.fingerprints import (
+    QUERY_SCALES,
     Match,
     add_ms,
     fingerprint_contour,
@@ -43,6 +44,8 @@ class LearnedConfig:
     min_song_hop_s: float = 0.5  # songs are fingerprinted at max(model hop, this): 2x cheaper for M_short
     audio_songs: str = "contour"  # audio songs: "activation" (CREPE-tiny on the file) or "contour"
     query_input: str = "contour"  # audio queries: "contour" (tracked pitch, fast) or "crepe" (tiny)
+    query_scales: tuple[float, ...] | None = None  # tempo scales the query is fingerprinted at
+    # (None: by catalog, query_scales_for)
     n_candidates: int = 200  # songs reranked by sequence correlation
     dtw_candidates: int = 0  # > 0: this many learned candidates join the classical matcher's DTW
     from_start_slack_s: float = 2.0  # from_start: the query begins at most this far into the song
@@ -130,6 +133,20 @@ def query_activation(audio: np.ndarray | None, sample_rate: int, contour: Contou
     return contour_to_activation(contour)
 
 
+def query_scales_for(snapshot, config: LearnedConfig) -> tuple[float, ...]:
+    """The query's tempo scales: config.query_scales, else by what most songs are.
+
+    A MIDI file or score has whatever tempo it was written with, so a hum may be 0.5-2x it:
+    QUERY_SCALES. A recording is a performance at a singable tempo like the hum's own: the
+    query as it is (the rerank still tries +-25 %), as in the paper. Measured both ways in
+    BENCHMARKS.md: the scales lift MIDI catalogs and hurt audio ones (more chances for a
+    wrong song to line up).
+    """
+    if config.query_scales is not None:
+        return config.query_scales
+    return (1.0,) if snapshot.mostly_audio else QUERY_SCALES
+
+
 def learned_matches(activation: np.ndarray, db_dir: str | Path, snapshot, top: int = 10,
                     from_start: bool = False, config: LearnedConfig = LearnedConfig(),
                     timing: dict | None = None) -> list[Match]:
@@ -144,7 +161,7 @@ def learned_matches(activation: np.ndarray, db_dir: str | Path, snapshot, top: i
         store = sync_store(db_dir, snapshot, name, model, song_hop, audio_songs=config.audio_songs)
         if timing is not None:
             add_ms(timing, "index_sync", time.perf_counter() - t0)
-        q = query_fingerprints(model, activation, timing=timing)
+        q = query_fingerprints(model, activation, query_scales_for(snapshot, config), timing=timing)
         results.append(search_store(store, q, model.config.hop_s, top=max(top, config.n_candidates),
                                     n_candidates=config.n_candidates,
                                     max_offset_s=config.from_start_slack_s if from_start else None,
@@ -154,12 +171,14 @@ def learned_matches(activation: np.ndarray, db_dir: str | Path, snapshot, top: i
 
 
 def default_config() -> LearnedConfig:
-    """LearnedConfig, with the experiments' switches HUMDEX_AUDIO_SONGS=activation and
-    HUMDEX_QUERY_INPUT=crepe read from the environment."""
+    """LearnedConfig, with the experiments' switches HUMDEX_AUDIO_SONGS=activation,
+    HUMDEX_QUERY_INPUT=crepe and HUMDEX_QUERY_SCALES=1.0 (comma list) read from the environment."""
     import os
 
+    scales = os.environ.get("HUMDEX_QUERY_SCALES")
     return LearnedConfig(audio_songs=os.environ.get("HUMDEX_AUDIO_SONGS", "contour"),
-                         query_input=os.environ.get("HUMDEX_QUERY_INPUT", "contour"))
+                         query_input=os.environ.get("HUMDEX_QUERY_INPUT", "contour"),
+                         query_scales=tuple(map(float, scales.split(","))) if scales else None)
 
 
 def sync_catalog(db_dir: str | Path, snapshot, config: LearnedConfig | None = None,

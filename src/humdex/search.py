@@ -124,8 +124,7 @@ def resolve_method(snap: Snapshot, method: str = DEFAULT_METHOD) -> str:
         raise ValueError(f"unknown search method {method!r}; one of {', '.join(SEARCH_METHODS)}")
     if method != "auto":
         return method
-    audio_share = sum(s.kind == "audio" for s in snap.songs) / max(1, len(snap.songs))
-    return "learned" if audio_share >= 0.5 else "hybrid"
+    return "learned" if snap.mostly_audio else "hybrid"
 
 
 def search(
