@@ -26,7 +26,7 @@ TEMPO_RATIOS = (1.0, 0.9, 1.12, 0.8, 1.25)  # song windows per query window; tie
 # with the fine ratios around it.
 QUERY_SCALES = tuple(float(x) for x in np.geomspace(0.5, 2.0, 7))  # 1.26x apart
 SCALE_RATIOS = (1.0, 0.9, 1.12)
-RERANK_SCALES = 2  # a candidate is reranked at its best-voted scales only
+RERANK_SCALES = 3  # a candidate is reranked at its 3 best-voted scales and at 1.0 (all 7: worse, 2x slower)
 KNN_K = 100
 N_CANDIDATES = 200
 
@@ -97,8 +97,9 @@ def scale_votes(store: VectorStore, query: np.ndarray | list[ScaledQuery],
 
     Each query fingerprint gives each song among its k nearest neighbours one vote weighted by
     its best similarity to that song (negative similarities count 0); a song's votes at a tempo
-    scale are the mean over that scale's fingerprints (a slower scale has more windows, and
-    must not win by number). One k-NN search serves every scale.
+    scale add up over that scale's fingerprints. (Means per scale, which don't favour the
+    longer stretched queries, measured far worse on the pool's validation queries: top-10
+    0.75 vs 0.92 to 0.94.) One k-NN search serves every scale.
     """
     scaled = as_scaled(query)
     hits = store.search(np.concatenate([q.fingerprints for q in scaled]), k)
@@ -111,7 +112,6 @@ def scale_votes(store: VectorStore, query: np.ndarray | list[ScaledQuery],
                   np.maximum(np.nan_to_num(hits.scores, neginf=0.0), 0.0).ravel())
     votes = np.zeros((len(scaled), len(keys)), np.float32)
     np.add.at(votes, row_scale, best)
-    votes /= np.maximum(1, [[len(q.fingerprints)] for q in scaled])  # a mean: scales differ in windows
     real = keys != ""
     return [str(x) for x in keys[real]], votes[:, real].T
 
@@ -140,15 +140,11 @@ def sequence_correlation(query: np.ndarray, song: np.ndarray,
         return 0.0, 0, 1.0
     sim = np.concatenate([query @ song.T, np.zeros((n, 1), np.float32)], axis=1)  # (n, m + 1)
     offsets = np.arange(m if max_offset is None else min(m, max_offset + 1))
-    best = (-np.inf, 0, 1.0)
-    for r in ratios:
-        j = offsets[:, None] + np.round(np.arange(n) * r * step).astype(np.int64)[None, :]  # (m, n)
-        j = np.where(j < m, j, m)
-        scores = sim[np.arange(n)[None, :], j].mean(axis=1)  # (m,)
-        o = int(np.argmax(scores))
-        if scores[o] > best[0]:
-            best = (float(scores[o]), o, float(r))
-    return best
+    steps = np.round(np.outer(ratios, np.arange(n)) * step).astype(np.int64)  # (R, n)
+    j = np.minimum(offsets[None, :, None] + steps[:, None, :], m)  # (R, offsets, n); m = outside
+    scores = sim[np.arange(n)[None, None, :], j].mean(axis=2)  # (R, offsets)
+    r, o = np.unravel_index(int(np.argmax(scores)), scores.shape)  # first best: ratio order wins ties
+    return float(scores[r, o]), int(o), float(ratios[r])
 
 
 def rerank(store: VectorStore, query: np.ndarray | list[ScaledQuery], keys: list[str], hop_s: float,
@@ -191,7 +187,10 @@ def search_store(store: VectorStore, query: np.ndarray | list[ScaledQuery], hop_
     keys, votes = scale_votes(store, query)
     order = np.argsort(-votes.max(axis=1), kind="stable")[:n_candidates] if keys else []
     # each candidate is reranked at the tempo scales that gave it the most votes
-    scales_of = {keys[i]: list(np.argsort(-votes[i], kind="stable")[:RERANK_SCALES]) for i in order}
+    scaled = as_scaled(query)
+    as_sung = [i for i, q in enumerate(scaled) if q.scale == 1.0]  # always tried: the tempo as hummed
+    scales_of = {keys[i]: sorted(set(np.argsort(-votes[i], kind="stable")[:RERANK_SCALES]) | set(as_sung))
+                 for i in order}
     t1 = time.perf_counter()
     out = rerank(store, query, list(scales_of), hop_s, max_offset_s=max_offset_s,
                  song_hop_s=song_hop_s, scales_of=scales_of)[:top]
