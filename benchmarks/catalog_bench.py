@@ -24,31 +24,37 @@ def main() -> None:
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / "../shared/data"))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--pitch", default=None)
+    ap.add_argument("--method", default="classical", help="search method (humdex.search)")
     args = ap.parse_args()
     data = Path(args.data)
     with tempfile.TemporaryDirectory() as tmp:
-        started = time.perf_counter()
-        catalog = Catalog.open(Path(tmp) / "db", create=True)
-        catalog.add_files([data / "mirex_qbsh_db"], progress=False)
-        index_s = time.perf_counter() - started
-        started = time.perf_counter()
-        catalog = Catalog.open(Path(tmp) / "db")
-        snap = catalog.snapshot()
-        snap.references()
-        reopen_s = time.perf_counter() - started
-        disk_mb = sum(p.stat().st_size for p in (Path(tmp) / "db").iterdir()) / 1e6
+        run(args, data, Path(tmp) / "db")
+
+
+def run(args: argparse.Namespace, data: Path, db: Path) -> None:
+    started = time.perf_counter()
+    catalog = Catalog.open(db, create=True)
+    catalog.add_files([data / "mirex_qbsh_db"], progress=False)
+    index_s = time.perf_counter() - started
+    started = time.perf_counter()
+    catalog = Catalog.open(db)
+    snap = catalog.snapshot()
+    snap.references()
+    reopen_s = time.perf_counter() - started
+    disk_mb = sum(p.stat().st_size for p in db.iterdir() if p.is_file()) / 1e6
     print(f"index {len(snap.songs)} songs: {index_s:.1f} s; reopen+references {reopen_s:.2f} s; "
           f"catalog on disk {disk_mb:.1f} MB")
     toolbox = data / "dev_queries" / "jang_toolbox"
     wavs = sorted(toolbox.glob("*.wav"))
     load_query(wavs[0], args.pitch)  # warm-up: model load and numba compilation
-    search(load_query(wavs[0], args.pitch), snap)
+    search(load_query(wavs[0], args.pitch), snap, method=args.method, db_dir=db)
     for from_start in (False, True):
         pitch_ms, search_ms, total_ms = [], [], []
         for _ in range(args.repeats):
             for wav in wavs:
                 started = time.perf_counter()
-                result = search(load_query(wav, args.pitch), snap, from_start=from_start)
+                result = search(load_query(wav, args.pitch), snap, from_start=from_start,
+                                method=args.method, db_dir=db)
                 total_ms.append((time.perf_counter() - started) * 1e3)
                 pitch_ms.append(result.timing_ms["pitch"])
                 search_ms.append(result.timing_ms["search"])
@@ -59,7 +65,7 @@ def main() -> None:
                                           ("total", total_ms))))
         for name in ("茉莉花_不詳_0.wav", "茉莉花_不詳_0.pv"):
             result = search(load_query(toolbox / name, args.pitch), snap, top=100,
-                            from_start=from_start)
+                            from_start=from_start, method=args.method, db_dir=db)
             ids = [h.song_id for h in result.hits]
             rank = ids.index("00029") + 1 if "00029" in ids else None
             print(f"  {name}: rank of 00029 = {rank}")

@@ -132,7 +132,7 @@ def in_process_ms(db: Path, queries: list[tuple[str, bytes]], rounds: int = 2) -
         for name, data in queries:
             t0 = time.perf_counter()
             samples = audio.decode(data, audio.SAMPLE_RATE, suffix_hint=Path(name).suffix)
-            search(query_from_audio(samples, audio.SAMPLE_RATE, name), snapshot, top=10)
+            search(query_from_audio(samples, audio.SAMPLE_RATE, name), snapshot, top=10, db_dir=db)
             if r > 0:
                 times.append(time.perf_counter() - t0)
     return float(np.median(times) * 1000.0)

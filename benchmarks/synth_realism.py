@@ -113,7 +113,7 @@ def matcher_ranks(data: Path, queries: list[tuple[str, np.ndarray]]) -> list[int
         ranks = []
         for sid, audio in queries:
             ids = [h.song_id for h in search(query_from_audio(audio, SR, name=sid), snap, top=10,
-                                             from_start=True).hits]  # fmt: skip
+                                             from_start=True, method="classical").hits]  # fmt: skip
             ranks.append(ids.index(sid) + 1 if sid in ids else None)
     return ranks
 

@@ -148,7 +148,8 @@ def sequence_correlation(query: np.ndarray, song: np.ndarray,
 
 
 def rerank(store: VectorStore, query: np.ndarray | list[ScaledQuery], keys: list[str], hop_s: float,
-           ratios: tuple[float, ...] | None = None, max_offset_s: float | None = None,
+           ratios: tuple[float, ...] | None = None,
+           max_offset_s: float | dict[str, float] | None = None,
            song_hop_s: float | None = None,
            scales_of: dict[str, list[int]] | None = None) -> list[Match]:
     """Rerank candidate songs by sequence_correlation, best first (song_hop_s: the store's hop).
@@ -161,12 +162,13 @@ def rerank(store: VectorStore, query: np.ndarray | list[ScaledQuery], keys: list
     scaled = as_scaled(query)
     ratios = ratios or (TEMPO_RATIOS if len(scaled) == 1 else SCALE_RATIOS)
     song_hop = song_hop_s or hop_s
-    max_offset = None if max_offset_s is None else round(max_offset_s / song_hop)
     out = []
     for key in keys:
         song = store.sequence(key)
         best = Match(key, -np.inf, 0.0, 1.0)
         for q in (scaled if scales_of is None else [scaled[i] for i in scales_of[key]]):
+            limit = max_offset_s.get(key) if isinstance(max_offset_s, dict) else max_offset_s
+            max_offset = None if limit is None else round(limit / song_hop)
             score, o, r = sequence_correlation(q.fingerprints, song, ratios, max_offset,
                                                step=hop_s / song_hop)
             if score > best.score:
@@ -176,11 +178,13 @@ def rerank(store: VectorStore, query: np.ndarray | list[ScaledQuery], keys: list
 
 
 def search_store(store: VectorStore, query: np.ndarray | list[ScaledQuery], hop_s: float,
-                 top: int = 10, n_candidates: int = N_CANDIDATES, max_offset_s: float | None = None,
+                 top: int = 10, n_candidates: int = N_CANDIDATES,
+                 max_offset_s: float | dict[str, float] | None = None,
                  song_hop_s: float | None = None, timing: dict[str, float] | None = None) -> list[Match]:
     """k-NN candidates then rerank: the query's fingerprints (one sequence or several tempo scales) -> top matches.
 
-    max_offset_s: the query starts at most this far into the song (MIREX from-start protocol);
+    max_offset_s: the query starts at most this far into the song (MIREX from-start protocol),
+    one limit for all songs or one per song key;
     song_hop_s: the hop the songs were fingerprinted at (default: the query's).
     """
     t0 = time.perf_counter()

@@ -135,6 +135,17 @@ def query_activation(audio: np.ndarray | None, sample_rate: int, contour: Contou
     return contour_to_activation(contour)
 
 
+def from_start_limits(snapshot, config: LearnedConfig) -> dict[str, float]:
+    """Per song key, how far into the song a query sung from its start may begin: its first
+    note (MIDI files may open with rests) + config.from_start_slack_s, as the classical matcher."""
+    limits = {}
+    for song, melody in zip(snapshot.songs, snapshot.melodies):
+        voiced = np.flatnonzero(np.isfinite(melody.midi))
+        lead_s = float(voiced[0]) * melody.hop_s if len(voiced) else 0.0
+        limits[song_key(song.song_id, song.stamp)] = lead_s + config.from_start_slack_s
+    return limits
+
+
 def query_scales_for(snapshot, config: LearnedConfig) -> tuple[float, ...]:
     """The query's tempo scales: config.query_scales, else by what most songs are.
 
@@ -166,7 +177,7 @@ def learned_matches(activation: np.ndarray, db_dir: str | Path, snapshot, top: i
         q = query_fingerprints(model, activation, query_scales_for(snapshot, config), timing=timing)
         results.append(search_store(store, q, model.config.hop_s, top=max(top, config.n_candidates),
                                     n_candidates=config.n_candidates,
-                                    max_offset_s=config.from_start_slack_s if from_start else None,
+                                    max_offset_s=from_start_limits(snapshot, config) if from_start else None,
                                     song_hop_s=song_hop, timing=timing))
     fused = fuse(results, config.weights[: len(results)]) if len(results) > 1 else results[0]
     return fused[:max(top, config.dtw_candidates)]
