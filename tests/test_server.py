@@ -12,7 +12,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 
 from humdex.catalog import Catalog
-from humdex.nomatch import MIN_MARGIN, MIN_SCORE, NoMatchConfig
+from humdex.nomatch import NoMatchConfig, config_for
 from humdex.server import ServerConfig, create_app
 from service_data import TUNES, build_catalog, hum, random_tune, wav_bytes, write_midi
 
@@ -47,7 +47,9 @@ def _state(db: Path) -> tuple[int, list[str], list[str]]:
 def test_health_and_song_list(client: TestClient) -> None:
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["songs"] == len(TUNES)
-    assert health["match_threshold"] == MIN_SCORE and health["match_min_margin"] == MIN_MARGIN
+    rule = config_for(health["method"])  # the rule of what the default search runs here
+    assert health["method"] == "hybrid"  # a catalog of melodies
+    assert health["match_threshold"] == rule.min_score and health["match_min_margin"] == rule.min_margin
     body = client.get("/songs").json()
     assert body["count"] == len(TUNES)
     assert sorted(s["song_id"] for s in body["songs"]) == sorted(TUNES)
