@@ -24,16 +24,12 @@ def _print_report(report: object, verb: str) -> int:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from .catalog import Catalog
-    from .search import resolve_method
+    from .search import prepare_default_search
 
     catalog = Catalog.open(args.db, create=args.command == "index")
     report = catalog.add_files(args.paths, manifest=args.manifest, progress=not args.quiet,
                                pitch_method=args.pitch, separate=args.separate)
-    snap = catalog.snapshot()
-    if snap.songs and resolve_method(snap) != "classical":  # the default search's fingerprints, now
-        from .learned import sync_catalog
-
-        sync_catalog(catalog.db_dir, snap, progress=not args.quiet)
+    prepare_default_search(catalog, progress=not args.quiet)
     code = _print_report(report, "indexed")
     print(f"catalog {args.db}: {len(catalog)} songs")
     return code

@@ -12,7 +12,7 @@ import numpy as np
 
 from .catalog import Catalog
 from .melody import Note, write_midi
-from .search import load_query, resolve_method, search
+from .search import load_query, prepare_default_search, search
 
 EXCERPT_S = (8.0, 12.0)  # length of the sung part of a song, seconds
 QUERY_KINDS = ("hum", "sing", "whistle")
@@ -64,12 +64,7 @@ def run_demo(args: argparse.Namespace) -> int:
     catalog = Catalog.open(db, create=True)
     started = time.perf_counter()
     report = catalog.add_files([work / "songs"], manifest=manifest)
-    snap = catalog.snapshot()
-    method = resolve_method(snap)
-    if method != "classical":  # what `humdex index` does too: the default search's fingerprints
-        from .learned import sync_catalog
-
-        sync_catalog(catalog.db_dir, snap, progress=True)
+    method = prepare_default_search(catalog, progress=True)
     print(f"catalog {db}: {len(catalog)} songs ({len(report.added)} indexed, "
           f"{len(report.unchanged)} unchanged) in {time.perf_counter() - started:.1f} s; "
           f"search method: {method}\n")

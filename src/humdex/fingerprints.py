@@ -165,10 +165,10 @@ def rerank(store: VectorStore, query: np.ndarray | list[ScaledQuery], keys: list
     out = []
     for key in keys:
         song = store.sequence(key)
+        limit = max_offset_s.get(key) if isinstance(max_offset_s, dict) else max_offset_s
+        max_offset = None if limit is None else round(limit / song_hop)
         best = Match(key, -np.inf, 0.0, 1.0)
         for q in (scaled if scales_of is None else [scaled[i] for i in scales_of[key]]):
-            limit = max_offset_s.get(key) if isinstance(max_offset_s, dict) else max_offset_s
-            max_offset = None if limit is None else round(limit / song_hop)
             score, o, r = sequence_correlation(q.fingerprints, song, ratios, max_offset,
                                                step=hop_s / song_hop)
             if score > best.score:
@@ -189,7 +189,7 @@ def search_store(store: VectorStore, query: np.ndarray | list[ScaledQuery], hop_
     """
     t0 = time.perf_counter()
     keys, votes = scale_votes(store, query)
-    order = np.argsort(-votes.max(axis=1), kind="stable")[:n_candidates] if keys else []
+    order = np.argsort(-votes.max(axis=1), kind="stable")[:n_candidates] if keys else np.zeros(0, int)
     # each candidate is reranked at the tempo scales that gave it the most votes
     scaled = as_scaled(query)
     as_sung = [i for i, q in enumerate(scaled) if q.scale == 1.0]  # always tried: the tempo as hummed

@@ -138,12 +138,10 @@ def query_activation(audio: np.ndarray | None, sample_rate: int, contour: Contou
 def from_start_limits(snapshot, config: LearnedConfig) -> dict[str, float]:
     """Per song key, how far into the song a query sung from its start may begin: its first
     note (MIDI files may open with rests) + config.from_start_slack_s, as the classical matcher."""
-    limits = {}
-    for song, melody in zip(snapshot.songs, snapshot.melodies):
-        voiced = np.flatnonzero(np.isfinite(melody.midi))
-        lead_s = float(voiced[0]) * melody.hop_s if len(voiced) else 0.0
-        limits[song_key(song.song_id, song.stamp)] = lead_s + config.from_start_slack_s
-    return limits
+    refs = snapshot.references()  # cached with the catalog, as is its first-voiced frame per song
+    lead_s = refs.first_voiced() * refs.hop_s
+    return {song_key(song.song_id, song.stamp): float(lead) + config.from_start_slack_s
+            for song, lead in zip(snapshot.songs, lead_s)}
 
 
 def query_scales_for(snapshot, config: LearnedConfig) -> tuple[float, ...]:

@@ -114,7 +114,8 @@ def load_query(path: str | Path, pitch_method: str | None = None) -> Query:
 SEARCH_METHODS = ("classical", "learned", "hybrid", "auto")
 # "auto" (the default) picks by what the catalog holds, as measured (BENCHMARKS.md, issue 4):
 # mostly audio songs -> "learned"; mostly melodies (MIDI, scores, pitch files) -> "hybrid", the
-# learned candidates reranked by the classical DTW, which beats both alone on MIDI catalogs
+# classical and learned candidates reranked by DTW with the two scores fused, which beats both
+# alone on MIDI catalogs
 DEFAULT_METHOD = "auto"
 
 
@@ -125,6 +126,18 @@ def resolve_method(snap: Snapshot, method: str = DEFAULT_METHOD) -> str:
     if method != "auto":
         return method
     return "learned" if snap.mostly_audio else "hybrid"
+
+
+def prepare_default_search(catalog: Catalog, progress: bool = False) -> str:
+    """Build now (at indexing) what the default search needs for this catalog, rather than at
+    its first query: the learned fingerprints unless it resolves to classical. Returns the method."""
+    snap = catalog.snapshot()
+    method = resolve_method(snap)
+    if method != "classical" and snap.songs:
+        from .learned import sync_catalog
+
+        sync_catalog(catalog.db_dir, snap, progress=progress)
+    return method
 
 
 def search(
