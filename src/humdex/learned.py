@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -224,7 +224,7 @@ def learned_search(query_audio: np.ndarray | None, sample_rate: int, query_conto
         add_ms(timing, "activation", time.perf_counter() - t0)
     hybrid = method == "hybrid"
     if hybrid and config.dtw_candidates <= 0:
-        config = LearnedConfig(**{**config.__dict__, "dtw_candidates": 50})
+        config = replace(config, dtw_candidates=50)
     matches = learned_matches(act, db_dir, snapshot, max(top, config.n_candidates) if hybrid else top,
                               from_start, config, timing)
     index = {s.song_id: i for i, s in enumerate(snapshot.songs)}
