@@ -5,10 +5,11 @@ and grows it to --songs songs by adding perturbed copies of its songs (each fing
 Gaussian noise, renormalised): the vector counts and sequence lengths are those of real songs,
 so the k-NN, vote and rerank costs are realistic; hit rates on such a catalog mean nothing and
 are not reported. Queries: the queries of a query list, through the product's own functions
-(tracked contour -> pseudo-activation -> 7 tempo scales -> fingerprints -> search_store). With
---melodies, the hybrid's classical stage (FFT candidates over every song + DTW of them and the
-learned top 50) is timed too, over as many melodies from the shipped melody pool (repeated
-when --songs exceeds the pool).
+and defaults (tracked contour -> pseudo-activation -> 7 tempo scales -> fingerprints at
+learned.query_hop -> search_store). With --melodies, the hybrid's classical stage
+(learned.classical_stage: FFT candidates over every song, or over the learned candidates above
+LearnedConfig.full_scan_songs, + DTW of them and the learned top 50) is timed too, over as many
+melodies from the shipped melody pool (repeated when --songs exceeds the pool).
 
     HUMDEX_THREADS=1 python benchmarks/learned_scale.py --store DB/learned/short-..._hop0.5 \
         --queries data/mirex_q/anywhere10/queries.tsv --songs 20480 --melodies
@@ -41,7 +42,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(int(os.environ.get("HUMDEX_THREADS", "1")))
     from humdex.audio import SAMPLE_RATE, load
     from humdex.features import contour_to_activation
-    from humdex.fingerprints import query_fingerprints, search_store
+    from humdex.fingerprints import QUERY_SCALES, query_fingerprints, search_store
+    from humdex.learned import LearnedConfig, classical_stage, query_hop
     from humdex.model import load_model
     from humdex.pitch import query_contour
     from humdex.vectorstore import FaissStore
@@ -61,7 +63,10 @@ def main(argv=None) -> int:
     big.search(np.zeros((1, 128), np.float32) + 0.088, 1)  # builds the index
     build_s = time.perf_counter() - t0
     refs = pool_references(len(big)) if args.melodies else None
+    row_of = {k: i for i, k in enumerate(keys)}
     model = load_model(name="short")
+    config = LearnedConfig(dtw_candidates=50)  # as the hybrid runs it
+    hop = query_hop(model, 0.5, len(QUERY_SCALES), config)
     qdir = Path(args.queries).parent
     lines = [ln.split("\t") for ln in Path(args.queries).read_text().splitlines() if ln.strip()]
     stages: dict[str, list[float]] = {}
@@ -70,15 +75,14 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         contour = query_contour(audio, SAMPLE_RATE)
         timing = {"pitch": (time.perf_counter() - t) * 1e3}
-        matches = search_store(big, query_fingerprints(model, contour_to_activation(contour), timing=timing),
-                               model.config.hop_s, top=50, song_hop_s=0.5, timing=timing)
+        fingerprints = query_fingerprints(model, contour_to_activation(contour), QUERY_SCALES, hop, timing=timing)
+        matches = search_store(big, fingerprints, hop, top=config.n_candidates, song_hop_s=0.5, timing=timing)
         timing["learned_total"] = sum(timing.values())
         if refs is not None:
-            from humdex.matcher import match
-
-            also = np.array([keys.index(m.song_key.split("~")[0]) for m in matches], np.int64)
+            rows = [row_of[k] + int(c or 0) * len(keys)  # copy c of song k: row k + c * 2048
+                    for k, _, c in (m.song_key.partition("~") for m in matches)]
             t = time.perf_counter()
-            match(contour, refs, top=10, also=also)
+            classical_stage(contour, refs, rows, False, config)
             timing["classical_stage"] = (time.perf_counter() - t) * 1e3
             timing["hybrid_total"] = timing["learned_total"] + timing["classical_stage"]
         for k, v in timing.items():

@@ -99,3 +99,34 @@ def test_auto_method_is_hybrid_for_melody_catalogs_and_learned_for_audio(tmp_pat
     assert search(query, catalog, top=3).method == "learned"
     with pytest.raises(ValueError, match="unknown search method"):
         resolve_method(catalog.snapshot(), "dtw")
+
+
+def test_hybrid_scanning_only_the_learned_candidates_keeps_each_songs_scores(tmp_path, song_dir,
+                                                                             melodies) -> None:
+    """Above config.full_scan_songs the classical stage scans only the learned candidates. A
+    song's DTW score depends on that song alone, so the scanned songs keep the scores of the full
+    scan (other songs' best windows may flip between near ties); a wrong mapping back to
+    catalog rows would pin another song's DTW score on it."""
+    from dataclasses import replace
+
+    from humdex.catalog import Catalog
+    from humdex.learned import default_config, learned_search
+    from humdex.search import load_query
+
+    catalog = Catalog.open(tmp_path / "db", create=True)
+    catalog.add_files([song_dir], progress=False)
+    snap = catalog.snapshot()
+    query = load_query(write_f0_csv(tmp_path / "q.csv", melodies[9], 4, 16, transpose=2.0))
+    config = replace(default_config(), n_candidates=4, dtw_candidates=3)
+
+    def search(method: str, full_scan_songs: int = 0) -> dict:
+        rows = learned_search(None, 0, query.contour, catalog.db_dir, snap, top=12, method=method,
+                              config=replace(config, full_scan_songs=full_scan_songs))
+        return {song: (score, start, end) for song, score, start, end in rows}
+
+    full, scanned, learned = search("hybrid", 100), search("hybrid"), search("learned")
+    assert len(learned) == 4 and len(full) == len(snap.songs)
+    song = snap.index_of("song09")
+    assert song in learned and max(scanned, key=lambda s: scanned[s][0]) == song
+    # scanned both times: the same DTW score and span (up to FFT rounding in stage 1's key)
+    assert scanned[song] == pytest.approx(full[song], rel=0.01)

@@ -50,14 +50,16 @@ class ScaledQuery:
 
 
 def query_fingerprints(model: Encoder, activation: np.ndarray,
-                       scales: tuple[float, ...] = QUERY_SCALES,
+                       scales: tuple[float, ...] = QUERY_SCALES, hop_s: float | None = None,
                        timing: dict[str, float] | None = None) -> list[ScaledQuery]:
     """(T, 360) query activation -> its fingerprint sequence at each tempo scale (one embedding batch).
 
+    hop_s: window hop in the stretched query's time (default the model's hop);
     timing: gets "features" and "embed" milliseconds added.
     """
     t0 = time.perf_counter()
-    windows = [crepe_windows(stretch_frames(activation, s), model.config.window)[0] for s in scales]
+    spec = model.config.window if hop_s is None else WindowSpec(model.config.window_s, hop_s)
+    windows = [crepe_windows(stretch_frames(activation, s), spec)[0] for s in scales]
     t1 = time.perf_counter()
     emb = embed(model, np.concatenate(windows))
     if timing is not None:

@@ -48,8 +48,13 @@ class LearnedConfig:
     query_input: str = "contour"  # audio queries: "contour" (tracked pitch, fast) or "crepe" (tiny)
     query_scales: tuple[float, ...] | None = None  # tempo scales the query is fingerprinted at
     # (None: by catalog, query_scales_for)
+    query_hop_s: float | None = None  # query window hop in stretched time (None: query_hop)
     n_candidates: int = 200  # songs reranked by sequence correlation
     dtw_candidates: int = 0  # > 0: this many learned candidates join the classical matcher's DTW
+    # hybrid: the classical matcher scans every song of a catalog up to this size, beyond it only
+    # the learned candidates (its FFT stage grows with the catalog: ~65 ms per 1000 songs)
+    full_scan_songs: int = 5000
+    classical_candidates: int = 50  # songs the classical matcher's own FFT stage sends to DTW
     from_start_slack_s: float = 2.0  # from_start: the query begins at most this far into the song
 
 
@@ -135,6 +140,15 @@ def query_activation(audio: np.ndarray | None, sample_rate: int, contour: Contou
     return contour_to_activation(contour)
 
 
+def query_hop(model: Encoder, song_hop_s: float, n_scales: int, config: LearnedConfig) -> float:
+    """The query's window hop: config.query_hop_s, else the songs' hop when the query is
+    fingerprinted at several tempo scales (half M_short's windows, and the same hit rates on the
+    pool's validation queries: BENCHMARKS.md), else the model's own finer hop, as in the paper."""
+    if config.query_hop_s:
+        return config.query_hop_s
+    return song_hop_s if n_scales > 1 else model.config.hop_s
+
+
 def from_start_limits(snapshot, config: LearnedConfig) -> dict[str, float]:
     """Per song key, how far into the song a query sung from its start may begin: its first
     note (MIDI files may open with rests) + config.from_start_slack_s, as the classical matcher."""
@@ -172,8 +186,10 @@ def learned_matches(activation: np.ndarray, db_dir: str | Path, snapshot, top: i
         store = sync_store(db_dir, snapshot, name, model, song_hop, audio_songs=config.audio_songs)
         if timing is not None:
             add_ms(timing, "index_sync", time.perf_counter() - t0)
-        q = query_fingerprints(model, activation, query_scales_for(snapshot, config), timing=timing)
-        results.append(search_store(store, q, model.config.hop_s, top=max(top, config.n_candidates),
+        scales = query_scales_for(snapshot, config)
+        q_hop = query_hop(model, song_hop, len(scales), config)
+        q = query_fingerprints(model, activation, scales, q_hop, timing=timing)
+        results.append(search_store(store, q, q_hop, top=max(top, config.n_candidates),
                                     n_candidates=config.n_candidates,
                                     max_offset_s=from_start_limits(snapshot, config) if from_start else None,
                                     song_hop_s=song_hop, timing=timing))
@@ -233,18 +249,34 @@ def learned_search(query_audio: np.ndarray | None, sample_rate: int, query_conto
                for m in matches if key_song_id(m.song_key) in index]
     if not hybrid:
         return learned[:top]
-    from humdex.matcher import match
-
     t1 = time.perf_counter()
     if query_contour is None:
         return []
-    cand = np.array([i for i, *_ in learned[: config.dtw_candidates]], np.int64)
-    refs = snapshot.references()
-    dtw = [(m.index, float(m.score), m.start_s, m.end_s)
-           for m in match(query_contour, refs, from_start=from_start, top=len(refs), also=cand)]
+    dtw = classical_stage(query_contour, snapshot.references(), [row[0] for row in learned], from_start,
+                          config)
     if timing is not None:
         add_ms(timing, "dtw_rerank", time.perf_counter() - t1)
     return weighted_union(dtw, learned, HYBRID_DTW_WEIGHT)[:top]
+
+
+def classical_stage(contour: Contour, refs, learned_rows: list[int], from_start: bool,
+                    config: LearnedConfig) -> list[tuple[int, float, float, float]]:
+    """The hybrid's DTW rows (song row, score, start_s, end_s), best first.
+
+    The classical matcher scans every song of `refs` (a catalog of at most config.full_scan_songs
+    songs) or only the learned candidates `learned_rows` (best first); its DTW reranks its own
+    config.classical_candidates best songs together with the learned top config.dtw_candidates.
+    """
+    from humdex.matcher import MatcherConfig, match
+
+    cand = np.array(learned_rows[: config.dtw_candidates], np.int64)
+    rows = np.arange(len(refs))
+    if len(refs) > config.full_scan_songs:
+        rows = np.union1d(np.array(learned_rows, np.int64), cand)
+        refs, cand = refs.select(rows), np.searchsorted(rows, cand)
+    found = match(contour, refs, from_start=from_start, top=len(refs), also=cand,
+                  config=MatcherConfig(candidates=config.classical_candidates))
+    return [(int(rows[m.index]), float(m.score), m.start_s, m.end_s) for m in found]
 
 
 def weighted_union(dtw: list[tuple[int, float, float, float]],

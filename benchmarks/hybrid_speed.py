@@ -1,0 +1,106 @@
+"""Accuracy against latency of the learned/hybrid search's knobs (LearnedConfig fields), on one query list.
+
+Each variant is a set of LearnedConfig overrides, e.g. `fast:query_hop_s=0.5,dtw_pool=200`. Every
+query is pitch-tracked once; then each variant runs the product's own `learned_search` on it,
+and the report gives, per variant, top-1 / top-10 / MRR and p50 / p95 milliseconds per stage
+(pitch excluded: it is the same for all). Variants run in turn on the same query, so machine
+load shifts them alike.
+
+    HUMDEX_THREADS=1 python benchmarks/hybrid_speed.py --db DB --queries Q.tsv [--from-start] \
+        --variant base: --variant fast:query_hop_s=0.5,dtw_pool=200 [--method hybrid] --out R.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+
+def parse_variant(text: str, fields: dict[str, type]) -> tuple[str, dict]:
+    """"name:key=val,key=val" -> (name, overrides) with values cast to the LearnedConfig field types."""
+    name, _, rest = text.partition(":")
+    overrides = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        if key not in fields:
+            raise SystemExit(f"unknown LearnedConfig field {key!r}")
+        overrides[key] = None if value == "none" else (float(value) if "." in value else int(value))
+    return name, overrides
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--db", required=True)
+    p.add_argument("--queries", required=True)
+    p.add_argument("--from-start", action="store_true")
+    p.add_argument("--method", default="hybrid", choices=("learned", "hybrid"))
+    p.add_argument("--variant", action="append", required=True)
+    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("HUMDEX_THREADS", "1")))
+    from humdex.catalog import Catalog
+    from humdex.errors import HumdexError
+    from humdex.learned import LearnedConfig, default_config, learned_search, sync_catalog
+    from humdex.search import load_query
+
+    fields = {f.name: f.type for f in dataclasses.fields(LearnedConfig)}
+    variants = dict(parse_variant(v, fields) for v in args.variant)
+    configs = {name: dataclasses.replace(default_config(), **kw) for name, kw in variants.items()}
+    catalog = Catalog.open(args.db)
+    snap = catalog.snapshot()
+    sync_catalog(catalog.db_dir, snap, progress=True)
+    ids = [s.song_id for s in snap.songs]
+    qfile = Path(args.queries)
+    lines = [ln.split("\t") for ln in qfile.read_text().splitlines() if ln.strip()]
+    lines = lines[: args.limit] if args.limit else lines
+    ranks: dict[str, list[int]] = {n: [] for n in configs}
+    stages: dict[str, dict[str, list[float]]] = {n: {} for n in configs}
+    for qpath, truth in tqdm(lines, desc="queries"):
+        try:
+            query = load_query(qfile.parent / qpath)
+        except HumdexError:  # a miss for every variant, as in `humdex eval`
+            for n in configs:
+                ranks[n].append(0)
+            continue
+        for name, cfg in configs.items():
+            timing: dict[str, float] = {}
+            t0 = time.perf_counter()
+            rows = learned_search(None, 0, query.contour, catalog.db_dir, snap, top=10,
+                                  from_start=args.from_start, method=args.method, config=cfg,
+                                  timing=timing)
+            timing["total"] = (time.perf_counter() - t0) * 1e3
+            found = [ids[r[0]] for r in rows]
+            ranks[name].append(found.index(truth.strip()) + 1 if truth.strip() in found else 0)
+            for k, v in timing.items():
+                stages[name].setdefault(k, []).append(v)
+    report = {"db": args.db, "queries": args.queries, "from_start": args.from_start,
+              "method": args.method, "songs": len(ids), "n_queries": len(lines), "variants": {}}
+    for name in configs:
+        r = np.array(ranks[name])
+        report["variants"][name] = {
+            "overrides": variants[name],
+            "top1": round(float(np.mean(r == 1)), 3), "top10": round(float(np.mean(r > 0)), 3),
+            "mrr": round(float(np.mean(np.where(r > 0, 1.0 / np.maximum(r, 1), 0.0))), 3),
+            "ms": {k: [round(float(np.percentile(v, 50)), 1), round(float(np.percentile(v, 95)), 1)]
+                   for k, v in stages[name].items()}}
+        v = report["variants"][name]
+        print(f"{name:12s} top1 {v['top1']:.3f} top10 {v['top10']:.3f} mrr {v['mrr']:.3f} "
+              f"total p50 {v['ms']['total'][0]:.0f} ms  {v['ms']}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
