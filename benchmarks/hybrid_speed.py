@@ -24,15 +24,32 @@ import numpy as np
 from tqdm import tqdm
 
 
-def parse_variant(text: str, fields: dict[str, type]) -> tuple[str, dict]:
-    """"name:key=val,key=val" -> (name, overrides) with values cast to the LearnedConfig field types."""
+def parse_value(text: str):
+    """"none" -> None, "a+b" -> ("a", "b") (tuples: models, weights), else int, float or str."""
+    if text == "none":
+        return None
+    if "+" in text:
+        return tuple(parse_value(part) for part in text.split("+"))
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_variant(text: str, defaults: dict) -> tuple[str, dict]:
+    """"name:key=val,key=val" -> (name, LearnedConfig overrides), e.g. "fused:models=short+long"
+    (defaults: the LearnedConfig fields' defaults; a tuple field given one value gets a 1-tuple)."""
     name, _, rest = text.partition(":")
     overrides = {}
     for item in filter(None, rest.split(",")):
         key, _, value = item.partition("=")
-        if key not in fields:
+        if key not in defaults:
             raise SystemExit(f"unknown LearnedConfig field {key!r}")
-        overrides[key] = None if value == "none" else (float(value) if "." in value else int(value))
+        parsed = parse_value(value)
+        tuple_field = isinstance(defaults[key], tuple) and not isinstance(parsed, tuple)
+        overrides[key] = (parsed,) if tuple_field else parsed
     return name, overrides
 
 
@@ -54,12 +71,13 @@ def main(argv=None) -> int:
     from humdex.learned import LearnedConfig, default_config, learned_search, sync_catalog
     from humdex.search import load_query
 
-    fields = {f.name: f.type for f in dataclasses.fields(LearnedConfig)}
-    variants = dict(parse_variant(v, fields) for v in args.variant)
+    defaults = {f.name: f.default for f in dataclasses.fields(LearnedConfig)}
+    variants = dict(parse_variant(v, defaults) for v in args.variant)
     configs = {name: dataclasses.replace(default_config(), **kw) for name, kw in variants.items()}
     catalog = Catalog.open(args.db)
     snap = catalog.snapshot()
-    sync_catalog(catalog.db_dir, snap, progress=True)
+    for cfg in configs.values():  # every variant's models fingerprint the catalog before timing starts
+        sync_catalog(catalog.db_dir, snap, cfg, progress=True)
     ids = [s.song_id for s in snap.songs]
     qfile = Path(args.queries)
     lines = [ln.split("\t") for ln in qfile.read_text().splitlines() if ln.strip()]

@@ -6,7 +6,7 @@ Gaussian noise, renormalised): the vector counts and sequence lengths are those 
 so the k-NN, vote and rerank costs are realistic; hit rates on such a catalog mean nothing and
 are not reported. Queries: the queries of a query list, through the product's own functions
 and defaults (tracked contour -> pseudo-activation -> 7 tempo scales -> fingerprints at
-learned.query_hop -> search_store). With --melodies, the hybrid's classical stage
+the model's hop -> search_store). With --melodies, the hybrid's classical stage
 (learned.classical_stage: FFT candidates over every song, or over the learned candidates above
 LearnedConfig.full_scan_songs, + DTW of them and the learned top 50) is timed too, over as many
 melodies from the shipped melody pool (repeated when --songs exceeds the pool).
@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     from humdex.audio import SAMPLE_RATE, load
     from humdex.features import contour_to_activation
     from humdex.fingerprints import QUERY_SCALES, query_fingerprints, search_store
-    from humdex.learned import LearnedConfig, classical_stage, query_hop
+    from humdex.learned import LearnedConfig, classical_stage
     from humdex.model import load_model
     from humdex.pitch import query_contour
     from humdex.vectorstore import FaissStore
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     row_of = {k: i for i, k in enumerate(keys)}
     model = load_model(name="short")
     config = LearnedConfig(dtw_candidates=50)  # as the hybrid runs it
-    hop = query_hop(model, 0.5, len(QUERY_SCALES), config)
+    hop = model.config.hop_s
     qdir = Path(args.queries).parent
     lines = [ln.split("\t") for ln in Path(args.queries).read_text().splitlines() if ln.strip()]
     stages: dict[str, list[float]] = {}

@@ -48,7 +48,9 @@ class LearnedConfig:
     query_input: str = "contour"  # audio queries: "contour" (tracked pitch, fast) or "crepe" (tiny)
     query_scales: tuple[float, ...] | None = None  # tempo scales the query is fingerprinted at
     # (None: by catalog, query_scales_for)
-    query_hop_s: float | None = None  # query window hop in stretched time (None: query_hop)
+    # query window hop in stretched time (None: the model's). A query starts anywhere on the songs'
+    # 0.5 s grid: at the songs' hop (half the windows) hit rates fell on queries off it (BENCHMARKS.md)
+    query_hop_s: float | None = None
     n_candidates: int = 200  # songs reranked by sequence correlation
     dtw_candidates: int = 0  # > 0: this many learned candidates join the classical matcher's DTW
     # hybrid: the classical matcher scans every song of a catalog up to this size, beyond it only
@@ -140,15 +142,6 @@ def query_activation(audio: np.ndarray | None, sample_rate: int, contour: Contou
     return contour_to_activation(contour)
 
 
-def query_hop(model: Encoder, song_hop_s: float, n_scales: int, config: LearnedConfig) -> float:
-    """The query's window hop: config.query_hop_s, else the songs' hop when the query is
-    fingerprinted at several tempo scales (half M_short's windows, and the same hit rates on the
-    pool's validation queries: BENCHMARKS.md), else the model's own finer hop, as in the paper."""
-    if config.query_hop_s:
-        return config.query_hop_s
-    return song_hop_s if n_scales > 1 else model.config.hop_s
-
-
 def from_start_limits(snapshot, config: LearnedConfig) -> dict[str, float]:
     """Per song key, how far into the song a query sung from its start may begin: its first
     note (MIDI files may open with rests) + config.from_start_slack_s, as the classical matcher."""
@@ -186,9 +179,8 @@ def learned_matches(activation: np.ndarray, db_dir: str | Path, snapshot, top: i
         store = sync_store(db_dir, snapshot, name, model, song_hop, audio_songs=config.audio_songs)
         if timing is not None:
             add_ms(timing, "index_sync", time.perf_counter() - t0)
-        scales = query_scales_for(snapshot, config)
-        q_hop = query_hop(model, song_hop, len(scales), config)
-        q = query_fingerprints(model, activation, scales, q_hop, timing=timing)
+        q_hop = config.query_hop_s or model.config.hop_s
+        q = query_fingerprints(model, activation, query_scales_for(snapshot, config), q_hop, timing=timing)
         results.append(search_store(store, q, q_hop, top=max(top, config.n_candidates),
                                     n_candidates=config.n_candidates,
                                     max_offset_s=from_start_limits(snapshot, config) if from_start else None,
