@@ -116,8 +116,8 @@ def test_hybrid_scanning_only_the_learned_candidates_keeps_each_songs_scores(tmp
     catalog = Catalog.open(tmp_path / "db", create=True)
     catalog.add_files([song_dir], progress=False)
     snap = catalog.snapshot()
-    query = load_query(write_f0_csv(tmp_path / "q.csv", melodies[9], 4, 16, transpose=2.0))
-    config = replace(default_config(), n_candidates=4, dtw_candidates=3)
+    query = load_query(write_f0_csv(tmp_path / "q.csv", melodies[2], 0, 16))
+    config = replace(default_config(), n_candidates=8, dtw_candidates=3)
 
     def search(method: str, full_scan_songs: int = 0) -> dict:
         rows = learned_search(None, 0, query.contour, catalog.db_dir, snap, top=12, method=method,
@@ -125,8 +125,8 @@ def test_hybrid_scanning_only_the_learned_candidates_keeps_each_songs_scores(tmp
         return {song: (score, start, end) for song, score, start, end in rows}
 
     full, scanned, learned = search("hybrid", 100), search("hybrid"), search("learned")
-    assert len(learned) == 4 and len(full) == len(snap.songs)
-    song = snap.index_of("song09")
+    assert len(learned) == 8 and len(full) == len(snap.songs) == 12
+    song = snap.index_of("song02")
     assert song in learned and max(scanned, key=lambda s: scanned[s][0]) == song
     # scanned both times: the same DTW score and span (up to FFT rounding in stage 1's key)
     assert scanned[song] == pytest.approx(full[song], rel=0.01)
