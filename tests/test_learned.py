@@ -130,3 +130,27 @@ def test_hybrid_scanning_only_the_learned_candidates_keeps_each_songs_scores(tmp
     assert song in learned and max(scanned, key=lambda s: scanned[s][0]) == song
     # scanned both times: the same DTW score and span (up to FFT rounding in stage 1's key)
     assert scanned[song] == pytest.approx(full[song], rel=0.01)
+
+
+def test_classical_stage_adds_the_learned_candidates_its_scan_missed(tmp_path, song_dir, melodies) -> None:
+    """The scan that runs beside the learned search, plus a DTW of the learned candidates it did
+    not pick, scores the same songs as one matcher call with those candidates forced in."""
+    from dataclasses import replace
+
+    from humdex.catalog import Catalog
+    from humdex.learned import classical_stage, default_config, dtw_rows, with_classical_scan
+    from humdex.search import load_query
+
+    catalog = Catalog.open(tmp_path / "db", create=True)
+    catalog.add_files([song_dir], progress=False)
+    refs = catalog.snapshot().references()
+    contour = load_query(write_f0_csv(tmp_path / "q.csv", melodies[3], 2, 16, transpose=-4.0)).contour
+    config = replace(default_config(), classical_candidates=2, dtw_candidates=4)
+    learned_rows = [11, 10, 3, 0, 5]  # the last one is beyond dtw_candidates: not scored
+    result, scanned = with_classical_scan(contour, refs, False, config, lambda: "learned")
+    assert result == "learned" and scanned is not None and len(scanned) == 2
+    rows = classical_stage(contour, refs, learned_rows, False, config, scanned)
+    one_pass = dtw_rows(contour, refs, False, 2, also=np.array(learned_rows[:4]))
+    assert sorted(r[0] for r in rows) == sorted(r[0] for r in one_pass)
+    assert rows[0][0] == one_pass[0][0] == 3 and rows[0][1] == pytest.approx(one_pass[0][1], rel=0.01)
+    assert [r[1] for r in rows] == sorted((r[1] for r in rows), reverse=True)

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -37,6 +40,8 @@ LEARNED_DIR = "learned"
 # validation/test melodies in a 2000-song MIDI catalog (benchmarks/hybrid_fusion.py, BENCHMARKS.md)
 HYBRID_DTW_WEIGHT = 0.55
 _LOCK = threading.Lock()  # one sync at a time within a process (the server's threads)
+Rows = list[tuple[int, float, float, float]]  # search answers: (song row, score, start_s, end_s)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -213,7 +218,7 @@ def sync_catalog(db_dir: str | Path, snapshot, config: LearnedConfig | None = No
 def learned_search(query_audio: np.ndarray | None, sample_rate: int, query_contour: Contour | None,
                    db_dir: str | Path, snapshot, top: int = 10, from_start: bool = False,
                    method: str = "learned", config: LearnedConfig | None = None,
-                   timing: dict | None = None) -> list[tuple[int, float, float, float]]:
+                   timing: dict | None = None) -> Rows:
     """(song index, score, start_s, end_s) of the best songs for a query, best first.
 
     method "learned": fused learned scores (mean cosine, -1..1); "hybrid": the learned top
@@ -233,47 +238,74 @@ def learned_search(query_audio: np.ndarray | None, sample_rate: int, query_conto
     hybrid = method == "hybrid"
     if hybrid and config.dtw_candidates <= 0:
         config = replace(config, dtw_candidates=50)
-    matches = learned_matches(act, db_dir, snapshot, max(top, config.n_candidates) if hybrid else top,
-                              from_start, config, timing)
+    refs = snapshot.references() if hybrid and query_contour is not None else None
+    matches, scanned = with_classical_scan(
+        query_contour, refs, from_start, config,
+        lambda: learned_matches(act, db_dir, snapshot, max(top, config.n_candidates) if hybrid else top,
+                                from_start, config, timing))
     index = {s.song_id: i for i, s in enumerate(snapshot.songs)}
     q_s = len(act) * 0.01
     learned = [(index[key_song_id(m.song_key)], m.score, m.offset_s, m.offset_s + q_s * m.ratio)
                for m in matches if key_song_id(m.song_key) in index]
     if not hybrid:
         return learned[:top]
-    t1 = time.perf_counter()
-    if query_contour is None:
+    if query_contour is None or refs is None:
         return []
-    dtw = classical_stage(query_contour, snapshot.references(), [row[0] for row in learned], from_start,
-                          config)
-    if timing is not None:
+    t1 = time.perf_counter()
+    dtw = classical_stage(query_contour, refs, [row[0] for row in learned], from_start, config, scanned)
+    if timing is not None:  # what the DTW adds after the learned search (the scan ran beside it)
         add_ms(timing, "dtw_rerank", time.perf_counter() - t1)
     return weighted_union(dtw, learned, HYBRID_DTW_WEIGHT)[:top]
 
 
-def classical_stage(contour: Contour, refs, learned_rows: list[int], from_start: bool,
-                    config: LearnedConfig) -> list[tuple[int, float, float, float]]:
-    """The hybrid's DTW rows (song row, score, start_s, end_s), best first.
+def with_classical_scan(contour: Contour | None, refs, from_start: bool, config: LearnedConfig,
+                        learned: Callable[[], T]) -> tuple[T, Rows | None]:
+    """(learned(), the classical matcher's DTW rows over every song of refs), the scan running in a
+    worker thread meanwhile (FFT and DTW release the GIL, so a second core overlaps it with the
+    embedding); (learned(), None) when there is nothing to scan or the catalog is above
+    config.full_scan_songs (the scan then needs the learned candidates: classical_stage)."""
+    if contour is None or refs is None or len(refs) > config.full_scan_songs:
+        return learned(), None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scan = pool.submit(dtw_rows, contour, refs, from_start, config.classical_candidates)
+        result = learned()
+        return result, scan.result()
 
-    The classical matcher scans every song of `refs` (a catalog of at most config.full_scan_songs
-    songs) or only the learned candidates `learned_rows` (best first); its DTW reranks its own
-    config.classical_candidates best songs together with the learned top config.dtw_candidates.
+
+def classical_stage(contour: Contour, refs, learned_rows: list[int], from_start: bool,
+                    config: LearnedConfig, scanned: Rows | None = None) -> Rows:
+    """The hybrid's DTW rows, best first: the classical matcher's own config.classical_candidates
+    best songs and the learned top config.dtw_candidates, each scored by DTW.
+
+    The matcher scans every song of `refs` (`scanned`, when with_classical_scan already did), or
+    above config.full_scan_songs only the learned candidates `learned_rows` (best first).
     """
+    cand = np.array(learned_rows[: config.dtw_candidates], np.int64)
+    if len(refs) > config.full_scan_songs:
+        return dtw_rows(contour, refs, from_start, config.classical_candidates,
+                        among=np.union1d(np.array(learned_rows, np.int64), cand), also=cand)
+    if scanned is None:
+        scanned = dtw_rows(contour, refs, from_start, config.classical_candidates)
+    missing = np.setdiff1d(cand, [row[0] for row in scanned])  # a song's DTW depends on it alone
+    extra = dtw_rows(contour, refs, from_start, len(missing), among=missing) if len(missing) else []
+    return sorted(scanned + extra, key=lambda row: -row[1])
+
+
+def dtw_rows(contour: Contour, refs, from_start: bool, candidates: int, among: np.ndarray | None = None,
+             also: np.ndarray | None = None) -> Rows:
+    """The classical matcher over refs (or only its sorted rows `among`): DTW rows of its
+    `candidates` best songs by the FFT stage and of the rows `also`."""
     from humdex.matcher import MatcherConfig, match
 
-    cand = np.array(learned_rows[: config.dtw_candidates], np.int64)
-    rows = np.arange(len(refs))
-    if len(refs) > config.full_scan_songs:
-        rows = np.union1d(np.array(learned_rows, np.int64), cand)
-        refs, cand = refs.select(rows), np.searchsorted(rows, cand)
-    found = match(contour, refs, from_start=from_start, top=len(refs), also=cand,
-                  config=MatcherConfig(candidates=config.classical_candidates))
+    rows = np.arange(len(refs)) if among is None else np.asarray(among, np.int64)
+    sub = refs if among is None else refs.select(rows)
+    also_sub = None if also is None else np.searchsorted(rows, also)
+    found = match(contour, sub, from_start=from_start, top=len(sub), also=also_sub,
+                  config=MatcherConfig(candidates=candidates))
     return [(int(rows[m.index]), float(m.score), m.start_s, m.end_s) for m in found]
 
 
-def weighted_union(dtw: list[tuple[int, float, float, float]],
-                   learned: list[tuple[int, float, float, float]],
-                   dtw_weight: float) -> list[tuple[int, float, float, float]]:
+def weighted_union(dtw: Rows, learned: Rows, dtw_weight: float) -> Rows:
     """Songs of both rankings by w * DTW score + (1 - w) * learned score, best first.
 
     Rows are (song index, score, start_s, end_s); a song missing from one ranking takes that
