@@ -37,6 +37,26 @@ def test_reindex_does_no_work_twice(song_dir: Path, tmp_path: Path) -> None:
     assert catalog.snapshot().generation == generation  # nothing rewritten
 
 
+def test_recording_reindexed_with_another_tracker_is_tracked_again(song_dir: Path, tmp_path: Path,
+                                                                   melodies) -> None:
+    """How a recording's melody was extracted is part of its stamp: the same file indexed with
+    another --pitch (or --separate) is re-tracked, a MIDI file is not."""
+    import soundfile as sf
+
+    from conftest import sing
+    from humdex.audio import SAMPLE_RATE
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    sf.write(audio / "sung.wav", sing(melodies[0][:8]), SAMPLE_RATE)
+    catalog = Catalog.open(tmp_path / "db", create=True)
+    catalog.add_files([audio, song_dir / "song01.mid"], progress=False)
+    assert catalog.add_files([audio], progress=False).unchanged == ["sung"]
+    again = catalog.add_files([audio, song_dir / "song01.mid"], progress=False, pitch_method="pyin")
+    assert again.added == ["sung"] and again.unchanged == ["song01"]
+    assert catalog.song("sung").stamp.endswith(":pitch=pyin")
+
+
 def test_changed_file_is_reindexed(song_dir: Path, tmp_path: Path) -> None:
     catalog = Catalog.open(tmp_path / "db", create=True)
     catalog.add_files([song_dir], progress=False)

@@ -48,7 +48,8 @@ COMMIT_EVERY_S = 60.0  # while indexing many files, save progress at least this 
 
 @dataclass(frozen=True)
 class Song:
-    """One catalog entry. `stamp` ("size:mtime_ns" of the source) tells whether it changed since."""
+    """One catalog entry. `stamp` ("size:mtime_ns" of the source, plus how a recording's melody
+    was extracted) tells whether it changed since."""
 
     song_id: str
     title: str | None
@@ -94,9 +95,12 @@ class AddReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
-def _stamp(path: Path) -> str:
+def _stamp(path: Path, kind: str = "", pitch_method: str | None = None, separate: str = "none") -> str:
+    """"size:mtime_ns" of the file; for a recording also how its melody was extracted, so that
+    re-indexing it with another --separate or --pitch re-tracks it (the defaults add nothing)."""
     st = path.stat()
-    return f"{st.st_size}:{st.st_mtime_ns}"
+    how = [f"sep={separate}"] * (separate != "none") + [f"pitch={pitch_method}"] * bool(pitch_method)
+    return ":".join([str(st.st_size), str(st.st_mtime_ns)] + (how if kind == "audio" else []))
 
 
 def _atomic_write(path: Path, write: Any) -> None:
@@ -241,7 +245,7 @@ class Catalog:
                 f"song id {entry.song_id!r} is already used by {owner}; "
                 "give this file another id in a manifest (path,song_id,title,artist)"
             )
-        stamp = _stamp(path)
+        stamp = _stamp(path, kind, pitch_method, separate)
         snap = self._snapshot
         if owner == str(path):
             old = snap.songs[snap.index_of(entry.song_id)]
