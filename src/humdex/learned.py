@@ -283,7 +283,7 @@ def classical_stage(contour: Contour, refs, learned_rows: list[int], from_start:
     cand = np.array(learned_rows[: config.dtw_candidates], np.int64)
     if len(refs) > config.full_scan_songs:
         return dtw_rows(contour, refs, from_start, config.classical_candidates,
-                        among=np.union1d(np.array(learned_rows, np.int64), cand), also=cand)
+                        among=np.unique(np.array(learned_rows, np.int64)), also=cand)
     if scanned is None:
         scanned = dtw_rows(contour, refs, from_start, config.classical_candidates)
     missing = np.setdiff1d(cand, [row[0] for row in scanned])  # a song's DTW depends on it alone
