@@ -154,3 +154,22 @@ def test_classical_stage_adds_the_learned_candidates_its_scan_missed(tmp_path, s
     assert sorted(r[0] for r in rows) == sorted(r[0] for r in one_pass)
     assert rows[0][0] == one_pass[0][0] == 3 and rows[0][1] == pytest.approx(one_pass[0][1], rel=0.01)
     assert [r[1] for r in rows] == sorted((r[1] for r in rows), reverse=True)
+
+
+@pytest.mark.skipif(not default_model_path("long").is_file(), reason="no shipped M_long")
+def test_fused_short_and_long_models_find_the_song(tmp_path, song_dir, melodies) -> None:
+    """M_fused: the shipped M_short and M_long each search their own store, scores are fused."""
+    from dataclasses import replace
+
+    from humdex.catalog import Catalog
+    from humdex.learned import LEARNED_DIR, default_config, learned_search
+    from humdex.search import load_query
+
+    catalog = Catalog.open(tmp_path / "db", create=True)
+    catalog.add_files([song_dir], progress=False)
+    snap = catalog.snapshot()
+    query = load_query(write_f0_csv(tmp_path / "q.csv", melodies[4], 4, 20, transpose=-2.0))
+    config = replace(default_config(), models=("short", "long"))
+    rows = learned_search(None, 0, query.contour, catalog.db_dir, snap, top=3, config=config)
+    assert snap.songs[rows[0][0]].song_id == "song04"
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "db" / LEARNED_DIR).iterdir()) == ["long", "short"]

@@ -22,6 +22,7 @@ from humdex.model import (
 # sha256 of the shipped weights (src/humdex/assets); update together with the files
 SHIPPED_SHA256: dict[str, str] = {
     "short": "78ea37aafe060354c98874003b0e0b290da7d72a7fa99addd9cf8957f1475e6f",
+    "long": "09076273633678f60c1614232d2350615988e41d78bf68385c82b652e7c8131c",
 }
 
 
