@@ -99,8 +99,12 @@ def _stamp(path: Path, kind: str = "", pitch_method: str | None = None, separate
     """"size:mtime_ns" of the file; for a recording also how its melody was extracted, so that
     re-indexing it with another --separate or --pitch re-tracks it (the defaults add nothing)."""
     st = path.stat()
-    how = [f"sep={separate}"] * (separate != "none") + [f"pitch={pitch_method}"] * bool(pitch_method)
-    return ":".join([str(st.st_size), str(st.st_mtime_ns)] + (how if kind == "audio" else []))
+    parts = [str(st.st_size), str(st.st_mtime_ns)]
+    if kind == "audio" and separate != "none":
+        parts.append(f"sep={separate}")
+    if kind == "audio" and pitch_method:
+        parts.append(f"pitch={pitch_method}")
+    return ":".join(parts)
 
 
 def _atomic_write(path: Path, write: Any) -> None:
