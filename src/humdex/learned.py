@@ -59,7 +59,7 @@ class LearnedConfig:
     n_candidates: int = 200  # songs reranked by sequence correlation
     dtw_candidates: int = 0  # > 0: this many learned candidates join the classical matcher's DTW
     # hybrid: the classical matcher scans every song of a catalog up to this size, beyond it only
-    # the learned candidates (its FFT stage grows with the catalog: ~65 ms per 1000 songs)
+    # the learned candidates (its FFT stage grows with the catalog: 0.1-0.35 s at 2048 songs)
     full_scan_songs: int = 5000
     classical_candidates: int = 50  # songs the classical matcher's own FFT stage sends to DTW
     from_start_slack_s: float = 2.0  # from_start: the query begins at most this far into the song
