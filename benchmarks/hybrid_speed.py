@@ -20,7 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 
@@ -69,6 +68,7 @@ def main(argv=None) -> int:
     from humdex.catalog import Catalog
     from humdex.errors import HumdexError
     from humdex.learned import LearnedConfig, default_config, learned_search, sync_catalog
+    from humdex.metrics import mean_reciprocal_rank, percentile_ms, top_k_hit_rate
     from humdex.search import load_query
 
     defaults = {f.name: f.default for f in dataclasses.fields(LearnedConfig)}
@@ -82,14 +82,14 @@ def main(argv=None) -> int:
     qfile = Path(args.queries)
     lines = [ln.split("\t") for ln in qfile.read_text().splitlines() if ln.strip()]
     lines = lines[: args.limit] if args.limit else lines
-    ranks: dict[str, list[int]] = {n: [] for n in configs}
+    ranks: dict[str, list[int | None]] = {n: [] for n in configs}  # None: not in the top 10
     stages: dict[str, dict[str, list[float]]] = {n: {} for n in configs}
     for qpath, truth in tqdm(lines, desc="queries"):
         try:
             query = load_query(qfile.parent / qpath)
         except HumdexError:  # a miss for every variant, as in `humdex eval`
             for n in configs:
-                ranks[n].append(0)
+                ranks[n].append(None)
             continue
         for name, cfg in configs.items():
             timing: dict[str, float] = {}
@@ -99,18 +99,18 @@ def main(argv=None) -> int:
                                   timing=timing)
             timing["total"] = (time.perf_counter() - t0) * 1e3
             found = [ids[r[0]] for r in rows]
-            ranks[name].append(found.index(truth.strip()) + 1 if truth.strip() in found else 0)
+            ranks[name].append(found.index(truth.strip()) + 1 if truth.strip() in found else None)
             for k, v in timing.items():
                 stages[name].setdefault(k, []).append(v)
     report = {"db": args.db, "queries": args.queries, "from_start": args.from_start,
               "method": args.method, "songs": len(ids), "n_queries": len(lines), "variants": {}}
     for name in configs:
-        r = np.array(ranks[name])
+        r = ranks[name]
         report["variants"][name] = {
             "overrides": variants[name],
-            "top1": round(float(np.mean(r == 1)), 3), "top10": round(float(np.mean(r > 0)), 3),
-            "mrr": round(float(np.mean(np.where(r > 0, 1.0 / np.maximum(r, 1), 0.0))), 3),
-            "ms": {k: [round(float(np.percentile(v, 50)), 1), round(float(np.percentile(v, 95)), 1)]
+            "top1": round(top_k_hit_rate(r, 1), 3), "top10": round(top_k_hit_rate(r, 10), 3),
+            "mrr": round(mean_reciprocal_rank(r), 3),
+            "ms": {k: [round(percentile_ms(v, 50), 1), round(percentile_ms(v, 95), 1)]
                    for k, v in stages[name].items()}}
         v = report["variants"][name]
         print(f"{name:12s} top1 {v['top1']:.3f} top10 {v['top10']:.3f} mrr {v['mrr']:.3f} "

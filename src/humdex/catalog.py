@@ -95,7 +95,7 @@ class AddReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
-def _stamp(path: Path, kind: str = "", pitch_method: str | None = None, separate: str = "none") -> str:
+def _stamp(path: Path, kind: str, pitch_method: str | None, separate: str) -> str:
     """"size:mtime_ns" of the file; for a recording also how its melody was extracted, so that
     re-indexing it with another --separate or --pitch re-tracks it (the defaults add nothing)."""
     st = path.stat()
