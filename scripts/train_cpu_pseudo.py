@@ -21,35 +21,48 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def performed_groups(melodies, n_perf: int, seed: int) -> list:
-    from humdex.contour import Contour
-    from humdex.data import TrainGroup, TrainRendition
-    from humdex.features import contour_to_activation
+def performances(melody, n_perf: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """The score and n_perf performances of a melody: [(f0 MIDI per 10 ms frame, NaN unvoiced,
+    (n, 2) time map (performance_s, score_s), kind)]; the first performance is song-like ("cover")."""
     from humdex.melody import notes_to_contour
     from humdex.synth.performance import PerformanceConfig, perform
     from humdex.synth.render import SINGER_PERFORMANCE
     from humdex.synth.score import Score
     from humdex.synth.singer import sample_singer
 
+    score = Score.from_notes(melody.notes)
+    ref = notes_to_contour(melody.notes, 0.01).midi.astype(np.float32)
+    end = len(ref) * 0.01
+    out = [(ref, np.array([[0.0, 0.0], [end, end]]), "original")]
+    for i in range(n_perf):
+        song = i == 0
+        voice = str(rng.choice(["male", "female", "child"] if not song else ["male", "female"]))
+        singer = sample_singer(rng, voice, (0.75, 1.0) if song else (0.0, 0.85))
+        perf = perform(score, singer, rng, SINGER_PERFORMANCE if song else PerformanceConfig())
+        tm = np.stack([perf.time_map.perf_s, perf.time_map.score_s], 1)
+        out.append((perf.f0_midi.astype(np.float32), tm, "cover" if song else "hum"))
+    return out
+
+
+def performed_groups(melodies, n_perf: int, seed: int, as_contours: bool = False) -> list:
+    """TrainGroups of performances(): renditions as pseudo-activations (a random level each), or
+    as_contours: the f0 contours themselves (data.Bank expands them on its device)."""
+    from humdex.contour import Contour
+    from humdex.data import TrainGroup, TrainRendition
+    from humdex.features import contour_to_activation
+
     rng = np.random.default_rng(seed)
     groups = []
     for m in melodies:
         try:
-            score = Score.from_notes(m.notes)
-            ref = contour_to_activation(notes_to_contour(m.notes, 0.01)).astype(np.float16)
-            end = len(ref) * 0.01
-            rends = [TrainRendition(ref, np.array([[0.0, 0.0], [end, end]]), "original")]
-            for i in range(n_perf):
-                song = i == 0
-                voice = str(rng.choice(["male", "female", "child"] if not song else ["male", "female"]))
-                singer = sample_singer(rng, voice, (0.75, 1.0) if song else (0.0, 0.85))
-                perf = perform(score, singer, rng, SINGER_PERFORMANCE if song else PerformanceConfig())
-                act = contour_to_activation(Contour(perf.f0_midi, 0.01)) * rng.uniform(0.6, 1.0)
-                tm = np.stack([perf.time_map.perf_s, perf.time_map.score_s], 1)
-                rends.append(TrainRendition(act.astype(np.float16), tm, "cover" if song else "hum"))
+            rends = performances(m, n_perf, rng)
         except Exception:  # noqa: BLE001, S112 - skip a melody the performer rejects
             continue
-        groups.append(TrainGroup(m.melody_id, tuple(rends)))
+        if not as_contours:
+            rends = [(contour_to_activation(Contour(f0, 0.01)) * (1.0 if k == "original" else rng.uniform(0.6, 1.0)),
+                      tm, k) for f0, tm, k in rends]
+        groups.append(TrainGroup(m.melody_id, tuple(TrainRendition(np.asarray(a, np.float16 if a.ndim == 2 else np.float32), tm, k)
+                                                    for a, tm, k in rends)))
     return groups
 
 

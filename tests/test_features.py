@@ -1,22 +1,29 @@
-"""Features: CREPE bin mapping, pseudo-activations, crop around the mean pitch, 180 -> 80 resize, windows."""
+"""Features: CREPE bin mapping, pseudo-activations, crop around the mean pitch, 180 -> 80 resize, windows, CQT."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from humdex.contour import Contour
 from humdex.features import (
+    CQT_BINS,
+    CREPE_BIN0_MIDI,
     CREPE_BINS,
+    FEATURE_BINS,
     M_LONG,
     M_SHORT,
     bin_resize_matrix,
     contour_to_activation,
+    cqt_features,
     crepe_bin_to_midi,
     crepe_windows,
     crop_windows,
     gather_pooled,
     midi_to_crepe_bin,
+    model_inputs,
+    pseudo_activation,
 )
 
 
@@ -114,3 +121,52 @@ def test_stretch_frames() -> None:
     assert list(stretch_frames(x, 0.5)) == [1, 3, 5, 7, 9]
     assert stretch_frames(np.ones((3, 4)), 0.1).shape == (1, 4)
     assert len(stretch_frames(x, 0.1, min_frames=2)) == 2
+
+
+def test_cqt_features_peak_on_the_tone_bin_and_silence_is_zero() -> None:
+    sr = 16000
+    t = np.arange(3 * sr) / sr
+    a3 = cqt_features(0.5 * np.sin(2 * np.pi * 220.0 * t).astype(np.float32), sr)
+    assert a3.shape == (1 + len(t) // 160, CQT_BINS) and a3.dtype == np.float32
+    mid = a3[100:200]  # away from the clip's edges
+    assert np.all(mid.argmax(axis=1) == 33)  # A3 = 2 octaves + 9 semitones above C1
+    assert a3.max() == pytest.approx(1.0) and a3.min() >= 0.0
+    assert np.all(mid[:, :20] < 0.5)  # two octaves below: far under the peak
+    assert not cqt_features(np.zeros(sr, np.float32), sr).any()
+    at_8k = cqt_features(0.5 * np.sin(2 * np.pi * 220.0 * t[::2]).astype(np.float32), 8000)
+    assert abs(len(at_8k) - len(a3)) <= 1 and np.all(at_8k[100:200].argmax(axis=1) == 33)
+
+
+def test_cqt_chunks_join_seamlessly(monkeypatch) -> None:
+    from humdex import features
+
+    rng = np.random.default_rng(0)
+    audio = rng.normal(0, 0.1, 16000 * 2).astype(np.float32)
+    whole = cqt_features(audio, 16000)
+    monkeypatch.setattr(features, "CQT_CHUNK_FRAMES", 37)
+    chunked = cqt_features(audio, 16000)
+    assert chunked.shape == whole.shape
+    np.testing.assert_allclose(chunked, whole, atol=1e-4)
+
+
+def test_pseudo_activation_on_torch_matches_the_numpy_formula() -> None:
+    midi = np.array([60.0, np.nan, 71.3, 40.05], np.float64)
+    got = pseudo_activation(torch.from_numpy(midi)).numpy()
+    centre = (midi[:, None] - CREPE_BIN0_MIDI) * 5
+    with np.errstate(invalid="ignore"):
+        want = np.nan_to_num(np.exp(-0.5 * ((np.arange(360)[None] - centre) / 1.25) ** 2)).astype(np.float32)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_model_inputs_per_feature_and_cqt_pitch_shift() -> None:
+    win = torch.zeros(2, 75, CQT_BINS)
+    win[:, :, 40] = 1.0
+    x = model_inputs(win, "cqt", shift_semitones=torch.tensor([2.0, -41.0]))
+    assert x.shape == (2, CQT_BINS, 75)
+    assert x[0].argmax(dim=0).eq(42).all() and x[0].sum() == 75  # moved up 2 bins
+    assert x[1].sum() == 0  # moved below the lowest bin: zeros fill
+    act = torch.zeros(1, 75, 360)
+    act[:, :, 200] = 1.0
+    assert model_inputs(act, "crepe").shape == (1, FEATURE_BINS, 75)
+    with pytest.raises(ValueError):
+        model_inputs(win, "mfcc")

@@ -135,3 +135,48 @@ def test_humdex_train_cli_trains_resumes_and_exports(tmp_path) -> None:
     assert ckpt["step"] == 3 and any("val_top1" in m for m in ckpt["metrics"])
     assert load_model(tmp_path / "m.pt").config.base_channels == 4
     assert main(["train", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_bank_expands_pitch_contours_into_pseudo_activations() -> None:
+    rng = np.random.default_rng(4)
+    midi = np.where(rng.random(300) < 0.2, np.nan, 60 + rng.normal(0, 3, 300)).astype(np.float32)
+    as_contour = TrainGroup("m", (TrainRendition(midi, np.array([[0.0, 0.0], [3.0, 3.0]]), "original"),))
+    bank = Bank([as_contour])
+    want = contour_to_activation(Contour(midi, 0.01))
+    assert bank.frames.shape == (300, 360)
+    np.testing.assert_allclose(bank.frames.numpy(), want, atol=1e-6)
+
+
+def tone_melody(pitches, note_s: float, sr: int = 16000) -> np.ndarray:
+    """A melody as harmonic tones (a stand-in for a rendered song or hum)."""
+    t = np.arange(round(note_s * sr)) / sr
+    notes = [sum(np.sin(2 * np.pi * k * 440.0 * 2 ** ((p - 69) / 12) * t) / k for k in (1, 2, 3))
+             for p in pitches]
+    return (0.2 * np.concatenate(notes)).astype(np.float32)
+
+
+def test_humdex_train_cli_trains_a_cqt_model_from_chad_audio(tmp_path) -> None:
+    from humdex.chad import FragmentRecord, write_metadata, write_wav
+    from humdex.cli import main
+
+    root, rng, records = tmp_path / "chad", np.random.default_rng(5), []
+    for gi in range(5):
+        pitches = 60 + np.cumsum(rng.integers(-3, 4, 10))
+        for ri, (note_s, shift) in enumerate([(0.4, 0), (0.45, 2), (0.35, -3)]):
+            audio = tone_melody(pitches + shift, note_s)
+            rec = FragmentRecord(f"g{gi}", "0", f"v{ri}", "original" if ri == 0 else "humming",
+                                 (0.0, len(audio) / 16000), kind="" if ri == 0 else "hum",
+                                 melody_id=f"m{gi}", split="validation" if gi < 2 else "train")
+            write_wav(rec.audio_path(root), audio, 16000)
+            records.append(rec)
+    write_metadata(root / "metadata.csv", records)
+    args = ["train", str(root), "--feature", "cqt", "--out", str(tmp_path / "run"), "--width", "4",
+            "--steps", "2", "--k-groups", "3", "--per-group", "2", "--eval-every", "2",
+            "--device", "cpu", "--export", str(tmp_path / "cqt.pt")]
+    assert main(args) == 0
+    cached = sorted((root / ".humdex_cache").glob("*__cqt.npy"))
+    assert len(cached) == 15 and np.load(cached[0]).shape[1] == 84
+    model = load_model(tmp_path / "cqt.pt")
+    assert (model.config.feature, model.config.n_bins) == ("cqt", 84)
+    ckpt = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=True)
+    assert any(m.get("val_n_queries") == 4 for m in ckpt["metrics"])

@@ -14,12 +14,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from humdex.features import BINS_PER_SEMITONE, CREPE_HOP_S, WindowSpec, crop_windows, gather_pooled
+from humdex.features import (
+    CREPE_BINS,
+    CREPE_HOP_S,
+    WindowSpec,
+    gather_pooled,
+    model_inputs,
+    pseudo_activation,
+)
 
 
 @dataclass(frozen=True, eq=False)
 class TrainRendition:
-    """activation: (T, 360) float16 at 10 ms; time_map: (n, 2) float (rendition_s, passage_s) breakpoints."""
+    """activation: (T, B) float16 features at 10 ms (360-bin CREPE activation or 84-bin CQT), or
+    (T,) MIDI pitch per 10 ms frame (NaN unvoiced) that Bank expands to a pseudo-activation;
+    time_map: (n, 2) float (rendition_s, passage_s) breakpoints."""
 
     activation: np.ndarray
     time_map: np.ndarray
@@ -68,7 +77,7 @@ def passage_to_rendition_s(time_map: np.ndarray, passage_s: float, rng: np.rando
 
 
 class Bank:
-    """All renditions' activations back to back in one (N, 360) tensor on `device` (float16 on CUDA)."""
+    """All renditions' features back to back in one (N, B) tensor on `device` (float16 on CUDA)."""
 
     def __init__(self, groups: list[TrainGroup], device: str = "cpu") -> None:
         self.groups = groups
@@ -84,16 +93,23 @@ class Bank:
                 self.index[gi, ri] = seen[key]
         lengths = np.array([len(a) for a in acts], np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(lengths)])
-        dtype = np.float16 if str(device).startswith("cuda") else np.float32  # fp16 gathers are slow on CPU
-        self.frames = torch.from_numpy(np.concatenate(acts).astype(dtype)).to(device)
+        dtype = torch.float16 if str(device).startswith("cuda") else torch.float32  # fp16 gathers are slow on CPU
+        if acts and acts[0].ndim == 1:  # pitch contours: expanded on the device, a chunk at a time
+            midi = torch.from_numpy(np.concatenate(acts).astype(np.float32)).to(device)
+            self.frames = torch.empty((len(midi), CREPE_BINS), dtype=dtype, device=device)
+            for i in range(0, len(midi), 1 << 20):
+                self.frames[i:i + (1 << 20)] = pseudo_activation(midi[i:i + (1 << 20)]).to(dtype)
+        else:
+            self.frames = torch.from_numpy(np.concatenate(acts)).to(device, dtype)
         self.by_melody: dict[str, list[int]] = {}  # melody -> its groups (batches: distinct melodies)
         for gi, g in enumerate(groups):
             self.by_melody.setdefault(g.melody_id, []).append(gi)
 
 
 def sample_batch(bank: Bank, spec: WindowSpec, k_groups: int, per_group: int,
-                 rng: np.random.Generator, aug: AugmentConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """K-group batch: ((K * per_group, 80, F) model inputs, (K * per_group,) group labels).
+                 rng: np.random.Generator, aug: AugmentConfig,
+                 feature: str = "crepe") -> tuple[torch.Tensor, torch.Tensor]:
+    """K-group batch: ((K * per_group, n_bins, F) `feature` model inputs, (K * per_group,) group labels).
 
     Groups come from distinct melodies; the first `anchors` renditions (the original, and the
     score where there is one) are always in, the others drawn at random. Each rendition's window is centred on the same
@@ -130,13 +146,13 @@ def sample_batch(bank: Bank, spec: WindowSpec, k_groups: int, per_group: int,
     win = gather_pooled(bank.frames, np.array(starts), spec.feature_frames, ends=np.array(ends),
                         begins=np.array(begins), stretch=np.array(stretch))
     shift = torch.from_numpy(_pitch_shifts(len(labels), rng, aug)).to(win.device)
-    x = augment(crop_windows(win, shift_bins=shift), rng, aug)
+    x = augment(model_inputs(win, feature, shift_semitones=shift), rng, aug)
     return x, torch.tensor(labels, device=x.device)
 
 
 def _pitch_shifts(n: int, rng: np.random.Generator, aug: AugmentConfig) -> np.ndarray:
     on = rng.random(n) < aug.p_pitch
-    return np.where(on, rng.uniform(-1, 1, n) * aug.pitch_shift_st * BINS_PER_SEMITONE, 0.0)
+    return np.where(on, rng.uniform(-1, 1, n) * aug.pitch_shift_st, 0.0)  # semitones
 
 
 def augment(x: torch.Tensor, rng: np.random.Generator, aug: AugmentConfig) -> torch.Tensor:
@@ -174,18 +190,26 @@ def chad_split(rec_split: str, group_id: str, val_percent: int = 5) -> str:
 
 
 def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None = None,
-                     max_fragments: int | None = None, progress: bool = True) -> list[TrainGroup]:
+                     max_fragments: int | None = None, progress: bool = True,
+                     feature: str = "crepe") -> list[TrainGroup]:
     """TrainGroups from a CHAD-layout folder (metadata.csv + fragments/...), one per fragment.
 
-    Versions come originals first; each version's CREPE-tiny activation is computed once and
-    cached as .npy under cache_dir (default root/.humdex_cache). Time maps: the synthetic
+    Versions come originals first; each version's features (`feature` "crepe": CREPE-tiny
+    activation; "cqt": features.cqt_features) are computed once and cached as .npy under
+    cache_dir (default root/.humdex_cache). Time maps: the synthetic
     corpus's exact ones when the metadata has them, else (real CHAD) a linear map of each
     version onto the original's duration, since CHAD's versions are aligned end to end.
     """
     from tqdm import tqdm
 
     from humdex.chad import METADATA_NAME, load_fragment_audio, read_metadata, records_by_fragment
+    from humdex.features import cqt_features
     from humdex.pitch import crepe_activation
+
+    if feature not in ("crepe", "cqt"):
+        raise ValueError(f"unknown feature {feature!r}")
+    compute = {"crepe": lambda audio: crepe_activation(audio, 16000, model="tiny"),
+               "cqt": lambda audio: cqt_features(audio, 16000)}[feature]
 
     root = Path(root)
     cache = Path(cache_dir) if cache_dir else root / ".humdex_cache"
@@ -197,9 +221,10 @@ def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None 
     for (group_id, fragment_id), recs in tqdm(frags, desc=f"load {split}", disable=not progress):
         rends: list[TrainRendition] = []
         for rec in recs:
-            path = cache / f"{rec.group_id}__{rec.fragment_id}__{rec.id}.npy"
+            suffix = "" if feature == "crepe" else f"__{feature}"  # CREPE caches keep their old names
+            path = cache / f"{rec.group_id}__{rec.fragment_id}__{rec.id}{suffix}.npy"
             if not path.is_file():
-                act = crepe_activation(load_fragment_audio(rec, root), 16000, model="tiny")
+                act = compute(load_fragment_audio(rec, root))
                 np.save(path.with_suffix(".tmp.npy"), act.astype(np.float16))
                 path.with_suffix(".tmp.npy").replace(path)
             act = np.load(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -95,12 +96,19 @@ def contour_to_activation(contour: Contour, hop_s: float = CREPE_HOP_S,
     meet the same model as audio.
     """
     midi = contour.resample(hop_s).midi if contour.hop_s != hop_s else contour.midi
-    centre = midi_to_crepe_bin(midi)[:, None]  # (T, 1), NaN when unvoiced
-    bins = np.arange(CREPE_BINS)[None, :]
-    std_bins = std_cents / CREPE_CENTS_PER_BIN
-    with np.errstate(invalid="ignore"):
-        act = np.exp(-0.5 * ((bins - centre) / std_bins) ** 2)
-    return np.nan_to_num(act, nan=0.0).astype(np.float32)
+    return pseudo_activation(torch.from_numpy(np.asarray(midi, np.float64)), std_cents).numpy()
+
+
+def pseudo_activation(midi: torch.Tensor, std_cents: float = TARGET_STD_CENTS) -> torch.Tensor:
+    """(T,) MIDI pitch per frame (NaN: unvoiced) -> (T, 360) float32 pseudo-activation, on midi's device.
+
+    Computed in float64 (the GPU trainer expands millions of frames this way; the CPU product
+    gets the same numbers).
+    """
+    centre = (midi.to(torch.float64)[:, None] - CREPE_BIN0_MIDI) * BINS_PER_SEMITONE  # (T, 1)
+    bins = torch.arange(CREPE_BINS, dtype=torch.float64, device=midi.device)[None, :]
+    act = torch.exp(-0.5 * ((bins - centre) / (std_cents / CREPE_CENTS_PER_BIN)) ** 2)
+    return torch.nan_to_num(act, nan=0.0).to(torch.float32)
 
 
 def gather_pooled(bank: torch.Tensor, starts: np.ndarray | torch.Tensor, n_out: int,
@@ -180,23 +188,48 @@ def pooled_windows(frames: np.ndarray, starts: np.ndarray, n_out: int) -> np.nda
     return pooled[np.minimum(idx, len(frames))]
 
 
-def cqt_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(n,) mono audio -> (T, 84) float32 log-CQT in [0, 1] at 10 ms (C1..B7, 12 bins/octave).
+CQT_HOP = 160  # samples at 16 kHz: 10 ms, CREPE's hop
+CQT_CHUNK_FRAMES = 6000  # frames per strided convolution (60 s): bounded memory for long songs
+
+
+@functools.lru_cache(maxsize=4)
+def cqt_layer(device: str = "cpu") -> Any:  # nnAudio.features.CQT1992v2 (untyped)
+    """nnAudio's CQT (1992 kernels, one strided convolution) at 16 kHz, C1..B7, 12 bins/octave.
+
+    A torch module, so the GPU trainer and the CPU product compute the very same features.
+    Frames are not centred by the layer: cqt_features pads.
+    """
+    from nnAudio.features import CQT1992v2
+
+    layer = CQT1992v2(sr=16000, hop_length=CQT_HOP, fmin=CQT_FMIN_HZ, n_bins=CQT_BINS,
+                      bins_per_octave=CQT_BINS_PER_OCTAVE, center=False, verbose=False)
+    return layer.to(device).eval()
+
+
+def cqt_features(audio: np.ndarray, sample_rate: int, device: str = "cpu") -> np.ndarray:
+    """(n,) mono audio -> (T, 84) float32 log-CQT in [0, 1] at 10 ms, T = 1 + n // 160 at 16 kHz.
 
     Kept at 10 ms so it windows exactly like a CREPE activation; the window transform pools it
-    to 40 ms. Level: dB re the clip's max, floor -80 dB, mapped to [0, 1].
+    to 40 ms. Frame t is centred on sample 160 t (zeros beyond the ends). Level: dB re the
+    clip's max (at least 1e-6), floor -80 dB, mapped to [0, 1]; silence is all 0.
     """
-    import librosa  # heavy import: only the CQT path needs it
+    from humdex.audio import SAMPLE_RATE, resample
 
-    hop = round(sample_rate * CREPE_HOP_S)
-    hop_cqt = 64 * max(1, round(hop / 64))  # librosa needs 2**(octaves-1) | hop
-    c = np.abs(librosa.cqt(np.asarray(audio, dtype=np.float32), sr=sample_rate, hop_length=hop_cqt,
-                           fmin=CQT_FMIN_HZ, n_bins=CQT_BINS, bins_per_octave=CQT_BINS_PER_OCTAVE))
-    db = librosa.amplitude_to_db(c, ref=np.max(c) + 1e-12, top_db=80.0)
-    x = ((db + 80.0) / 80.0).T.astype(np.float32)  # (frames, 84) at hop_cqt
-    n_out = int(len(audio) / hop) + 1
-    src = np.minimum((np.arange(n_out) * hop / hop_cqt).round().astype(np.int64), len(x) - 1)
-    return x[src]
+    x = np.asarray(audio, dtype=np.float32)
+    if sample_rate != SAMPLE_RATE:
+        x = resample(x, sample_rate, SAMPLE_RATE).astype(np.float32)
+    layer = cqt_layer(device)
+    width = int(layer.kernel_width)
+    n_frames = len(x) // CQT_HOP + 1
+    padded = torch.from_numpy(np.pad(x, (width // 2, width))).to(device)
+    with torch.inference_mode():
+        mag = torch.cat([layer(padded[f0 * CQT_HOP:(min(n_frames, f0 + CQT_CHUNK_FRAMES) - 1) * CQT_HOP
+                                      + width][None])[0]
+                         for f0 in range(0, n_frames, CQT_CHUNK_FRAMES)], dim=1)  # (84, T)
+        ref = torch.clamp(mag.max(), min=1e-6)
+        db = 20.0 * torch.log10(torch.clamp(mag, min=1e-10) / ref)
+        x01 = (torch.clamp(db, min=-80.0) + 80.0) / 80.0
+    return x01.T.contiguous().float().cpu().numpy()
 
 
 def cqt_windows(cqt: np.ndarray, spec: WindowSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -205,3 +238,33 @@ def cqt_windows(cqt: np.ndarray, spec: WindowSpec) -> tuple[np.ndarray, np.ndarr
     with torch.no_grad():
         win = gather_pooled(torch.as_tensor(cqt, dtype=torch.float32), starts, spec.feature_frames)
     return win.transpose(1, 2).contiguous().numpy(), starts * CREPE_HOP_S
+
+
+def shift_bins_of(windows: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """(n, bins, F) windows -> the same, window i moved up by round(shift[i]) bins (zeros fill)."""
+    n_bins = windows.shape[1]
+    src = torch.arange(n_bins, device=windows.device)[None, :] - torch.round(shift).to(torch.int64)[:, None]
+    valid = (src >= 0) & (src < n_bins)  # (n, bins)
+    moved = torch.gather(windows, 1, src.clamp(0, n_bins - 1)[:, :, None].expand(-1, -1, windows.shape[2]))
+    return moved * valid[:, :, None]
+
+
+def model_inputs(windows: torch.Tensor, feature: str,
+                 shift_semitones: torch.Tensor | None = None) -> torch.Tensor:
+    """(n, F, B) pooled windows -> (n, n_bins, F) model inputs for a `feature` ("crepe" | "cqt") model.
+
+    CREPE activations are cropped around their mean pitch (crop_windows); CQT windows stay on
+    their absolute pitch axis. shift_semitones (n,): the pitch-shift augmentation (CREPE: the
+    crop moves; CQT: the image moves by whole bins).
+    """
+    if feature == "crepe":
+        return crop_windows(windows, None if shift_semitones is None else shift_semitones * BINS_PER_SEMITONE)
+    if feature != "cqt":
+        raise ValueError(f"unknown feature {feature!r}")
+    x = windows.transpose(1, 2).contiguous()
+    return x if shift_semitones is None else shift_bins_of(x, shift_semitones * CQT_BINS_PER_OCTAVE / 12)
+
+
+def feature_windows(frames: np.ndarray, spec: WindowSpec, feature: str) -> tuple[np.ndarray, np.ndarray]:
+    """(T, B) features at 10 ms (CREPE activation or CQT) -> (model inputs, window start seconds)."""
+    return crepe_windows(frames, spec) if feature == "crepe" else cqt_windows(frames, spec)

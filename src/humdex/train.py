@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from humdex.data import AugmentConfig, Bank, TrainGroup, sample_batch
-from humdex.features import crepe_windows
+from humdex.features import feature_windows
 from humdex.loss import TAU, group_contrastive_loss
 from humdex.model import Encoder, ModelConfig, embed, model_from_checkpoint, save_checkpoint
 from humdex.vectorstore import FaissStore
@@ -80,7 +80,8 @@ def retrieval_metrics(model: Encoder, groups: list[TrainGroup], reference: str =
             if rd.kind == reference and g.melody_id not in refs:
                 refs[g.melody_id] = rd.activation
     store = FaissStore(dim=model.config.embedding_dim)
-    store.add(list(refs), [embed(model, crepe_windows(a.astype(np.float32), spec)[0])
+    feature = model.config.feature
+    store.add(list(refs), [embed(model, feature_windows(a.astype(np.float32), spec, feature)[0])
                            for a in refs.values()])
     ranks: list[int] = []
     for g in groups:
@@ -89,7 +90,7 @@ def retrieval_metrics(model: Encoder, groups: list[TrainGroup], reference: str =
                 continue
             if max_queries is not None and len(ranks) >= max_queries:
                 break
-            q = embed(model, crepe_windows(rd.activation.astype(np.float32), spec)[0])
+            q = embed(model, feature_windows(rd.activation.astype(np.float32), spec, feature)[0])
             found = [m.song_key for m in search_store(store, q, spec.hop_s, top=10)]
             ranks.append(found.index(g.melody_id) + 1 if g.melody_id in found else 0)
     r = np.array(ranks)
@@ -172,7 +173,7 @@ def train(train_groups: list[TrainGroup], val_groups: list[TrainGroup], cfg: Tra
             group["lr"] = lr_at(progress(), cfg.lr, cfg.warmup)
         model.train()
         x, labels = sample_batch(bank, cfg.model.window, cfg.k_groups, cfg.per_group, rng,
-                                 cfg.augment)
+                                 cfg.augment, cfg.model.feature)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=str(device).startswith("cuda")):
             z = model(x)
         loss = group_contrastive_loss(z.float(), labels, tau=cfg.tau, mine=cfg.mine,
@@ -225,6 +226,8 @@ def add_train_parser(subparsers) -> object:
     p.add_argument("--out", required=True, help="run folder: ckpt.pt, config.json, curves.png")
     p.add_argument("--window", choices=("short", "long"), default="short",
                    help="M_short (3 s / 0.25 s hop) or M_long (8 s / 0.64 s hop)")
+    p.add_argument("--feature", choices=("crepe", "cqt"), default="crepe",
+                   help="model input: CREPE activation (80 bins) or CQT (84 bins)")
     p.add_argument("--width", type=int, default=16, help="base channels (ResNet18: 64)")
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget (else --steps)")
     p.add_argument("--steps", type=int, default=1000)
@@ -245,15 +248,16 @@ def add_train_parser(subparsers) -> object:
 def run_train(args) -> int:
     from humdex.data import load_chad_groups
     from humdex.errors import HumdexError
-    from humdex.features import M_LONG, M_SHORT
+    from humdex.features import CQT_BINS, FEATURE_BINS, M_LONG, M_SHORT
 
     spec = M_SHORT if args.window == "short" else M_LONG
-    train_groups = load_chad_groups(args.chad, "train", args.cache, args.max_fragments)
-    val_groups = load_chad_groups(args.chad, "validation", args.cache, args.max_fragments)
+    train_groups = load_chad_groups(args.chad, "train", args.cache, args.max_fragments, feature=args.feature)
+    val_groups = load_chad_groups(args.chad, "validation", args.cache, args.max_fragments, feature=args.feature)
     if not train_groups:
         raise HumdexError(f"{args.chad}: no training fragments with an original and another version")
-    cfg = TrainConfig(model=ModelConfig(window_s=spec.window_s, hop_s=spec.hop_s,
-                                        base_channels=args.width),
+    bins = {"crepe": FEATURE_BINS, "cqt": CQT_BINS}[args.feature]
+    cfg = TrainConfig(model=ModelConfig(feature=args.feature, n_bins=bins, window_s=spec.window_s,
+                                        hop_s=spec.hop_s, base_channels=args.width),
                       k_groups=args.k_groups, per_group=args.per_group, lr=args.lr,
                       max_steps=args.steps, minutes=args.minutes, mine=args.mine,
                       eval_every=args.eval_every)
