@@ -173,3 +173,52 @@ def test_fused_short_and_long_models_find_the_song(tmp_path, song_dir, melodies)
     rows = learned_search(None, 0, query.contour, catalog.db_dir, snap, top=3, config=config)
     assert snap.songs[rows[0][0]].song_id == "song04"
     assert sorted(p.name.split("-")[0] for p in (tmp_path / "db" / LEARNED_DIR).iterdir()) == ["long", "short"]
+
+
+def test_a_cqt_model_reads_audio_songs_cqt_and_plays_melodies_as_tones(tmp_path, song_dir, melodies,
+                                                                        monkeypatch) -> None:
+    """A CQT encoder (small, untrained: an excerpt of a song still lines up with the song)."""
+    from dataclasses import replace
+
+    import soundfile as sf
+    import torch
+
+    import humdex.model as model_module
+    from conftest import sing
+    from humdex import learned
+    from humdex.audio import SAMPLE_RATE, load
+    from humdex.catalog import Catalog
+    from humdex.features import cqt_features
+    from humdex.fingerprints import fingerprint_contour, fingerprint_frames
+    from humdex.model import Encoder, ModelConfig, load_model, save_checkpoint
+
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "cqt.pt", Encoder(ModelConfig(feature="cqt", n_bins=84, base_channels=8)))
+    shipped = model_module.default_model_path
+    for module in (model_module, learned):
+        monkeypatch.setattr(module, "default_model_path",
+                            lambda name="short": tmp_path / "cqt.pt" if name == "cqt" else shipped(name))
+    audio_dir = tmp_path / "audio"
+    audio_dir.mkdir()
+    for i in range(6):
+        sf.write(audio_dir / f"sung{i:02d}.wav", sing(melodies[i], seed=i), SAMPLE_RATE)
+    catalog = Catalog.open(tmp_path / "db", create=True)
+    catalog.add_files([audio_dir, song_dir], progress=False)
+    snap = catalog.snapshot()
+    config = replace(learned.default_config(), models=("cqt",), query_scales=(1.0,))
+    excerpt = load(audio_dir / "sung03.wav")[4 * SAMPLE_RATE:12 * SAMPLE_RATE]
+    rows = learned.learned_search(excerpt, SAMPLE_RATE, None, catalog.db_dir, snap, top=3, config=config)
+    assert snap.songs[rows[0][0]].song_id == "sung03"
+    model = load_model(tmp_path / "cqt.pt")
+    store = learned.sync_store(catalog.db_dir, snap, "cqt", model, 0.5)
+    for song, melody in zip(snap.songs, snap.melodies):  # stored in float16
+        got = store.sequence(learned.song_key(song.song_id, song.stamp))
+        from_melody = fingerprint_contour(model, melody, 0.5)
+        if song.kind == "audio":
+            from_audio = fingerprint_frames(model, cqt_features(load(song.source), SAMPLE_RATE), 0.5)
+            np.testing.assert_allclose(got, from_audio, atol=1e-3)
+            # an untrained encoder's outputs sit close together: the melody's are still 10x further
+            assert got.shape != from_melody.shape or \
+                np.abs(got - from_melody).max() > 10 * np.abs(got - from_audio).max()
+        else:
+            np.testing.assert_allclose(got, from_melody, atol=1e-3)

@@ -234,3 +234,18 @@ def test_song_has_accompaniment_under_the_voice():
     spec = np.abs(np.fft.rfft(band)) ** 2
     f = np.fft.rfftfreq(len(band), 1 / SR)
     assert spec[(f > 40) & (f < 150)].sum() > 0.05 * spec.sum()  # bass and kick are there
+
+
+def test_contour_tones_sound_the_pitch_and_stay_silent_where_unvoiced() -> None:
+    from humdex.contour import Contour
+    from humdex.synth.tone import contour_tones
+
+    midi = np.full(200, 69.0, np.float32)
+    midi[100:] = np.nan  # 1 s of A4, then 1 s of silence
+    audio = contour_tones(Contour(midi, 0.01), 16000)
+    assert audio.shape == (32000,) and audio.dtype == np.float32
+    assert np.abs(audio).max() == pytest.approx(0.5, abs=1e-6)
+    assert not audio[16200:].any()
+    spectrum = np.abs(np.fft.rfft(audio[2000:14000]))
+    assert np.fft.rfftfreq(12000, 1 / 16000)[spectrum.argmax()] == pytest.approx(440.0, abs=2.0)
+    assert not contour_tones(Contour(np.full(50, np.nan, np.float32), 0.01)).any()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from humdex.contour import Contour, stretch_frames
-from humdex.features import WindowSpec, contour_to_activation, crepe_windows
+from humdex.features import WindowSpec, contour_to_activation, feature_windows
 from humdex.model import Encoder, embed
 from humdex.vectorstore import VectorStore
 
@@ -49,17 +49,18 @@ class ScaledQuery:
     fingerprints: np.ndarray
 
 
-def query_fingerprints(model: Encoder, activation: np.ndarray,
+def query_fingerprints(model: Encoder, frames: np.ndarray,
                        scales: tuple[float, ...] = QUERY_SCALES, hop_s: float | None = None,
                        timing: dict[str, float] | None = None) -> list[ScaledQuery]:
-    """(T, 360) query activation -> its fingerprint sequence at each tempo scale (one embedding batch).
+    """(T, B) query features at 10 ms (the model's feature: CREPE activation or CQT) -> its
+    fingerprint sequence at each tempo scale (one embedding batch).
 
     hop_s: window hop in the stretched query's time (default the model's hop);
     timing: gets "features" and "embed" milliseconds added.
     """
     t0 = time.perf_counter()
     spec = model.config.window if hop_s is None else WindowSpec(model.config.window_s, hop_s)
-    windows = [crepe_windows(stretch_frames(activation, s), spec)[0] for s in scales]
+    windows = [feature_windows(stretch_frames(frames, s), spec, model.config.feature)[0] for s in scales]
     t1 = time.perf_counter()
     emb = embed(model, np.concatenate(windows))
     if timing is not None:
@@ -74,23 +75,31 @@ def as_scaled(query: np.ndarray | list[ScaledQuery]) -> list[ScaledQuery]:
     return [ScaledQuery(1.0, query)] if isinstance(query, np.ndarray) else query
 
 
-def fingerprint_activation(model: Encoder, activation: np.ndarray,
-                           hop_s: float | None = None) -> np.ndarray:
-    """(T, 360) CREPE activation at 10 ms -> (n_windows, 128) fingerprints.
+def fingerprint_frames(model: Encoder, frames: np.ndarray, hop_s: float | None = None) -> np.ndarray:
+    """(T, B) features at 10 ms (the model's: CREPE activation or CQT) -> (n_windows, 128) fingerprints.
 
     Windows of the model's length every `hop_s` (default the model's hop; references may use a
     coarser hop to index faster: rerank takes both hops into account).
     """
-    if model.config.feature != "crepe":
-        raise ValueError(f"model expects {model.config.feature} features, not a CREPE activation")
     spec = model.config.window if hop_s is None else WindowSpec(model.config.window_s, hop_s)
-    windows, _ = crepe_windows(activation, spec)
+    windows, _ = feature_windows(frames, spec, model.config.feature)
     return embed(model, windows)
 
 
+def contour_frames(contour: Contour, feature: str) -> np.ndarray:
+    """A pitch contour (MIDI reference, .pv query) as `feature` frames: a CREPE-like
+    pseudo-activation, or the CQT of the contour played as harmonic tones."""
+    if feature == "crepe":
+        return contour_to_activation(contour)
+    from humdex.features import cqt_features
+    from humdex.synth.tone import contour_tones
+
+    return cqt_features(contour_tones(contour), 16000)
+
+
 def fingerprint_contour(model: Encoder, contour: Contour, hop_s: float | None = None) -> np.ndarray:
-    """Pitch contour (MIDI reference, .pv query) -> (n_windows, 128) via a CREPE-like pseudo-activation."""
-    return fingerprint_activation(model, contour_to_activation(contour), hop_s)
+    """Pitch contour (MIDI reference, .pv query) -> (n_windows, 128), via contour_frames."""
+    return fingerprint_frames(model, contour_frames(contour, model.config.feature), hop_s)
 
 
 def scale_votes(store: VectorStore, query: np.ndarray | list[ScaledQuery],

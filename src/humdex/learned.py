@@ -2,9 +2,10 @@
 
 Every catalog song's melody (its Contour: MIDI notes, a pitch file, or the pitch tracked from
 audio) is rendered to a CREPE-like pseudo-activation and fingerprinted by each model (M_short,
-M_long); the fingerprints live in <db>/learned/<model>-<sha12>/ as a FaissStore whose keys are
-"song_id@stamp", so a re-indexed or removed song is noticed and refreshed. A query's CREPE-tiny
-activation (or its pitch file's pseudo-activation) is fingerprinted the same way; songs come
+M_long); a CQT model reads an audio song's CQT instead (a melody: played as tones). The
+fingerprints live in <db>/learned/<model>-<sha12>/ as a FaissStore whose keys are
+"song_id@stamp", so a re-indexed or removed song is noticed and refreshed. A query's frames
+(query_frames: the same choices) are fingerprinted the same way; songs come
 from k-NN votes, are reranked by sequence correlation, fused over models (M_fused), and
 optionally reranked by the classical DTW matcher.
 """
@@ -22,12 +23,14 @@ from typing import TypeVar
 import numpy as np
 
 from humdex.contour import Contour
-from humdex.features import contour_to_activation
+from humdex.features import CREPE_HOP_S
 from humdex.fingerprints import (
     QUERY_SCALES,
     Match,
     add_ms,
+    contour_frames,
     fingerprint_contour,
+    fingerprint_frames,
     fuse,
     query_fingerprints,
     search_store,
@@ -93,16 +96,29 @@ def store_folder(db_dir: str | Path, name: str, song_hop_s: float, audio_songs: 
 
 def song_fingerprints(model: Encoder, song, melody: Contour, song_hop_s: float,
                       audio_songs: str = "contour") -> np.ndarray:
-    """(n, 128) fingerprints of one catalog song: from its audio's CREPE-tiny activation when
-    audio_songs == "activation" and the file is still there (the paper's way), else its melody."""
-    if audio_songs == "activation" and song.kind == "audio" and Path(song.source).is_file():
+    """(n, 128) fingerprints of one catalog song. A CREPE model reads the song's audio as a
+    CREPE-tiny activation when audio_songs == "activation" (the paper's way), else its melody;
+    a CQT model reads the audio's CQT. When the file is gone, or the song is a MIDI or pitch
+    file, the melody stands in (fingerprints.contour_frames)."""
+    feature = model.config.feature
+    has_audio = song.kind == "audio" and Path(song.source).is_file()
+    if has_audio and (feature == "cqt" or audio_songs == "activation"):
         from humdex.audio import SAMPLE_RATE, load
-        from humdex.fingerprints import fingerprint_activation
-        from humdex.pitch import crepe_activation
 
-        act = crepe_activation(load(song.source, SAMPLE_RATE), SAMPLE_RATE, model="tiny")
-        return fingerprint_activation(model, act, song_hop_s)
+        return fingerprint_frames(model, audio_frames(load(song.source, SAMPLE_RATE), SAMPLE_RATE, feature),
+                                  song_hop_s)
     return fingerprint_contour(model, melody, song_hop_s)
+
+
+def audio_frames(audio: np.ndarray, sample_rate: int, feature: str) -> np.ndarray:
+    """Audio -> (T, B) `feature` frames at 10 ms: CREPE-tiny activation or CQT."""
+    if feature == "cqt":
+        from humdex.features import cqt_features
+
+        return cqt_features(audio, sample_rate)
+    from humdex.pitch import crepe_activation
+
+    return crepe_activation(audio, sample_rate, model="tiny")
 
 
 def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop_s: float,
@@ -131,20 +147,26 @@ def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop
         return store
 
 
-def query_activation(audio: np.ndarray | None, sample_rate: int, contour: Contour | None,
-                     query_input: str = "crepe") -> np.ndarray:
-    """(T, 360) query input: CREPE-tiny on audio ("crepe"), else the contour's pseudo-activation.
+def query_frames(audio: np.ndarray | None, sample_rate: int, contour: Contour | None,
+                 query_input: str = "crepe") -> Callable[[str], np.ndarray]:
+    """The query's (T, B) frames per model feature, each computed once: "crepe" -> CREPE-tiny on
+    audio (query_input "crepe"), else the contour's pseudo-activation; "cqt" -> the audio's CQT,
+    else the contour played as tones.
 
-    On the MIREX-protocol benchmark both inputs rank alike and the contour is ~30x cheaper
-    (BENCHMARKS.md), so learned_search uses the contour unless told otherwise.
+    On the MIREX-protocol benchmark both CREPE inputs rank alike and the contour is ~30x
+    cheaper (BENCHMARKS.md), so learned_search uses the contour unless told otherwise.
     """
-    if audio is not None and (query_input == "crepe" or contour is None):
-        from humdex.pitch import crepe_activation
-
-        return crepe_activation(audio, sample_rate, model="tiny")
-    if contour is None:
+    if audio is None and contour is None:
         raise ValueError("a query needs audio or a contour")
-    return contour_to_activation(contour)
+
+    @functools.cache
+    def frames(feature: str) -> np.ndarray:
+        if audio is not None and (contour is None or query_input == "crepe" or feature == "cqt"):
+            return audio_frames(audio, sample_rate, feature)
+        assert contour is not None
+        return contour_frames(contour, feature)
+
+    return frames
 
 
 def from_start_limits(snapshot, config: LearnedConfig) -> dict[str, float]:
@@ -170,10 +192,11 @@ def query_scales_for(snapshot, config: LearnedConfig) -> tuple[float, ...]:
     return (1.0,) if snapshot.mostly_audio else QUERY_SCALES
 
 
-def learned_matches(activation: np.ndarray, db_dir: str | Path, snapshot, top: int = 10,
-                    from_start: bool = False, config: LearnedConfig = LearnedConfig(),
+def learned_matches(query: np.ndarray | Callable[[str], np.ndarray], db_dir: str | Path, snapshot,
+                    top: int = 10, from_start: bool = False, config: LearnedConfig = LearnedConfig(),
                     timing: dict | None = None) -> list[Match]:
-    """Fused, reranked matches (song keys "song_id@stamp") of a (T, 360) query activation."""
+    """Fused, reranked matches (song keys "song_id@stamp") of a query: its frames per feature
+    (query_frames), or a (T, 360) activation for CREPE models."""
     import time
 
     results = []
@@ -185,7 +208,8 @@ def learned_matches(activation: np.ndarray, db_dir: str | Path, snapshot, top: i
         if timing is not None:
             add_ms(timing, "index_sync", time.perf_counter() - t0)
         q_hop = config.query_hop_s or model.config.hop_s
-        q = query_fingerprints(model, activation, query_scales_for(snapshot, config), q_hop, timing=timing)
+        frames = query if isinstance(query, np.ndarray) else query(model.config.feature)
+        q = query_fingerprints(model, frames, query_scales_for(snapshot, config), q_hop, timing=timing)
         results.append(search_store(store, q, q_hop, top=max(top, config.n_candidates),
                                     n_candidates=config.n_candidates,
                                     max_offset_s=from_start_limits(snapshot, config) if from_start else None,
@@ -232,7 +256,8 @@ def learned_search(query_audio: np.ndarray | None, sample_rate: int, query_conto
 
     config = config or default_config()
     t0 = time.perf_counter()
-    act = query_activation(query_audio, sample_rate, query_contour, config.query_input)
+    query = query_frames(query_audio, sample_rate, query_contour, config.query_input)
+    q_s = len(query(load_model(name=config.models[0]).config.feature)) * CREPE_HOP_S
     if timing is not None:
         add_ms(timing, "activation", time.perf_counter() - t0)
     hybrid = method == "hybrid"
@@ -241,10 +266,9 @@ def learned_search(query_audio: np.ndarray | None, sample_rate: int, query_conto
     refs = snapshot.references() if hybrid and query_contour is not None else None
     matches, scanned = with_classical_scan(
         query_contour, refs, from_start, config,
-        lambda: learned_matches(act, db_dir, snapshot, max(top, config.n_candidates) if hybrid else top,
+        lambda: learned_matches(query, db_dir, snapshot, max(top, config.n_candidates) if hybrid else top,
                                 from_start, config, timing))
     index = {s.song_id: i for i, s in enumerate(snapshot.songs)}
-    q_s = len(act) * 0.01
     learned = [(index[key_song_id(m.song_key)], m.score, m.offset_s, m.offset_s + q_s * m.ratio)
                for m in matches if key_song_id(m.song_key) in index]
     if not hybrid:
