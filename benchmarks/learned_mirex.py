@@ -3,8 +3,9 @@
 Reports top-1/top-10/MRR for M_short, M_long, M_fused (learned; the query stretched to
 fingerprints.QUERY_SCALES unless --no-scales), the classical matcher, the learned top 50 reranked
 by the classical DTW ("learned+dtw"), and humdex's hybrid (the classical matcher's candidates and
-the learned top 50 in one DTW rerank); plus the per-stage latency of each query. References are the MIDI melodies rendered to CREPE-like
-pseudo-activations (features.contour_to_activation); stores are cached per model in --cache.
+the learned top 50 in one DTW rerank); plus the per-stage latency of each query. References are the
+MIDI melodies rendered to CREPE-like pseudo-activations (CREPE models) or played as tones and
+CQT'd (CQT models; fingerprints.contour_frames); stores are cached per model in --cache.
 
     python benchmarks/learned_mirex.py --queries /tmp/bq/queries.tsv --out report.json
 (queries.tsv from `humdex synth queries ../shared/data/mirex_qbsh_db/000{01..48}.mid --out DIR`).
@@ -25,8 +26,25 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def song_frames(contour, feature: str, frames_dir: Path | None, key: str):
+    """A MIDI reference's model frames (fingerprints.contour_frames); CQT ones cached as float16
+    .npy under frames_dir (model-independent, and the slow part of indexing a CQT model)."""
+    from humdex.fingerprints import contour_frames
+
+    if feature == "crepe" or frames_dir is None:
+        return contour_frames(contour, feature)
+    path = frames_dir / f"{key.replace('/', '_')}.npy"
+    if path.is_file():
+        return np.load(path).astype(np.float32)
+    frames = contour_frames(contour, feature)
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    np.save(path.with_suffix(".tmp.npy"), frames.astype(np.float16))
+    path.with_suffix(".tmp.npy").replace(path)
+    return frames
+
+
 def build_store(model, contours: dict, cache: Path, name: str, hop_s: float | None):
-    from humdex.fingerprints import fingerprint_contour
+    from humdex.fingerprints import fingerprint_frames
     from humdex.vectorstore import FaissStore
 
     folder = cache / name
@@ -35,11 +53,14 @@ def build_store(model, contours: dict, cache: Path, name: str, hop_s: float | No
     t0 = time.perf_counter()
     store = FaissStore()
     keys = list(contours)
-    store.add(keys, [fingerprint_contour(model, contours[k], hop_s) for k in tqdm(keys, desc=f"index {name}")])
+    feature = model.config.feature
+    frames_dir = cache / f"frames_{feature}"
+    store.add(keys, [fingerprint_frames(model, song_frames(contours[k], feature, frames_dir, k), hop_s)
+                     for k in tqdm(keys, desc=f"index {name}")])
     elapsed = time.perf_counter() - t0
     store.save(folder)
     return store, {"songs": len(keys), "seconds": round(elapsed, 1), "vectors": store.n_vectors,
-                   "songs_per_min": round(len(keys) / elapsed * 60, 1)}
+                   "songs_per_min": round(len(keys) / elapsed * 60, 1), "feature": feature}
 
 
 def rank_of(keys: list[str], truth: str) -> int:
@@ -71,6 +92,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-scales", action="store_true",
                    help="fingerprint the query at its own tempo only (no query tempo scales)")
     p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--precompute", choices=("cqt",), default=None,
+                   help="only fill the cache's frames of every MIDI for this feature, then stop")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     import torch
@@ -79,18 +102,23 @@ def main(argv=None) -> int:
 
     from humdex.audio import SAMPLE_RATE, load
     from humdex.contour import Contour
-    from humdex.features import contour_to_activation, crepe_windows
+    from humdex.features import feature_windows
     from humdex.fingerprints import fuse, query_fingerprints, search_store
+    from humdex.learned import query_frames
     from humdex.matcher import match
     from humdex.melody import notes_to_contour, read_melody
     from humdex.model import default_model_path, embed, file_sha256, load_model
-    from humdex.pitch import crepe_activation, query_contour
+    from humdex.pitch import query_contour
     from humdex.references import ReferenceSet
 
     db = sorted(Path(args.db_dir).glob("*.mid"))
     t0 = time.perf_counter()
     contours = {f.stem: notes_to_contour(read_melody(f), hop_s=0.01) for f in tqdm(db, desc="read MIDI")}
     read_s = time.perf_counter() - t0
+    if args.precompute:
+        for k, c in tqdm(contours.items(), desc=f"{args.precompute} frames"):
+            song_frames(c, args.precompute, Path(args.cache) / f"frames_{args.precompute}", k)
+        return 0
     names = args.models.split(",")
     models = {n: load_model(n if n.endswith(".pt") else None, name=n) for n in names}
     tags = {n: file_sha256(Path(n) if n.endswith(".pt") else default_model_path(n))[:12] for n in names}
@@ -120,17 +148,18 @@ def main(argv=None) -> int:
         path = Path(qpath) if Path(qpath).is_absolute() else qdir / qpath
         audio = load(path, SAMPLE_RATE)
         t = time.perf_counter()
-        if args.query_input == "crepe":
-            act = crepe_activation(audio, SAMPLE_RATE, model="tiny")
-        else:
-            act = contour_to_activation(query_contour(audio, SAMPLE_RATE))
+        frames = query_frames(audio, SAMPLE_RATE, query_contour(audio, SAMPLE_RATE)
+                              if args.query_input == "contour" else None, args.query_input)
+        for feature in {m.config.feature for m in models.values()}:
+            frames(feature)
         add("pitch_ms", (time.perf_counter() - t) * 1e3)
         results = []
         for n, m in models.items():
             stages: dict[str, float] = {}
+            act = frames(m.config.feature)
             if args.no_scales:
                 t = time.perf_counter()
-                win, _ = crepe_windows(act, m.config.window)
+                win, _ = feature_windows(act, m.config.window, m.config.feature)
                 stages["features"] = (time.perf_counter() - t) * 1e3
                 t = time.perf_counter()
                 q = embed(m, win)

@@ -222,3 +222,16 @@ def test_a_cqt_model_reads_audio_songs_cqt_and_plays_melodies_as_tones(tmp_path,
                 np.abs(got - from_melody).max() > 10 * np.abs(got - from_audio).max()
         else:
             np.testing.assert_allclose(got, from_melody, atol=1e-3)
+
+
+def test_models_are_chosen_by_humdex_models_and_an_unknown_name_is_a_clear_error(tmp_path, song_dir,
+                                                                                 monkeypatch, capsys) -> None:
+    from humdex.cli import main
+    from humdex.learned import default_config
+
+    monkeypatch.setenv("HUMDEX_MODELS", "short, long")
+    assert default_config().models == ("short", "long")
+    monkeypatch.setenv("HUMDEX_MODELS", "bogus")
+    assert main(["index", str(song_dir), "--db", str(tmp_path / "db")]) == 2
+    assert "unknown default model 'bogus'" in capsys.readouterr().err
+    assert not (tmp_path / "db").exists()  # nothing indexed

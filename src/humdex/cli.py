@@ -24,8 +24,10 @@ def _print_report(report: object, verb: str) -> int:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from .catalog import Catalog
+    from .learned import default_config
     from .search import prepare_default_search
 
+    default_config()  # a bad HUMDEX_MODELS fails here, before the catalog changes
     catalog = Catalog.open(args.db, create=args.command == "index")
     report = catalog.add_files(args.paths, manifest=args.manifest, progress=not args.quiet,
                                pitch_method=args.pitch, separate=args.separate)

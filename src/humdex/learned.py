@@ -219,12 +219,17 @@ def learned_matches(query: np.ndarray | Callable[[str], np.ndarray], db_dir: str
 
 
 def default_config() -> LearnedConfig:
-    """LearnedConfig, with the experiments' switches HUMDEX_AUDIO_SONGS=activation,
-    HUMDEX_QUERY_INPUT=crepe and HUMDEX_QUERY_SCALES=1.0 (comma list) read from the environment."""
+    """LearnedConfig, with the switches HUMDEX_MODELS=short,long (shipped model names: M_fused;
+    "cqt": the CQT model), HUMDEX_AUDIO_SONGS=activation, HUMDEX_QUERY_INPUT=crepe and
+    HUMDEX_QUERY_SCALES=1.0 (comma list) read from the environment."""
     import os
 
     scales = os.environ.get("HUMDEX_QUERY_SCALES")
-    return LearnedConfig(audio_songs=os.environ.get("HUMDEX_AUDIO_SONGS", "contour"),
+    models = tuple(m.strip() for m in os.environ.get("HUMDEX_MODELS", "short").split(",") if m.strip())
+    for name in models:
+        default_model_path(name)  # ModelError for an unknown name
+    return LearnedConfig(models=models or ("short",),
+                         audio_songs=os.environ.get("HUMDEX_AUDIO_SONGS", "contour"),
                          query_input=os.environ.get("HUMDEX_QUERY_INPUT", "contour"),
                          query_scales=tuple(map(float, scales.split(","))) if scales else None)
 
