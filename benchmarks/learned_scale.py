@@ -37,6 +37,7 @@ def main(argv=None) -> int:
     p.add_argument("--noise", type=float, default=0.05)
     p.add_argument("--limit", type=int, default=30)
     p.add_argument("--melodies", action="store_true", help="also time the hybrid's classical stage")
+    p.add_argument("--model", default="short", help="shipped model name (the store's model)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     import torch
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
     build_s = time.perf_counter() - t0
     refs = pool_references(len(big)) if args.melodies else None
     row_of = {k: i for i, k in enumerate(keys)}
-    model = load_model(name="short")
+    model = load_model(name=args.model)
     config = LearnedConfig(dtw_candidates=50)  # as the hybrid runs it
     hop = model.config.hop_s
     qdir = Path(args.queries).parent

@@ -203,13 +203,10 @@ def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None 
     from tqdm import tqdm
 
     from humdex.chad import METADATA_NAME, load_fragment_audio, read_metadata, records_by_fragment
-    from humdex.features import cqt_features
-    from humdex.pitch import crepe_activation
+    from humdex.features import audio_frames
 
     if feature not in ("crepe", "cqt"):
         raise ValueError(f"unknown feature {feature!r}")
-    compute = {"crepe": lambda audio: crepe_activation(audio, 16000, model="tiny"),
-               "cqt": lambda audio: cqt_features(audio, 16000)}[feature]
 
     root = Path(root)
     cache = Path(cache_dir) if cache_dir else root / ".humdex_cache"
@@ -224,7 +221,7 @@ def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None 
             suffix = "" if feature == "crepe" else f"__{feature}"  # CREPE caches keep their old names
             path = cache / f"{rec.group_id}__{rec.fragment_id}__{rec.id}{suffix}.npy"
             if not path.is_file():
-                act = compute(load_fragment_audio(rec, root))
+                act = audio_frames(load_fragment_audio(rec, root), 16000, feature)
                 np.save(path.with_suffix(".tmp.npy"), act.astype(np.float16))
                 path.with_suffix(".tmp.npy").replace(path)
             act = np.load(path)

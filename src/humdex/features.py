@@ -268,3 +268,14 @@ def model_inputs(windows: torch.Tensor, feature: str,
 def feature_windows(frames: np.ndarray, spec: WindowSpec, feature: str) -> tuple[np.ndarray, np.ndarray]:
     """(T, B) features at 10 ms (CREPE activation or CQT) -> (model inputs, window start seconds)."""
     return crepe_windows(frames, spec) if feature == "crepe" else cqt_windows(frames, spec)
+
+
+def audio_frames(audio: np.ndarray, sample_rate: int, feature: str) -> np.ndarray:
+    """Audio -> (T, B) `feature` frames at 10 ms: CREPE-tiny activation ("crepe") or CQT ("cqt")."""
+    if feature == "cqt":
+        return cqt_features(audio, sample_rate)
+    if feature != "crepe":
+        raise ValueError(f"unknown feature {feature!r}")
+    from humdex.pitch import crepe_activation  # torchcrepe: only the CREPE path needs it
+
+    return crepe_activation(audio, sample_rate, model="tiny")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from humdex.contour import Contour, stretch_frames
-from humdex.features import WindowSpec, contour_to_activation, feature_windows
+from humdex.features import WindowSpec, audio_frames, contour_to_activation, feature_windows
 from humdex.model import Encoder, embed
 from humdex.vectorstore import VectorStore
 
@@ -91,10 +91,9 @@ def contour_frames(contour: Contour, feature: str) -> np.ndarray:
     pseudo-activation, or the CQT of the contour played as harmonic tones."""
     if feature == "crepe":
         return contour_to_activation(contour)
-    from humdex.features import cqt_features
     from humdex.synth.tone import contour_tones
 
-    return cqt_features(contour_tones(contour), 16000)
+    return audio_frames(contour_tones(contour), 16000, feature)
 
 
 def fingerprint_contour(model: Encoder, contour: Contour, hop_s: float | None = None) -> np.ndarray:

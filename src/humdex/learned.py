@@ -23,7 +23,7 @@ from typing import TypeVar
 import numpy as np
 
 from humdex.contour import Contour
-from humdex.features import CREPE_HOP_S
+from humdex.features import CREPE_HOP_S, audio_frames
 from humdex.fingerprints import (
     QUERY_SCALES,
     Match,
@@ -108,17 +108,6 @@ def song_fingerprints(model: Encoder, song, melody: Contour, song_hop_s: float,
         return fingerprint_frames(model, audio_frames(load(song.source, SAMPLE_RATE), SAMPLE_RATE, feature),
                                   song_hop_s)
     return fingerprint_contour(model, melody, song_hop_s)
-
-
-def audio_frames(audio: np.ndarray, sample_rate: int, feature: str) -> np.ndarray:
-    """Audio -> (T, B) `feature` frames at 10 ms: CREPE-tiny activation or CQT."""
-    if feature == "cqt":
-        from humdex.features import cqt_features
-
-        return cqt_features(audio, sample_rate)
-    from humdex.pitch import crepe_activation
-
-    return crepe_activation(audio, sample_rate, model="tiny")
 
 
 def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop_s: float,
