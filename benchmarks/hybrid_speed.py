@@ -94,7 +94,7 @@ def main(argv=None) -> int:
         for name, cfg in configs.items():
             timing: dict[str, float] = {}
             t0 = time.perf_counter()
-            rows = learned_search(None, 0, query.contour, catalog.db_dir, snap, top=10,
+            rows = learned_search(query.audio, query.sample_rate, query.contour, catalog.db_dir, snap, top=10,
                                   from_start=args.from_start, method=args.method, config=cfg,
                                   timing=timing)
             timing["total"] = (time.perf_counter() - t0) * 1e3

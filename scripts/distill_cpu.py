@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     p.add_argument("--teacher", default="short", help="shipped model name or .pt")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--minutes", type=float, default=50.0)
-    p.add_argument("--melodies", type=int, default=600)
+    p.add_argument("--melodies", type=int, default=200, help="~40 MB of activations each, in memory")
     p.add_argument("--val-melodies", type=int, default=40)
     p.add_argument("--performances", type=int, default=4)
     p.add_argument("--k-groups", type=int, default=32)

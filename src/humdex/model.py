@@ -17,7 +17,8 @@ from torch import nn
 from humdex.errors import ModelError
 from humdex.features import M_LONG, M_SHORT, WindowSpec
 
-DEFAULT_MODELS = {"short": "encoder_crepe_short.pt", "long": "encoder_crepe_long.pt"}
+DEFAULT_MODELS = {"short": "encoder_crepe_short.pt", "long": "encoder_crepe_long.pt",
+                  "short16": "encoder_crepe_short16.pt", "cqt": "encoder_cqt_short.pt"}
 
 
 @dataclass(frozen=True)
