@@ -235,3 +235,28 @@ def test_models_are_chosen_by_humdex_models_and_an_unknown_name_is_a_clear_error
     assert main(["index", str(song_dir), "--db", str(tmp_path / "db")]) == 2
     assert "unknown default model 'bogus'" in capsys.readouterr().err
     assert not (tmp_path / "db").exists()  # nothing indexed
+
+
+def test_the_shipped_cqt_model_finds_a_sung_song_in_an_audio_catalog(tmp_path, melodies) -> None:
+    from dataclasses import replace
+
+    import soundfile as sf
+
+    from conftest import sing
+    from humdex.audio import SAMPLE_RATE
+    from humdex.catalog import Catalog
+    from humdex.learned import default_config, learned_search
+
+    audio_dir = tmp_path / "audio"
+    audio_dir.mkdir()
+    for i in range(8):
+        sf.write(audio_dir / f"sung{i:02d}.wav", sing(melodies[i], seed=i), SAMPLE_RATE)
+    catalog = Catalog.open(tmp_path / "db", create=True)
+    catalog.add_files([audio_dir], progress=False)
+    snap = catalog.snapshot()
+    config = replace(default_config(), models=("cqt",))
+    for i in (2, 5, 7):
+        hum = sing(melodies[i], transpose_st=3.0, tempo=1.1, seed=99)  # another key, tempo and voice
+        rows = learned_search(hum[2 * SAMPLE_RATE:14 * SAMPLE_RATE], SAMPLE_RATE, None, catalog.db_dir,
+                              snap, top=3, config=config)
+        assert snap.songs[rows[0][0]].song_id == f"sung{i:02d}"
