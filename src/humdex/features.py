@@ -192,21 +192,21 @@ CQT_HOP = 160  # samples at 16 kHz: 10 ms, CREPE's hop
 CQT_CHUNK_FRAMES = 6000  # frames per strided convolution (60 s): bounded memory for long songs
 
 
-@functools.lru_cache(maxsize=4)
-def cqt_layer(device: str = "cpu") -> Any:  # nnAudio.features.CQT1992v2 (untyped)
+@functools.lru_cache(maxsize=1)
+def cqt_layer() -> Any:  # nnAudio.features.CQT1992v2 (untyped)
     """nnAudio's CQT (1992 kernels, one strided convolution) at 16 kHz, C1..B7, 12 bins/octave.
 
-    A torch module, so the GPU trainer and the CPU product compute the very same features.
+    A torch module: training (CPU or GPU box) and the product compute the very same features.
     Frames are not centred by the layer: cqt_features pads.
     """
     from nnAudio.features import CQT1992v2
 
     layer = CQT1992v2(sr=16000, hop_length=CQT_HOP, fmin=CQT_FMIN_HZ, n_bins=CQT_BINS,
                       bins_per_octave=CQT_BINS_PER_OCTAVE, center=False, verbose=False)
-    return layer.to(device).eval()
+    return layer.eval()
 
 
-def cqt_features(audio: np.ndarray, sample_rate: int, device: str = "cpu") -> np.ndarray:
+def cqt_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """(n,) mono audio -> (T, 84) float32 log-CQT in [0, 1] at 10 ms, T = 1 + n // 160 at 16 kHz.
 
     Kept at 10 ms so it windows exactly like a CREPE activation; the window transform pools it
@@ -218,10 +218,10 @@ def cqt_features(audio: np.ndarray, sample_rate: int, device: str = "cpu") -> np
     x = np.asarray(audio, dtype=np.float32)
     if sample_rate != SAMPLE_RATE:
         x = resample(x, sample_rate, SAMPLE_RATE).astype(np.float32)
-    layer = cqt_layer(device)
+    layer = cqt_layer()
     width = int(layer.kernel_width)
     n_frames = len(x) // CQT_HOP + 1
-    padded = torch.from_numpy(np.pad(x, (width // 2, width))).to(device)
+    padded = torch.from_numpy(np.pad(x, (width // 2, width)))
     with torch.inference_mode():
         mag = torch.cat([layer(padded[f0 * CQT_HOP:(min(n_frames, f0 + CQT_CHUNK_FRAMES) - 1) * CQT_HOP
                                       + width][None])[0]
