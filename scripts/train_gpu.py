@@ -138,17 +138,17 @@ def main(argv=None) -> int:
     groups = {True: [], False: []}
     for (_, is_val), res in zip(jobs, pseudo_results):
         groups[is_val].extend(res.get()[1])
-    pseudo_val, pseudo_train = groups[True], groups[False]
+    pseudo_val = [_expanded(g) for g in groups[True]]  # searched as is: (T, 360) activations
+    pseudo_train = groups[False]
     n_frames = sum(len(r.activation) for g in pseudo_train for r in g.renditions)
     log(f"pseudo: {len(pseudo_train)} train melodies ({n_frames / 360_000:.1f} h), {len(pseudo_val)} val")
     shipped = load_model(name="short").to(args.device)
-    summary["pseudo_baseline"] = retrieval_metrics(shipped, [_expanded(g) for g in pseudo_val],
-                                                   max_queries=args.val_queries)
+    summary["pseudo_baseline"] = retrieval_metrics(shipped, pseudo_val, max_queries=args.val_queries)
     log(f"shipped M_short on pseudo validation: {summary['pseudo_baseline']}")
     cfg = TrainConfig(model=shipped.config, k_groups=args.k_groups, per_group=4, lr=args.lr[0],
                       minutes=args.pseudo_s / 60, eval_every=args.eval_every, val_queries=args.val_queries,
                       warmup=0.02, seed=args.seed)
-    _run(out, "pseudo_short", lambda run: train(pseudo_train, [_expanded(g) for g in pseudo_val], cfg, run,
+    _run(out, "pseudo_short", lambda run: train(pseudo_train, pseudo_val, cfg, run,
                                                  device=args.device, log=log,
                                                  init_state=shipped.state_dict()), args, summary, log)
     pseudo_train.clear()  # the contours; the GPU bank went with train()
