@@ -224,6 +224,26 @@ def test_a_cqt_model_reads_audio_songs_cqt_and_plays_melodies_as_tones(tmp_path,
             np.testing.assert_allclose(got, from_melody, atol=1e-3)
 
 
+def test_int8_and_float_fingerprints_live_in_separate_stores(tmp_path, song_dir, melodies, monkeypatch) -> None:
+    """The shipped model runs in int8 on the CPU; HUMDEX_INT8=0 runs it in float. Song fingerprints
+    differ slightly between the two, so each precision keeps its own store, and both find the song."""
+    from humdex.catalog import Catalog
+    from humdex.learned import LEARNED_DIR
+    from humdex.search import load_query, search
+
+    catalog = Catalog.open(tmp_path / "db", create=True)
+    catalog.add_files([song_dir], progress=False)
+    query = load_query(write_f0_csv(tmp_path / "q.csv", melodies[2], 4, 16, transpose=-2.0))
+    found = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("HUMDEX_INT8", flag)
+        found[flag] = search(query, catalog, top=3, method="learned").hits
+    names = sorted(p.name for p in (tmp_path / "db" / LEARNED_DIR).iterdir())
+    assert len(names) == 2 and sum(n.endswith("-f32") for n in names) == 1
+    assert found["1"][0].song_id == found["0"][0].song_id == "song02"
+    assert found["1"][0].score != found["0"][0].score
+
+
 def test_models_are_chosen_by_humdex_models_and_an_unknown_name_is_a_clear_error(tmp_path, song_dir,
                                                                                  monkeypatch, capsys) -> None:
     from humdex.cli import main

@@ -6,25 +6,32 @@ import numpy as np
 import pytest
 import torch
 
+from humdex.contour import Contour
 from humdex.errors import ModelError
+from humdex.features import feature_windows
+from humdex.fingerprints import contour_frames
 from humdex.model import (
     DEFAULT_MODELS,
     Encoder,
     ModelConfig,
+    calibrate_int8,
     default_model_path,
     embed,
     file_sha256,
+    inference_module,
+    int8_encoder,
     load_model,
     long_config,
+    precision,
     save_checkpoint,
 )
 
 # sha256 of the shipped weights (src/humdex/assets); update together with the files
 SHIPPED_SHA256: dict[str, str] = {
-    "short": "78ea37aafe060354c98874003b0e0b290da7d72a7fa99addd9cf8957f1475e6f",
-    "long": "09076273633678f60c1614232d2350615988e41d78bf68385c82b652e7c8131c",
-    "short16": "d2a11676771963b91ff29a9e09000fee3d208e86101598baa60d728738a1e008",
-    "cqt": "9c5dd9f1241c4eb47d83c6b5ca567e0a738582d520f05e6601dc8d6183ad7687",
+    "short": "bfe1bac34ab553e34a908a8f49f52d2eca45c2560d43e3045bde708c8ad9c3a3",
+    "long": "0b8a58f756e74e340c411c70acfb096f825e7120f68fbc217b74bf389372718d",
+    "short16": "29e1e9706bbcaa68c375c439919c26c5d2c669935800e84e35da5c28f51d7ba5",
+    "cqt": "016fd0feddb0b2b05b4955afa8ace8183008c574cfa1db52579b0a1839815433",
 }
 
 
@@ -87,3 +94,62 @@ def test_shipped_weights_are_pinned_small_and_load(name: str) -> None:
     model = load_model(name=name)
     z = embed(model, np.zeros((1, model.config.n_bins, model.config.window.feature_frames), np.float32))
     assert np.isclose(np.linalg.norm(z), 1.0, atol=1e-4)
+    assert model.int8_calibration is not None  # scripts/calibrate_int8.py
+    notes = np.repeat(np.array([60, 62, 64, 65, 67, 65, 64, 62, 60, 67, 72, 67], np.float32), 40)
+    frames = contour_frames(Contour(np.concatenate([notes, notes]), 0.01), model.config.feature)
+    x = feature_windows(frames, model.config.window, model.config.feature)[0]  # a melody, as queries are
+    with torch.inference_mode():
+        cos = (model(torch.as_tensor(x)) * int8_encoder(model, model.int8_calibration)(torch.as_tensor(x))).sum(1)
+    assert float(cos.min()) > 0.98
+
+
+def _calibrated(base: int = 8) -> tuple[Encoder, np.ndarray]:
+    torch.manual_seed(0)
+    model = Encoder(ModelConfig(base_channels=base)).eval()
+    x = np.random.default_rng(1).random((48, 80, 75), dtype=np.float32)
+    model.int8_calibration = calibrate_int8(model, x[:32])
+    return model, x
+
+
+def test_int8_encoder_follows_the_float_model_and_survives_a_checkpoint(tmp_path, monkeypatch) -> None:
+    model, x = _calibrated()
+    monkeypatch.setenv("HUMDEX_INT8", "1")
+    assert precision(model).startswith("int8") and inference_module(model) is not model
+    z8 = embed(model, x[32:])
+    with torch.inference_mode():
+        z = model(torch.as_tensor(x[32:])).numpy()
+    assert np.allclose(np.linalg.norm(z8, axis=1), 1.0, atol=1e-4)
+    cos = np.sum(z8 * z, axis=1)
+    assert cos.min() > 0.97 and not np.array_equal(z8, z)  # int8: close, not the same numbers
+    assert np.array_equal(embed(model, x[32:], batch_size=5), z8)  # static ranges: batch-independent
+    save_checkpoint(tmp_path / "q.pt", model, half=False)
+    loaded = load_model(tmp_path / "q.pt")
+    assert loaded.int8_calibration is not None
+    assert np.array_equal(embed(loaded, x[32:]), z8)
+
+
+def test_int8_switch_and_uncalibrated_models_run_in_float(monkeypatch) -> None:
+    model, x = _calibrated()
+    monkeypatch.setenv("HUMDEX_INT8", "0")
+    assert precision(model) == "float32" and inference_module(model) is model
+    with torch.inference_mode():
+        assert np.allclose(embed(model, x), model(torch.as_tensor(x)).numpy(), atol=1e-6)
+    monkeypatch.setenv("HUMDEX_INT8", "1")
+    assert precision(Encoder(ModelConfig(base_channels=8))) == "float32"
+
+
+def test_8_bit_activations_are_closer_to_float_than_7_bit() -> None:
+    model, x = _calibrated()
+    xt = torch.as_tensor(x[32:])
+    with torch.inference_mode():
+        z = model(xt)
+        err = {full: float((1 - (int8_encoder(model, model.int8_calibration, full)(xt) * z).sum(1)).mean())
+               for full in (True, False)}
+    assert 0 < err[True] < err[False] < 0.03
+
+
+def test_int8_calibration_of_another_model_is_a_model_error() -> None:
+    model, _ = _calibrated()
+    other = Encoder(ModelConfig(base_channels=8, blocks=(1, 1, 1, 1)))
+    with pytest.raises(ModelError, match="int8 calibration"):
+        int8_encoder(other, model.int8_calibration)

@@ -35,7 +35,7 @@ from humdex.fingerprints import (
     query_fingerprints,
     search_store,
 )
-from humdex.model import Encoder, default_model_path, file_sha256, load_model
+from humdex.model import PRECISIONS, Encoder, default_model_path, file_sha256, load_model, precision
 from humdex.vectorstore import FaissStore
 
 LEARNED_DIR = "learned"
@@ -91,6 +91,7 @@ def store_folder(db_dir: str | Path, name: str, song_hop_s: float, audio_songs: 
     model_path = default_model_path(name)
     sha = _model_sha(str(model_path), model_path.stat().st_mtime_ns)[:12]
     suffix = "-act" if audio_songs == "activation" else ""
+    suffix += PRECISIONS[precision(load_model(name=name))]  # int8 and float fingerprints differ slightly
     return Path(db_dir) / LEARNED_DIR / f"{name}-{sha}-hop{song_hop_s:g}{suffix}"
 
 
