@@ -78,7 +78,7 @@ def split_songs(files: list[Path], held_out: int, seed: int) -> tuple[list[Path]
 
 
 def run_query(path: Path, index: int, seed: int, snapshot: object, method: str | None,
-              db_dir: Path) -> dict:
+              db_dir: Path, from_start: bool = False) -> dict:
     """Render, pitch-track and search one query of the song in `path`; a JSON-friendly record."""
     from humdex.demo import excerpt
     from humdex.errors import HumdexError
@@ -88,7 +88,7 @@ def run_query(path: Path, index: int, seed: int, snapshot: object, method: str |
     from humdex.synth.render import render_query
 
     rng = np.random.default_rng([seed, index])
-    passage, start_s = excerpt(read_midi(path), rng)
+    passage, start_s = excerpt(read_midi(path), rng, from_start)
     rendition = render_query(passage, rng)
     record = {"song": path.stem, "kind": rendition.kind, "start_s": round(start_s, 2),
               "duration_s": round(rendition.duration_s, 2)}
@@ -96,7 +96,7 @@ def run_query(path: Path, index: int, seed: int, snapshot: object, method: str |
         query = query_from_audio(rendition.audio, rendition.sample_rate, f"q{index}")
     except HumdexError as err:
         return {**record, "error": str(err)}
-    result = search(query, snapshot, top=COHORT, db_dir=db_dir,
+    result = search(query, snapshot, top=COHORT, db_dir=db_dir, from_start=from_start,
                     **({"method": method} if method else {}))
     ids = [h.song_id for h in result.hits]
     return {**record, "method": result.method, "best": ids[0],
@@ -122,14 +122,14 @@ def run_size(inside: list[Path], outside: list[Path], size: int, args: argparse.
     plan = [("in", songs[i]) for i in rng.choice(len(songs), min(args.queries, len(songs)),
                                                  replace=False)]
     plan += [("out", outside[i % len(outside)]) for i in rng.permutation(args.queries)]
-    log = work / f"queries-{size}-{args.queries}.jsonl"
+    log = work / f"queries-{size}-{args.queries}{'-start' if args.from_start else ''}.jsonl"
     done = {json.loads(line)["index"]: json.loads(line) for line in log.open()} if log.exists() else {}
     with log.open("a") as f:
         for index, (which, path) in enumerate(tqdm(plan, desc=f"queries ({size} songs)")):
             if index not in done:
                 done[index] = {"index": index, "set": which, "catalog": size,
                                **run_query(path, index, args.seed, snapshot, args.method,
-                                           catalog.db_dir)}
+                                           catalog.db_dir, args.from_start)}
                 f.write(json.dumps(done[index]) + "\n")
                 f.flush()
     return [done[i] for i in sorted(done)]
@@ -192,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="result folders of earlier runs (their queries-*.jsonl) to include")
     p.add_argument("--json", type=Path, help="write the report here as JSON")
     p.add_argument("--method", default=None, help="search method (default: humdex's default)")
+    p.add_argument("--from-start", action="store_true", help="queries sung from the song's first note, "
+                   "searched from the start (MIREX protocol)")
     p.add_argument("--audio", action="store_true",
                    help="catalog songs rendered as audio (singer + accompaniment) from the pool's "
                         "validation and test melodies, which the shipped models never trained on")
@@ -224,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         min_score, min_margin = choose_rule(half[0], args.fa_target)
     else:
         min_score, min_margin = args.min_score, args.min_margin or 0.0
-    report = {"songs": str(args.songs), "audio": args.audio, "method": args.method,
+    report = {"songs": str(args.songs), "audio": args.audio, "method": args.method, "from_start": args.from_start,
               "held_out": len(outside), "queries": args.queries,
               "seed": args.seed, "fa_target": args.fa_target,
               "min_score": min_score, "min_margin": min_margin, "by_catalog_size": {}}

@@ -132,6 +132,36 @@ def test_hybrid_scanning_only_the_learned_candidates_keeps_each_songs_scores(tmp
     assert scanned[song] == pytest.approx(full[song], rel=0.01)
 
 
+def test_hybrid_fuses_from_start_queries_with_their_own_weight(tmp_path, song_dir, melodies) -> None:
+    """A query sung from the start is fused with config.dtw_weight_from_start, one from anywhere
+    with config.dtw_weight: each weight alone decides its mode's scores (w * DTW + (1 - w) * learned)."""
+    from dataclasses import replace
+
+    from humdex.catalog import Catalog
+    from humdex.learned import default_config, learned_search
+    from humdex.search import load_query
+
+    catalog = Catalog.open(tmp_path / "db", create=True)
+    catalog.add_files([song_dir], progress=False)
+    snap = catalog.snapshot()
+    query = load_query(write_f0_csv(tmp_path / "q.csv", melodies[4], 0, 12)).contour
+
+    def scores(from_start: bool, **weights) -> dict[int, float]:
+        rows = learned_search(None, 0, query, catalog.db_dir, snap, top=12, method="hybrid",
+                              from_start=from_start, config=replace(default_config(), **weights))
+        return {row[0]: row[1] for row in rows}
+
+    dtw = scores(True, dtw_weight_from_start=1.0, dtw_weight=0.0)
+    learned = scores(True, dtw_weight_from_start=0.0, dtw_weight=1.0)
+    mixed = scores(True, dtw_weight_from_start=0.8, dtw_weight=0.0)
+    assert max(dtw, key=dtw.get) == max(mixed, key=mixed.get) == snap.index_of("song04")
+    low_d, low_l = min(dtw.values()), min(learned.values())
+    for song, score in mixed.items():
+        assert score == pytest.approx(0.8 * dtw.get(song, low_d) + 0.2 * learned.get(song, low_l), abs=1e-6)
+    assert scores(False, dtw_weight=1.0, dtw_weight_from_start=0.0) != scores(False, dtw_weight=0.0,
+                                                                              dtw_weight_from_start=1.0)
+
+
 def test_classical_stage_adds_the_learned_candidates_its_scan_missed(tmp_path, song_dir, melodies) -> None:
     """The scan that runs beside the learned search, plus a DTW of the learned candidates it did
     not pick, scores the same songs as one matcher call with those candidates forced in."""

@@ -19,10 +19,12 @@ QUERY_KINDS = ("hum", "sing", "whistle")
 SHOWN = 5  # results printed per query
 
 
-def excerpt(notes: list[Note], rng: np.random.Generator) -> tuple[list[Note], float]:
-    """A random passage of 8-12 s from anywhere in the song, shifted to start at 0; + its start."""
+def excerpt(notes: list[Note], rng: np.random.Generator, from_start: bool = False) -> tuple[list[Note], float]:
+    """A random passage of 8-12 s from anywhere in the song (from_start: from its first note),
+    shifted to start at 0; + its start."""
     length_s = rng.uniform(*EXCERPT_S)
     starts = [n.onset_s for n in notes if n.onset_s <= max(0.0, notes[-1].end_s - length_s)]
+    starts = starts[:1] if from_start else starts
     start_s = float(rng.choice(starts)) if starts else 0.0
     passage = [Note(n.onset_s - start_s, n.duration_s, n.pitch_midi)
                for n in notes if start_s <= n.onset_s < start_s + length_s]

@@ -39,9 +39,6 @@ from humdex.model import PRECISIONS, Encoder, default_model_path, file_sha256, l
 from humdex.vectorstore import FaissStore
 
 LEARNED_DIR = "learned"
-# hybrid score = w * DTW score + (1 - w) * learned score; w chosen for the best MRR on the pool's
-# validation/test melodies in a 2000-song MIDI catalog (benchmarks/hybrid_fusion.py, BENCHMARKS.md)
-HYBRID_DTW_WEIGHT = 0.55
 _LOCK = threading.Lock()  # one sync at a time within a process (the server's threads)
 Rows = list[tuple[int, float, float, float]]  # search answers: (song row, score, start_s, end_s)
 T = TypeVar("T")
@@ -66,6 +63,12 @@ class LearnedConfig:
     full_scan_songs: int = 5000
     classical_candidates: int = 50  # songs the classical matcher's own FFT stage sends to DTW
     from_start_slack_s: float = 2.0  # from_start: the query begins at most this far into the song
+    # hybrid score = w * DTW score + (1 - w) * learned score; w chosen for the best MRR on the
+    # pool's validation/test melodies in a 2000-song MIDI catalog (benchmarks/hybrid_fusion.py,
+    # BENCHMARKS.md), on queries from anywhere and, separately, from the start: the learned
+    # search is weaker on the short openings (8 s) that from-start queries often are
+    dtw_weight: float = 0.55
+    dtw_weight_from_start: float = 0.85
 
 
 def song_key(song_id: str, stamp: str) -> str:
@@ -274,7 +277,7 @@ def learned_search(query_audio: np.ndarray | None, sample_rate: int, query_conto
     dtw = classical_stage(query_contour, refs, [row[0] for row in learned], from_start, config, scanned)
     if timing is not None:  # what the DTW adds after the learned search (the scan ran beside it)
         add_ms(timing, "dtw_rerank", time.perf_counter() - t1)
-    return weighted_union(dtw, learned, HYBRID_DTW_WEIGHT)[:top]
+    return weighted_union(dtw, learned, config.dtw_weight_from_start if from_start else config.dtw_weight)[:top]
 
 
 def with_classical_scan(contour: Contour | None, refs, from_start: bool, config: LearnedConfig,
