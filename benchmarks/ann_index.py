@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     sync_catalog(catalog.db_dir, snap, config)
     model = load_model(name=args.model)
     song_hop = max(model.config.hop_s, config.min_song_hop_s)
-    saved = FaissStore.load(store_folder(catalog.db_dir, args.model, song_hop, config.audio_songs))
+    saved = FaissStore.load(store_folder(catalog.db_dir, args.model, model, song_hop, config.audio_songs))
     qfile = Path(args.queries)
     lines = [ln.split("\t") for ln in qfile.read_text().splitlines() if ln.strip()]
     lines = lines[: args.limit or None]

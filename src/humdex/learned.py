@@ -90,11 +90,12 @@ def _saved_store(folder: str, mtime_ns: int) -> FaissStore:
     return FaissStore.load(folder)
 
 
-def store_folder(db_dir: str | Path, name: str, song_hop_s: float, audio_songs: str) -> Path:
+def store_folder(db_dir: str | Path, name: str, model: Encoder, song_hop_s: float, audio_songs: str) -> Path:
+    """Where the shipped model `name` (loaded: `model`) keeps a catalog's song fingerprints."""
     model_path = default_model_path(name)
     sha = _model_sha(str(model_path), model_path.stat().st_mtime_ns)[:12]
     suffix = "-act" if audio_songs == "activation" else ""
-    suffix += PRECISIONS[precision(load_model(name=name))]  # int8 and float fingerprints differ slightly
+    suffix += PRECISIONS[precision(model)]  # int8 and float fingerprints differ slightly
     return Path(db_dir) / LEARNED_DIR / f"{name}-{sha}-hop{song_hop_s:g}{suffix}"
 
 
@@ -119,7 +120,7 @@ def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop
     """The model's store for this catalog snapshot, fingerprinting songs it lacks and dropping stale ones."""
     from tqdm import tqdm
 
-    folder = store_folder(db_dir, name, song_hop_s, audio_songs)
+    folder = store_folder(db_dir, name, model, song_hop_s, audio_songs)
     vectors = folder / "vectors.npz"
     with _LOCK:
         saved = vectors.is_file()
