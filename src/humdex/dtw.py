@@ -13,6 +13,8 @@ The octave branch forgives octave errors of pitch trackers at a small price.
 
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 
@@ -171,8 +173,13 @@ def batch_subsequence_dtw(
     return costs, starts, ends, best_key
 
 
+@functools.cache
 def warmup() -> None:
-    """Compile (or load from numba's on-disk cache) the kernels on a tiny input."""
+    """Compile (or load from numba's on-disk cache) the kernels on a tiny input, once per process.
+
+    Call it before running the kernels in worker threads: numba's first compilation in a
+    process is not thread-safe (numba issue #2517; a hybrid search in the server failed once
+    with "No definition for lowering" while its DTW scan compiled in a worker thread)."""
     q = np.array([60.0, 62.0, 64.0], np.float32)
     w = np.ones(3, np.float32)
     offsets = np.array([0, 3], np.int64)

@@ -51,6 +51,9 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
     if not isinstance(catalog, Catalog):
         catalog = Catalog.open(catalog, create=False)
     service = _Service(catalog, config)
+    from .dtw import warmup
+
+    warmup()  # compile the DTW kernels now: requests in several threads must not compile them at once
     app = FastAPI(title="humdex", version=__version__,
                   description="Query by humming: find the song a hummed melody comes from.")
     app.add_middleware(BodyLimit, limits={"/search": config.max_query_bytes,
