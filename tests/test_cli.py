@@ -153,3 +153,20 @@ def test_compare_locates_the_query_in_the_song(song_dir: Path, melodies: list, t
     assert main(["compare", str(query), str(song_dir / "song08.mid"), "--json"]) == 0
     other = json.loads(capsys.readouterr().out)
     assert other["score"] < same["score"]
+
+
+def test_demo_excerpts_come_from_anywhere_or_from_the_first_note() -> None:
+    from humdex.demo import EXCERPT_S
+    from humdex.demo import excerpt as demo_excerpt
+    from humdex.melody import Note
+
+    notes = [Note(1.5 + 0.5 * i, 0.45, 60 + i % 7) for i in range(80)]  # 41.5 s, first note at 1.5 s
+    starts = set()
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        passage, start_s = demo_excerpt(notes, rng)
+        starts.add(start_s)
+        assert passage[0].onset_s == 0.0 and passage[-1].onset_s < EXCERPT_S[1]
+        first, first_start = demo_excerpt(notes, np.random.default_rng(seed), from_start=True)
+        assert first_start == 1.5 and first[0].pitch_midi == 60 and first[0].onset_s == 0.0
+    assert len(starts) > 5  # from anywhere: many different starts
