@@ -22,6 +22,12 @@ from pathlib import Path
 import numpy as np
 
 
+def cosine_summary(cos: np.ndarray) -> dict:
+    """Mean, 1st percentile and minimum of per-window cosines, and how many windows."""
+    return {"mean": round(float(cos.mean()), 5), "p1": round(float(np.percentile(cos, 1)), 5),
+            "min": round(float(cos.min()), 5), "windows": len(cos)}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--db", required=True)
@@ -33,9 +39,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from humdex.audio import SAMPLE_RATE, load
     from humdex.catalog import Catalog
-    from humdex.contour import stretch_frames
-    from humdex.features import feature_windows
-    from humdex.fingerprints import QUERY_SCALES, contour_frames
+    from humdex.fingerprints import contour_frames, scaled_windows
     from humdex.learned import LearnedConfig, song_fingerprints
     from humdex.model import embed, load_model, precision
     from humdex.pitch import query_contour
@@ -49,8 +53,7 @@ def main(argv=None) -> int:
     query_windows = []
     for rel, *_ in rows[: args.limit]:
         frames = contour_frames(query_contour(load(base / rel, SAMPLE_RATE), SAMPLE_RATE), model.config.feature)
-        query_windows.append(np.concatenate([feature_windows(stretch_frames(frames, s), model.config.window,
-                                                             model.config.feature)[0] for s in QUERY_SCALES]))
+        query_windows.append(np.concatenate(scaled_windows(model, frames)))
 
     def run(flag: str) -> dict:
         os.environ["HUMDEX_INT8"] = flag
@@ -82,8 +85,7 @@ def main(argv=None) -> int:
         d["query_embed_ms_p50_p95"] = [round(float(np.median(q)), 1), round(float(np.percentile(q, 95)), 1)]
     f, i = runs[0], runs[1]
     cos = np.concatenate([np.sum(a * b, axis=1) for a, b in zip(f["songs"] + f["queries"], i["songs"] + i["queries"])])
-    res["cosine_float_int8"] = {"mean": round(float(cos.mean()), 5), "p1": round(float(np.percentile(cos, 1)), 5),
-                                "min": round(float(cos.min()), 5), "windows": len(cos)}
+    res["cosine_float_int8"] = cosine_summary(cos)
     import torch
 
     from humdex.model import int8_encoder
@@ -92,9 +94,7 @@ def main(argv=None) -> int:
     with torch.inference_mode():
         cos7 = np.concatenate([np.sum(seven_bit(torch.as_tensor(w)).numpy() * z, axis=1)
                                for w, z in zip(query_windows, f["queries"])])
-    res["cosine_float_int8_7bit_queries"] = {"mean": round(float(cos7.mean()), 5),
-                                             "p1": round(float(np.percentile(cos7, 1)), 5),
-                                             "min": round(float(cos7.min()), 5), "windows": len(cos7)}
+    res["cosine_float_int8_7bit_queries"] = cosine_summary(cos7)
     print(json.dumps(res, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps(res, indent=1))

@@ -25,9 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def crepe_windows(model, melodies: int, seed: int) -> np.ndarray:
     from train_cpu_pseudo import performances
 
-    from humdex.contour import Contour, stretch_frames
-    from humdex.features import feature_windows
-    from humdex.fingerprints import QUERY_SCALES, contour_frames
+    from humdex.contour import Contour
+    from humdex.fingerprints import QUERY_SCALES, contour_frames, scaled_windows
     from humdex.melody_pool import load_pool
 
     rng = np.random.default_rng(seed)
@@ -39,7 +38,7 @@ def crepe_windows(model, melodies: int, seed: int) -> np.ndarray:
             scales = (1.0,) if kind == "original" else QUERY_SCALES
             start = int(rng.integers(0, max(1, len(frames) - 1000)))  # a 10 s query
             clip = frames if kind == "original" else frames[start:start + 1000]
-            out += [feature_windows(stretch_frames(clip, s), model.config.window, "crepe")[0] for s in scales]
+            out += scaled_windows(model, clip, scales)
     return np.concatenate(out)
 
 

@@ -49,6 +49,14 @@ class ScaledQuery:
     fingerprints: np.ndarray
 
 
+def scaled_windows(model: Encoder, frames: np.ndarray, scales: tuple[float, ...] = QUERY_SCALES,
+                   hop_s: float | None = None) -> list[np.ndarray]:
+    """(T, B) query features at 10 ms -> the model's input windows of the query stretched to each
+    tempo scale (hop_s: window hop in the stretched time, default the model's hop)."""
+    spec = model.config.window if hop_s is None else WindowSpec(model.config.window_s, hop_s)
+    return [feature_windows(stretch_frames(frames, s), spec, model.config.feature)[0] for s in scales]
+
+
 def query_fingerprints(model: Encoder, frames: np.ndarray,
                        scales: tuple[float, ...] = QUERY_SCALES, hop_s: float | None = None,
                        timing: dict[str, float] | None = None) -> list[ScaledQuery]:
@@ -59,8 +67,7 @@ def query_fingerprints(model: Encoder, frames: np.ndarray,
     timing: gets "features" and "embed" milliseconds added.
     """
     t0 = time.perf_counter()
-    spec = model.config.window if hop_s is None else WindowSpec(model.config.window_s, hop_s)
-    windows = [feature_windows(stretch_frames(frames, s), spec, model.config.feature)[0] for s in scales]
+    windows = scaled_windows(model, frames, scales, hop_s)
     t1 = time.perf_counter()
     emb = embed(model, np.concatenate(windows))
     if timing is not None:
