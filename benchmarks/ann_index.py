@@ -31,11 +31,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import faiss
 
-    from humdex import vectorstore
-    from humdex.catalog import Catalog
+    from humdex.catalog.catalog import Catalog
     from humdex.errors import HumdexError
-    from humdex.fingerprints import query_fingerprints, search_store
-    from humdex.learned import (
+    from humdex.learned.fingerprints import query_fingerprints, search_store
+    from humdex.learned.model import load_model
+    from humdex.learned.search import (
         LearnedConfig,
         key_song_id,
         query_frames,
@@ -43,9 +43,9 @@ def main(argv=None) -> int:
         store_folder,
         sync_catalog,
     )
-    from humdex.model import load_model
+    from humdex.learned.search import stores as vectorstore
+    from humdex.learned.stores import FaissStore
     from humdex.search import load_query
-    from humdex.vectorstore import FaissStore
 
     catalog = Catalog.open(args.db)
     snap = catalog.snapshot()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from humdex.catalog import Catalog
+from humdex.catalog.catalog import Catalog
 from humdex.search import load_query, search
 
 

@@ -32,11 +32,11 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(int(os.environ.get("HUMDEX_THREADS", "1")))
-    from humdex.catalog import Catalog
+    from humdex.catalog.catalog import Catalog
+    from humdex.classical.matcher import match
     from humdex.errors import HumdexError
-    from humdex.features import contour_to_activation
-    from humdex.learned import key_song_id, learned_matches, sync_catalog
-    from humdex.matcher import match
+    from humdex.learned.features import contour_to_activation
+    from humdex.learned.search import key_song_id, learned_matches, sync_catalog
     from humdex.search import load_query
 
     catalog = Catalog.open(args.db)

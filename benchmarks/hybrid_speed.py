@@ -65,9 +65,9 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(int(os.environ.get("HUMDEX_THREADS", "1")))
-    from humdex.catalog import Catalog
+    from humdex.catalog.catalog import Catalog
     from humdex.errors import HumdexError
-    from humdex.learned import LearnedConfig, default_config, learned_search, sync_catalog
+    from humdex.learned.search import LearnedConfig, default_config, learned_search, sync_catalog
     from humdex.metrics import mean_reciprocal_rank, percentile_ms, top_k_hit_rate
     from humdex.search import load_query
 

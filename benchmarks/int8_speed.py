@@ -37,12 +37,12 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
-    from humdex.audio import SAMPLE_RATE, load
-    from humdex.catalog import Catalog
-    from humdex.fingerprints import contour_frames, scaled_windows
-    from humdex.learned import LearnedConfig, song_fingerprints
-    from humdex.model import embed, load_model, precision
-    from humdex.pitch import query_contour
+    from humdex.catalog.catalog import Catalog
+    from humdex.frontend.audio import SAMPLE_RATE, load
+    from humdex.frontend.pitch import query_contour
+    from humdex.learned.fingerprints import contour_frames, scaled_windows
+    from humdex.learned.model import embed, load_model, precision
+    from humdex.learned.search import LearnedConfig, song_fingerprints
 
     model = load_model(name=args.model)
     hop = max(model.config.hop_s, LearnedConfig().min_song_hop_s)
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     res["cosine_float_int8"] = cosine_summary(cos)
     import torch
 
-    from humdex.model import int8_encoder
+    from humdex.learned.model import int8_encoder
 
     seven_bit = int8_encoder(model, model.int8_calibration, full_range=False)  # CPUs without VNNI
     with torch.inference_mode():

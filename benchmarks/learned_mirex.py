@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def song_frames(contour, feature: str, frames_dir: Path | None, key: str):
     """A MIDI reference's model frames (fingerprints.contour_frames); CQT ones cached as float16
     .npy under frames_dir (model-independent, and the slow part of indexing a CQT model)."""
-    from humdex.fingerprints import contour_frames
+    from humdex.learned.fingerprints import contour_frames
 
     if feature == "crepe" or frames_dir is None:
         return contour_frames(contour, feature)
@@ -44,8 +44,8 @@ def song_frames(contour, feature: str, frames_dir: Path | None, key: str):
 
 
 def build_store(model, contours: dict, cache: Path, name: str, hop_s: float | None):
-    from humdex.fingerprints import fingerprint_frames
-    from humdex.vectorstore import FaissStore
+    from humdex.learned.fingerprints import fingerprint_frames
+    from humdex.learned.stores import FaissStore
 
     folder = cache / name
     if (folder / "vectors.npz").is_file():
@@ -100,16 +100,16 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(int(os.environ.get("HUMDEX_THREADS", "1")))  # shared CPU: 1 is fastest
 
-    from humdex.audio import SAMPLE_RATE, load
-    from humdex.contour import Contour
-    from humdex.features import feature_windows
-    from humdex.fingerprints import fuse, query_fingerprints, search_store
-    from humdex.learned import query_frames
-    from humdex.matcher import match
-    from humdex.melody import notes_to_contour, read_melody
-    from humdex.model import default_model_path, embed, file_sha256, load_model
-    from humdex.pitch import query_contour
-    from humdex.references import ReferenceSet
+    from humdex.classical.matcher import match
+    from humdex.classical.references import ReferenceSet
+    from humdex.frontend.audio import SAMPLE_RATE, load
+    from humdex.frontend.contour import Contour
+    from humdex.frontend.melody import notes_to_contour, read_melody
+    from humdex.frontend.pitch import query_contour
+    from humdex.learned.features import feature_windows
+    from humdex.learned.fingerprints import fuse, query_fingerprints, search_store
+    from humdex.learned.model import default_model_path, embed, file_sha256, load_model
+    from humdex.learned.search import query_frames
 
     db = sorted(Path(args.db_dir).glob("*.mid"))
     t0 = time.perf_counter()

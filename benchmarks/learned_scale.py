@@ -43,13 +43,13 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(int(os.environ.get("HUMDEX_THREADS", "1")))
-    from humdex.audio import SAMPLE_RATE, load
-    from humdex.features import contour_to_activation
-    from humdex.fingerprints import QUERY_SCALES, query_fingerprints, search_store
-    from humdex.learned import LearnedConfig, classical_stage, with_classical_scan
-    from humdex.model import load_model
-    from humdex.pitch import query_contour
-    from humdex.vectorstore import FaissStore
+    from humdex.frontend.audio import SAMPLE_RATE, load
+    from humdex.frontend.pitch import query_contour
+    from humdex.learned.features import contour_to_activation
+    from humdex.learned.fingerprints import QUERY_SCALES, query_fingerprints, search_store
+    from humdex.learned.model import load_model
+    from humdex.learned.search import LearnedConfig, classical_stage, with_classical_scan
+    from humdex.learned.stores import FaissStore
 
     base = FaissStore.load(args.store)
     keys = base.keys()
@@ -113,9 +113,9 @@ def main(argv=None) -> int:
 
 def pool_references(n: int):
     """A ReferenceSet of n melodies of the shipped pool (cycled when n exceeds it)."""
-    from humdex.melody import notes_to_contour
-    from humdex.melody_pool import load_pool
-    from humdex.references import ReferenceSet
+    from humdex.classical.references import ReferenceSet
+    from humdex.frontend.melody import notes_to_contour
+    from humdex.training.melody_pool import load_pool
 
     pool = load_pool()
     return ReferenceSet.from_contours([notes_to_contour(pool[i % len(pool)].notes, 0.01) for i in range(n)])

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from humdex.catalog import Catalog
+from humdex.catalog.catalog import Catalog
 from humdex.search import load_query, search
 
 

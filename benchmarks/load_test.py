@@ -106,7 +106,7 @@ def synth_queries(midi_dir: Path, n: int, seed: int = 0) -> list[tuple[str, byte
     import soundfile as sf
 
     from humdex.demo import excerpt
-    from humdex.melody import read_midi
+    from humdex.frontend.melody import read_midi
     from humdex.synth.render import render_query
 
     rng = np.random.default_rng(seed)
@@ -122,8 +122,8 @@ def synth_queries(midi_dir: Path, n: int, seed: int = 0) -> list[tuple[str, byte
 
 def in_process_ms(db: Path, queries: list[tuple[str, bytes]], rounds: int = 2) -> float:
     """p50 milliseconds of the same work without HTTP: decode, pitch-track, search (top 10)."""
-    from humdex import audio
-    from humdex.catalog import Catalog
+    from humdex.catalog.catalog import Catalog
+    from humdex.frontend import audio
     from humdex.search import query_from_audio, search
 
     snapshot = Catalog.open(db).snapshot()

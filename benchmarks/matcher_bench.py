@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from humdex import dtw
-from humdex.contour import Contour
-from humdex.matcher import MatcherConfig, match
-from humdex.melody import Note, notes_to_contour, read_midi
-from humdex.pitchfile import read_pv
-from humdex.references import ReferenceSet
+from humdex.classical import dtw
+from humdex.classical.matcher import MatcherConfig, match
+from humdex.classical.references import ReferenceSet
+from humdex.frontend.contour import Contour
+from humdex.frontend.melody import Note, notes_to_contour, read_midi
+from humdex.frontend.pitchfile import read_pv
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY_HOP_S = 0.032  # MIR-QBSH .pv frames (256 samples at 8 kHz)

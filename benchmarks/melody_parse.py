@@ -1,4 +1,4 @@
-"""Time humdex.melody.read_midi over the MIREX QBSH database (2048 MIDI files, dev data).
+"""Time humdex.frontend.melody.read_midi over the MIREX QBSH database (2048 MIDI files, dev data).
 
     .venv/bin/python benchmarks/melody_parse.py [../shared/data/mirex_qbsh_db]
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from humdex.melody import notes_to_contour, read_midi
+from humdex.frontend.melody import notes_to_contour, read_midi
 
 DEFAULT_DB = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mirex_qbsh_db"
 

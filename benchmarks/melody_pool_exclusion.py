@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from humdex import melody_pool as mp
+from humdex.training import melody_pool as mp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -38,8 +38,8 @@ def pool_midi_files(folder: Path, n: int, seed: int, pool_path: Path | None = No
                     min_s: float = 14.0, splits: tuple[str, ...] | None = None) -> list[Path]:
     """n melodies of the melody pool (at least min_s long; of `splits` only, if given) written as
     MIDI files into folder."""
-    from humdex.melody import write_midi
-    from humdex.melody_pool import POOL_PATH, load_pool
+    from humdex.frontend.melody import write_midi
+    from humdex.training.melody_pool import POOL_PATH, load_pool
 
     pool = [m for m in load_pool(path=pool_path or POOL_PATH)
             if m.onset_s[-1] + m.duration_s[-1] >= min_s and (splits is None or m.split in splits)]
@@ -56,9 +56,9 @@ def pool_midi_files(folder: Path, n: int, seed: int, pool_path: Path | None = No
 
 def audio_songs(midi_files: list[Path], folder: Path, seed: int) -> dict[str, Path]:
     """Each melody rendered as a song (a singer over an accompaniment) to folder/<stem>.wav."""
-    from humdex.chad import write_wav
-    from humdex.melody import read_midi
+    from humdex.frontend.melody import read_midi
     from humdex.synth.render import render_song
+    from humdex.training.chad import write_wav
 
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
@@ -82,7 +82,7 @@ def run_query(path: Path, index: int, seed: int, snapshot: object, method: str |
     """Render, pitch-track and search one query of the song in `path`; a JSON-friendly record."""
     from humdex.demo import excerpt
     from humdex.errors import HumdexError
-    from humdex.melody import read_midi
+    from humdex.frontend.melody import read_midi
     from humdex.nomatch import COHORT
     from humdex.search import query_from_audio, search
     from humdex.synth.render import render_query
@@ -108,7 +108,7 @@ def run_query(path: Path, index: int, seed: int, snapshot: object, method: str |
 def run_size(inside: list[Path], outside: list[Path], size: int, args: argparse.Namespace,
              work: Path) -> list[dict]:
     """Catalog of the first `size` songs; args.queries "in" and "out" queries; their records."""
-    from humdex.catalog import Catalog
+    from humdex.catalog.catalog import Catalog
 
     songs = sorted(inside[:size])
     started = time.perf_counter()
@@ -177,7 +177,7 @@ def choose_rule(by_size: dict[str, list[dict]], fa_target: float) -> tuple[float
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--songs", default="pool",
-                   help="'pool' (humdex.melody_pool melodies) or a folder of MIDI songs")
+                   help="'pool' (humdex.training.melody_pool melodies) or a folder of MIDI songs")
     p.add_argument("--pool", type=Path, default=None,
                    help="melody pool file (default: the one shipped in humdex/assets)")
     p.add_argument("--catalog-sizes", type=int, nargs="+", default=[2000, 200])

@@ -1,4 +1,4 @@
-"""Pitch tracker benchmark: accuracy and CPU cost of each humdex.pitch method on real voices.
+"""Pitch tracker benchmark: accuracy and CPU cost of each humdex.frontend.pitch method on real voices.
 
 Vocadito (solo singing, ground-truth F0 at 5.8 ms): raw pitch accuracy within 50 cents on
 ground-truth-voiced frames, voicing recall / false alarm of query_contour's voicing decision, and
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from humdex import audio, pitch
-from humdex.pitchfile import read_pv
+from humdex.frontend import audio, pitch
+from humdex.frontend.pitchfile import read_pv
 
 REPO = Path(__file__).resolve().parents[1]
 PV_FRAME_S = 0.032  # .pv frames are 32 ms long (hop 32 ms in MIR-QBSH files, 10 ms in some toolbox ones)
@@ -169,7 +169,7 @@ def print_tables(results: dict, methods: list[str], jang_methods: list[str]) -> 
 
 
 def synth_melody(rng: np.random.Generator, n_notes: int = 18) -> list:
-    from humdex.melody import Note
+    from humdex.frontend.melody import Note
 
     notes, onset, midi = [], 0.0, 62
     for _ in range(n_notes):

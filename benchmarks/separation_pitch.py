@@ -40,10 +40,10 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(int(os.environ.get("HUMDEX_THREADS", "1")))
-    from humdex.melody_pool import load_pool
-    from humdex.pitch import crepe_activation, decode_activation
-    from humdex.separation import separate_vocals
+    from humdex.frontend.pitch import crepe_activation, decode_activation
+    from humdex.frontend.separation import separate_vocals
     from humdex.synth.render import RenderConfig, render_song
+    from humdex.training.melody_pool import load_pool
 
     rng = np.random.default_rng(args.seed)
     pool = load_pool("test", **({"path": Path(args.pool)} if args.pool else {}))

@@ -24,11 +24,11 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    from humdex.chad import write_wav
-    from humdex.melody_pool import load_pool
     from humdex.synth.fragments import pick_fragments
     from humdex.synth.render import RenderConfig, render_query, render_song
     from humdex.synth.score import Score
+    from humdex.training.chad import write_wav
+    from humdex.training.melody_pool import load_pool
 
     rng = np.random.default_rng(args.seed)
     pool = load_pool("test")

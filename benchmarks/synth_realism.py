@@ -4,8 +4,8 @@ Usage: python benchmarks/synth_realism.py [--data ../shared/data] [--out docs/sy
        [--per-song 1] [--seed 0] [--no-matcher]
 Real: the recordings in dev_queries/jang_toolbox (looked at, never fitted to). Synthetic: hums and
 sung queries (8 s from the start, phone channel, MIR-QBSH style) of the 48 MIREX songs. Both go
-through the same tracker (humdex.pitch, swift-f0) and the same statistics:
-- voiced ratio: frames humdex.pitch.query_contour calls voiced, with a pitch in MIDI 36-84;
+through the same tracker (humdex.frontend.pitch, swift-f0) and the same statistics:
+- voiced ratio: frames humdex.frontend.pitch.query_contour calls voiced, with a pitch in MIDI 36-84;
 - interval error: sung intervals between consecutive steady notes, distance to the nearest
   semitone in cents (a score-free proxy of intonation error; 25 = random);
 - vibrato rate and depth: the strongest 3-9 Hz oscillation of notes >= 0.35 s long (depth in
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from humdex.audio import load
-from humdex.pitch import query_contour
+from humdex.frontend.audio import load
+from humdex.frontend.pitch import query_contour
 from humdex.synth.benchmark import QueryPlan, query_from_score
 from humdex.synth.score import Score
 
@@ -88,7 +88,7 @@ def merge(all_stats: list[dict[str, list[float]]]) -> dict[str, np.ndarray]:
 
 
 def synthetic_queries(data: Path, per_song: int, seed: int) -> list[tuple[str, str, np.ndarray]]:
-    from humdex.melody import read_midi
+    from humdex.frontend.melody import read_midi
 
     out = []
     for n in range(1, 49):
@@ -103,7 +103,7 @@ def synthetic_queries(data: Path, per_song: int, seed: int) -> list[tuple[str, s
 
 
 def matcher_ranks(data: Path, queries: list[tuple[str, np.ndarray]]) -> list[int | None]:
-    from humdex.catalog import Catalog
+    from humdex.catalog.catalog import Catalog
     from humdex.search import query_from_audio, search
 
     with tempfile.TemporaryDirectory() as tmp:

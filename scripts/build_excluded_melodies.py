@@ -14,8 +14,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from humdex import melody_pool
-from humdex.melody import read_midi
+from humdex.frontend.melody import read_midi
+from humdex.training import melody_pool
 
 DEFAULT_DB = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mirex_qbsh_db"
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from humdex.melody import carry_abc_accidentals, score_to_notes
+from humdex.frontend.melody import carry_abc_accidentals, score_to_notes
 
 # (corpus name in music21, file suffixes, how to pick tunes); "top" = top part of every score,
 # "chorale" = soprano of four-part scores only.
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_parse:
         parse_all(root, args.work, min(2, args.jobs))
     parse_s = time.perf_counter() - start
-    from humdex import melody_pool
+    from humdex.training import melody_pool
 
     out = args.out or melody_pool.POOL_PATH
     tunes = load_parsed(args.work)

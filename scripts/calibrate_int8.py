@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def crepe_windows(model, melodies: int, seed: int) -> np.ndarray:
     from train_cpu_pseudo import performances
 
-    from humdex.contour import Contour
-    from humdex.fingerprints import QUERY_SCALES, contour_frames, scaled_windows
-    from humdex.melody_pool import load_pool
+    from humdex.frontend.contour import Contour
+    from humdex.learned.fingerprints import QUERY_SCALES, contour_frames, scaled_windows
+    from humdex.training.melody_pool import load_pool
 
     rng = np.random.default_rng(seed)
     pool = load_pool("train")
@@ -43,8 +43,8 @@ def crepe_windows(model, melodies: int, seed: int) -> np.ndarray:
 
 
 def cqt_windows(model, chad: str, fragments: int) -> np.ndarray:
-    from humdex.data import load_chad_groups
-    from humdex.features import feature_windows
+    from humdex.learned.features import feature_windows
+    from humdex.training.data import load_chad_groups
 
     groups = load_chad_groups(chad, "train", max_fragments=fragments, feature="cqt")
     return np.concatenate([feature_windows(r.activation.astype(np.float32), model.config.window, "cqt")[0]
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT / "scripts"))
     import torch
 
-    from humdex.model import (
+    from humdex.learned.model import (
         calibrate_int8,
         default_model_path,
         int8_encoder,

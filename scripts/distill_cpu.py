@@ -45,11 +45,11 @@ def main(argv=None) -> int:
     from tqdm import tqdm
     from train_cpu_pseudo import performed_groups
 
-    from humdex.data import AugmentConfig, Bank, sample_batch
-    from humdex.loss import group_contrastive_loss
-    from humdex.melody_pool import load_pool
-    from humdex.model import Encoder, load_model, save_checkpoint
-    from humdex.train import lr_at, plot_curves, retrieval_metrics
+    from humdex.learned.model import Encoder, load_model, save_checkpoint
+    from humdex.training.data import AugmentConfig, Bank, sample_batch
+    from humdex.training.loss import group_contrastive_loss
+    from humdex.training.melody_pool import load_pool
+    from humdex.training.train import lr_at, plot_curves, retrieval_metrics
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

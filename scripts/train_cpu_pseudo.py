@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def performances(melody, n_perf: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, str]]:
     """The score and n_perf performances of a melody: [(f0 MIDI per 10 ms frame, NaN unvoiced,
     (n, 2) time map (performance_s, score_s), kind)]; the first performance is song-like ("cover")."""
-    from humdex.melody import notes_to_contour
+    from humdex.frontend.melody import notes_to_contour
     from humdex.synth.performance import PerformanceConfig, perform
     from humdex.synth.render import SINGER_PERFORMANCE
     from humdex.synth.score import Score
@@ -47,9 +47,9 @@ def performances(melody, n_perf: int, rng: np.random.Generator) -> list[tuple[np
 def performed_groups(melodies, n_perf: int, seed: int, as_contours: bool = False) -> list:
     """TrainGroups of performances(): renditions as pseudo-activations (a random level each), or
     as_contours: the f0 contours themselves (data.Bank expands them on its device)."""
-    from humdex.contour import Contour
-    from humdex.data import TrainGroup, TrainRendition
-    from humdex.features import contour_to_activation
+    from humdex.frontend.contour import Contour
+    from humdex.learned.features import contour_to_activation
+    from humdex.training.data import TrainGroup, TrainRendition
 
     rng = np.random.default_rng(seed)
     groups = []
@@ -88,10 +88,10 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)  # on a shared CPU, 1 thread is far faster than 2
-    from humdex.features import M_LONG, M_SHORT
-    from humdex.melody_pool import load_pool
-    from humdex.model import ModelConfig, load_model
-    from humdex.train import TrainConfig, export_model, train
+    from humdex.learned.features import M_LONG, M_SHORT
+    from humdex.learned.model import ModelConfig, load_model
+    from humdex.training.melody_pool import load_pool
+    from humdex.training.train import TrainConfig, export_model, train
 
     kw = {"path": Path(args.pool)} if args.pool else {}
     rng = np.random.default_rng(0)

@@ -50,9 +50,9 @@ def render_cqt(job):  # runs in a worker process
     import numpy as np
     import torch
 
-    from humdex.data import TrainGroup, TrainRendition
-    from humdex.features import cqt_features
+    from humdex.learned.features import cqt_features
     from humdex.synth.corpus import CorpusConfig, render_corpus_group
+    from humdex.training.data import TrainGroup, TrainRendition
 
     torch.set_num_threads(1)
     if STOP_RENDERING.is_set():
@@ -110,11 +110,11 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from humdex.features import M_SHORT
-    from humdex.melody_pool import load_pool
-    from humdex.model import ModelConfig, load_model
+    from humdex.learned.features import M_SHORT
+    from humdex.learned.model import ModelConfig, load_model
     from humdex.synth.corpus import MelodyJob
-    from humdex.train import TrainConfig, retrieval_metrics, train
+    from humdex.training.melody_pool import load_pool
+    from humdex.training.train import TrainConfig, retrieval_metrics, train
 
     torch.backends.cudnn.benchmark = True
     rng = np.random.default_rng(args.seed)
@@ -181,9 +181,9 @@ def _expanded(group):
     """A group of f0 contours -> the same with (T, 360) pseudo-activations (validation: searched as is)."""
     import numpy as np
 
-    from humdex.contour import Contour
-    from humdex.data import TrainGroup, TrainRendition
-    from humdex.features import contour_to_activation
+    from humdex.frontend.contour import Contour
+    from humdex.learned.features import contour_to_activation
+    from humdex.training.data import TrainGroup, TrainRendition
 
     return TrainGroup(group.melody_id, tuple(
         TrainRendition(contour_to_activation(Contour(r.activation, 0.01)).astype(np.float16), r.time_map, r.kind)
@@ -194,7 +194,7 @@ def _run(out: Path, name: str, fit, args, summary: dict, log) -> None:
     """Train (fit(run_dir) -> ckpt), then export the float16 model, curves and metrics to out."""
     import torch
 
-    from humdex.train import export_model
+    from humdex.training.train import export_model
 
     t0 = time.time()
     run = Path(args.run_dir) / name

@@ -101,7 +101,7 @@ def build_catalog(root: Path, names: list[str] | None = None) -> Path:
     manifest; returns the catalog folder."""
     import csv
 
-    from humdex.catalog import Catalog
+    from humdex.catalog.catalog import Catalog
 
     songs = root / "songs"
     songs.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Tests for humdex.audio: every format, bit depth and channel layout -> mono float32 at the asked rate."""
+"""Tests for humdex.frontend.audio: every format, bit depth and channel layout -> mono float32 at the asked rate."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from humdex import audio
 from humdex.errors import AudioError
+from humdex.frontend import audio
 
 
 def tone(rate: int, seconds: float = 0.5, freq: float = 440.0, channels: int = 1) -> np.ndarray:

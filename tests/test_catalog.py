@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import random_melody, write_midi
-from humdex.catalog import MANIFEST_NAME, Catalog
+from humdex.catalog.catalog import MANIFEST_NAME, Catalog
 from humdex.errors import CatalogError, HumdexError
 
 
@@ -44,7 +44,7 @@ def test_recording_reindexed_with_another_tracker_is_tracked_again(song_dir: Pat
     import soundfile as sf
 
     from conftest import sing
-    from humdex.audio import SAMPLE_RATE
+    from humdex.frontend.audio import SAMPLE_RATE
 
     audio = tmp_path / "audio"
     audio.mkdir()
@@ -132,7 +132,7 @@ def test_crash_while_writing_leaves_previous_catalog(song_dir: Path, tmp_path: P
     def crash(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("humdex.catalog.np.savez", crash)
+    monkeypatch.setattr("humdex.catalog.catalog.np.savez", crash)
     with pytest.raises(OSError):
         catalog.add_files([song_dir], progress=False)
     monkeypatch.undo()
@@ -176,7 +176,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
 
 
 def test_stored_matcher_references_follow_adds_and_removes(song_dir: Path, tmp_path: Path) -> None:
-    from humdex.references import ReferenceSet
+    from humdex.classical.references import ReferenceSet
 
     db = tmp_path / "db"
     catalog = Catalog.open(db, create=True)

@@ -8,7 +8,10 @@ import os
 import numpy as np
 import pytest
 
-from humdex.chad import (
+from humdex.errors import HumdexError
+from humdex.synth.corpus import CorpusConfig, MelodyJob, collect_metadata, write_group
+from humdex.synth.timemap import TimeMap
+from humdex.training.chad import (
     FragmentRecord,
     load_fragment_audio,
     parse_interval,
@@ -17,9 +20,6 @@ from humdex.chad import (
     write_metadata,
     write_wav,
 )
-from humdex.errors import HumdexError
-from humdex.synth.corpus import CorpusConfig, MelodyJob, collect_metadata, write_group
-from humdex.synth.timemap import TimeMap
 
 REAL_CHAD_CSV = """group_id,fragment_id,id,audio_type,youtube_id,interval,correlation,check_by_crowdsource,is_available,duration
 12,3,1045,original,dQw4w9WgXcQ,"(12.5, 18.0)",,False,True,5.5
@@ -105,7 +105,7 @@ def test_corpus_group_is_written_in_chad_layout_and_resumes(tmp_path):
 
 
 def test_synth_queries_cli_writes_an_eval_list(tmp_path):
-    from humdex.melody import Note, write_midi
+    from humdex.frontend.melody import Note, write_midi
     from humdex.synth.cli import add_synth_parser
 
     notes = [Note(i * 0.4, 0.4, 60.0 + (i * 5) % 12) for i in range(30)]
@@ -119,7 +119,7 @@ def test_synth_queries_cli_writes_an_eval_list(tmp_path):
     assert [ln.split("\t")[1] for ln in lines] == ["00007", "00007"]
     for ln in lines:
         path = tmp_path / "q" / ln.split("\t")[0]
-        from humdex.chad import read_wav
+        from humdex.training.chad import read_wav
 
         audio, sr = read_wav(path)
         assert sr == 16000 and abs(len(audio) / sr - 5.0) < 0.05
@@ -127,8 +127,8 @@ def test_synth_queries_cli_writes_an_eval_list(tmp_path):
 
 @pytest.mark.slow
 def test_synth_corpus_cli_renders_resumes_and_counts_hours(tmp_path, capsys):
-    from humdex.melody_pool import write_pool
     from humdex.synth.cli import add_synth_parser
+    from humdex.training.melody_pool import write_pool
 
     pitches = np.array([60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67, 72, 71, 69, 67, 65], float)
     tunes = [{"corpus": "test", "source": "t.abc", "number": n, "title": f"t{n}", "onset": np.arange(16) * 0.5,

@@ -158,7 +158,7 @@ def test_compare_locates_the_query_in_the_song(song_dir: Path, melodies: list, t
 def test_demo_excerpts_come_from_anywhere_or_from_the_first_note() -> None:
     from humdex.demo import EXCERPT_S
     from humdex.demo import excerpt as demo_excerpt
-    from humdex.melody import Note
+    from humdex.frontend.melody import Note
 
     notes = [Note(1.5 + 0.5 * i, 0.45, 60 + i % 7) for i in range(80)]  # 41.5 s, first note at 1.5 s
     starts = set()

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from humdex.contour import Contour
-from humdex.features import (
+from humdex.frontend.contour import Contour
+from humdex.learned.features import (
     CQT_BINS,
     CREPE_BIN0_MIDI,
     CREPE_BINS,
@@ -102,7 +102,7 @@ def test_crop_shift_moves_the_window() -> None:
 def test_pooled_windows_equal_gather_pooled_including_the_clip_end() -> None:
     import torch
 
-    from humdex.features import gather_pooled, pooled_windows
+    from humdex.learned.features import gather_pooled, pooled_windows
 
     frames = np.random.default_rng(3).random((1003, 360)).astype(np.float32)
     starts = np.r_[M_SHORT.starts(len(frames)), 990]  # the last window runs past the end
@@ -114,7 +114,7 @@ def test_pooled_windows_equal_gather_pooled_including_the_clip_end() -> None:
 
 
 def test_stretch_frames() -> None:
-    from humdex.contour import stretch_frames
+    from humdex.frontend.contour import stretch_frames
 
     x = np.arange(10)
     assert list(stretch_frames(x, 2.0)) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9]
@@ -138,7 +138,7 @@ def test_cqt_features_peak_on_the_tone_bin_and_silence_is_zero() -> None:
 
 
 def test_cqt_chunks_join_seamlessly(monkeypatch) -> None:
-    from humdex import features
+    from humdex.learned.search import features
 
     rng = np.random.default_rng(0)
     audio = rng.normal(0, 0.1, 16000 * 2).astype(np.float32)

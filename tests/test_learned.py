@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from humdex.model import DEFAULT_MODELS, default_model_path
+from humdex.learned.model import DEFAULT_MODELS, default_model_path
 
 pytestmark = pytest.mark.skipif(not default_model_path("short").is_file(), reason="no shipped model")
 
@@ -25,8 +25,8 @@ def write_f0_csv(path: Path, melody, start_beat: float, n_beats: float, bpm: flo
 
 
 def test_learned_search_finds_the_song_and_keeps_stores_in_step(tmp_path, song_dir, melodies) -> None:
-    from humdex.catalog import Catalog
-    from humdex.learned import LEARNED_DIR
+    from humdex.catalog.catalog import Catalog
+    from humdex.learned.search import LEARNED_DIR
     from humdex.search import load_query, search
 
     catalog = Catalog.open(tmp_path / "db", create=True)
@@ -50,7 +50,7 @@ def test_learned_search_finds_a_query_hummed_much_faster(tmp_path, song_dir, mel
     """The query is stretched to several tempo scales before fingerprinting: a hum at 1.6x the
     song's tempo (beyond what the model or the rerank's +-25 % absorb) is found, and the matched
     song span is 1.6x the query's length."""
-    from humdex.catalog import Catalog
+    from humdex.catalog.catalog import Catalog
     from humdex.search import load_query, search
 
     catalog = Catalog.open(tmp_path / "db", create=True)
@@ -79,8 +79,8 @@ def test_auto_method_is_hybrid_for_melody_catalogs_and_learned_for_audio(tmp_pat
     import soundfile as sf
 
     from conftest import sing
-    from humdex.audio import SAMPLE_RATE
-    from humdex.catalog import Catalog
+    from humdex.catalog.catalog import Catalog
+    from humdex.frontend.audio import SAMPLE_RATE
     from humdex.search import load_query, resolve_method, search
 
     catalog = Catalog.open(tmp_path / "db", create=True)
@@ -109,8 +109,8 @@ def test_hybrid_scanning_only_the_learned_candidates_keeps_each_songs_scores(tmp
     catalog rows would pin another song's DTW score on it."""
     from dataclasses import replace
 
-    from humdex.catalog import Catalog
-    from humdex.learned import default_config, learned_search
+    from humdex.catalog.catalog import Catalog
+    from humdex.learned.search import default_config, learned_search
     from humdex.search import load_query
 
     catalog = Catalog.open(tmp_path / "db", create=True)
@@ -140,8 +140,8 @@ def test_hybrid_fuses_from_start_queries_with_their_own_weight(tmp_path, song_di
     with config.dtw_weight: each weight alone decides its mode's scores (w * DTW + (1 - w) * learned)."""
     from dataclasses import replace
 
-    from humdex.catalog import Catalog
-    from humdex.learned import default_config, learned_search
+    from humdex.catalog.catalog import Catalog
+    from humdex.learned.search import default_config, learned_search
     from humdex.search import load_query
 
     catalog = Catalog.open(tmp_path / "db", create=True)
@@ -170,8 +170,8 @@ def test_classical_stage_adds_the_learned_candidates_its_scan_missed(tmp_path, s
     not pick, scores the same songs as one matcher call with those candidates forced in."""
     from dataclasses import replace
 
-    from humdex.catalog import Catalog
-    from humdex.learned import classical_stage, default_config, dtw_rows, with_classical_scan
+    from humdex.catalog.catalog import Catalog
+    from humdex.learned.search import classical_stage, default_config, dtw_rows, with_classical_scan
     from humdex.search import load_query
 
     catalog = Catalog.open(tmp_path / "db", create=True)
@@ -194,8 +194,8 @@ def test_fused_short_and_long_models_find_the_song(tmp_path, song_dir, melodies)
     """M_fused: the shipped M_short and M_long each search their own store, scores are fused."""
     from dataclasses import replace
 
-    from humdex.catalog import Catalog
-    from humdex.learned import LEARNED_DIR, default_config, learned_search
+    from humdex.catalog.catalog import Catalog
+    from humdex.learned.search import LEARNED_DIR, default_config, learned_search
     from humdex.search import load_query
 
     catalog = Catalog.open(tmp_path / "db", create=True)
@@ -216,14 +216,14 @@ def test_a_cqt_model_reads_audio_songs_cqt_and_plays_melodies_as_tones(tmp_path,
     import soundfile as sf
     import torch
 
-    import humdex.model as model_module
+    import humdex.learned.model as model_module
     from conftest import sing
-    from humdex import learned
-    from humdex.audio import SAMPLE_RATE, load
-    from humdex.catalog import Catalog
-    from humdex.features import cqt_features
-    from humdex.fingerprints import fingerprint_contour, fingerprint_frames
-    from humdex.model import Encoder, ModelConfig, load_model, save_checkpoint
+    from humdex.catalog.catalog import Catalog
+    from humdex.frontend.audio import SAMPLE_RATE, load
+    from humdex.learned.features import cqt_features
+    from humdex.learned.fingerprints import fingerprint_contour, fingerprint_frames
+    from humdex.learned.model import Encoder, ModelConfig, load_model, save_checkpoint
+    from humdex.learned.search import search as learned
 
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "cqt.pt", Encoder(ModelConfig(feature="cqt", n_bins=84, base_channels=8)))
@@ -260,8 +260,8 @@ def test_a_cqt_model_reads_audio_songs_cqt_and_plays_melodies_as_tones(tmp_path,
 def test_int8_and_float_fingerprints_live_in_separate_stores(tmp_path, song_dir, melodies, monkeypatch) -> None:
     """The shipped model runs in int8 on the CPU; HUMDEX_INT8=0 runs it in float. Song fingerprints
     differ slightly between the two, so each precision keeps its own store, and both find the song."""
-    from humdex.catalog import Catalog
-    from humdex.learned import LEARNED_DIR
+    from humdex.catalog.catalog import Catalog
+    from humdex.learned.search import LEARNED_DIR
     from humdex.search import load_query, search
 
     catalog = Catalog.open(tmp_path / "db", create=True)
@@ -280,7 +280,7 @@ def test_int8_and_float_fingerprints_live_in_separate_stores(tmp_path, song_dir,
 def test_models_are_chosen_by_humdex_models_and_an_unknown_name_is_a_clear_error(tmp_path, song_dir,
                                                                                  monkeypatch, capsys) -> None:
     from humdex.cli import main
-    from humdex.learned import default_config
+    from humdex.learned.search import default_config
 
     monkeypatch.setenv("HUMDEX_MODELS", "short, long")
     assert default_config().models == ("short", "long")
@@ -296,9 +296,9 @@ def test_the_shipped_cqt_model_finds_a_sung_song_in_an_audio_catalog(tmp_path, m
     import soundfile as sf
 
     from conftest import sing
-    from humdex.audio import SAMPLE_RATE
-    from humdex.catalog import Catalog
-    from humdex.learned import default_config, learned_search
+    from humdex.catalog.catalog import Catalog
+    from humdex.frontend.audio import SAMPLE_RATE
+    from humdex.learned.search import default_config, learned_search
 
     audio_dir = tmp_path / "audio"
     audio_dir.mkdir()

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from humdex.loss import group_contrastive_loss, multi_similarity_masks
+from humdex.training.loss import group_contrastive_loss, multi_similarity_masks
 
 
 def test_loss_matches_hand_computation() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from humdex.contour import Contour
-from humdex.dtw import subsequence_dtw
+from humdex.classical.dtw import subsequence_dtw
+from humdex.classical.matcher import MatcherConfig, fix_octave_jumps, match
+from humdex.classical.references import ReferenceSet, to_hop
 from humdex.errors import AudioError, CatalogError
-from humdex.matcher import MatcherConfig, fix_octave_jumps, match
-from humdex.references import ReferenceSet, to_hop
+from humdex.frontend.contour import Contour
 
 HOP_S = 0.01
 
@@ -214,7 +214,7 @@ def test_octave_errors_fold_back_and_leaps_stay():
 
 
 def test_stray_frames_far_from_the_melody_are_dropped() -> None:
-    from humdex.matcher import drop_outliers
+    from humdex.classical.matcher import drop_outliers
 
     midi = np.array([60, 62, np.nan, 89, 64, 65, 40, 62], np.float32)
     out = drop_outliers(midi, 15.0)

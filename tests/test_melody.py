@@ -1,4 +1,4 @@
-"""Tests of humdex.melody on MIDI files and scores the tests write themselves."""
+"""Tests of humdex.frontend.melody on MIDI files and scores the tests write themselves."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from humdex.errors import HumdexError
-from humdex.melody import (
+from humdex.frontend.melody import (
     MELODY_SUFFIXES,
     MelodyError,
     Note,

@@ -1,12 +1,12 @@
-"""Tests of humdex.melody_pool: melody identity, exclusion, dedup, splits, and the shipped pool."""
+"""Tests of humdex.training.melody_pool: melody identity, exclusion, dedup, splits, and the shipped pool."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from humdex import melody_pool as mp
-from humdex.melody import Note
+from humdex.frontend.melody import Note
+from humdex.training import melody_pool as mp
 
 RNG = np.random.default_rng(7)
 

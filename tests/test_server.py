@@ -11,9 +11,9 @@ import pytest
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 
-from humdex.catalog import Catalog
+from humdex.catalog.catalog import Catalog
 from humdex.nomatch import NoMatchConfig, config_for
-from humdex.server import ServerConfig, create_app
+from humdex.service.server import ServerConfig, create_app
 from service_data import TUNES, build_catalog, hum, random_tune, wav_bytes, write_midi
 
 

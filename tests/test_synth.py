@@ -55,7 +55,7 @@ def yin_midi(audio: np.ndarray, fmin: float, fmax: float) -> np.ndarray:
 
 def tracked_midi(audio: np.ndarray) -> np.ndarray:
     """humdex's fast tracker (swift-f0) at 10 ms, NaN where unvoiced."""
-    from humdex.pitch import hz_to_midi, track
+    from humdex.frontend.pitch import hz_to_midi, track
 
     return np.asarray(hz_to_midi(track(audio, SR, method="swift").f0_hz), dtype=np.float64)
 
@@ -202,7 +202,7 @@ def test_render_group_shares_the_passage_clock():
 
 def test_renderer_imports_only_numpy_and_scipy():
     code = ("import sys, numpy as np; from humdex.synth import render_group, Score;"
-            "from humdex import chad; "
+            "from humdex.training import chad; "
             "render_group(Score(np.arange(8)*0.5, np.full(8, 0.5), np.arange(60, 68.0)),"
             " np.random.default_rng(0), n_queries=1, n_covers=0);"
             "bad = [m for m in sys.modules if m.split('.')[0] in"
@@ -237,7 +237,7 @@ def test_song_has_accompaniment_under_the_voice():
 
 
 def test_contour_tones_sound_the_pitch_and_stay_silent_where_unvoiced() -> None:
-    from humdex.contour import Contour
+    from humdex.frontend.contour import Contour
     from humdex.synth.tone import contour_tones
 
     midi = np.full(200, 69.0, np.float32)

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from humdex.contour import Contour
-from humdex.data import (
+from humdex.frontend.contour import Contour
+from humdex.learned.features import M_SHORT, contour_to_activation
+from humdex.learned.model import ModelConfig, load_model
+from humdex.training.data import (
     NO_AUGMENT,
     AugmentConfig,
     Bank,
@@ -19,9 +21,7 @@ from humdex.data import (
     passage_to_rendition_s,
     sample_batch,
 )
-from humdex.features import M_SHORT, contour_to_activation
-from humdex.model import ModelConfig, load_model
-from humdex.train import TrainConfig, export_model, lr_at, retrieval_metrics, train
+from humdex.training.train import TrainConfig, export_model, lr_at, retrieval_metrics, train
 
 
 def rendition(pitches, beats, tempo: float, transpose: float, rng, kind: str, jitter: float = 0.0):
@@ -104,7 +104,7 @@ def test_tiny_model_trained_here_finds_its_training_fragments(tmp_path) -> None:
 
 def write_chad(root, groups: list[TrainGroup]) -> None:
     """A CHAD-layout folder whose activations sit in the cache (no audio decoding or CREPE needed)."""
-    from humdex.chad import FragmentRecord, write_metadata, write_wav
+    from humdex.training.chad import FragmentRecord, write_metadata, write_wav
 
     cache = root / ".humdex_cache"
     cache.mkdir(parents=True)
@@ -156,8 +156,8 @@ def tone_melody(pitches, note_s: float, sr: int = 16000) -> np.ndarray:
 
 
 def test_humdex_train_cli_trains_a_cqt_model_from_chad_audio(tmp_path) -> None:
-    from humdex.chad import FragmentRecord, write_metadata, write_wav
     from humdex.cli import main
+    from humdex.training.chad import FragmentRecord, write_metadata, write_wav
 
     root, rng, records = tmp_path / "chad", np.random.default_rng(5), []
     for gi in range(5):

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from humdex.errors import CatalogError
-from humdex.fingerprints import Match, candidate_songs, fuse, search_store, sequence_correlation
-from humdex.vectorstore import FaissStore, NumpyFlatIP
+from humdex.learned.fingerprints import (
+    Match,
+    candidate_songs,
+    fuse,
+    search_store,
+    sequence_correlation,
+)
+from humdex.learned.stores import FaissStore, NumpyFlatIP
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -146,7 +152,7 @@ def test_incremental_changes_answer_like_a_fresh_build(tmp_path) -> None:
 
 
 def test_scale_votes_add_up_per_scale_and_rerank_reports_the_tempo() -> None:
-    from humdex.fingerprints import ScaledQuery, scale_votes
+    from humdex.learned.fingerprints import ScaledQuery, scale_votes
 
     data = songs(10, seed=12)
     store = FaissStore(dim=16)
@@ -168,7 +174,7 @@ def test_scale_votes_add_up_per_scale_and_rerank_reports_the_tempo() -> None:
 
 
 def test_weighted_union_of_dtw_and_learned_rankings() -> None:
-    from humdex.learned import weighted_union
+    from humdex.learned.search import weighted_union
 
     dtw = [(1, 0.8, 0.0, 5.0), (2, 0.6, 1.0, 6.0), (3, 0.2, 2.0, 7.0)]
     learned = [(2, 0.9, 1.5, 6.5), (4, 0.7, 3.0, 8.0), (1, 0.1, 0.5, 5.5)]

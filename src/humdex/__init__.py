@@ -1,9 +1,9 @@
 """Query by humming: find the song a hummed, sung or whistled melody comes from."""
 
-from .catalog import Catalog, Song
-from .contour import Contour
-from .errors import HumdexError
-from .search import Hit, Query, SearchResult, load_query, query_from_audio, search
+from humdex.catalog.catalog import Catalog, Song
+from humdex.errors import HumdexError
+from humdex.frontend.contour import Contour
+from humdex.search import Hit, Query, SearchResult, load_query, query_from_audio, search
 
 __all__ = [
            "Catalog",

@@ -1,3 +1,3 @@
-from .cli import main
+from humdex.cli import main
 
 raise SystemExit(main())

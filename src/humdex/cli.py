@@ -10,8 +10,8 @@ from dataclasses import replace
 from importlib import import_module
 from pathlib import Path
 
-from . import __version__
-from .errors import EXIT_USER_ERROR, HumdexError
+from humdex import __version__
+from humdex.errors import EXIT_USER_ERROR, HumdexError
 
 
 def _print_report(report: object, verb: str) -> int:
@@ -23,9 +23,9 @@ def _print_report(report: object, verb: str) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from .catalog import Catalog
-    from .learned import default_config
-    from .search import prepare_default_search
+    from humdex.catalog.catalog import Catalog
+    from humdex.learned.search import default_config
+    from humdex.search import prepare_default_search
 
     default_config()  # a bad HUMDEX_MODELS fails here, before the catalog changes
     catalog = Catalog.open(args.db, create=args.command == "index")
@@ -38,7 +38,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from .catalog import Catalog
+    from humdex.catalog.catalog import Catalog
 
     catalog = Catalog.open(args.db)
     catalog.remove(args.song_ids)
@@ -47,7 +47,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .catalog import Catalog
+    from humdex.catalog.catalog import Catalog
 
     songs = Catalog.open(args.db).songs()
     if args.json:
@@ -63,9 +63,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from .catalog import Catalog
-    from .nomatch import COHORT, decided_answer
-    from .search import load_query, search
+    from humdex.catalog.catalog import Catalog
+    from humdex.nomatch import COHORT, decided_answer
+    from humdex.search import load_query, search
 
     catalog = Catalog.open(args.db)
     query = load_query(args.query, pitch_method=args.pitch)
@@ -91,7 +91,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare, plot_comparison
+    from humdex.compare import compare, plot_comparison
 
     comparison = compare(Path(args.a), Path(args.b), pitch_method=args.pitch)
     if args.plot:
@@ -104,13 +104,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_cli
+    from humdex.evaluate import evaluate_cli
 
     return evaluate_cli(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from humdex.demo import run_demo
 
     return run_demo(args)
 
@@ -122,12 +122,12 @@ def _add_db(p: argparse.ArgumentParser) -> None:
 def _add_pitch(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pitch", default=None,
                    help="pitch tracker for audio: crepe-tiny | crepe-full | swift | pyin "
-                        "(default: humdex.pitch's default)")
+                        "(default: humdex.frontend.pitch's default)")
 
 
 # subcommands whose arguments live beside their code: (module, function(subparsers) -> parser)
-_PLUGGED_PARSERS = [(".server", "add_serve_parser"), (".synth.cli", "add_synth_parser"),
-                    (".train", "add_train_parser")]
+_PLUGGED_PARSERS = [(".service.server", "add_serve_parser"), (".synth.cli", "add_synth_parser"),
+                    (".training.train", "add_train_parser")]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p["compare"].add_argument("--plot", help="write a picture of the alignment (PNG)")
     p["compare"].add_argument("--json", action="store_true")
     _add_pitch(p["compare"])
-    from .evaluate import add_eval_arguments
+    from humdex.evaluate import add_eval_arguments
 
     add_eval_arguments(p["eval"])
     for module, adder in _PLUGGED_PARSERS:

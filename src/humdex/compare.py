@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .contour import Contour
-from .ingest import read_song_melody
-from .search import load_query
+from humdex.catalog.ingest import read_song_melody
+from humdex.frontend.contour import Contour
+from humdex.search import load_query
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,7 +40,7 @@ class Comparison:
 
 def compare(a: Path, b: Path, pitch_method: str | None = None) -> Comparison:
     """Score recording/pitch file `a` against song `b` (recording, pitch file, MIDI or score)."""
-    from .matcher import ReferenceSet, match
+    from humdex.classical.matcher import ReferenceSet, match
 
     query = load_query(a, pitch_method)
     reference = read_song_melody(b, pitch_method).trimmed()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .catalog import Catalog
-from .melody import Note, write_midi
-from .search import load_query, prepare_default_search, search
+from humdex.catalog.catalog import Catalog
+from humdex.frontend.melody import Note, write_midi
+from humdex.search import load_query, prepare_default_search, search
 
 EXCERPT_S = (8.0, 12.0)  # length of the sung part of a song, seconds
 QUERY_KINDS = ("hum", "sing", "whistle")
@@ -52,9 +52,9 @@ def write_songs(melodies: list, folder: Path) -> Path:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from .audio import SAMPLE_RATE, save
-    from .melody_pool import load_pool
-    from .synth.render import render_query
+    from humdex.frontend.audio import SAMPLE_RATE, save
+    from humdex.synth.render import render_query
+    from humdex.training.melody_pool import load_pool
 
     rng = np.random.default_rng(args.seed)
     pool = [m for m in load_pool() if m.onset_s[-1] + m.duration_s[-1] > EXCERPT_S[1] + 2]

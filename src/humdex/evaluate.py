@@ -13,10 +13,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .catalog import Catalog
-from .errors import HumdexError
-from .metrics import mean_reciprocal_rank, percentile_ms, top_k_hit_rate
-from .search import load_query, search
+from humdex.catalog.catalog import Catalog
+from humdex.errors import HumdexError
+from humdex.metrics import mean_reciprocal_rank, percentile_ms, top_k_hit_rate
+from humdex.search import load_query, search
 
 RANK_DEPTH = 100  # results fetched per query; a right song deeper than this counts as a miss
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from .catalog import Catalog, Snapshot
-from .contour import Contour
-from .errors import AudioError
+from humdex.catalog.catalog import Catalog, Snapshot
+from humdex.errors import AudioError
+from humdex.frontend.contour import Contour
 
 MIN_VOICED_S = 1.0  # a query needs at least this much sung pitch, seconds
 
@@ -66,7 +66,7 @@ class SearchResult:
 
 def check_query_contour(contour: Contour, name: str) -> Contour:
     """The contour without leading/trailing silence; AudioError if too short, long or unvoiced."""
-    from .audio import MAX_QUERY_S, MIN_QUERY_S
+    from humdex.frontend.audio import MAX_QUERY_S, MIN_QUERY_S
 
     if contour.duration_s > MAX_QUERY_S:
         raise AudioError(f"{name}: query is {contour.duration_s:.0f} s long; humdex takes at most "
@@ -85,7 +85,7 @@ def query_from_audio(
     samples: np.ndarray, sample_rate: int, name: str, pitch_method: str | None = None
 ) -> Query:
     """Track the pitch of a recorded query. samples: (n,) float32 mono at sample_rate."""
-    from . import audio, pitch
+    from humdex.frontend import audio, pitch
 
     audio.check_query_duration(samples, sample_rate)
     started = time.perf_counter()
@@ -97,7 +97,7 @@ def query_from_audio(
 
 def load_query(path: str | Path, pitch_method: str | None = None) -> Query:
     """A query from a file: audio (pitch-tracked) or a pitch file (.pv, f0 CSV)."""
-    from .pitchfile import is_pitch_file, read_pitch_file
+    from humdex.frontend.pitchfile import is_pitch_file, read_pitch_file
 
     path = Path(path)
     if is_pitch_file(path):
@@ -105,7 +105,7 @@ def load_query(path: str | Path, pitch_method: str | None = None) -> Query:
         contour = read_pitch_file(path)
         return Query(path.name, check_query_contour(contour, str(path)),
                      (time.perf_counter() - started) * 1e3)
-    from . import audio
+    from humdex.frontend import audio
 
     return query_from_audio(audio.load(path, audio.SAMPLE_RATE), audio.SAMPLE_RATE, path.name,
                             pitch_method)
@@ -134,7 +134,7 @@ def prepare_default_search(catalog: Catalog, progress: bool = False) -> str:
     snap = catalog.snapshot()
     method = resolve_method(snap)
     if method != "classical" and snap.songs:
-        from .learned import sync_catalog
+        from humdex.learned.search import sync_catalog
 
         sync_catalog(catalog.db_dir, snap, progress=progress)
     return method
@@ -146,19 +146,19 @@ def search(
 ) -> SearchResult:
     """Rank the catalog's songs for a query, best first (at most `top`).
 
-    method: "classical" (pitch matcher), "learned" (fingerprint model, humdex.learned),
+    method: "classical" (pitch matcher), "learned" (fingerprint model, humdex.learned.search),
     "hybrid" (learned candidates reranked by the classical DTW) or "auto" (resolve_method).
     The learned methods keep fingerprint stores in the catalog folder: pass a Catalog, or its
     folder as db_dir.
     """
-    from .matcher import match
+    from humdex.classical.matcher import match
 
     snap = catalog.snapshot() if isinstance(catalog, Catalog) else catalog
     started = time.perf_counter()
     hits: list[Hit] = []
     method = resolve_method(snap, method)
     if method != "classical" and snap.songs:
-        from .learned import learned_search
+        from humdex.learned.search import learned_search
 
         folder = db_dir if db_dir is not None else getattr(catalog, "db_dir", None)
         if folder is None:

@@ -40,8 +40,8 @@ def midi_files(paths: list[Path]) -> list[Path]:
 
 
 def render_benchmark_query(path: Path, kind: str, rng: np.random.Generator, plan: QueryPlan) -> Rendition:
-    """A query of the song at path (read with humdex.melody), plan.duration_s long."""
-    from humdex.melody import read_melody
+    """A query of the song at path (read with humdex.frontend.melody), plan.duration_s long."""
+    from humdex.frontend.melody import read_melody
 
     score = Score.from_notes(read_melody(path))
     return query_from_score(score, kind, rng, plan)

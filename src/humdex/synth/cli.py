@@ -92,8 +92,8 @@ def _run_corpus(args: argparse.Namespace) -> int:
 
 
 def _jobs(split: str, seed: int, pool_path: str | None) -> Any:
-    from humdex.melody_pool import POOL_PATH, load_pool
     from humdex.synth.corpus import MelodyJob, group_id_for
+    from humdex.training.melody_pool import POOL_PATH, load_pool
 
     path = Path(pool_path) if pool_path else POOL_PATH
     if not path.is_file():
@@ -124,8 +124,8 @@ def _work(root: Path, job: Any, config: Any) -> tuple[float, float, bool]:
 def _run_queries(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from humdex.chad import write_wav
     from humdex.synth.benchmark import QueryPlan, midi_files, render_benchmark_query
+    from humdex.training.chad import write_wav
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     bad = [k for k in kinds if k not in ("hum", "whistle", "sing")]
@@ -143,7 +143,7 @@ def _run_queries(args: argparse.Namespace) -> int:
                 rel = Path("queries") / f"{path.stem}_{kind}{k}.wav"
                 write_wav(out / rel, rend.audio, rend.sample_rate)
                 lines.append(f"{rel.as_posix()}\t{path.stem}")
-    from humdex.chad import atomic_write_bytes
+    from humdex.training.chad import atomic_write_bytes
 
     atomic_write_bytes(out / "queries.tsv", ("\n".join(lines) + "\n").encode("utf-8"))
     print(f"{len(lines)} queries of {len(files)} songs -> {out / 'queries.tsv'}")

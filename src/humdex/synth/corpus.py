@@ -15,7 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from humdex.chad import (
+from humdex.synth.fragments import FragmentConfig, cut, pick_fragments
+from humdex.synth.render import RenderConfig, Rendition, render_query, render_song
+from humdex.synth.score import Score
+from humdex.training.chad import (
     METADATA_NAME,
     FragmentRecord,
     metadata_text,
@@ -23,9 +26,6 @@ from humdex.chad import (
     write_metadata,
     write_wav,  # fmt: skip
 )
-from humdex.synth.fragments import FragmentConfig, cut, pick_fragments
-from humdex.synth.render import RenderConfig, Rendition, render_query, render_song
-from humdex.synth.score import Score
 
 META_DIR = "meta"
 SONGS_DIR = "songs"

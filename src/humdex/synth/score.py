@@ -14,7 +14,7 @@ MIN_NOTE_S = 0.02  # shorter notes (grace notes, MIDI glitches) are dropped
 
 
 class NoteLike(Protocol):
-    """Anything with humdex.melody.Note's fields."""
+    """Anything with humdex.frontend.melody.Note's fields."""
 
     @property
     def onset_s(self) -> float: ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from humdex.contour import Contour
+from humdex.frontend.contour import Contour
 
 HARMONICS = 5
 RAMP_S = 0.01  # onsets and offsets fade in/out over this long (no clicks)

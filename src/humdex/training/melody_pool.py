@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .melody import Note
+from humdex.frontend.melody import Note
 
-ASSETS = Path(__file__).parent / "assets"
+ASSETS = Path(__file__).parent.parent / "assets"
 POOL_PATH = ASSETS / "melody_pool.npz"
 EXCLUDED_PATH = ASSETS / "excluded_melodies.txt"
 PREFIX_INTERVALS = 24

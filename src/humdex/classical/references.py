@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .contour import Contour
-from .errors import CatalogError
+from humdex.errors import CatalogError
+from humdex.frontend.contour import Contour
 
 DEFAULT_HOP_S = 0.08  # seconds per matcher frame (a 8 s query = 100 frames)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .audio import resample
-from .contour import Contour
-from .errors import AudioError
+from humdex.errors import AudioError
+from humdex.frontend.audio import resample
+from humdex.frontend.contour import Contour
 
 HOP_S = 0.01
 TRACKER_RATE = 16000  # every tracker runs on 16 kHz audio

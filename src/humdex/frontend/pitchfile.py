@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .contour import Contour
-from .errors import AudioError
-from .pitch import HOP_S, hz_to_midi
+from humdex.errors import AudioError
+from humdex.frontend.contour import Contour
+from humdex.frontend.pitch import HOP_S, hz_to_midi
 
 PV_HOP_S = 0.032  # MIR-QBSH: 256 samples at 8 kHz per frame, no overlap
 PITCH_FILE_SUFFIXES = (".pv", ".csv", ".f0", ".tsv")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from humdex.contour import Contour
+from humdex.frontend.contour import Contour
 
 CREPE_HOP_S = 0.01
 CREPE_BINS = 360
@@ -213,7 +213,7 @@ def cqt_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     to 40 ms. Frame t is centred on sample 160 t (zeros beyond the ends). Level: dB re the
     clip's max (at least 1e-6), floor -80 dB, mapped to [0, 1]; silence is all 0.
     """
-    from humdex.audio import SAMPLE_RATE, resample
+    from humdex.frontend.audio import SAMPLE_RATE, resample
 
     x = np.asarray(audio, dtype=np.float32)
     if sample_rate != SAMPLE_RATE:
@@ -276,6 +276,6 @@ def audio_frames(audio: np.ndarray, sample_rate: int, feature: str) -> np.ndarra
         return cqt_features(audio, sample_rate)
     if feature != "crepe":
         raise ValueError(f"unknown feature {feature!r}")
-    from humdex.pitch import crepe_activation  # torchcrepe: only the CREPE path needs it
+    from humdex.frontend.pitch import crepe_activation  # torchcrepe: only the CREPE path needs it
 
     return crepe_activation(audio, sample_rate, model="tiny")

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .contour import Contour
-from .errors import HumdexError
+from humdex.errors import HumdexError
+from humdex.frontend.contour import Contour
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 SCORE_SUFFIXES = (".abc", ".xml", ".musicxml", ".mxl", ".krn", ".kern")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .audio import AUDIO_SUFFIXES
-from .contour import Contour
-from .errors import HumdexError
-from .melody import MIDI_SUFFIXES, SCORE_SUFFIXES
-from .pitchfile import PITCH_FILE_SUFFIXES as PITCH_SUFFIXES
+from humdex.errors import HumdexError
+from humdex.frontend.audio import AUDIO_SUFFIXES
+from humdex.frontend.contour import Contour
+from humdex.frontend.melody import MIDI_SUFFIXES, SCORE_SUFFIXES
+from humdex.frontend.pitchfile import PITCH_FILE_SUFFIXES as PITCH_SUFFIXES
 
 SONG_SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES + AUDIO_SUFFIXES + PITCH_SUFFIXES
 MAX_SONG_S = 30 * 60.0  # longest audio song we pitch-track, seconds
@@ -98,24 +98,24 @@ def read_tags(path: Path) -> tuple[str | None, str | None]:
 def read_song_melody(path: Path, pitch_method: str | None = None, separate: str = "none") -> Contour:
     """The reference melody of a song file, as a Contour. Raises HumdexError for unusable files.
 
-    separate: "spleeter" tracks audio songs' pitch on Spleeter's vocal stem (humdex.separation),
+    separate: "spleeter" tracks audio songs' pitch on Spleeter's vocal stem (humdex.frontend.separation),
     "none" on the mix."""
     kind = song_kind(path)
     if kind in ("midi", "score"):
-        from .melody import notes_to_contour, read_melody
+        from humdex.frontend.melody import notes_to_contour, read_melody
 
         return notes_to_contour(read_melody(path), hop_s=REFERENCE_HOP_S, hold_rests=True)
     if kind == "pitch":
-        from .pitchfile import read_pitch_file
+        from humdex.frontend.pitchfile import read_pitch_file
 
         return read_pitch_file(path)
-    from . import audio, pitch
+    from humdex.frontend import audio, pitch
 
     samples = audio.load(path, audio.SAMPLE_RATE)
     if len(samples) > MAX_SONG_S * audio.SAMPLE_RATE:
         raise HumdexError(f"{path}: longer than {MAX_SONG_S / 60:.0f} minutes")
     if separate == "spleeter":
-        from .separation import separate_vocals
+        from humdex.frontend.separation import separate_vocals
 
         samples = separate_vocals(samples, audio.SAMPLE_RATE)
     kwargs = {"method": pitch_method} if pitch_method else {}

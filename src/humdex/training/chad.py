@@ -227,7 +227,7 @@ def load_fragment_audio(rec: FragmentRecord, root: str | Path, sample_rate: int 
         x, sr = read_wav(path)
         if sr == sample_rate:
             return x
-    from humdex.audio import load  # other formats and rates go through the audio module
+    from humdex.frontend.audio import load  # other formats and rates go through the audio module
 
     return load(path, sample_rate=sample_rate)
 

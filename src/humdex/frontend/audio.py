@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AudioError
+from humdex.errors import AudioError
 
 SAMPLE_RATE = 16000
 MIN_QUERY_S = 2.0

@@ -28,9 +28,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from .contour import Contour
-from .errors import CatalogError, HumdexError
-from .ingest import (
+from humdex.catalog.ingest import (
     REFERENCE_HOP_S,
     SongFile,
     find_song_files,
@@ -39,7 +37,9 @@ from .ingest import (
     read_tags,
     song_kind,
 )
-from .references import ReferenceSet
+from humdex.classical.references import ReferenceSet
+from humdex.errors import CatalogError, HumdexError
+from humdex.frontend.contour import Contour
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "catalog.json"

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from humdex.errors import ModelError
-from humdex.features import M_LONG, M_SHORT, WindowSpec
+from humdex.learned.features import M_LONG, M_SHORT, WindowSpec
 
 DEFAULT_MODELS = {"short": "encoder_crepe_short.pt", "long": "encoder_crepe_long.pt",
                   "short16": "encoder_crepe_short16.pt", "cqt": "encoder_cqt_short.pt"}

@@ -22,9 +22,9 @@ from typing import TypeVar
 
 import numpy as np
 
-from humdex.contour import Contour
-from humdex.features import CREPE_HOP_S, audio_frames
-from humdex.fingerprints import (
+from humdex.frontend.contour import Contour
+from humdex.learned.features import CREPE_HOP_S, audio_frames
+from humdex.learned.fingerprints import (
     QUERY_SCALES,
     Match,
     add_ms,
@@ -35,8 +35,15 @@ from humdex.fingerprints import (
     query_fingerprints,
     search_store,
 )
-from humdex.model import PRECISIONS, Encoder, default_model_path, file_sha256, load_model, precision
-from humdex.vectorstore import FaissStore
+from humdex.learned.model import (
+    PRECISIONS,
+    Encoder,
+    default_model_path,
+    file_sha256,
+    load_model,
+    precision,
+)
+from humdex.learned.stores import FaissStore
 
 LEARNED_DIR = "learned"
 _LOCK = threading.Lock()  # one sync at a time within a process (the server's threads)
@@ -108,7 +115,7 @@ def song_fingerprints(model: Encoder, song, melody: Contour, song_hop_s: float,
     feature = model.config.feature
     has_audio = song.kind == "audio" and Path(song.source).is_file()
     if has_audio and (feature == "cqt" or audio_songs == "activation"):
-        from humdex.audio import SAMPLE_RATE, load
+        from humdex.frontend.audio import SAMPLE_RATE, load
 
         return fingerprint_frames(model, audio_frames(load(song.source, SAMPLE_RATE), SAMPLE_RATE, feature),
                                   song_hop_s)
@@ -289,7 +296,7 @@ def with_classical_scan(contour: Contour | None, refs, from_start: bool, config:
     config.full_scan_songs (the scan then needs the learned candidates: classical_stage)."""
     if contour is None or refs is None or len(refs) > config.full_scan_songs:
         return learned(), None
-    from humdex.dtw import warmup
+    from humdex.classical.dtw import warmup
 
     warmup()  # the DTW kernels compile here, not in the worker thread (dtw.warmup)
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -321,7 +328,7 @@ def dtw_rows(contour: Contour, refs, from_start: bool, candidates: int, among: n
              also: np.ndarray | None = None) -> Rows:
     """The classical matcher over refs (or only its sorted rows `among`): DTW rows of its
     `candidates` best songs by the FFT stage and of the rows `also`."""
-    from humdex.matcher import MatcherConfig, match
+    from humdex.classical.matcher import MatcherConfig, match
 
     rows = np.arange(len(refs)) if among is None else np.asarray(among, np.int64)
     sub = refs if among is None else refs.select(rows)

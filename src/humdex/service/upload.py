@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import AudioError, HumdexError
+from humdex.errors import AudioError, HumdexError
 
 # raw-body uploads: content type -> file suffix (a hint for the decoder)
 CONTENT_SUFFIXES = {
@@ -50,9 +50,9 @@ class Upload:
 
         Raises AudioError for undecodable, silent, too short or too long (> max_query_s) audio.
         """
-        from . import audio
-        from .ingest import PITCH_SUFFIXES
-        from .search import Query, load_query, query_from_audio
+        from humdex.catalog.ingest import PITCH_SUFFIXES
+        from humdex.frontend import audio
+        from humdex.search import Query, load_query, query_from_audio
 
         if self.suffix in PITCH_SUFFIXES:
             with tempfile.TemporaryDirectory(prefix="humdex-query-") as tmp:

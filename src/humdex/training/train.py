@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from humdex.data import AugmentConfig, Bank, TrainGroup, sample_batch
-from humdex.features import feature_windows
-from humdex.loss import TAU, group_contrastive_loss
-from humdex.model import Encoder, ModelConfig, embed, model_from_checkpoint, save_checkpoint
-from humdex.vectorstore import FaissStore
+from humdex.learned.features import feature_windows
+from humdex.learned.model import Encoder, ModelConfig, embed, model_from_checkpoint, save_checkpoint
+from humdex.learned.stores import FaissStore
+from humdex.training.data import AugmentConfig, Bank, TrainGroup, sample_batch
+from humdex.training.loss import TAU, group_contrastive_loss
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def retrieval_metrics(model: Encoder, groups: list[TrainGroup], reference: str =
     "score": the MIDI-like pseudo-activation); the store holds one per melody, and a query is
     right when its melody comes back.
     """
-    from humdex.fingerprints import search_store
+    from humdex.learned.fingerprints import search_store
 
     spec = model.config.window
     refs: dict[str, np.ndarray] = {}
@@ -246,9 +246,9 @@ def add_train_parser(subparsers) -> object:
 
 
 def run_train(args) -> int:
-    from humdex.data import load_chad_groups
     from humdex.errors import HumdexError
-    from humdex.features import CQT_BINS, FEATURE_BINS, M_LONG, M_SHORT
+    from humdex.learned.features import CQT_BINS, FEATURE_BINS, M_LONG, M_SHORT
+    from humdex.training.data import load_chad_groups
 
     spec = M_SHORT if args.window == "short" else M_LONG
     train_groups = load_chad_groups(args.chad, "train", args.cache, args.max_fragments, feature=args.feature)

@@ -1,7 +1,7 @@
 """The HTTP service: an app factory over a catalog (REST API + the web page), no business logic.
 
-`create_app(db_dir_or_catalog)` -> FastAPI app. Uploads are decoded with humdex.audio, searched
-with humdex.search and added with humdex.catalog; every user error becomes a 4xx JSON answer
+`create_app(db_dir_or_catalog)` -> FastAPI app. Uploads are decoded with humdex.frontend.audio, searched
+with humdex.search and added with humdex.catalog.catalog; every user error becomes a 4xx JSON answer
 {"detail": "<one line>"} and changes nothing. Searches run on a snapshot of the catalog in a
 worker thread (CPU-bound), so adds/removes never tear a search and the event loop stays free.
 """
@@ -21,12 +21,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from . import __version__
-from .catalog import Catalog, Snapshot, Song
-from .contour import Contour
-from .errors import CatalogError, HumdexError
-from .nomatch import COHORT, NoMatchConfig, config_for, decided_answer
-from .upload import ApiError, BodyLimit, Upload, read_upload
+from humdex import __version__
+from humdex.catalog.catalog import Catalog, Snapshot, Song
+from humdex.errors import CatalogError, HumdexError
+from humdex.frontend.contour import Contour
+from humdex.nomatch import COHORT, NoMatchConfig, config_for, decided_answer
+from humdex.service.upload import ApiError, BodyLimit, Upload, read_upload
 
 WEB_DIR = Path(__file__).parent / "web"
 UPLOADS_DIR = "uploads"  # inside the catalog folder: song files added over HTTP
@@ -39,7 +39,7 @@ class ServerConfig:
 
     max_query_bytes: int = 20 * 2**20  # a query upload (5 min of 16-bit 16 kHz WAV is ~10 MB)
     max_song_bytes: int = 100 * 2**20
-    max_query_s: float = 60.0  # longer recorded queries are refused (humdex.audio allows 300 s)
+    max_query_s: float = 60.0  # longer recorded queries are refused (humdex.frontend.audio allows 300 s)
     max_top: int = 100
     search_threads: int = 2  # concurrent searches (CPU-bound); more requests wait their turn
     plot_points: int = 1500  # at most this many frames per contour in detail answers
@@ -51,7 +51,7 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
     if not isinstance(catalog, Catalog):
         catalog = Catalog.open(catalog, create=False)
     service = _Service(catalog, config)
-    from .dtw import warmup
+    from humdex.classical.dtw import warmup
 
     warmup()  # compile the DTW kernels now: requests in several threads must not compile them at once
     app = FastAPI(title="humdex", version=__version__,
@@ -75,7 +75,7 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
 
     @app.get("/health", summary="Liveness and catalog size")
     def health() -> dict[str, Any]:
-        from .search import resolve_method
+        from humdex.search import resolve_method
 
         snap = catalog.snapshot()
         method = resolve_method(snap)
@@ -138,7 +138,7 @@ class _Service:
         self._add_lock = threading.Lock()  # one HTTP add/remove at a time: ids stay unique
 
     def search(self, upload: Upload, top: int, from_start: bool, detail: bool) -> dict[str, Any]:
-        from .search import search
+        from humdex.search import search
 
         query = upload.to_query(self.config.max_query_s)
         snap = self.catalog.snapshot()  # one generation for the whole answer
@@ -172,7 +172,7 @@ class _Service:
         return {"hop_s": small.hop_s, "midi": midi}
 
     def add_song(self, upload: Upload) -> dict[str, Any]:
-        from .ingest import SONG_SUFFIXES
+        from humdex.catalog.ingest import SONG_SUFFIXES
 
         suffix = upload.suffix
         if suffix not in SONG_SUFFIXES:
@@ -271,7 +271,7 @@ def run_serve(args: Any) -> int:
     """Serve until interrupted; CatalogError (no catalog in --db) goes to the CLI's error path."""
     import uvicorn
 
-    from .search import resolve_method
+    from humdex.search import resolve_method
 
     config = ServerConfig()
     catalog = Catalog.open(args.db, create=False)

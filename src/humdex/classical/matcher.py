@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.fft  # type: ignore[import-untyped]
 
-from .contour import Contour, stretch_frames
-from .dtw import batch_subsequence_dtw
-from .errors import AudioError, CatalogError
-from .references import ReferenceSet, held, smoothed, song_means, to_hop
+from humdex.classical.dtw import batch_subsequence_dtw
+from humdex.classical.references import ReferenceSet, held, smoothed, song_means, to_hop
+from humdex.errors import AudioError, CatalogError
+from humdex.frontend.contour import Contour, stretch_frames
 
 __all__ = ["Match", "MatcherConfig", "ReferenceSet", "match", "prepare_query"]
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from humdex.contour import Contour, stretch_frames
-from humdex.features import WindowSpec, audio_frames, contour_to_activation, feature_windows
-from humdex.model import Encoder, embed
-from humdex.vectorstore import VectorStore
+from humdex.frontend.contour import Contour, stretch_frames
+from humdex.learned.features import WindowSpec, audio_frames, contour_to_activation, feature_windows
+from humdex.learned.model import Encoder, embed
+from humdex.learned.stores import VectorStore
 
 TEMPO_RATIOS = (1.0, 0.9, 1.12, 0.8, 1.25)  # song windows per query window; ties keep the first
 # A hummer picks their own tempo: against MIDI references it lies anywhere in 0.5-2x (the

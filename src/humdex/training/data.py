@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from humdex.features import (
+from humdex.learned.features import (
     CREPE_BINS,
     CREPE_HOP_S,
     WindowSpec,
@@ -202,8 +202,13 @@ def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None 
     """
     from tqdm import tqdm
 
-    from humdex.chad import METADATA_NAME, load_fragment_audio, read_metadata, records_by_fragment
-    from humdex.features import audio_frames
+    from humdex.learned.features import audio_frames
+    from humdex.training.chad import (
+        METADATA_NAME,
+        load_fragment_audio,
+        read_metadata,
+        records_by_fragment,
+    )
 
     if feature not in ("crepe", "cqt"):
         raise ValueError(f"unknown feature {feature!r}")

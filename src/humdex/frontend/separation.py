@@ -72,7 +72,7 @@ def separate_vocals(audio: np.ndarray, sample_rate: int, chunk_s: float = CHUNK_
     Runs at 44.1 kHz on the mono signal duplicated to stereo, `chunk_s` at a time with
     `overlap_s` cross-faded, so peak memory depends on chunk_s, not on the song's length.
     """
-    from humdex.audio import resample
+    from humdex.frontend.audio import resample
 
     x = resample(np.asarray(audio, dtype=np.float32), sample_rate, SPLEETER_RATE)
     chunk, overlap = int(chunk_s * SPLEETER_RATE), int(overlap_s * SPLEETER_RATE)

@@ -1,0 +1,1 @@
+"""The classical matcher: key- and tempo-invariant subsequence DTW over pitch contours."""

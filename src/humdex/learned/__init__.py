@@ -1,0 +1,1 @@
+"""The paper's learned search: features, the ResNet encoder, fingerprint sequences, vector stores, k-NN + rerank."""

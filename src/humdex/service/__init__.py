@@ -1,0 +1,1 @@
+"""The HTTP service: REST API and the web page over a catalog."""
