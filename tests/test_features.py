@@ -138,7 +138,7 @@ def test_cqt_features_peak_on_the_tone_bin_and_silence_is_zero() -> None:
 
 
 def test_cqt_chunks_join_seamlessly(monkeypatch) -> None:
-    from humdex.learned.search import features
+    from humdex.learned import features
 
     rng = np.random.default_rng(0)
     audio = rng.normal(0, 0.1, 16000 * 2).astype(np.float32)
