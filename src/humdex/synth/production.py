@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from scipy import signal
 
-from humdex.synth.channel import ChannelConfig, reverberate
+from humdex.synth.channel import ChannelConfig, reverberate, simulate_codec
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def lossy(x: np.ndarray, kbps: int, sample_rate: int) -> tuple[np.ndarray, str]:
             return _align(x, y), "mp3"
     except (OSError, subprocess.SubprocessError, RuntimeError):
         pass  # no usable ffmpeg: the simulation below
-    return _simulated_codec(x, kbps, sample_rate), "sim"
+    return simulate_codec(x, kbps, sample_rate), "sim"
 
 
 def _align(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -111,14 +111,3 @@ def _align(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     seg = y[lag : lag + len(x)]
     out[: len(seg)] = seg
     return out
-
-
-def _simulated_codec(x: np.ndarray, kbps: int, sample_rate: int) -> np.ndarray:
-    cutoff = min(0.45 * sample_rate, 2500.0 + 60.0 * kbps)
-    sos = signal.butter(8, cutoff, fs=sample_rate, output="sos")
-    y = signal.sosfilt(sos, x)
-    _, _, z = signal.stft(y, fs=sample_rate, nperseg=512)
-    step = np.abs(z).max() * 10 ** (-(20 + kbps / 4) / 20)
-    z = np.round(z / step) * step
-    _, out = signal.istft(z, fs=sample_rate, nperseg=512)
-    return np.pad(out, (0, max(0, len(x) - len(out))))[: len(x)]

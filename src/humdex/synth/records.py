@@ -41,6 +41,7 @@ RECORD_PERFORMANCE = PerformanceConfig(
     vibrato_depth_st=(0.2, 0.6),
     drop_prob=0.0,
     breath_prob=0.7,
+    hesitation_prob=0.0,
     lead_s=(0.5, 4.0),  # the band's intro
     tail_s=(1.0, 3.0),  # the band's outro
 )

@@ -34,6 +34,7 @@ SINGER_PERFORMANCE = PerformanceConfig(
     vibrato_depth_st=(0.2, 0.7),
     drop_prob=0.0,
     breath_prob=0.7,
+    hesitation_prob=0.0,
     lead_s=(0.5, 2.0),
     tail_s=(0.5, 2.0),
 )  # recorded singers: in tune, steady, expressive
