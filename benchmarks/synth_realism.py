@@ -10,7 +10,8 @@ through the same tracker (humdex.frontend.pitch, swift-f0) and the same statisti
   semitone in cents (a score-free proxy of intonation error; 25 = random);
 - vibrato rate and depth: the strongest 3-9 Hz oscillation of notes >= 0.35 s long (depth in
   semitones, peak deviation), notes with depth > 0.05 st;
-- spectral centroid: mean over voiced frames, 0-4 kHz (the real set is partly 8 kHz audio);
+- spectral centroid: mean over voiced frames, 0-4 kHz (the real set is partly 8 kHz audio), also
+  for low voices alone (median pitch below MIDI 57), since the centroid follows f0;
 - median pitch (MIDI) of the voiced frames: the voice population (low male voices sound darker);
 - longest silence (s): the longest run of unvoiced frames (pauses, a late start, an early stop);
 - energy above 3.5 kHz (dB re all): near -40 dB or below means 8 kHz / phone audio;
@@ -32,6 +33,7 @@ from humdex.synth.benchmark import QueryPlan, query_from_score
 from humdex.synth.score import Score
 
 SR = 16000
+LOW_VOICE_MIDI = 57.0  # queries whose median pitch is below A3 (adult male range)
 
 
 def contour(audio: np.ndarray) -> np.ndarray:
@@ -81,6 +83,7 @@ def stats(audio: np.ndarray) -> dict[str, list[float]]:
     voiced = np.isfinite(midi[: len(power)])
     cent = (power[voiced][:, keep] @ f[keep]) / (power[voiced][:, keep].sum(axis=1) + 1e-12)
     voiced_all = np.isfinite(midi)
+    low_voice = bool(voiced_all.any() and np.nanmedian(midi) < LOW_VOICE_MIDI)
     runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[1], voiced_all.astype(int), [1]])) != 0))
     unvoiced_runs = runs[1::2] if len(runs) else np.array([0])
     spec_all = np.abs(np.fft.rfft(audio.astype(np.float64))) ** 2
@@ -94,7 +97,8 @@ def stats(audio: np.ndarray) -> dict[str, list[float]]:
     return {**extra, "voiced ratio": [float(np.isfinite(midi).mean())],
             "interval error (cents)": ierr, "vibrato rate (Hz)": rates,
             "vibrato depth (st)": depths,
-            "spectral centroid (Hz)": [float(np.mean(cent))] if len(cent) else []}  # fmt: skip
+            "spectral centroid (Hz)": [float(np.mean(cent))] if len(cent) else [],
+            "spectral centroid, low voices (Hz)": [float(np.mean(cent))] if len(cent) and low_voice else []}  # fmt: skip
 
 
 def merge(all_stats: list[dict[str, list[float]]]) -> dict[str, np.ndarray]:
