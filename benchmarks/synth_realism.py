@@ -85,7 +85,7 @@ def stats(audio: np.ndarray) -> dict[str, list[float]]:
     voiced_all = np.isfinite(midi)
     low_voice = bool(voiced_all.any() and np.nanmedian(midi) < LOW_VOICE_MIDI)
     runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[1], voiced_all.astype(int), [1]])) != 0))
-    unvoiced_runs = runs[1::2] if len(runs) else np.array([0])
+    unvoiced_runs = runs[0::2] if len(runs) else np.array([0])  # sentinels are voiced: runs alternate unvoiced, voiced
     spec_all = np.abs(np.fft.rfft(audio.astype(np.float64))) ** 2
     f_all = np.fft.rfftfreq(len(audio), 1 / SR)
     frame_p = np.mean(np.lib.stride_tricks.sliding_window_view(audio, 320)[::320].astype(np.float64) ** 2, axis=1)

@@ -9,7 +9,7 @@ and styles may be drawn is the record's Sound (humdex.synth.sounds): TRAIN or HE
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -145,11 +145,14 @@ def arrange(
         notes = np.stack([on, np.maximum(off, on + 0.03), np.round(score.pitch_midi) + shift, vel], axis=1)
         lead = Part("lead", notes, program, 110)
         info["lead"] = program
-    for part in band:
-        part.notes[:, 1] = np.minimum(part.notes[:, 1], duration - 0.05)
-        keep = part.notes[:, 0] < duration - 0.1
-        object.__setattr__(part, "notes", part.notes[keep & (part.notes[:, 0] >= 0)])
-    return Arrangement(lead, band, perf, shift, detune, duration, info)
+    return Arrangement(lead, [_within(p, duration) for p in band], perf, shift, detune, duration, info)
+
+
+def _within(part: Part, duration_s: float) -> Part:
+    """The part's notes that start inside the record, ended before its last 50 ms."""
+    notes = part.notes[(part.notes[:, 0] >= 0) & (part.notes[:, 0] < duration_s - 0.1)].copy()
+    notes[:, 1] = np.minimum(notes[:, 1], duration_s - 0.05)
+    return replace(part, notes=notes)
 
 
 def render_record(
