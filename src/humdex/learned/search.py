@@ -42,6 +42,7 @@ from humdex.learned.model import (
     precision,
 )
 from humdex.learned.stores import FaissStore
+from humdex.settings import settings
 
 LEARNED_DIR = "learned"
 _LOCK = threading.Lock()  # one sync at a time within a process (the server's threads)
@@ -217,19 +218,13 @@ def learned_matches(query: np.ndarray | Callable[[str], np.ndarray], db_dir: str
 
 
 def default_config() -> LearnedConfig:
-    """LearnedConfig, with the switches HUMDEX_MODELS=short,long (shipped model names: M_fused;
-    "cqt": the CQT model), HUMDEX_AUDIO_SONGS=activation, HUMDEX_QUERY_INPUT=crepe and
-    HUMDEX_QUERY_SCALES=1.0 (comma list) read from the environment."""
-    import os
-
-    scales = os.environ.get("HUMDEX_QUERY_SCALES")
-    models = tuple(m.strip() for m in os.environ.get("HUMDEX_MODELS", "short").split(",") if m.strip())
-    for name in models:
+    """LearnedConfig with the models, inputs and query scales of humdex.settings (HUMDEX_MODELS,
+    HUMDEX_AUDIO_SONGS, HUMDEX_QUERY_INPUT, HUMDEX_QUERY_SCALES)."""
+    env = settings()
+    for name in env.models:
         default_model_path(name)  # ModelError for an unknown name
-    return LearnedConfig(models=models or ("short",),
-                         audio_songs=os.environ.get("HUMDEX_AUDIO_SONGS", "contour"),
-                         query_input=os.environ.get("HUMDEX_QUERY_INPUT", "contour"),
-                         query_scales=tuple(map(float, scales.split(","))) if scales else None)
+    return LearnedConfig(models=env.models, audio_songs=env.audio_songs, query_input=env.query_input,
+                         query_scales=env.query_scales)
 
 
 def sync_catalog(db_dir: str | Path, snapshot, config: LearnedConfig | None = None,
