@@ -26,6 +26,7 @@ from humdex.catalog.catalog import Catalog, Snapshot, Song
 from humdex.errors import CatalogError, HumdexError
 from humdex.frontend.contour import Contour
 from humdex.nomatch import COHORT, NoMatchConfig, config_for, decided_answer
+from humdex.service.access import AccessConfig, AccessGuard, access_from_args, add_access_arguments
 from humdex.service.upload import ApiError, BodyLimit, Upload, read_upload
 
 WEB_DIR = Path(__file__).parent / "web"
@@ -44,6 +45,7 @@ class ServerConfig:
     search_threads: int = 2  # concurrent searches (CPU-bound); more requests wait their turn
     plot_points: int = 1500  # at most this many frames per contour in detail answers
     no_match: NoMatchConfig | None = None  # None: each method's calibrated rule (nomatch.config_for)
+    access: AccessConfig = AccessConfig()  # Host/Origin checks and the write token (service.access)
 
 
 def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfig()) -> FastAPI:
@@ -54,10 +56,17 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
     from humdex.classical.dtw import warmup
 
     warmup()  # compile the DTW kernels now: requests in several threads must not compile them at once
-    app = FastAPI(title="humdex", version=__version__,
-                  description="Query by humming: find the song a hummed melody comes from.")
+    app = _fastapi(title="humdex", version=__version__,
+                   description="Query by humming: find the song a hummed melody comes from.")
     app.add_middleware(BodyLimit, limits={"/search": config.max_query_bytes,
                                           "/songs": config.max_song_bytes})
+    if config.access.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.access.cors_origins),
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "X-Humdex-Token", "Content-Type"])
+    app.add_middleware(AccessGuard, config=config.access)  # outermost: refused before anything
 
     @app.exception_handler(HumdexError)
     async def user_error(_: Request, err: HumdexError) -> JSONResponse:
@@ -126,6 +135,16 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
         return service.remove_song(song_id)
 
     return app
+
+
+def _fastapi(**kwargs: Any) -> FastAPI:
+    """FastAPI whose /docs page serves Swagger UI's files from the fastapi-offline package (no CDN:
+    it works offline); plain FastAPI where that package is missing."""
+    try:
+        from fastapi_offline import FastAPIOffline
+    except ImportError:
+        return FastAPI(**kwargs)
+    return FastAPIOffline(**kwargs)
 
 
 class _Service:
@@ -263,17 +282,21 @@ def add_serve_parser(subparsers: Any) -> Any:
     p.add_argument("--max-upload-mb", type=float, default=None,
                    help="largest query upload in MB (default 20)")
     p.add_argument("--log-level", default="info")
+    add_access_arguments(p)
     p.set_defaults(func=run_serve)
     return p
 
 
 def run_serve(args: Any) -> int:
     """Serve until interrupted; CatalogError (no catalog in --db) goes to the CLI's error path."""
+    import os
+
     import uvicorn
 
     from humdex.search import resolve_method
 
-    config = ServerConfig()
+    access, lines = access_from_args(args, dict(os.environ))
+    config = ServerConfig(access=access)
     catalog = Catalog.open(args.db, create=False)
     if args.threshold is not None or args.min_margin is not None:  # one fixed rule from now on
         rule = config_for(resolve_method(catalog.snapshot()))
@@ -285,6 +308,8 @@ def run_serve(args: Any) -> int:
     if args.max_upload_mb is not None:
         config = replace(config, max_query_bytes=int(args.max_upload_mb * 2**20))
     app = create_app(catalog, config)
+    for line in lines:
+        print(line, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
