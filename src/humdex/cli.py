@@ -90,6 +90,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from humdex.catalog.integrity import cmd_check as check
+
+    return check(args)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from humdex.compare import compare, plot_comparison
 
@@ -139,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("add", "add song files to an existing catalog", cmd_index),
         ("remove", "remove songs from a catalog by id", cmd_remove),
         ("list", "list the songs of a catalog", cmd_list),
+        ("check", "check a catalog's files (and --repair what can be rebuilt)", cmd_check),
         ("search", "find the song a hummed/sung query comes from", cmd_search),
         ("compare", "score a recording against another recording or a MIDI file", cmd_compare),
         ("eval", "measure hit rates on a list of queries or the MIR-QBSH corpus", cmd_eval),
@@ -158,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     p["remove"].add_argument("song_ids", nargs="+")
     _add_db(p["remove"])
     _add_db(p["list"])
+    _add_db(p["check"])
+    p["check"].add_argument("--repair", action="store_true",
+                            help="rebuild corrupt data from the song files, corrupt fingerprint "
+                                 "stores, remove leftover temporary files")
+    p["check"].add_argument("--quiet", action="store_true", help="no progress bar")
     p["list"].add_argument("--json", action="store_true")
     p["search"].add_argument("query", help="audio file, .pv or f0 CSV (time_s,f0_hz)")
     _add_db(p["search"])
