@@ -66,6 +66,12 @@ def stray_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
     return sorted(Path(folder).glob(f".*{TMP_SUFFIX}"))
 
 
+def remove_stray_temp_files(folder: str | os.PathLike[str]) -> None:
+    """Delete them; only call while holding folder_lock(folder), so no writer is mid-write."""
+    for path in stray_temp_files(folder):
+        path.unlink(missing_ok=True)
+
+
 @contextmanager
 def folder_lock(folder: str | os.PathLike[str], shared: bool = False) -> Iterator[None]:
     """Hold an exclusive (or shared) lock on `folder` across processes while inside."""

@@ -19,6 +19,7 @@ import re
 import threading
 import time
 import zipfile
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from humdex.catalog.ingest import (
 )
 from humdex.classical.references import ReferenceSet
 from humdex.errors import CatalogError, HumdexError
-from humdex.files import atomic_write, folder_lock
+from humdex.files import atomic_write, folder_lock, remove_stray_temp_files
 from humdex.frontend.contour import Contour
 
 FORMAT_VERSION = 1
@@ -147,9 +148,11 @@ class Catalog:
                 raise CatalogError(f"{db_dir}: folder is not empty and holds no humdex catalog; "
                                    "give --db a new or empty folder")
             db_dir.mkdir(parents=True, exist_ok=True)
-            catalog = cls(db_dir, Snapshot(0, (), ()))
-            catalog._commit()  # an empty generation, so other processes can open it too
-            return catalog
+            with folder_lock(db_dir):  # another process may be creating it right now
+                if not (db_dir / MANIFEST_NAME).exists():
+                    catalog = cls(db_dir, Snapshot(0, (), ()))
+                    catalog._commit(locked=True)  # an empty generation others can open too
+                    return catalog
         return cls(db_dir, _read_snapshot(db_dir))
 
     def snapshot(self) -> Snapshot:
@@ -280,10 +283,12 @@ class Catalog:
         self._commit(removals=set(song_ids))
 
     def _commit(
-        self, upserts: list[tuple[Song, Contour]] = (), removals: set[str] = frozenset()  # type: ignore[assignment]
+        self, upserts: list[tuple[Song, Contour]] = (), removals: set[str] = frozenset(),  # type: ignore[assignment]
+        locked: bool = False,
     ) -> None:
-        """Apply changes on top of the newest generation on disk and publish the next one."""
-        with self._write_lock, folder_lock(self.db_dir):
+        """Apply changes on top of the newest generation on disk and publish the next one
+        (under the catalog's folder lock, unless the caller holds it: `locked`)."""
+        with self._write_lock, (nullcontext() if locked else folder_lock(self.db_dir)):
             base = self.snapshot()
             replaced = {song.song_id for song, _ in upserts} | set(removals)
             kept = [(s, m) for s, m in zip(base.songs, base.melodies) if s.song_id not in replaced]
@@ -306,6 +311,7 @@ class Catalog:
             atomic_write(self.db_dir / MANIFEST_NAME, lambda f: f.write(payload))
             self._snapshot = Snapshot(generation, songs, melodies, [references])
             _remove_stale_files(self.db_dir, below=base.generation)
+            remove_stray_temp_files(self.db_dir)  # of a writer killed earlier (we hold the lock)
 
 
 def _data_name(generation: int) -> str:

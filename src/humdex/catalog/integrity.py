@@ -1,7 +1,8 @@
 """Is a catalog folder whole, and mend what can be rebuilt (`humdex check --db X [--repair]`).
 
 What is checked: the manifest reads, its data file loads and matches the song list, every
-fingerprint store under learned/ loads, and no temporary file of a killed writer is left.
+fingerprint store under learned/ loads; temporary files a killed writer left are listed (they
+change nothing; the next writer of that folder, or --repair, removes them).
 What repair rebuilds: the data file from the songs' source files (songs whose file is gone are
 dropped and named), a corrupt fingerprint store (deleted, then fingerprinted again), stray
 temporary files (deleted). A manifest that does not read cannot be repaired: index again.
@@ -29,6 +30,7 @@ class IntegrityReport:
     songs: int = 0
     problems: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
+    leftovers: list[Path] = field(default_factory=list)  # a killed writer's temporary files: harmless
 
     @property
     def ok(self) -> bool:
@@ -53,7 +55,7 @@ def check_catalog(db_dir: str | Path) -> IntegrityReport:
         except CatalogError as err:
             report.problems.append(f"fingerprints: {err}")
     for folder in [db_dir, *_store_folders(db_dir)]:
-        report.problems += [f"leftover temporary file {p}" for p in stray_temp_files(folder)]
+        report.leftovers += stray_temp_files(folder)
     return report
 
 
@@ -130,6 +132,8 @@ def cmd_check(args) -> int:  # type: ignore[no-untyped-def]
         print(f"repaired: {line}")
     for line in report.problems:
         print(f"problem: {line}")
+    if report.leftovers and not args.repair:
+        print(f"note: {len(report.leftovers)} temporary files of an interrupted writer (harmless)")
     if report.ok:
         print(f"catalog {args.db}: {report.songs} songs, consistent")
         return 0

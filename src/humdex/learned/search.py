@@ -23,7 +23,7 @@ from typing import TypeVar
 import numpy as np
 
 from humdex.errors import CatalogError
-from humdex.files import folder_lock
+from humdex.files import folder_lock, remove_stray_temp_files
 from humdex.frontend.contour import Contour
 from humdex.learned.features import CREPE_HOP_S, audio_frames
 from humdex.learned.fingerprints import (
@@ -155,6 +155,7 @@ def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop
             _fingerprint_into(store, folder, missing, wanted, snapshot, name, model, song_hop_s,
                               progress, audio_songs)
             store.save(folder)
+            remove_stray_temp_files(folder)  # of a writer killed earlier (we hold the lock)
             return store
 
 

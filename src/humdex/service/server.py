@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tempfile
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ class ServerConfig:
     search_threads: int = 2  # concurrent searches (CPU-bound); more requests wait their turn
     plot_points: int = 1500  # at most this many frames per contour in detail answers
     no_match: NoMatchConfig | None = None  # None: each method's calibrated rule (nomatch.config_for)
-    access: AccessConfig = AccessConfig()  # Host/Origin checks and the write token (service.access)
+    access: AccessConfig = field(default_factory=AccessConfig)  # Host/Origin checks and the write token (service.access)
 
 
 def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfig()) -> FastAPI:
