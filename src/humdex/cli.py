@@ -121,6 +121,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", required=True, help="catalog folder")
 
@@ -173,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p["list"].add_argument("--json", action="store_true")
     p["search"].add_argument("query", help="audio file, .pv or f0 CSV (time_s,f0_hz)")
     _add_db(p["search"])
-    p["search"].add_argument("--top", type=int, default=10)
+    p["search"].add_argument("--top", type=_positive_int, default=10, help="songs to list (>= 1)")
     p["search"].add_argument("--json", action="store_true", help="print one JSON object")
     p["search"].add_argument("--from-start", action="store_true",
                              help="queries start at the song's start (MIREX MIR-QBSH protocol)")

@@ -8,6 +8,7 @@ worker thread (CPU-bound), so adds/removes never tear a search and the event loo
 
 from __future__ import annotations
 
+import math
 import re
 import tempfile
 import threading
@@ -120,6 +121,8 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
 
     @app.get("/songs/{song_id}/melody", summary="A song's reference melody (MIDI pitch per frame)")
     def melody(song_id: str, start_s: float = 0.0, end_s: float | None = None) -> dict[str, Any]:
+        if not all(math.isfinite(v) for v in (start_s, 0.0 if end_s is None else end_s)):
+            raise ApiError("start_s and end_s must be finite numbers of seconds", 422)
         return service.melody_json(catalog.snapshot(), song_id, start_s, end_s)
 
     @app.post("/songs", status_code=201, summary="Add a song (MIDI, score, audio or pitch file)",
