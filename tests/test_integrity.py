@@ -147,3 +147,34 @@ def test_concurrent_creation_of_one_catalog(tmp_path: Path) -> None:
     assert not errors and check_catalog(tmp_path / "db").ok
     with pytest.raises(CatalogError):
         Catalog.open(tmp_path / "nothing")
+
+
+def test_fingerprinting_checkpoints_and_resumes(tmp_path: Path, songs: list[Path],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import humdex.learned.search as learned
+    from humdex.learned.stores import FaissStore
+
+    db = _indexed(tmp_path, songs, 4)
+    snapshot = Catalog.open(db).snapshot()
+    real = learned.song_fingerprints
+    calls: list[str] = []
+
+    def dies_on_the_third(model, song, *args):  # type: ignore[no-untyped-def]
+        calls.append(song.song_id)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # as if killed while fingerprinting the third song
+        return real(model, song, *args)
+
+    monkeypatch.setattr(learned, "CHECKPOINT_S", 0.0)
+    monkeypatch.setattr(learned, "song_fingerprints", dies_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        learned.sync_catalog(db, snapshot)
+    (folder,) = db.glob("learned/*")
+    assert len(FaissStore.load(folder)) == 2  # the first two were saved as they were made
+    calls.clear()
+    monkeypatch.setattr(learned, "song_fingerprints", real)
+    seen: list[str] = []
+    monkeypatch.setattr(learned, "song_fingerprints",
+                        lambda model, song, *a: seen.append(song.song_id) or real(model, song, *a))
+    learned.sync_catalog(db, snapshot)
+    assert len(seen) == 2 and len(FaissStore.load(folder)) == 4  # only the rest was fingerprinted
