@@ -111,15 +111,24 @@ def verify(db: Path, present: set[str], absent: set[str], outcome: Outcome) -> O
     return outcome
 
 
+def current_ids(db: Path) -> set[str]:
+    from humdex.catalog.catalog import Catalog
+
+    return {s.song_id for s in Catalog.open(db).songs()} if (db / "catalog.json").exists() else set()
+
+
 def kill_round(db: Path, songs: list[Path], rng: np.random.Generator, learned: bool = False,
                max_delay_s: float = 1.5) -> Outcome:
-    """Start a writer over `songs` (with removals mixed in), kill -9 it at a random moment after
-    it is ready, check the catalog. The catalog may already hold songs from earlier rounds."""
+    """Start a writer over `songs` in a random order (with removals mixed in), kill -9 it at a
+    random moment after it is ready, check the catalog. It may hold songs of earlier rounds:
+    those must stay unless a removal of them was reported committed."""
+    before = current_ids(db)
+    order = [songs[i] for i in rng.permutation(len(songs))]
     ops: list[str] = []
-    for i, path in enumerate(songs):
+    for i, path in enumerate(order):
         ops.append(str(path))
         if i % 3 == 2:
-            ops.append("-" + songs[int(rng.integers(0, i))].stem)
+            ops.append("-" + order[int(rng.integers(0, i))].stem)
     proc = start_writer(db, ops, learned)
     assert proc.stdout is not None
     lines = [proc.stdout.readline()]  # "ready": imports done, the catalog opened
@@ -127,15 +136,8 @@ def kill_round(db: Path, songs: list[Path], rng: np.random.Generator, learned: b
     proc.send_signal(signal.SIGKILL)
     out, _ = proc.communicate()
     lines += out.splitlines()
-    before_present, before_absent = _previous.get(str(db), (set(), set()))
     present, absent = expected_state(lines)
-    present = (before_present - absent) | present
-    absent = (before_absent - present) | absent
-    _previous[str(db)] = (present, absent)
-    return verify(db, present, absent, Outcome())
-
-
-_previous: dict[str, tuple[set[str], set[str]]] = {}  # committed state per catalog across rounds
+    return verify(db, (before - absent) | present, absent, Outcome())
 
 
 def writers_round(db: Path, song_sets: list[list[Path]], learned: bool = False,

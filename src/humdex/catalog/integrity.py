@@ -50,6 +50,8 @@ def check_catalog(db_dir: str | Path) -> IntegrityReport:
     for folder in _store_folders(db_dir):
         from humdex.learned.stores import FaissStore
 
+        if not (folder / "vectors.npz").exists():
+            continue  # nothing saved yet (fingerprinting stopped before its first checkpoint)
         try:
             FaissStore.load(folder)
         except CatalogError as err:
@@ -74,6 +76,8 @@ def repair_catalog(db_dir: str | Path, progress: bool = True) -> IntegrityReport
     for folder in _store_folders(db_dir):
         from humdex.learned.stores import FaissStore
 
+        if not (folder / "vectors.npz").exists():
+            continue
         try:
             FaissStore.load(folder)
         except CatalogError:
