@@ -5,7 +5,7 @@
 Kill rounds: a writer adds/removes random MIDI songs one at a time (every --learned-every'th
 round also fingerprinting them into the learned store) and is killed with SIGKILL at a random
 moment; the catalog must then pass `humdex check` and hold every song reported committed (and
-none reported removed). A fresh catalog every 10 rounds, so kills land on creation too. Writer
+none reported removed). A fresh catalog every 3 rounds, so kills land on creation too. Writer
 rounds: --writers processes add their own songs to one new catalog at once, in every
 --writers-learned-every'th round each fingerprinting after each add (the `humdex add A & humdex
 add B` case); nothing may be lost or corrupt.
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from crash_driver import kill_round, make_songs, writers_round  # noqa: E402
+from crash_driver import kill_round, make_songs, writers_round
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,16 +43,18 @@ def main(argv: list[str] | None = None) -> int:
     results = {"kill": [], "writers": []}
     with tempfile.TemporaryDirectory(prefix="humdex-crash-") as tmp:
         root = Path(tmp)
-        songs = make_songs(root / "songs", 12, seed=args.seed)
+        songs = make_songs(root / "songs", 24, seed=args.seed)
         t0 = time.perf_counter()
         for r in range(args.kill_rounds):
             learned = args.learned_every > 0 and r % args.learned_every == 0
-            db = root / f"kill-db{r // 10}"
-            outcome = kill_round(db, songs, rng, learned=learned, max_delay_s=4.0 if learned else 1.5)
+            db = root / f"kill-db{r // 3}"  # a fresh catalog every 3 rounds: kills during creation too
+            outcome = kill_round(db, songs, rng, learned=learned, max_delay_s=6.0 if learned else 0.5)
             results["kill"].append({"round": r, "learned": learned, "ok": outcome.ok,
+                                    "mid_work": outcome.killed_mid_work,
                                     "committed": outcome.committed, "problems": outcome.problems,
                                     "lost": outcome.lost, "resurrected": outcome.resurrected})
-            print(f"kill {r:3d} {'learned' if learned else 'catalog':7s} committed "
+            print(f"kill {r:3d} {'learned' if learned else 'catalog':7s} "
+                  f"{'mid-work' if outcome.killed_mid_work else 'finished'} committed "
                   f"{outcome.committed:3d} {'ok' if outcome.ok else outcome}", flush=True)
         kill_s = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -70,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     kill, writers = results["kill"], results["writers"]
     summary = {
         "kill_rounds": len(kill), "kill_rounds_learned": sum(k["learned"] for k in kill),
+        "kills_mid_work": sum(k["mid_work"] for k in kill),
         "kill_corrupt": sum(bool(k["problems"]) for k in kill),
         "kill_lost_songs": sum(len(k["lost"]) + len(k["resurrected"]) for k in kill),
         "kill_committed_checked": sum(k["committed"] for k in kill), "kill_s": round(kill_s, 1),

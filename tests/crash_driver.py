@@ -2,7 +2,7 @@
 tests/test_integrity.py (a few rounds) and benchmarks/catalog_crash.py (many rounds).
 
 A writer is a child process that adds (and now and then removes) songs one at a time and prints
-`committed add ID` / `committed remove ID` after each change returned; with learned=True it also
+`committed add ID` / `committed remove ID` after each change returned and `done I` after op I; with learned=True it also
 fingerprints the catalog (humdex.learned stores) after each change. After a kill -9 or a race
 the catalog must pass humdex.catalog.integrity.check_catalog and hold exactly what was reported
 committed (the change in flight when killed may or may not have landed).
@@ -41,7 +41,7 @@ for i, f in enumerate(files):
             print("committed add", song_id, flush=True)
     if learned:
         sync_catalog(db, catalog.snapshot())
-        print("synced", flush=True)
+    print("done", i, flush=True)
 """
 
 
@@ -51,6 +51,7 @@ class Outcome:
     (committed removed but present)."""
 
     committed: int = 0
+    killed_mid_work: bool = True  # False: the writer had finished before the kill
     problems: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     resurrected: list[str] = field(default_factory=list)
@@ -137,7 +138,15 @@ def kill_round(db: Path, songs: list[Path], rng: np.random.Generator, learned: b
     out, _ = proc.communicate()
     lines += out.splitlines()
     present, absent = expected_state(lines)
-    return verify(db, (before - absent) | present, absent, Outcome())
+    present = (before - absent) | present
+    done = [int(line.split()[1]) for line in lines if line.startswith("done ")]
+    in_flight = ops[done[-1] + 1] if done and done[-1] + 1 < len(ops) else (ops[0] if not done else None)
+    if in_flight is not None:  # killed during this change: it may or may not have landed
+        song_id = in_flight[1:] if in_flight.startswith("-") else Path(in_flight).stem
+        present.discard(song_id)
+        absent.discard(song_id)
+    return verify(db, present, absent,
+                  Outcome(killed_mid_work=proc.returncode == -signal.SIGKILL))
 
 
 def writers_round(db: Path, song_sets: list[list[Path]], learned: bool = False,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bomb_inputs import BOMBS, pv_200s
+from bomb_files import BOMBS, pv_200s
 from humdex.catalog.catalog import Catalog
 from humdex.cli import main
 from service_data import TUNES, build_catalog, write_midi

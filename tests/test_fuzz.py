@@ -15,7 +15,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bomb_inputs import _midi
+from bomb_files import _midi
 from humdex.errors import HumdexError
 from humdex.frontend.limits import MAX_NOTE_S, MAX_SONG_S
 
