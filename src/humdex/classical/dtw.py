@@ -18,6 +18,10 @@ import functools
 import numba
 import numpy as np
 
+from humdex import kernel_cache
+
+kernel_cache.install()  # before the first @numba.njit(cache=True) below
+
 _INF = np.inf
 
 

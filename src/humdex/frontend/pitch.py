@@ -264,6 +264,9 @@ def _track_swift(audio16: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _track_pyin(audio16: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from humdex import kernel_cache
+
+    kernel_cache.install()  # before librosa defines its cached numba kernels
     import librosa
 
     hop = HOP_SAMPLES
