@@ -215,7 +215,7 @@ class FaissStore:
         index_bytes = np.zeros(0, np.uint8)  # a flat index is rebuilt on load (fast, exact)
         if self._index_kind == "hnsw" and not isinstance(self._index, NumpyFlatIP):
             index_bytes = _faiss().serialize_index(self._index)
-        arrays = {"keys": np.array(keys, dtype=str), "lengths": lengths,
+        arrays: dict[str, Any] = {"keys": np.array(keys, dtype=str), "lengths": lengths,
                   "vectors": flat.astype(np.float16), "meta": json.dumps(meta), "index": index_bytes,
                   "slots": np.array(self._order, dtype=str), "owner": self._owner, "frame": self._frame}
         atomic_write(folder / "vectors.npz", lambda f: np.savez(f, **arrays))
