@@ -144,12 +144,13 @@ class Catalog:
         if not (db_dir / MANIFEST_NAME).exists():
             if not create:
                 raise CatalogError(f"{db_dir}: no humdex catalog here (create one with `humdex index`)")
-            if db_dir.is_dir() and any(not p.name.startswith(".") for p in db_dir.iterdir()):
-                raise CatalogError(f"{db_dir}: folder is not empty and holds no humdex catalog; "
-                                   "give --db a new or empty folder")
+            if _foreign_files(db_dir, ignore_ours=True):  # (ours: another process creating it now)
+                raise _not_a_catalog(db_dir)
             db_dir.mkdir(parents=True, exist_ok=True)
             with folder_lock(db_dir):  # another process may be creating it right now
                 if not (db_dir / MANIFEST_NAME).exists():
+                    if _foreign_files(db_dir, ignore_ours=False):
+                        raise _not_a_catalog(db_dir)
                     catalog = cls(db_dir, Snapshot(0, (), ()))
                     catalog._commit(locked=True)  # an empty generation others can open too
                     return catalog
@@ -312,6 +313,20 @@ class Catalog:
             self._snapshot = Snapshot(generation, songs, melodies, [references])
             _remove_stale_files(self.db_dir, below=base.generation)
             remove_stray_temp_files(self.db_dir)  # of a writer killed earlier (we hold the lock)
+
+
+def _foreign_files(db_dir: Path, ignore_ours: bool) -> bool:
+    """Whether `db_dir` holds visible files (not counting a catalog's own names if ignore_ours)."""
+    if not db_dir.is_dir():
+        return False
+    ours = {MANIFEST_NAME, "learned", "uploads"}
+    return any(not p.name.startswith(".") and not (ignore_ours and (p.name in ours or DATA_RE.match(p.name)))
+               for p in db_dir.iterdir())
+
+
+def _not_a_catalog(db_dir: Path) -> CatalogError:
+    return CatalogError(f"{db_dir}: folder is not empty and holds no humdex catalog; "
+                        "give --db a new or empty folder")
 
 
 def _data_name(generation: int) -> str:
