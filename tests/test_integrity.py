@@ -41,7 +41,7 @@ def test_concurrent_writers_with_fingerprints_lose_nothing(tmp_path: Path, songs
     # the case: `humdex add A & humdex add B` on one catalog, fingerprint stores included
     outcome = writers_round(tmp_path / "db", [songs[0:2], songs[2:4]], learned=True)
     assert outcome.ok, outcome
-    assert outcome.committed == 4
+    assert outcome.committed == 4  # and check_catalog (in outcome.ok) loaded the store
 
 
 def test_unique_temporary_names_under_threads(tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ def repair_catalog(db_dir: str | Path, progress: bool = True) -> IntegrityReport
             with folder_lock(folder):
                 (folder / "vectors.npz").unlink(missing_ok=True)
             report.repaired.append(f"removed corrupt fingerprint store {folder.name}")
-    if report.songs:
+    if report.songs and any(line.startswith("removed corrupt") for line in report.repaired):
         from humdex.search import prepare_default_search
 
         prepare_default_search(Catalog.open(db_dir), progress=progress)  # fingerprints again
