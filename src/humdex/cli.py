@@ -141,12 +141,19 @@ def _add_pitch(p: argparse.ArgumentParser) -> None:
                         "(default: humdex.frontend.pitch's default)")
 
 
-# subcommands whose arguments live beside their code: (module, function(subparsers) -> parser)
-_PLUGGED_PARSERS = [(".service.server", "add_serve_parser"), (".synth.cli", "add_synth_parser"),
-                    (".training.train", "add_train_parser")]
+# subcommands whose arguments live beside their code: name -> (module, function(subparsers) -> parser).
+# Their modules import torch, scipy.signal or fastapi (seconds): main() loads them only when the
+# command line names that subcommand, or names none of the built-in ones (help, errors).
+_PLUGGED_PARSERS = {"serve": (".service.server", "add_serve_parser"),
+                    "synth": (".synth.cli", "add_synth_parser"),
+                    "train": (".training.train", "add_train_parser")}
 
 
-def build_parser() -> argparse.ArgumentParser:
+_BUILTIN_COMMANDS = ("index", "add", "remove", "list", "check", "search", "compare", "eval", "demo")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with `only` a command name, the plugged subcommands other than it are left out."""
     parser = argparse.ArgumentParser(prog="humdex", description=__doc__)
     parser.add_argument("--version", action="version", version=f"humdex {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -201,8 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     from humdex.evaluate import add_eval_arguments
 
     add_eval_arguments(p["eval"])
-    for module, adder in _PLUGGED_PARSERS:
-        getattr(import_module(module, __package__), adder)(sub)
+    for name, (module, adder) in _PLUGGED_PARSERS.items():
+        if only is None or only == name:
+            getattr(import_module(module, __package__), adder)(sub)
     p["demo"].add_argument("--db", default="humdex-demo/catalog", help="demo catalog folder")
     p["demo"].add_argument("--songs", type=int, default=1000, help="melodies in the catalog")
     p["demo"].add_argument("--queries", type=int, default=12, help="sung queries to search")
@@ -211,7 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(first if first in _BUILTIN_COMMANDS or first in _PLUGGED_PARSERS
+                        else None).parse_args(argv)
     try:
         return int(args.func(args))
     except HumdexError as err:
