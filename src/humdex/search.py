@@ -108,8 +108,8 @@ def load_query(path: str | Path, pitch_method: str | None = None) -> Query:
                      (time.perf_counter() - started) * 1e3)
     from humdex.frontend import audio
 
-    return query_from_audio(audio.load(path, audio.SAMPLE_RATE), audio.SAMPLE_RATE, path.name,
-                            pitch_method)
+    return query_from_audio(audio.load(path, audio.SAMPLE_RATE, max_s=audio.MAX_QUERY_S),
+                            audio.SAMPLE_RATE, path.name, pitch_method)
 
 
 SEARCH_METHODS = ("classical", "learned", "hybrid", "auto")

@@ -6,6 +6,7 @@
     HUMDEX_MODELS         shipped model names, comma separated ("short,long" = M_fused; "cqt")
     HUMDEX_AUDIO_SONGS    audio songs fingerprinted from their "contour" (default) or "activation"
     HUMDEX_QUERY_INPUT    audio queries fingerprinted from their "contour" (default) or "crepe"
+    HUMDEX_TOKEN          the token `humdex serve` asks of requests that add or remove songs
     HUMDEX_QUERY_SCALES   tempo scales a query is fingerprinted at, e.g. "1.0" or "0.8,1.0,1.25"
                           (default: by catalog, learned.search.query_scales_for)
 
@@ -34,6 +35,7 @@ class Settings:
     audio_songs: str
     query_input: str
     query_scales: tuple[float, ...] | None
+    token: str | None  # HUMDEX_TOKEN
     cache_dir: Path  # humdex's own caches (compiled kernels): $XDG_CACHE_HOME/humdex or ~/.cache/humdex
 
 
@@ -69,5 +71,6 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
         audio_songs=_choice(env, "HUMDEX_AUDIO_SONGS", AUDIO_SONG_INPUTS),
         query_input=_choice(env, "HUMDEX_QUERY_INPUT", QUERY_INPUTS),
         query_scales=_scales(env.get("HUMDEX_QUERY_SCALES")),
+        token=env.get("HUMDEX_TOKEN", "").strip() or None,
         cache_dir=Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "humdex",
     )

@@ -141,7 +141,7 @@ def query_contour(audio: np.ndarray, sample_rate: int, method: str = DEFAULT_MET
     cfg = VOICING[method]
     if int(contour.voiced.sum()) * contour.hop_s < cfg.min_voiced_s:
         prefix = f"{name}: " if name else ""
-        raise AudioError(f"{prefix}no sung or hummed pitch found (silent?)")
+        raise AudioError(f"{prefix}no sung or hummed pitch found (silence or noise only?)")
     return contour
 
 

@@ -230,10 +230,9 @@ def save_checkpoint(path: str | Path, model: Encoder, half: bool = True, **extra
 
 def write_checkpoint(path: str | Path, ckpt: dict) -> None:
     """torch.save `ckpt` to `path` atomically (a temporary file, then a rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(path)
+    from humdex.files import atomic_write
+
+    atomic_write(path, lambda f: torch.save(ckpt, f))
 
 
 def read_checkpoint(path: str | Path) -> dict:

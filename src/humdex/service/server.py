@@ -8,10 +8,11 @@ worker thread (CPU-bound), so adds/removes never tear a search and the event loo
 
 from __future__ import annotations
 
+import math
 import re
 import tempfile
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,9 @@ from humdex.catalog.catalog import Catalog, Snapshot, Song
 from humdex.errors import CatalogError, HumdexError
 from humdex.frontend.contour import Contour
 from humdex.nomatch import COHORT, NoMatchConfig, config_for, decided_answer
+from humdex.service.access import AccessConfig, AccessGuard, access_from_args, add_access_arguments
 from humdex.service.upload import ApiError, BodyLimit, Upload, read_upload
+from humdex.settings import settings
 
 WEB_DIR = Path(__file__).parent / "web"
 UPLOADS_DIR = "uploads"  # inside the catalog folder: song files added over HTTP
@@ -44,6 +47,7 @@ class ServerConfig:
     search_threads: int = 2  # concurrent searches (CPU-bound); more requests wait their turn
     plot_points: int = 1500  # at most this many frames per contour in detail answers
     no_match: NoMatchConfig | None = None  # None: each method's calibrated rule (nomatch.config_for)
+    access: AccessConfig = field(default_factory=AccessConfig)  # Host/Origin checks and the write token (service.access)
 
 
 def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfig()) -> FastAPI:
@@ -54,10 +58,17 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
     from humdex.classical.dtw import warmup
 
     warmup()  # compile the DTW kernels now: requests in several threads must not compile them at once
-    app = FastAPI(title="humdex", version=__version__,
-                  description="Query by humming: find the song a hummed melody comes from.")
+    app = _fastapi(title="humdex", version=__version__,
+                   description="Query by humming: find the song a hummed melody comes from.")
     app.add_middleware(BodyLimit, limits={"/search": config.max_query_bytes,
                                           "/songs": config.max_song_bytes})
+    if config.access.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.access.cors_origins),
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "X-Humdex-Token", "Content-Type"])
+    app.add_middleware(AccessGuard, config=config.access)  # outermost: refused before anything
 
     @app.exception_handler(HumdexError)
     async def user_error(_: Request, err: HumdexError) -> JSONResponse:
@@ -111,6 +122,8 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
 
     @app.get("/songs/{song_id}/melody", summary="A song's reference melody (MIDI pitch per frame)")
     def melody(song_id: str, start_s: float = 0.0, end_s: float | None = None) -> dict[str, Any]:
+        if not all(math.isfinite(v) for v in (start_s, 0.0 if end_s is None else end_s)):
+            raise ApiError("start_s and end_s must be finite numbers of seconds", 422)
         return service.melody_json(catalog.snapshot(), song_id, start_s, end_s)
 
     @app.post("/songs", status_code=201, summary="Add a song (MIDI, score, audio or pitch file)",
@@ -126,6 +139,16 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
         return service.remove_song(song_id)
 
     return app
+
+
+def _fastapi(**kwargs: Any) -> FastAPI:
+    """FastAPI whose /docs page serves Swagger UI's files from the fastapi-offline package (no CDN:
+    it works offline); plain FastAPI where that package is missing."""
+    try:
+        from fastapi_offline import FastAPIOffline
+    except ImportError:
+        return FastAPI(**kwargs)
+    return FastAPIOffline(**kwargs)
 
 
 class _Service:
@@ -263,6 +286,7 @@ def add_serve_parser(subparsers: Any) -> Any:
     p.add_argument("--max-upload-mb", type=float, default=None,
                    help="largest query upload in MB (default 20)")
     p.add_argument("--log-level", default="info")
+    add_access_arguments(p)
     p.set_defaults(func=run_serve)
     return p
 
@@ -273,7 +297,8 @@ def run_serve(args: Any) -> int:
 
     from humdex.search import resolve_method
 
-    config = ServerConfig()
+    access, lines = access_from_args(args, settings().token)
+    config = ServerConfig(access=access)
     catalog = Catalog.open(args.db, create=False)
     if args.threshold is not None or args.min_margin is not None:  # one fixed rule from now on
         rule = config_for(resolve_method(catalog.snapshot()))
@@ -285,6 +310,8 @@ def run_serve(args: Any) -> int:
     if args.max_upload_mb is not None:
         config = replace(config, max_query_bytes=int(args.max_upload_mb * 2**20))
     app = create_app(catalog, config)
+    for line in lines:
+        print(line, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 

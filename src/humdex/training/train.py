@@ -125,13 +125,14 @@ def plot_curves(metrics: list[dict], path: Path) -> None:
 
 def _save(out: Path, model: Encoder, opt: torch.optim.Optimizer, cfg: TrainConfig, step: int,
           elapsed_s: float, metrics: list[dict]) -> Path:
+    from humdex.files import atomic_write
+
     ckpt = out / "ckpt.pt"
-    tmp = out / "ckpt.pt.tmp"
-    torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()},
+    state = {"model": {k: v.cpu() for k, v in model.state_dict().items()},
                 "optimizer": opt.state_dict(), "config": cfg.model.to_dict(),
                 "train_config": cfg.to_dict(), "step": step, "elapsed_s": elapsed_s,
-                "metrics": metrics}, tmp)
-    tmp.replace(ckpt)
+                "metrics": metrics}
+    atomic_write(ckpt, lambda f: torch.save(state, f))
     return ckpt
 
 
