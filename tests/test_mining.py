@@ -132,3 +132,32 @@ def test_mine_cli_refuses_bad_inputs(tmp_path, capsys) -> None:
     assert main(["mine", str(tmp_path / "h.csv"), "--out", str(tmp_path / "o")]) == 2
     assert main(["mine", str(tmp_path / "g.csv"), "--out", str(tmp_path / "o"), "--accept", "0.2",
                  "--review", "0.5"]) == 2
+
+
+def test_train_mixture_uses_only_usable_mined_rows(tmp_path) -> None:
+    from test_train import make_groups, write_chad
+
+    from humdex.training.chad import FragmentRecord, write_metadata
+    from humdex.training.train import load_mixture
+
+    write_chad(tmp_path / "hums", make_groups(5, seed=1, n_notes=10))
+    mined, cache = tmp_path / "mined", tmp_path / "mined" / ".humdex_cache"
+    cache.mkdir(parents=True)
+    act = make_groups(1, seed=2, n_notes=10)[0].renditions[0].activation
+    rows = []
+    for fid in ("0", "1"):
+        for vid, kind, status in (("o", "original", ""), ("a", "cover", "accepted"),
+                                  ("u", "cover", "uncertain"), ("r", "cover", "rejected"),
+                                  ("s", "cover", "same"), ("d", "cover", "different")):
+            rows.append(FragmentRecord("c1", fid, vid, kind, (0.0, 1.0), split="train",
+                                       is_available=status != "rejected", extra={"status": status}))
+            np.save(cache / f"c1__{fid}__{vid}.npy", act)
+    write_metadata(mined / "metadata.csv", rows)
+    train, val = load_mixture([str(tmp_path / "hums"), str(mined)], None, None, "crepe",
+                              ("original", "cover", "humming"))
+    assert len(train) == 3 + 2 and len(val) == 2
+    kinds = sorted(rd.kind for g in train[3:] for rd in g.renditions)
+    assert kinds == ["cover"] * 4 + ["original"] * 2  # accepted and reviewed-same covers only
+    no_covers, _ = load_mixture([str(tmp_path / "hums"), str(mined)], None, None, "crepe",
+                                ("original", "humming"))
+    assert len(no_covers) == 3  # mined fragments without their covers are not groups
