@@ -135,10 +135,9 @@ def test_mine_cli_refuses_bad_inputs(tmp_path, capsys) -> None:
 
 
 def test_train_mixture_uses_only_usable_mined_rows(tmp_path) -> None:
-    from test_train import make_groups, write_chad
-
     from humdex.training.chad import FragmentRecord, write_metadata
     from humdex.training.train import load_mixture
+    from test_train import make_groups, write_chad
 
     write_chad(tmp_path / "hums", make_groups(5, seed=1, n_notes=10))
     mined, cache = tmp_path / "mined", tmp_path / "mined" / ".humdex_cache"
