@@ -46,13 +46,13 @@ def write_groups_csv(root: Path) -> Path:
     return path
 
 
-def judge_mined(corpus: Path, mined: Path) -> list:
+def judge_mined(corpus: Path, mined: Path, group_ids: set[str] | None = None) -> list:
     maps = {r.id: r.time_map for r in read_metadata(corpus / "songs.csv")}
     rows = read_metadata(mined / "metadata.csv")
     originals = {(r.group_id, r.fragment_id): r for r in rows if r.audio_type == "original"}
     judged = []
     for r in rows:
-        if r.audio_type != "cover":
+        if r.audio_type != "cover" or (group_ids is not None and r.group_id not in group_ids):
             continue
         o = originals[r.group_id, r.fragment_id]
         omap = maps[Path(o.extra["source"]).stem]
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         config = MineConfig(separate=mode)
         report = mine(groups, args.model, mined, config, args.workers, cache=work / "cache", progress=False)
         cpu, wall = time.process_time() - t1, time.perf_counter() - w1
-        judged = judge_mined(corpus, mined)
+        judged = judge_mined(corpus, mined, {g.group_id for g in groups})
         q = quality(judged, args.accept, args.review)
         curve = precision_yield(judged, thresholds)
         label = f"separate={mode}"
