@@ -129,7 +129,8 @@ def _add_pitch(p: argparse.ArgumentParser) -> None:
 _PLUGGED_PARSERS = [(".service.server", "add_serve_parser"), (".synth.cli", "add_synth_parser"),
                     (".training.train", "add_train_parser"), (".training.mining", "add_mine_parser"),
                     (".training.selftrain", "add_selftrain_parser"),
-                    (".training.chad_download", "add_chad_parser")]
+                    (".training.chad_download", "add_chad_parser"),
+                    (".training.review", "add_review_parser")]
 
 
 def build_parser() -> argparse.ArgumentParser:
