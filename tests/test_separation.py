@@ -48,3 +48,13 @@ def test_index_separate_flag_tracks_the_vocal_stem(tmp_path, monkeypatch) -> Non
     assert main(["index", str(tmp_path / "song.wav"), "--db", str(tmp_path / "db"), "--quiet",
                  "--separate", "spleeter"]) == 0
     assert calls == [3 * sr]
+
+
+def test_loading_spleeter_prints_no_warning_of_the_pydub_it_never_uses() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-W", "error", "-c",
+                           "from humdex.frontend.separation import _unets; _unets()"],
+                          capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0 and "ffmpeg" not in done.stderr, done.stderr[-1000:]

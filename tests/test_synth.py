@@ -238,7 +238,7 @@ def test_song_has_accompaniment_under_the_voice():
 
 def test_contour_tones_sound_the_pitch_and_stay_silent_where_unvoiced() -> None:
     from humdex.frontend.contour import Contour
-    from humdex.synth.tone import contour_tones
+    from humdex.learned.tones import contour_tones
 
     midi = np.full(200, 69.0, np.float32)
     midi[100:] = np.nan  # 1 s of A4, then 1 s of silence

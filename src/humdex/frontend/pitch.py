@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from humdex.errors import AudioError
-from humdex.frontend.audio import resample
+from humdex.frontend.audio import SAMPLE_RATE, resample
 from humdex.frontend.contour import Contour
 
 HOP_S = 0.01
-TRACKER_RATE = 16000  # every tracker runs on 16 kHz audio
-HOP_SAMPLES = 160  # HOP_S at TRACKER_RATE
+TRACKER_RATE = SAMPLE_RATE  # every tracker runs on 16 kHz audio
+HOP_SAMPLES = round(HOP_S * TRACKER_RATE)
 METHODS = ("crepe-tiny", "crepe-full", "swift", "pyin")
 DEFAULT_METHOD = "swift"  # chosen by benchmarks/pitch_trackers.py, see BENCHMARKS.md
 CREPE_BINS = 360

@@ -20,6 +20,7 @@ import numpy as np
 from scipy.io import wavfile
 
 from humdex.errors import HumdexError
+from humdex.frontend.audio import SAMPLE_RATE, load
 from humdex.synth.timemap import TimeMap
 
 CHAD_COLUMNS = ("group_id", "fragment_id", "id", "audio_type", "youtube_id", "interval",
@@ -207,34 +208,11 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:
     atomic_write_bytes(Path(path), buf.getvalue())
 
 
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """(n,) float32 mono in [-1, 1] and its sample rate, from a PCM or float WAV."""
-    try:
-        sr, data = wavfile.read(str(path))
-    except (ValueError, OSError) as err:
-        raise HumdexError(f"{path}: unreadable WAV ({err})") from err
-    if data.dtype == np.uint8:
-        x = (data.astype(np.float32) - 128.0) / 128.0
-    elif np.issubdtype(data.dtype, np.integer):
-        x = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
-    else:
-        x = data.astype(np.float32)
-    if x.ndim == 2:
-        x = x.mean(axis=1)
-    return x, int(sr)
-
-
-def load_fragment_audio(rec: FragmentRecord, root: str | Path, sample_rate: int = 16000) -> np.ndarray:
-    """The version's audio as (n,) float32 at sample_rate (WAV at that rate needs only scipy)."""
+def load_fragment_audio(rec: FragmentRecord, root: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The version's audio as (n,) float32 at sample_rate."""
     path = rec.audio_path(root)
     if not path.is_file():
         raise HumdexError(f"{path}: fragment audio not found")
-    if path.suffix == ".wav":
-        x, sr = read_wav(path)
-        if sr == sample_rate:
-            return x
-    from humdex.frontend.audio import load  # other formats and rates go through the audio module
-
     return load(path, sample_rate=sample_rate)
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from humdex.frontend.audio import SAMPLE_RATE
+from humdex.frontend.pitch import CREPE_BINS
 from humdex.learned.features import (
-    CREPE_BINS,
     CREPE_HOP_S,
     WindowSpec,
     gather_pooled,
@@ -234,7 +235,7 @@ def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None 
             suffix = "" if feature == "crepe" else f"__{feature}"  # CREPE caches keep their old names
             path = cache / f"{rec.group_id}__{rec.fragment_id}__{rec.id}{suffix}.npy"
             if not path.is_file():
-                act = audio_frames(load_fragment_audio(rec, root), 16000, feature)
+                act = audio_frames(load_fragment_audio(rec, root), SAMPLE_RATE, feature)
                 np.save(path.with_suffix(".tmp.npy"), act.astype(np.float16))
                 path.with_suffix(".tmp.npy").replace(path)
             act = np.load(path)
