@@ -25,7 +25,11 @@ from humdex.synth.timemap import TimeMap
 CHAD_COLUMNS = ("group_id", "fragment_id", "id", "audio_type", "youtube_id", "interval",
                 "correlation", "check_by_crowdsource", "is_available", "duration")  # fmt: skip
 EXTRA_COLUMNS = ("kind", "melody_id", "corpus", "split", "score_interval", "sample_rate",
-                 "voice_type", "style", "transpose_st", "edited", "skill", "time_map")  # fmt: skip
+                 "voice_type", "style", "transpose_st", "edited", "skill", "time_map",
+                 "status", "tempo_ratio", "source")  # fmt: skip
+# mined rows (humdex mine): status accepted | uncertain | rejected, and after a person's review
+# same | different (check_by_crowdsource True); rows a trainer may use:
+USABLE_STATUS = ("", "accepted", "same")
 COLUMNS = CHAD_COLUMNS + EXTRA_COLUMNS
 AUDIO_TYPES = ("original", "cover", "humming")
 METADATA_NAME = "metadata.csv"
@@ -80,7 +84,9 @@ def parse_interval(text: str) -> tuple[float, float]:
 
 
 def format_interval(interval: tuple[float, float]) -> str:
-    return f"({interval[0]:.3f}, {interval[1]:.3f})"
+    """(12.5, 18.0) -> '(12.5, 18.0)': the shortest text that reads back as the same floats
+    (cut points stay exact; the official CHAD tooling truncates them to whole seconds)."""
+    return f"({float(interval[0])!r}, {float(interval[1])!r})"
 
 
 def _opt_float(text: str | None) -> float | None:
