@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from importlib import import_module
 from pathlib import Path
 
@@ -64,17 +63,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from humdex.catalog.catalog import Catalog
-    from humdex.nomatch import COHORT, decided_answer
     from humdex.search import load_query, search
 
     catalog = Catalog.open(args.db)
     query = load_query(args.query, pitch_method=args.pitch)
-    result = search(query, catalog, top=max(args.top, COHORT), from_start=args.from_start,
+    result = search(query, catalog, top=args.top, from_start=args.from_start,
                     **({"method": args.method} if args.method else {}))
-    answer = decided_answer(result.to_json(), args.top)
-    result = replace(result, hits=result.hits[: args.top])
     if args.json:
-        print(json.dumps(answer, ensure_ascii=False))
+        print(json.dumps(result.to_json(), ensure_ascii=False))
         return 0
     print(f"query {result.query}: {result.timing_ms['total']:.0f} ms "
           f"(pitch {result.timing_ms['pitch']:.0f}, search {result.timing_ms['search']:.0f})")
@@ -83,9 +79,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"{h.rank:3d}. {h.song_id:<24} {h.score:.3f}  {where}  {h.title or ''}")
     if not result.hits:
         print("no songs in the catalog")
-    elif not answer["match"]:
-        print(f"no match: no song scores {answer['threshold']:.2f} or more while leading the next "
-              f"ones by {answer['min_margin']:.2f}, so the song is probably not in the catalog "
+    elif not result.decision.match:
+        print(f"no match: no song scores {result.rule.min_score:.2f} or more while leading the next "
+              f"ones by {result.rule.min_margin:.2f}, so the song is probably not in the catalog "
               "(the list above is only the nearest melodies)")
     return 0
 

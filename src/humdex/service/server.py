@@ -26,7 +26,7 @@ from humdex import __version__
 from humdex.catalog.catalog import Catalog, Snapshot, Song
 from humdex.errors import CatalogError, HumdexError
 from humdex.frontend.contour import Contour
-from humdex.nomatch import COHORT, NoMatchConfig, config_for, decided_answer
+from humdex.nomatch import NoMatchConfig, config_for
 from humdex.service.access import AccessConfig, AccessGuard, access_from_args, add_access_arguments
 from humdex.service.upload import ApiError, BodyLimit, Upload, read_upload
 from humdex.settings import settings
@@ -165,10 +165,9 @@ class _Service:
 
         query = upload.to_query(self.config.max_query_s)
         snap = self.catalog.snapshot()  # one generation for the whole answer
-        cohort = self.config.no_match.cohort if self.config.no_match else COHORT
-        result = search(query, snap, top=max(top, cohort), from_start=from_start,
-                        db_dir=self.catalog.db_dir)
-        answer = decided_answer(result.to_json(), top, self.config.no_match)
+        result = search(query, snap, top=top, from_start=from_start, db_dir=self.catalog.db_dir,
+                        no_match=self.config.no_match)
+        answer = result.to_json()
         if detail:
             answer["query_contour"] = self._contour_json(query.contour)
             best = result.hits[0] if result.hits else None
