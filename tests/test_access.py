@@ -123,17 +123,17 @@ def _serve_args(*argv: str) -> argparse.Namespace:
 
 
 def test_serve_defaults_generate_a_token_beyond_loopback_and_warn_on_wildcard() -> None:
-    access, lines = access_from_args(_serve_args(), {})
+    access, lines = access_from_args(_serve_args(), None)
     assert access.token is None and not lines  # loopback: Host/Origin checks only
-    access, lines = access_from_args(_serve_args("--host", "0.0.0.0"), {})
+    access, lines = access_from_args(_serve_args("--host", "0.0.0.0"), None)
     assert access.token and len(access.token) >= 24
     assert any(access.token in line for line in lines)
     assert any("WARNING" in line and "every interface" in line for line in lines)
-    access, lines = access_from_args(_serve_args("--host", "10.0.0.5"), {"HUMDEX_TOKEN": "env-tok"})
+    access, lines = access_from_args(_serve_args("--host", "10.0.0.5"), "env-tok")
     assert access.token == "env-tok" and not any("generated" in line for line in lines)
-    access, lines = access_from_args(_serve_args("--host", "0.0.0.0", "--no-token"), {})
+    access, lines = access_from_args(_serve_args("--host", "0.0.0.0", "--no-token"), None)
     assert access.token is None and any("ADD OR REMOVE SONGS" in line for line in lines)
-    assert access_from_args(_serve_args("--token", "t"), {})[0].token == "t"
+    assert access_from_args(_serve_args("--token", "t"), None)[0].token == "t"
 
 
 def test_host_header_parsing() -> None:

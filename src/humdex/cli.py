@@ -146,7 +146,11 @@ def _add_pitch(p: argparse.ArgumentParser) -> None:
 # command line names that subcommand, or names none of the built-in ones (help, errors).
 _PLUGGED_PARSERS = {"serve": (".service.server", "add_serve_parser"),
                     "synth": (".synth.cli", "add_synth_parser"),
-                    "train": (".training.train", "add_train_parser")}
+                    "train": (".training.train", "add_train_parser"),
+                    "mine": (".training.mining", "add_mine_parser"),
+                    "selftrain": (".training.selftrain", "add_selftrain_parser"),
+                    "chad": (".training.chad_download", "add_chad_parser"),
+                    "review": (".training.review", "add_review_parser")}
 
 
 _BUILTIN_COMMANDS = ("index", "add", "remove", "list", "check", "search", "compare", "eval", "demo")

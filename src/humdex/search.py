@@ -11,6 +11,7 @@ import numpy as np
 
 from humdex.catalog.catalog import Catalog, Snapshot
 from humdex.errors import AudioError
+from humdex.frontend.audio import SAMPLE_RATE
 from humdex.frontend.contour import Contour
 
 MIN_VOICED_S = 1.0  # a query needs at least this much sung pitch, seconds
@@ -24,7 +25,7 @@ class Query:
     contour: Contour
     pitch_ms: float
     audio: np.ndarray | None = None  # (n,) float32 at sample_rate, kept for the learned search
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def search(
     """Rank the catalog's songs for a query, best first (at most `top`).
 
     method: "classical" (pitch matcher), "learned" (fingerprint model, humdex.learned.search),
-    "hybrid" (learned candidates reranked by the classical DTW) or "auto" (resolve_method).
+    "hybrid" (learned and classical candidates scored by DTW, humdex.hybrid) or "auto" (resolve_method).
     The learned methods keep fingerprint stores in the catalog folder: pass a Catalog, or its
     folder as db_dir.
     """
@@ -158,13 +159,14 @@ def search(
     hits: list[Hit] = []
     method = resolve_method(snap, method)
     if method != "classical" and snap.songs:
+        from humdex.hybrid import hybrid_search
         from humdex.learned.search import learned_search
 
         folder = db_dir if db_dir is not None else getattr(catalog, "db_dir", None)
         if folder is None:
             raise ValueError("the learned search needs the catalog folder (db_dir)")
-        rows = learned_search(query.audio, query.sample_rate, query.contour, folder, snap, top,
-                              from_start, method)
+        ranked = hybrid_search if method == "hybrid" else learned_search
+        rows = ranked(query.audio, query.sample_rate, query.contour, folder, snap, top, from_start)
         for rank, (i, score, start_s, end_s) in enumerate(rows, start=1):
             song = snap.songs[i]
             hits.append(Hit(rank, song.song_id, song.title, float(score), start_s, end_s))

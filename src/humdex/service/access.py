@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+PAGES = ("/", "/review")  # the web pages an owner opens with ?token=... to get the cookie
 TOKEN_ENV = "HUMDEX_TOKEN"
 TOKEN_COOKIE = "humdex_token"
 TOKEN_HEADER = "x-humdex-token"
@@ -78,9 +79,10 @@ def host_of(header: str) -> str:
 
 
 def is_write(method: str, path: str) -> bool:
-    """The endpoints that change the catalog."""
+    """The endpoints that change the catalog, or a mined folder's review answers."""
     path = path.rstrip("/")
-    return (method == "POST" and path == "/songs") or (method == "DELETE" and path.startswith("/songs/"))
+    return (method == "POST" and path in ("/songs", "/review/api/answer")) \
+        or (method == "DELETE" and path.startswith("/songs/"))
 
 
 class AccessGuard:
@@ -102,8 +104,8 @@ class AccessGuard:
             await JSONResponse({"detail": message}, status_code=status)(scope, receive, send)
             return
         token = self._query_token(scope)
-        if token is not None and method == "GET" and path == "/":  # the owner's link: set the cookie
-            response = RedirectResponse("/", status_code=303)
+        if token is not None and method == "GET" and path in PAGES:  # the owner's link: set the cookie
+            response = RedirectResponse(path, status_code=303)
             if self.config.token and hmac.compare_digest(token, self.config.token):
                 response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
             await response(scope, receive, send)
@@ -166,10 +168,10 @@ def add_access_arguments(p) -> None:  # type: ignore[no-untyped-def]
                    help="an origin whose web pages may call this API (repeatable; CORS is off otherwise)")
 
 
-def access_from_args(args, environ: dict[str, str]) -> tuple[AccessConfig, list[str]]:  # type: ignore[no-untyped-def]
+def access_from_args(args, env_token: str | None) -> tuple[AccessConfig, list[str]]:  # type: ignore[no-untyped-def]
     """The AccessConfig of `humdex serve`'s arguments, and the lines to print at start."""
     lines: list[str] = []
-    token = None if args.no_token else (args.token or environ.get(TOKEN_ENV) or None)
+    token = None if args.no_token else (args.token or env_token or None)
     loopback = is_loopback(args.host)
     if token is None and not loopback and not args.no_token:
         token = new_token()

@@ -29,6 +29,7 @@ from humdex.frontend.contour import Contour
 from humdex.nomatch import COHORT, NoMatchConfig, config_for, decided_answer
 from humdex.service.access import AccessConfig, AccessGuard, access_from_args, add_access_arguments
 from humdex.service.upload import ApiError, BodyLimit, Upload, read_upload
+from humdex.settings import settings
 
 WEB_DIR = Path(__file__).parent / "web"
 UPLOADS_DIR = "uploads"  # inside the catalog folder: song files added over HTTP
@@ -292,13 +293,11 @@ def add_serve_parser(subparsers: Any) -> Any:
 
 def run_serve(args: Any) -> int:
     """Serve until interrupted; CatalogError (no catalog in --db) goes to the CLI's error path."""
-    import os
-
     import uvicorn
 
     from humdex.search import resolve_method
 
-    access, lines = access_from_args(args, dict(os.environ))
+    access, lines = access_from_args(args, settings().token)
     config = ServerConfig(access=access)
     catalog = Catalog.open(args.db, create=False)
     if args.threshold is not None or args.min_margin is not None:  # one fixed rule from now on
