@@ -178,3 +178,31 @@ def test_fingerprinting_checkpoints_and_resumes(tmp_path: Path, songs: list[Path
                         lambda model, song, *a: seen.append(song.song_id) or real(model, song, *a))
     learned.sync_catalog(db, snapshot)
     assert len(seen) == 2 and len(FaissStore.load(folder)) == 4  # only the rest was fingerprinted
+
+
+def test_cli_writers_beside_the_server_lose_nothing(tmp_path: Path, songs: list[Path]) -> None:
+    """`humdex add` processes while the server adds and removes songs over HTTP."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from crash_driver import expected_state, start_writer
+    from humdex.service.server import create_app
+
+    db = _indexed(tmp_path, songs, 1)
+    client = TestClient(create_app(db), base_url="http://127.0.0.1:8000")
+    writers = [start_writer(db, [str(p) for p in songs[i:i + 3]]) for i in (1, 4)]
+    http_ids = []
+    for path in songs[7:11]:
+        resp = client.post("/songs", files={"file": (path.name, path.read_bytes())},
+                           data={"song_id": f"http-{path.stem}"})
+        assert resp.status_code == 201, resp.text
+        http_ids.append(f"http-{path.stem}")
+    assert client.delete(f"/songs/{http_ids.pop()}").status_code == 200
+    cli_ids: set[str] = set()
+    for proc in writers:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        cli_ids |= expected_state(out.splitlines())[0]
+    assert check_catalog(db).ok
+    ids = {s.song_id for s in Catalog.open(db).songs()}
+    assert ids == {songs[0].stem, *cli_ids, *http_ids} and len(cli_ids) == 6

@@ -310,3 +310,29 @@ def test_raw_pv_body_with_filename(client: TestClient) -> None:
     assert resp.status_code == 200, resp.text
     assert resp.json()["query"] == "hum.pv"
     assert resp.json()["results"][0]["song_id"] == "ode_to_joy"
+
+
+def test_a_search_that_waits_too_long_for_a_thread_gets_503(db: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from humdex.service import server as server_module
+
+    real = server_module._Service.search
+
+    def slow(self, *args):  # type: ignore[no-untyped-def]
+        time.sleep(1.5)
+        return real(self, *args)
+
+    monkeypatch.setattr(server_module._Service, "search", slow)
+    client = TestClient(create_app(db, ServerConfig(search_threads=1, max_queue_s=0.3)), base_url=LOCAL)
+    statuses: list[int] = []
+    wav = _hum_wav("twinkle")
+
+    def ask() -> None:
+        statuses.append(client.post("/search", files={"file": ("q.wav", wav)}).status_code)
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sorted(statuses) == [200, 503]

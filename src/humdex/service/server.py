@@ -45,6 +45,7 @@ class ServerConfig:
     max_query_s: float = 60.0  # longer recorded queries are refused (humdex.frontend.audio allows 300 s)
     max_top: int = 100
     search_threads: int = 2  # concurrent searches (CPU-bound); more requests wait their turn
+    max_queue_s: float = 60.0  # a search that waits longer than this for a thread gets 503 (busy)
     plot_points: int = 1500  # at most this many frames per contour in detail answers
     no_match: NoMatchConfig | None = None  # None: each method's calibrated rule (nomatch.config_for)
     access: AccessConfig = field(default_factory=AccessConfig)  # Host/Origin checks and the write token (service.access)
@@ -106,8 +107,15 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
         if not 1 <= top <= config.max_top:
             raise ApiError(f"top must be between 1 and {config.max_top}", 422)
         upload = await read_upload(request, filename)
-        return await anyio.to_thread.run_sync(service.search, upload, top, from_start, detail,
-                                              limiter=service.search_limiter)
+        with anyio.move_on_after(config.max_queue_s) as waited:
+            await service.search_limiter.acquire()
+        if waited.cancelled_caught:  # a burst must not pile up without bound
+            raise ApiError(f"the server is busy (no search thread free for {config.max_queue_s:g} s); "
+                           "try again shortly", 503)
+        try:
+            return await anyio.to_thread.run_sync(service.search, upload, top, from_start, detail)
+        finally:
+            service.search_limiter.release()
 
     @app.get("/songs", summary="The songs of the catalog")
     def songs() -> dict[str, Any]:

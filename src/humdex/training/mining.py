@@ -165,10 +165,9 @@ def song_frames(path: Path, feature: str, separate: str, cache: Path | None) -> 
         voice = separate_vocals(audio, SAMPLE_RATE)
     frames = audio_frames(voice, SAMPLE_RATE, feature).astype(np.float32)
     if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp.npy")
-        np.save(tmp, frames.astype(np.float16))
-        tmp.replace(cached)
+        from humdex.files import atomic_write
+
+        atomic_write(cached, lambda f: np.save(f, frames.astype(np.float16)), fsync=False)
     return audio, frames
 
 
