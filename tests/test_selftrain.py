@@ -5,20 +5,24 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from humdex.cli import main
 from humdex.synth.cli import _jobs
 from humdex.synth.corpus import CorpusConfig, collect_metadata, write_group
+from humdex.synth.fragments import FragmentConfig
 from humdex.training.chad import read_metadata
 
 
+@pytest.mark.slow
 def test_selftrain_rounds_keep_their_data_and_resume(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HUMDEX_INT8", "0")
     corpus = tmp_path / "corpus"
     jobs = _jobs("train", 5, None)
     for i in range(2):
         write_group(corpus, jobs(i), CorpusConfig(full_songs="all", covers_per_group=(1, 1),
-                                                  queries_per_fragment=(1, 1)))
+                                                  queries_per_fragment=(1, 1),
+                                                  fragments=FragmentConfig(max_fragments=2)))
     collect_metadata(corpus)
     songs = read_metadata(corpus / "songs.csv")
     lines = ["group_id,role,path,id"] + [f"{r.group_id},{r.audio_type},songs/{r.group_id}/{r.id}.wav,{r.id}"
