@@ -160,3 +160,26 @@ def test_train_mixture_uses_only_usable_mined_rows(tmp_path) -> None:
     no_covers, _ = load_mixture([str(tmp_path / "hums"), str(mined)], None, None, "crepe",
                                 ("original", "humming"))
     assert len(no_covers) == 3  # mined fragments without their covers are not groups
+
+
+def test_mine_hums_aligns_a_users_hums_to_their_songs(tmp_path) -> None:
+    from humdex.training.data import load_chad_groups
+
+    rng = np.random.default_rng(8)
+    melody = random_melody(rng, 40)
+    (tmp_path / "songs").mkdir()
+    write_wav(tmp_path / "songs" / "tune.wav", sing(melody, seed=1))  # 120 bpm: 0.5 s a beat
+    start_beat = sum(b for _, b in melody[:12])
+    write_wav(tmp_path / "hum1.wav", sing(melody[12:26], tempo=0.8, transpose_st=-4, seed=4))
+    (tmp_path / "queries.tsv").write_text("hum1.wav\ttune\nmissing.wav\ttune\n")
+    out = tmp_path / "mined"
+    assert main(["mine-hums", str(tmp_path / "queries.tsv"), "--songs", str(tmp_path / "songs"),
+                 "--model", CQT_MODEL, "--out", str(out), "--accept", "0.7", "--quiet"]) == 0
+    rows = read_metadata(out / "metadata.csv")
+    (orig,) = [r for r in rows if r.audio_type == "original"]
+    assert orig.extra["status"] == "accepted" and float(orig.extra["tempo_ratio"]) == pytest.approx(0.8, rel=0.1)
+    assert orig.interval[0] == pytest.approx(start_beat * 0.5, abs=0.6)
+    assert orig.interval[1] == pytest.approx((start_beat + sum(b for _, b in melody[12:26])) * 0.5, abs=0.8)
+    (group,) = load_chad_groups(out, "train", progress=False, feature="cqt") + \
+        load_chad_groups(out, "validation", progress=False, feature="cqt")
+    assert [rd.kind for rd in group.renditions] == ["original", "hum"]

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from humdex.errors import HumdexError
+from humdex.frontend.audio import AUDIO_SUFFIXES
 from humdex.training.alignment import (
     AlignConfig,
     CoverSpectrum,
@@ -334,6 +335,79 @@ def mine(groups: Sequence[CoverGroup], model_path: str | None, out: str | Path,
     return report
 
 
+# ---- a user's own labelled hums -------------------------------------------------------------
+
+HUM_RATIOS = tuple(float(x) for x in np.geomspace(0.5, 2.0, 13))  # people hum at their own tempo
+
+
+def _song_file(songs: Path, song_id: str) -> Path:
+    hits = [p for p in songs.glob(f"{song_id}.*") if p.suffix.lower() in AUDIO_SUFFIXES]
+    if "/" in song_id or not hits:
+        raise HumdexError(f"{songs}: no audio file for song id {song_id!r} (expected {song_id}.wav or the like)")
+    return min(hits)
+
+
+def mine_hums(pairs: Sequence[tuple[Path, str]], songs: str | Path, model_path: str | None,
+              out: str | Path, config: MineConfig = MineConfig(), cache: str | Path | None = None,
+              progress: bool = True) -> MineReport:
+    """A user's labelled hums (query file, song id) -> CHAD-layout training pairs: each whole
+    query is aligned to its song (the query slides over the song's fingerprints, tempo
+    0.5-2x), and the song's stretch is cut out as the fragment's original. Resumable per query."""
+    from tqdm import tqdm
+
+    from humdex.frontend.audio import load
+    from humdex.learned.features import audio_frames
+    from humdex.learned.fingerprints import fingerprint_frames
+    from humdex.learned.model import load_model
+
+    out, songs = Path(out), Path(songs)
+    (out / META_DIR).mkdir(parents=True, exist_ok=True)
+    cache_dir = Path(cache) if cache else out / ".cache"
+    model = load_model(model_path)
+    feature = model.config.feature
+    align = AlignConfig(hop_s=model.config.hop_s, window_s=model.config.window_s, ratios=HUM_RATIOS)
+    report = MineReport()
+    song_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for query, song_id in tqdm(pairs, desc="mine hums", disable=not progress):
+        gid = song_id
+        fid = query.stem
+        meta = out / META_DIR / f"{gid}__{fid}.csv"
+        if meta.is_file():
+            report.skipped += 1
+            continue
+        try:
+            if song_id not in song_cache:
+                audio, frames = song_frames(_song_file(songs, song_id), feature, config.separate, cache_dir)
+                song_cache[song_id] = (audio, fingerprint_frames(model, frames))
+            song_audio, song_fp = song_cache[song_id]
+            hum = load(query, SAMPLE_RATE)
+            hum_fp = fingerprint_frames(model, audio_frames(hum, SAMPLE_RATE, feature))
+        except HumdexError as err:
+            report.failed.append((str(query), str(err)))
+            continue
+        al = align_fragment(hum_fp, CoverSpectrum(song_fp, max_fragment_windows(len(hum_fp), align)), align)
+        dur = len(song_audio) / SAMPLE_RATE
+        span = (max(0.0, al.start_s), min(dur, al.end_s))
+        status = config.status(al.score)
+        base = {"group_id": gid, "fragment_id": fid, "melody_id": song_id}
+        orig = FragmentRecord(id=f"{song_id}__{fid}", audio_type="original", interval=span,
+                              correlation=round(al.score, 4), check_by_crowdsource=False,
+                              is_available=True, duration=span[1] - span[0], kind="song",
+                              extra={"status": status, "tempo_ratio": f"{al.ratio:.4f}",
+                                     "source": str(_song_file(songs, song_id))}, **base)
+        hum_rec = FragmentRecord(id=fid, audio_type="humming", interval=(0.0, len(hum) / SAMPLE_RATE),
+                                 correlation=round(al.score, 4), check_by_crowdsource=False,
+                                 is_available=True, duration=len(hum) / SAMPLE_RATE, kind="hum",
+                                 extra={"status": status, "source": str(query)}, **base)
+        write_wav(orig.audio_path(out), _cut(song_audio, span), SAMPLE_RATE)
+        write_wav(hum_rec.audio_path(out), hum, SAMPLE_RATE)
+        write_metadata(meta, [orig, hum_rec])
+        report.groups += 1
+        report.counts[status] = report.counts.get(status, 0) + 1
+    collect(out)
+    return report
+
+
 # ---- CLI -----------------------------------------------------------------------------------
 
 
@@ -356,7 +430,34 @@ def add_mine_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--cache", default=None, help="feature cache folder (default OUT/.cache)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run_mine)
+    text = "turn a user's labelled hums (query list: path<TAB>song_id) into training pairs aligned to the songs"
+    h = subparsers.add_parser("mine-hums", help=text, description=text)
+    h.add_argument("queries", help="query list: query_path<TAB>song_id per line (as for humdex eval)")
+    h.add_argument("--songs", required=True, help="folder of the songs' audio, named SONG_ID.wav (or .mp3, ...)")
+    h.add_argument("--model", default=None)
+    h.add_argument("--out", required=True, help="output folder (CHAD layout; resumable)")
+    h.add_argument("--accept", type=float, default=d.accept)
+    h.add_argument("--review", type=float, default=d.review)
+    h.add_argument("--quiet", action="store_true")
+    h.set_defaults(func=run_mine_hums)
     return p
+
+
+def run_mine_hums(args: argparse.Namespace) -> int:
+    from humdex.evaluate import read_query_list
+
+    if not 0.0 <= args.review <= args.accept <= 1.0:
+        raise HumdexError("--review and --accept must satisfy 0 <= review <= accept <= 1")
+    if not Path(args.songs).is_dir():
+        raise HumdexError(f"{args.songs}: songs folder not found")
+    config = dataclasses.replace(MineConfig(), accept=args.accept, review=args.review)
+    report = mine_hums(read_query_list(Path(args.queries)), args.songs, args.model, args.out, config,
+                       progress=not args.quiet)
+    print(f"{report.groups} hums aligned, {report.skipped} already done, {len(report.failed)} failed: "
+          f"{report.counts} -> {Path(args.out) / METADATA_NAME}")
+    for path, err in report.failed:
+        print(f"  {path}: {err}")
+    return 2 if report.failed and not (report.groups or report.skipped) else 0
 
 
 def run_mine(args: argparse.Namespace) -> int:
