@@ -67,6 +67,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(int(os.environ.get("HUMDEX_THREADS", "1")))
     from humdex.catalog.catalog import Catalog
     from humdex.errors import HumdexError
+    from humdex.hybrid import hybrid_search
     from humdex.learned.search import LearnedConfig, default_config, learned_search, sync_catalog
     from humdex.metrics import mean_reciprocal_rank, percentile_ms, top_k_hit_rate
     from humdex.search import load_query
@@ -94,9 +95,9 @@ def main(argv=None) -> int:
         for name, cfg in configs.items():
             timing: dict[str, float] = {}
             t0 = time.perf_counter()
-            rows = learned_search(query.audio, query.sample_rate, query.contour, catalog.db_dir, snap, top=10,
-                                  from_start=args.from_start, method=args.method, config=cfg,
-                                  timing=timing)
+            ranked = hybrid_search if args.method == "hybrid" else learned_search
+            rows = ranked(query.audio, query.sample_rate, query.contour, catalog.db_dir, snap, top=10,
+                          from_start=args.from_start, config=cfg, timing=timing)
             timing["total"] = (time.perf_counter() - t0) * 1e3
             found = [ids[r[0]] for r in rows]
             ranks[name].append(found.index(truth.strip()) + 1 if truth.strip() in found else None)

@@ -7,8 +7,8 @@ so the k-NN, vote and rerank costs are realistic; hit rates on such a catalog me
 are not reported. Queries: the queries of a query list, through the product's own functions
 and defaults (tracked contour -> pseudo-activation -> 7 tempo scales -> fingerprints at
 the model's hop -> search_store). With --melodies, the hybrid's classical stage
-(learned.classical_stage: FFT candidates over every song, or over the learned candidates above
-LearnedConfig.full_scan_songs, + DTW of them and the learned top 50; learned.with_classical_scan
+(hybrid.classical_stage: FFT candidates over every song, or over the learned candidates above
+LearnedConfig.full_scan_songs, + DTW of them and the learned top 50; hybrid.with_classical_scan
 runs the full scan in a thread beside the learned search, as the product does) is timed too,
 over as many melodies from the shipped melody pool (repeated when --songs exceeds the pool).
 Without --melodies, "learned_total" is the learned search alone.
@@ -45,10 +45,11 @@ def main(argv=None) -> int:
     torch.set_num_threads(int(os.environ.get("HUMDEX_THREADS", "1")))
     from humdex.frontend.audio import SAMPLE_RATE, load
     from humdex.frontend.pitch import query_contour
+    from humdex.hybrid import classical_stage, with_classical_scan
     from humdex.learned.features import contour_to_activation
     from humdex.learned.fingerprints import QUERY_SCALES, query_fingerprints, search_store
     from humdex.learned.model import load_model
-    from humdex.learned.search import LearnedConfig, classical_stage, with_classical_scan
+    from humdex.learned.search import LearnedConfig
     from humdex.learned.stores import FaissStore
 
     base = FaissStore.load(args.store)

@@ -119,10 +119,9 @@ def test_synth_queries_cli_writes_an_eval_list(tmp_path):
     assert [ln.split("\t")[1] for ln in lines] == ["00007", "00007"]
     for ln in lines:
         path = tmp_path / "q" / ln.split("\t")[0]
-        from humdex.training.chad import read_wav
+        import soundfile as sf
 
-        audio, sr = read_wav(path)
-        assert sr == 16000 and abs(len(audio) / sr - 5.0) < 0.05
+        assert sf.info(path).samplerate == 16000 and abs(sf.info(path).duration - 5.0) < 0.05
 
 
 @pytest.mark.slow

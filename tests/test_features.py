@@ -7,21 +7,19 @@ import pytest
 import torch
 
 from humdex.frontend.contour import Contour
+from humdex.frontend.pitch import CREPE_BINS, crepe_bin_to_midi, midi_to_crepe_bin
 from humdex.learned.features import (
     CQT_BINS,
     CREPE_BIN0_MIDI,
-    CREPE_BINS,
     FEATURE_BINS,
     M_LONG,
     M_SHORT,
     bin_resize_matrix,
     contour_to_activation,
     cqt_features,
-    crepe_bin_to_midi,
     crepe_windows,
     crop_windows,
     gather_pooled,
-    midi_to_crepe_bin,
     model_inputs,
     pseudo_activation,
 )

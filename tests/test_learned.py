@@ -110,6 +110,7 @@ def test_hybrid_scanning_only_the_learned_candidates_keeps_each_songs_scores(tmp
     from dataclasses import replace
 
     from humdex.catalog.catalog import Catalog
+    from humdex.hybrid import hybrid_search
     from humdex.learned.search import default_config, learned_search
     from humdex.search import load_query
 
@@ -123,8 +124,9 @@ def test_hybrid_scanning_only_the_learned_candidates_keeps_each_songs_scores(tmp
     config = replace(default_config(), n_candidates=8, dtw_candidates=3)
 
     def search(method: str, full_scan_songs: int = 0) -> dict:
-        rows = learned_search(None, 0, query.contour, catalog.db_dir, snap, top=12, method=method,
-                              config=replace(config, full_scan_songs=full_scan_songs))
+        ranked = hybrid_search if method == "hybrid" else learned_search
+        rows = ranked(None, 0, query.contour, catalog.db_dir, snap, top=12,
+                      config=replace(config, full_scan_songs=full_scan_songs))
         return {song: (score, start, end) for song, score, start, end in rows}
 
     full, scanned, learned = search("hybrid", 100), search("hybrid"), search("learned")
@@ -141,7 +143,8 @@ def test_hybrid_fuses_from_start_queries_with_their_own_weight(tmp_path, song_di
     from dataclasses import replace
 
     from humdex.catalog.catalog import Catalog
-    from humdex.learned.search import default_config, learned_search
+    from humdex.hybrid import hybrid_search
+    from humdex.learned.search import default_config
     from humdex.search import load_query
 
     catalog = Catalog.open(tmp_path / "db", create=True)
@@ -150,8 +153,7 @@ def test_hybrid_fuses_from_start_queries_with_their_own_weight(tmp_path, song_di
     query = load_query(write_f0_csv(tmp_path / "q.csv", melodies[4], 0, 12)).contour
 
     def scores(from_start: bool, **weights) -> dict[int, float]:
-        rows = learned_search(None, 0, query, catalog.db_dir, snap, top=12, method="hybrid",
-                              from_start=from_start, config=replace(default_config(), **weights))
+        rows = hybrid_search(None, 0, query, catalog.db_dir, snap, top=12, from_start=from_start, config=replace(default_config(), **weights))
         return {row[0]: row[1] for row in rows}
 
     dtw = scores(True, dtw_weight_from_start=1.0, dtw_weight=0.0)
@@ -171,7 +173,8 @@ def test_classical_stage_adds_the_learned_candidates_its_scan_missed(tmp_path, s
     from dataclasses import replace
 
     from humdex.catalog.catalog import Catalog
-    from humdex.learned.search import classical_stage, default_config, dtw_rows, with_classical_scan
+    from humdex.hybrid import classical_stage, dtw_rows, with_classical_scan
+    from humdex.learned.search import default_config
     from humdex.search import load_query
 
     catalog = Catalog.open(tmp_path / "db", create=True)

@@ -124,3 +124,14 @@ def test_no_training_melody_duplicates_an_evaluation_melody(shipped_pool):
     assert len(excluded.run_counts) == 2048  # the MIREX QBSH database, 48 songs + 2000 Essen tunes
     offenders = [m.melody_id for m in shipped_pool if mp.is_excluded(m.pitch_midi, excluded)]
     assert offenders == []
+
+
+def test_essen_titles_in_code_page_437_are_decoded_per_source_file() -> None:
+    from humdex.training.melody_pool import decoded_titles, load_pool
+
+    ids = ["essenFolksong/lot/1", "essenFolksong/lot/2", "essenFolksong/irl/1"]
+    got = decoded_titles(ids, ["Sch\x84fer und Edelmann", "Schloá", "An cailín rua"])
+    assert got == ["Schäfer und Edelmann", "Schloß", "An cailín rua"]  # irl is real Latin-1
+    titles = [m.title for m in load_pool()]
+    assert not [t for t in titles if any(0x80 <= ord(c) < 0xA0 for c in t)]
+    assert any("ä" in t for t in titles) and any("í" in t for t in titles)

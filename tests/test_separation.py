@@ -50,6 +50,16 @@ def test_index_separate_flag_tracks_the_vocal_stem(tmp_path, monkeypatch) -> Non
     assert calls == [3 * sr]
 
 
+def test_loading_spleeter_prints_no_warning_of_the_pydub_it_never_uses() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-W", "error", "-c",
+                           "from humdex.frontend.separation import _unets; _unets()"],
+                          capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0 and "ffmpeg" not in done.stderr, done.stderr[-1000:]
+
+
 @pytest.mark.parametrize("stem", ["silent", "leak"])
 def test_index_separate_falls_back_to_the_mix_for_an_instrument_lead(tmp_path, monkeypatch, stem) -> None:
     """A flute/violin/sax lead leaves Spleeter's vocal stem silent (or a short leak): the song is indexed

@@ -157,7 +157,7 @@ def test_rendering_is_deterministic_for_a_seed():
 def test_structural_edits_make_a_non_constant_alignment():
     score = Score.from_notes(tune(repeats=3))
     edited, structure = edit_structure(score, np.random.default_rng(0), EditConfig(repeat_prob=1.0))
-    assert len(edited) == 2 * len(score) - 0 or len(edited) > len(score)
+    assert len(edited) > len(score)  # every phrase repeated (repeat_prob=1)
     assert not structure.is_monotonic
     song = render_song(score, np.random.default_rng(0), kind="cover", edits=True)
     assert song.time_map.duration_s == pytest.approx(song.duration_s, abs=0.011)
@@ -238,7 +238,7 @@ def test_song_has_accompaniment_under_the_voice():
 
 def test_contour_tones_sound_the_pitch_and_stay_silent_where_unvoiced() -> None:
     from humdex.frontend.contour import Contour
-    from humdex.synth.tone import contour_tones
+    from humdex.learned.tones import contour_tones
 
     midi = np.full(200, 69.0, np.float32)
     midi[100:] = np.nan  # 1 s of A4, then 1 s of silence

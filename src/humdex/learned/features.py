@@ -15,14 +15,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from humdex.frontend.audio import SAMPLE_RATE
 from humdex.frontend.contour import Contour
+from humdex.frontend.pitch import (
+    CREPE_BINS,
+    CREPE_CENTS_PER_BIN,
+    HOP_S,
+    HOP_SAMPLES,
+    crepe_bin_to_midi,
+)
 
-CREPE_HOP_S = 0.01
-CREPE_BINS = 360
-CREPE_CENTS_PER_BIN = 20.0
-BINS_PER_SEMITONE = 5
-# torchcrepe: cents(bin) = 20 * bin + 1997.3794 (cents above 10 Hz) -> MIDI 23.4606 + 0.2 * bin
-CREPE_BIN0_MIDI = 69.0 + (1997.3794084376191 - 1200.0 * math.log2(440.0 / 10.0)) / 100.0
+CREPE_HOP_S = HOP_S
+BINS_PER_SEMITONE = round(100 / CREPE_CENTS_PER_BIN)
+CREPE_BIN0_MIDI = float(crepe_bin_to_midi(0))  # MIDI 23.4606; + 0.2 per bin
 CROP_BINS = 180  # 3 octaves of 20-cent bins
 FEATURE_BINS = 80
 TIME_DECIMATION = 4  # 10 ms -> 40 ms
@@ -61,16 +66,6 @@ class WindowSpec:
 
 M_SHORT = WindowSpec(window_s=3.0, hop_s=0.25)
 M_LONG = WindowSpec(window_s=8.0, hop_s=0.64)
-
-
-def midi_to_crepe_bin(midi: np.ndarray | float) -> np.ndarray:
-    """MIDI pitch -> fractional CREPE bin (0..359)."""
-    return (np.asarray(midi, dtype=np.float64) - CREPE_BIN0_MIDI) * BINS_PER_SEMITONE
-
-
-def crepe_bin_to_midi(bins: np.ndarray | float) -> np.ndarray:
-    """Fractional CREPE bin -> MIDI pitch."""
-    return np.asarray(bins, dtype=np.float64) / BINS_PER_SEMITONE + CREPE_BIN0_MIDI
 
 
 @functools.lru_cache(maxsize=8)
@@ -188,7 +183,7 @@ def pooled_windows(frames: np.ndarray, starts: np.ndarray, n_out: int) -> np.nda
     return pooled[np.minimum(idx, len(frames))]
 
 
-CQT_HOP = 160  # samples at 16 kHz: 10 ms, CREPE's hop
+CQT_HOP = HOP_SAMPLES  # 10 ms, CREPE's hop
 CQT_CHUNK_FRAMES = 6000  # frames per strided convolution (60 s): bounded memory for long songs
 
 
@@ -201,7 +196,7 @@ def cqt_layer() -> Any:  # nnAudio.features.CQT1992v2 (untyped)
     """
     from nnAudio.features import CQT1992v2
 
-    layer = CQT1992v2(sr=16000, hop_length=CQT_HOP, fmin=CQT_FMIN_HZ, n_bins=CQT_BINS,
+    layer = CQT1992v2(sr=SAMPLE_RATE, hop_length=CQT_HOP, fmin=CQT_FMIN_HZ, n_bins=CQT_BINS,
                       bins_per_octave=CQT_BINS_PER_OCTAVE, center=False, verbose=False)
     return layer.eval()
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from humdex.frontend.audio import SAMPLE_RATE
 from humdex.frontend.contour import Contour, stretch_frames
 from humdex.learned.features import WindowSpec, audio_frames, contour_to_activation, feature_windows
 from humdex.learned.model import Encoder, embed
@@ -98,9 +99,9 @@ def contour_frames(contour: Contour, feature: str) -> np.ndarray:
     pseudo-activation, or the CQT of the contour played as harmonic tones."""
     if feature == "crepe":
         return contour_to_activation(contour)
-    from humdex.synth.tone import contour_tones
+    from humdex.learned.tones import contour_tones
 
-    return audio_frames(contour_tones(contour), 16000, feature)
+    return audio_frames(contour_tones(contour), SAMPLE_RATE, feature)
 
 
 def fingerprint_contour(model: Encoder, contour: Contour, hop_s: float | None = None) -> np.ndarray:

@@ -6,8 +6,8 @@ M_long); a CQT model reads an audio song's CQT instead (a melody: played as tone
 fingerprints live in <db>/learned/<model>-<sha12>/ as a FaissStore whose keys are
 "song_id@stamp", so a re-indexed or removed song is noticed and refreshed. A query's frames
 (query_frames: the same choices) are fingerprinted the same way; songs come
-from k-NN votes, are reranked by sequence correlation, fused over models (M_fused), and
-optionally reranked by the classical DTW matcher.
+from k-NN votes, are reranked by sequence correlation and fused over models (M_fused);
+humdex.hybrid adds the classical DTW matcher's scores.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
+from humdex.errors import CatalogError
+from humdex.files import folder_lock, remove_stray_temp_files
 from humdex.frontend.contour import Contour
 from humdex.learned.features import CREPE_HOP_S, audio_frames
 from humdex.learned.fingerprints import (
@@ -44,11 +44,12 @@ from humdex.learned.model import (
     precision,
 )
 from humdex.learned.stores import FaissStore
+from humdex.settings import settings
 
 LEARNED_DIR = "learned"
+CHECKPOINT_S = 30.0  # while fingerprinting many songs, save the store at least this often
 _LOCK = threading.Lock()  # one sync at a time within a process (the server's threads)
 Rows = list[tuple[int, float, float, float]]  # search answers: (song row, score, start_s, end_s)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -124,28 +125,66 @@ def song_fingerprints(model: Encoder, song, melody: Contour, song_hop_s: float,
 
 def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop_s: float,
                progress: bool = False, audio_songs: str = "contour") -> FaissStore:
-    """The model's store for this catalog snapshot, fingerprinting songs it lacks and dropping stale ones."""
-    from tqdm import tqdm
+    """The model's store for this catalog snapshot, fingerprinting songs it lacks and dropping stale ones.
 
+    One process at a time changes a store (a lock on its folder); progress is saved every
+    CHECKPOINT_S seconds, so a killed run resumes where it stopped. A corrupt store is rebuilt
+    (with a warning) rather than failing the search.
+    """
     folder = store_folder(db_dir, name, model, song_hop_s, audio_songs)
     vectors = folder / "vectors.npz"
+    wanted = {song_key(s.song_id, s.stamp): i for i, s in enumerate(snapshot.songs)}
     with _LOCK:
-        saved = vectors.is_file()
-        store = _saved_store(str(folder), vectors.stat().st_mtime_ns) if saved else FaissStore()
-        wanted = {song_key(s.song_id, s.stamp): i for i, s in enumerate(snapshot.songs)}
-        have = set(store.keys())
-        stale = [k for k in have if k not in wanted]
-        missing = [k for k in wanted if k not in have]
-        if not stale and not missing:
+        try:
+            store = _saved_store(str(folder), vectors.stat().st_mtime_ns) if vectors.is_file() \
+                else FaissStore()
+            if set(store.keys()) == set(wanted):
+                return store
+        except (CatalogError, OSError):
+            pass  # corrupt, or replaced meanwhile: the locked path below sorts it out
+        with folder_lock(folder):
+            store = _load_or_rebuild(folder, progress)  # the newest on disk, a private copy to change
+            have = set(store.keys())
+            stale = [k for k in have if k not in wanted]
+            missing = [k for k in wanted if k not in have]
+            if not stale and not missing:
+                return store
+            store.remove(stale)
+            _fingerprint_into(store, folder, missing, wanted, snapshot, name, model, song_hop_s,
+                              progress, audio_songs)
+            store.save(folder)
+            remove_stray_temp_files(folder)  # of a writer killed earlier (we hold the lock)
             return store
-        store = FaissStore.load(folder) if saved else store  # a private copy to change
-        store.remove(stale)
-        for k in tqdm(missing, desc=f"fingerprint ({name})", disable=not progress):
-            i = wanted[k]
-            store.add([k], [song_fingerprints(model, snapshot.songs[i], snapshot.melodies[i],
-                                              song_hop_s, audio_songs)])
-        store.save(folder)
-        return store
+
+
+def _load_or_rebuild(folder: Path, progress: bool) -> FaissStore:
+    if not (folder / "vectors.npz").is_file():
+        return FaissStore()
+    try:
+        return FaissStore.load(folder)
+    except CatalogError as err:
+        import sys
+
+        print(f"humdex: {err}; rebuilding it", file=sys.stderr)
+        return FaissStore()
+
+
+def _fingerprint_into(store: FaissStore, folder: Path, missing: list[str], wanted: dict[str, int],
+                      snapshot, name: str, model: Encoder, song_hop_s: float, progress: bool,
+                      audio_songs: str) -> None:
+    """Add the `missing` songs' fingerprints to `store`, saving it every CHECKPOINT_S seconds."""
+    import time
+
+    from tqdm import tqdm
+
+    saved_at = time.monotonic()
+    for k in tqdm(missing, desc=f"fingerprint ({name})", disable=not progress):
+        i = wanted[k]
+        store.add([k], [song_fingerprints(model, snapshot.songs[i], snapshot.melodies[i],
+                                          song_hop_s, audio_songs)])
+        if time.monotonic() - saved_at > CHECKPOINT_S:
+            store.save(folder)
+            saved_at = time.monotonic()
 
 
 def query_frames(audio: np.ndarray | None, sample_rate: int, contour: Contour | None,
@@ -220,19 +259,13 @@ def learned_matches(query: np.ndarray | Callable[[str], np.ndarray], db_dir: str
 
 
 def default_config() -> LearnedConfig:
-    """LearnedConfig, with the switches HUMDEX_MODELS=short,long (shipped model names: M_fused;
-    "cqt": the CQT model), HUMDEX_AUDIO_SONGS=activation, HUMDEX_QUERY_INPUT=crepe and
-    HUMDEX_QUERY_SCALES=1.0 (comma list) read from the environment."""
-    import os
-
-    scales = os.environ.get("HUMDEX_QUERY_SCALES")
-    models = tuple(m.strip() for m in os.environ.get("HUMDEX_MODELS", "short").split(",") if m.strip())
-    for name in models:
+    """LearnedConfig with the models, inputs and query scales of humdex.settings (HUMDEX_MODELS,
+    HUMDEX_AUDIO_SONGS, HUMDEX_QUERY_INPUT, HUMDEX_QUERY_SCALES)."""
+    env = settings()
+    for name in env.models:
         default_model_path(name)  # ModelError for an unknown name
-    return LearnedConfig(models=models or ("short",),
-                         audio_songs=os.environ.get("HUMDEX_AUDIO_SONGS", "contour"),
-                         query_input=os.environ.get("HUMDEX_QUERY_INPUT", "contour"),
-                         query_scales=tuple(map(float, scales.split(","))) if scales else None)
+    return LearnedConfig(models=env.models, audio_songs=env.audio_songs, query_input=env.query_input,
+                         query_scales=env.query_scales)
 
 
 def sync_catalog(db_dir: str | Path, snapshot, config: LearnedConfig | None = None,
@@ -245,114 +278,33 @@ def sync_catalog(db_dir: str | Path, snapshot, config: LearnedConfig | None = No
                    progress=progress, audio_songs=config.audio_songs)
 
 
-def learned_search(query_audio: np.ndarray | None, sample_rate: int, query_contour: Contour | None,
-                   db_dir: str | Path, snapshot, top: int = 10, from_start: bool = False,
-                   method: str = "learned", config: LearnedConfig | None = None,
-                   timing: dict | None = None) -> Rows:
-    """(song index, score, start_s, end_s) of the best songs for a query, best first.
-
-    method "learned": fused learned scores (mean cosine, -1..1); "hybrid": the learned top
-    `dtw_candidates` (default 50) join the classical matcher's own candidates for its DTW, and
-    each song's DTW score (0..1) and learned score are summed with weights (weighted_union).
-    On MIDI catalogs this measured better than either ranking alone (BENCHMARKS.md): the
-    learned one finds songs hummed at odd tempi or with tracking errors, the DTW one songs
-    sung from their start.
-    """
+def prepared_query(query_audio: np.ndarray | None, sample_rate: int, query_contour: Contour | None,
+                   config: LearnedConfig, timing: dict | None = None
+                   ) -> tuple[Callable[[str], np.ndarray], float]:
+    """(the query's frames per feature (query_frames), its duration in seconds)."""
     import time
 
-    config = config or default_config()
     t0 = time.perf_counter()
     query = query_frames(query_audio, sample_rate, query_contour, config.query_input)
-    q_s = len(query(load_model(name=config.models[0]).config.feature)) * CREPE_HOP_S
+    query_s = len(query(load_model(name=config.models[0]).config.feature)) * CREPE_HOP_S
     if timing is not None:
         add_ms(timing, "activation", time.perf_counter() - t0)
-    hybrid = method == "hybrid"
-    if hybrid and config.dtw_candidates <= 0:
-        config = replace(config, dtw_candidates=50)
-    refs = snapshot.references() if hybrid and query_contour is not None else None
-    matches, scanned = with_classical_scan(
-        query_contour, refs, from_start, config,
-        lambda: learned_matches(query, db_dir, snapshot, max(top, config.n_candidates) if hybrid else top,
-                                from_start, config, timing))
+    return query, query_s
+
+
+def match_rows(matches: list[Match], snapshot, query_s: float) -> Rows:
+    """Matches (song keys) -> (song row, score, start_s, end_s) rows of the snapshot's songs."""
     index = {s.song_id: i for i, s in enumerate(snapshot.songs)}
-    learned = [(index[key_song_id(m.song_key)], m.score, m.offset_s, m.offset_s + q_s * m.ratio)
-               for m in matches if key_song_id(m.song_key) in index]
-    if not hybrid:
-        return learned[:top]
-    if query_contour is None or refs is None:
-        return []
-    t1 = time.perf_counter()
-    dtw = classical_stage(query_contour, refs, [row[0] for row in learned], from_start, config, scanned)
-    if timing is not None:  # what the DTW adds after the learned search (the scan ran beside it)
-        add_ms(timing, "dtw_rerank", time.perf_counter() - t1)
-    return weighted_union(dtw, learned, config.dtw_weight_from_start if from_start else config.dtw_weight)[:top]
+    return [(index[key_song_id(m.song_key)], m.score, m.offset_s, m.offset_s + query_s * m.ratio)
+            for m in matches if key_song_id(m.song_key) in index]
 
 
-def with_classical_scan(contour: Contour | None, refs, from_start: bool, config: LearnedConfig,
-                        learned: Callable[[], T]) -> tuple[T, Rows | None]:
-    """(learned(), the classical matcher's DTW rows over every song of refs), the scan running in a
-    worker thread meanwhile (FFT and DTW release the GIL, so a second core overlaps it with the
-    embedding); (learned(), None) when there is nothing to scan or the catalog is above
-    config.full_scan_songs (the scan then needs the learned candidates: classical_stage)."""
-    if contour is None or refs is None or len(refs) > config.full_scan_songs:
-        return learned(), None
-    from humdex.classical.dtw import warmup
-
-    warmup()  # the DTW kernels compile here, not in the worker thread (dtw.warmup)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        scan = pool.submit(dtw_rows, contour, refs, from_start, config.classical_candidates)
-        result = learned()
-        return result, scan.result()
-
-
-def classical_stage(contour: Contour, refs, learned_rows: list[int], from_start: bool,
-                    config: LearnedConfig, scanned: Rows | None = None) -> Rows:
-    """The hybrid's DTW rows, best first: the classical matcher's own config.classical_candidates
-    best songs and the learned top config.dtw_candidates, each scored by DTW.
-
-    The matcher scans every song of `refs` (`scanned`, when with_classical_scan already did), or
-    above config.full_scan_songs only the learned candidates `learned_rows` (best first).
-    """
-    cand = np.array(learned_rows[: config.dtw_candidates], np.int64)
-    if len(refs) > config.full_scan_songs:
-        return dtw_rows(contour, refs, from_start, config.classical_candidates,
-                        among=np.unique(np.array(learned_rows, np.int64)), also=cand)
-    if scanned is None:
-        scanned = dtw_rows(contour, refs, from_start, config.classical_candidates)
-    missing = np.setdiff1d(cand, [row[0] for row in scanned])  # a song's DTW depends on it alone
-    extra = dtw_rows(contour, refs, from_start, len(missing), among=missing) if len(missing) else []
-    return sorted(scanned + extra, key=lambda row: -row[1])
-
-
-def dtw_rows(contour: Contour, refs, from_start: bool, candidates: int, among: np.ndarray | None = None,
-             also: np.ndarray | None = None) -> Rows:
-    """The classical matcher over refs (or only its sorted rows `among`): DTW rows of its
-    `candidates` best songs by the FFT stage and of the rows `also`."""
-    from humdex.classical.matcher import MatcherConfig, match
-
-    rows = np.arange(len(refs)) if among is None else np.asarray(among, np.int64)
-    sub = refs if among is None else refs.select(rows)
-    also_sub = None if also is None else np.searchsorted(rows, also)
-    found = match(contour, sub, from_start=from_start, top=len(sub), also=also_sub,
-                  config=MatcherConfig(candidates=candidates))
-    return [(int(rows[m.index]), float(m.score), m.start_s, m.end_s) for m in found]
-
-
-def weighted_union(dtw: Rows, learned: Rows, dtw_weight: float) -> Rows:
-    """Songs of both rankings by w * DTW score + (1 - w) * learned score, best first.
-
-    Rows are (song index, score, start_s, end_s); a song missing from one ranking takes that
-    ranking's lowest score; where a song lies comes from the DTW row when it has one.
-    """
-    if not dtw or not learned:
-        return dtw or learned
-    d = {row[0]: row for row in dtw}
-    lr = {row[0]: row for row in learned}
-    low_d, low_l = min(r[1] for r in dtw), min(r[1] for r in learned)
-    rows = []
-    for song in d.keys() | lr.keys():
-        score = dtw_weight * (d[song][1] if song in d else low_d) \
-            + (1 - dtw_weight) * (lr[song][1] if song in lr else low_l)
-        where = d.get(song) or lr[song]
-        rows.append((song, float(score), where[2], where[3]))
-    return sorted(rows, key=lambda r: (-r[1], r[0]))
+def learned_search(query_audio: np.ndarray | None, sample_rate: int, query_contour: Contour | None,
+                   db_dir: str | Path, snapshot, top: int = 10, from_start: bool = False,
+                   config: LearnedConfig | None = None, timing: dict | None = None) -> Rows:
+    """(song index, score, start_s, end_s) of the best songs for a query, best first: fused
+    learned scores (mean cosine, -1..1). humdex.hybrid adds the classical matcher's DTW."""
+    config = config or default_config()
+    query, query_s = prepared_query(query_audio, sample_rate, query_contour, config, timing)
+    matches = learned_matches(query, db_dir, snapshot, top, from_start, config, timing)
+    return match_rows(matches, snapshot, query_s)[:top]

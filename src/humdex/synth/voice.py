@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from humdex.frontend.audio import SAMPLE_RATE
+from humdex.frontend.pitch import midi_to_hz
 from humdex.synth.glottis import fill_gaps, frames_to_samples, glottal_tables, oscillate
 from humdex.synth.performance import HOP_S, Performance
 from humdex.synth.phonemes import CONSONANTS, VOWELS, Phone, SyllableStyle
 from humdex.synth.singer import Singer
 from humdex.synth.spectral import bin_freqs_hz, frame_times_s, istft, stft
-
-SAMPLE_RATE = 16000  # Hz, every rendition
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,6 @@ class VoiceConfig:
     noise_level: tuple[float, float] = (0.1, 0.4)  # consonant noise relative to the voice
     breath_level: tuple[float, float] = (0.005, 0.04)  # inhalation noise relative to the voice
     shimmer: float = 0.06  # slow amplitude wobble
-
-
-def midi_to_hz(midi: np.ndarray | float) -> np.ndarray:
-    return 440.0 * 2.0 ** ((np.asarray(midi, dtype=np.float64) - 69.0) / 12.0)
 
 
 def sing(

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +18,18 @@ import numpy as np
 from scipy.io import wavfile
 
 from humdex.errors import HumdexError
+from humdex.files import atomic_write_bytes
+from humdex.frontend.audio import SAMPLE_RATE, load
 from humdex.synth.timemap import TimeMap
 
 CHAD_COLUMNS = ("group_id", "fragment_id", "id", "audio_type", "youtube_id", "interval",
                 "correlation", "check_by_crowdsource", "is_available", "duration")  # fmt: skip
 EXTRA_COLUMNS = ("kind", "melody_id", "corpus", "split", "score_interval", "sample_rate",
-                 "voice_type", "style", "transpose_st", "edited", "skill", "time_map")  # fmt: skip
+                 "voice_type", "style", "transpose_st", "edited", "skill", "time_map",
+                 "status", "tempo_ratio", "source")  # fmt: skip
+# mined rows (humdex mine): status accepted | uncertain | rejected, and after a person's review
+# same | different (check_by_crowdsource True); rows a trainer may use:
+USABLE_STATUS = ("", "accepted", "same")
 COLUMNS = CHAD_COLUMNS + EXTRA_COLUMNS
 AUDIO_TYPES = ("original", "cover", "humming")
 METADATA_NAME = "metadata.csv"
@@ -80,7 +84,9 @@ def parse_interval(text: str) -> tuple[float, float]:
 
 
 def format_interval(interval: tuple[float, float]) -> str:
-    return f"({interval[0]:.3f}, {interval[1]:.3f})"
+    """(12.5, 18.0) -> '(12.5, 18.0)': the shortest text that reads back as the same floats
+    (cut points stay exact; the official CHAD tooling truncates them to whole seconds)."""
+    return f"({float(interval[0])!r}, {float(interval[1])!r})"
 
 
 def _opt_float(text: str | None) -> float | None:
@@ -179,20 +185,6 @@ def write_metadata(path: str | Path, records: Iterable[FragmentRecord]) -> None:
     atomic_write_bytes(Path(path), metadata_text(records).encode("utf-8"))
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same folder and os.replace: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:
     """16-bit PCM WAV, atomically."""
     pcm = (np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0) * 32767.0).astype("<i2")
@@ -201,34 +193,11 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:
     atomic_write_bytes(Path(path), buf.getvalue())
 
 
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """(n,) float32 mono in [-1, 1] and its sample rate, from a PCM or float WAV."""
-    try:
-        sr, data = wavfile.read(str(path))
-    except (ValueError, OSError) as err:
-        raise HumdexError(f"{path}: unreadable WAV ({err})") from err
-    if data.dtype == np.uint8:
-        x = (data.astype(np.float32) - 128.0) / 128.0
-    elif np.issubdtype(data.dtype, np.integer):
-        x = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
-    else:
-        x = data.astype(np.float32)
-    if x.ndim == 2:
-        x = x.mean(axis=1)
-    return x, int(sr)
-
-
-def load_fragment_audio(rec: FragmentRecord, root: str | Path, sample_rate: int = 16000) -> np.ndarray:
-    """The version's audio as (n,) float32 at sample_rate (WAV at that rate needs only scipy)."""
+def load_fragment_audio(rec: FragmentRecord, root: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The version's audio as (n,) float32 at sample_rate."""
     path = rec.audio_path(root)
     if not path.is_file():
         raise HumdexError(f"{path}: fragment audio not found")
-    if path.suffix == ".wav":
-        x, sr = read_wav(path)
-        if sr == sample_rate:
-            return x
-    from humdex.frontend.audio import load  # other formats and rates go through the audio module
-
     return load(path, sample_rate=sample_rate)
 
 

@@ -8,14 +8,16 @@ Augmentations (the paper's list) act on activation windows, where they amount to
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from humdex.frontend.audio import SAMPLE_RATE
+from humdex.frontend.pitch import CREPE_BINS
 from humdex.learned.features import (
-    CREPE_BINS,
     CREPE_HOP_S,
     WindowSpec,
     gather_pooled,
@@ -191,7 +193,8 @@ def chad_split(rec_split: str, group_id: str, val_percent: int = 5) -> str:
 
 def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None = None,
                      max_fragments: int | None = None, progress: bool = True,
-                     feature: str = "crepe") -> list[TrainGroup]:
+                     feature: str = "crepe",
+                     audio_types: tuple[str, ...] = ("original", "cover", "humming")) -> list[TrainGroup]:
     """TrainGroups from a CHAD-layout folder (metadata.csv + fragments/...), one per fragment.
 
     Versions come originals first; each version's features (`feature` "crepe": CREPE-tiny
@@ -199,12 +202,16 @@ def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None 
     cache_dir (default root/.humdex_cache). Time maps: the synthetic
     corpus's exact ones when the metadata has them, else (real CHAD) a linear map of each
     version onto the original's duration, since CHAD's versions are aligned end to end.
+    Versions of other audio_types are left out (M0 of the self-training rounds: hums and
+    originals only), and so are mined rows nobody may train on (status rejected, uncertain or
+    different: chad.USABLE_STATUS) and rows marked unavailable (videos a download could not get).
     """
     from tqdm import tqdm
 
     from humdex.learned.features import audio_frames
     from humdex.training.chad import (
         METADATA_NAME,
+        USABLE_STATUS,
         load_fragment_audio,
         read_metadata,
         records_by_fragment,
@@ -216,7 +223,10 @@ def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None 
     root = Path(root)
     cache = Path(cache_dir) if cache_dir else root / ".humdex_cache"
     cache.mkdir(parents=True, exist_ok=True)
-    frags = [(k, recs) for k, recs in records_by_fragment(read_metadata(root / METADATA_NAME)).items()
+    usable = [r for r in read_metadata(root / METADATA_NAME)
+              if r.audio_type in audio_types and r.extra.get("status", "") in USABLE_STATUS
+              and r.is_available is not False]
+    frags = [(k, recs) for k, recs in records_by_fragment(usable).items()
              if k[1] != "full" and chad_split(recs[0].split, k[0]) == split]
     frags = frags[:max_fragments] if max_fragments else frags
     groups = []
@@ -226,9 +236,10 @@ def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None 
             suffix = "" if feature == "crepe" else f"__{feature}"  # CREPE caches keep their old names
             path = cache / f"{rec.group_id}__{rec.fragment_id}__{rec.id}{suffix}.npy"
             if not path.is_file():
-                act = audio_frames(load_fragment_audio(rec, root), 16000, feature)
-                np.save(path.with_suffix(".tmp.npy"), act.astype(np.float16))
-                path.with_suffix(".tmp.npy").replace(path)
+                from humdex.files import atomic_write
+
+                act = audio_frames(load_fragment_audio(rec, root), SAMPLE_RATE, feature).astype(np.float16)
+                atomic_write(path, functools.partial(np.save, arr=act), fsync=False)
             act = np.load(path)
             dur = len(act) * CREPE_HOP_S
             if rec.time_map is not None:

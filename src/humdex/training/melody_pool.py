@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,14 +217,28 @@ def write_pool(kept: list[dict], path: Path = POOL_PATH) -> None:
         "corpora": np.array(corpora),
         "split_index": np.array([SPLITS.index(t["split"]) for t in kept], dtype=np.uint8),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
-    os.replace(tmp, path)
+    from humdex.files import atomic_savez
+
+    atomic_savez(path, compressed=True, **arrays)
 
 
 # ---------------------------------------------------------------- loading
+
+
+def _has_c1(text: str) -> bool:
+    return any(0x80 <= ord(c) < 0xA0 for c in text)
+
+
+def decoded_titles(melody_ids: list[str], titles: list[str]) -> list[str]:
+    """Titles as their authors wrote them. Some Essen files are in DOS code page 437 and reach
+    music21 as Latin-1 ("Sch\x84fer" for "Schäfer", "Schloá" for "Schloß"): a source file any of
+    whose titles holds a C1 control character (never in real text) is re-read as CP437."""
+    def source(melody_id: str) -> str:
+        return melody_id.rsplit("/", 1)[0]
+
+    cp437 = {source(i) for i, t in zip(melody_ids, titles) if _has_c1(t)}
+    return [t.encode("latin-1", "replace").decode("cp437") if source(i) in cp437 else t
+            for i, t in zip(melody_ids, titles)]
 
 
 @functools.lru_cache(maxsize=2)
@@ -234,6 +247,7 @@ def _load_all(path: Path) -> tuple[PoolMelody, ...]:
         offsets = data["offsets"].tolist()
         onset, duration, pitch = data["onset_s"], data["duration_s"], data["pitch_midi"]
         ids, titles, keys = data["melody_id"].tolist(), data["title"].tolist(), data["key"].tolist()
+        titles = decoded_titles(ids, titles)
         corpora = data["corpora"].tolist()
         corpus_index, split_index = data["corpus_index"].tolist(), data["split_index"].tolist()
     for arr in (onset, duration, pitch):

@@ -125,13 +125,14 @@ def plot_curves(metrics: list[dict], path: Path) -> None:
 
 def _save(out: Path, model: Encoder, opt: torch.optim.Optimizer, cfg: TrainConfig, step: int,
           elapsed_s: float, metrics: list[dict]) -> Path:
+    from humdex.files import atomic_write
+
     ckpt = out / "ckpt.pt"
-    tmp = out / "ckpt.pt.tmp"
-    torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()},
+    state = {"model": {k: v.cpu() for k, v in model.state_dict().items()},
                 "optimizer": opt.state_dict(), "config": cfg.model.to_dict(),
                 "train_config": cfg.to_dict(), "step": step, "elapsed_s": elapsed_s,
-                "metrics": metrics}, tmp)
-    tmp.replace(ckpt)
+                "metrics": metrics}
+    atomic_write(ckpt, lambda f: torch.save(state, f))
     return ckpt
 
 
@@ -220,9 +221,12 @@ def export_model(ckpt_path: str | Path, dest: str | Path) -> Path:
 
 def add_train_parser(subparsers) -> object:
     """`humdex train`: train an encoder on CHAD-layout data (the synthetic corpus or a real CHAD)."""
-    text = "train a fingerprint encoder on a CHAD-layout corpus (humdex synth corpus output)"
+    text = ("train a fingerprint encoder on CHAD-layout folders: the rendered corpus (humdex synth "
+            "corpus), a CHAD download (humdex chad download), mined fragments (humdex mine), in any mixture")
     p = subparsers.add_parser("train", help=text, description=text)
-    p.add_argument("chad", help="CHAD-layout folder: metadata.csv + fragments/")
+    p.add_argument("chad", nargs="+", help="CHAD-layout folders: metadata.csv + fragments/ each")
+    p.add_argument("--without-covers", action="store_true",
+                   help="leave cover versions out (hums + originals only: M0 of `humdex selftrain`)")
     p.add_argument("--out", required=True, help="run folder: ckpt.pt, config.json, curves.png")
     p.add_argument("--window", choices=("short", "long"), default="short",
                    help="M_short (3 s / 0.25 s hop) or M_long (8 s / 0.64 s hop)")
@@ -245,16 +249,37 @@ def add_train_parser(subparsers) -> object:
     return p
 
 
+def load_mixture(roots: list[str], cache: str | None, max_fragments: int | None, feature: str,
+                 audio_types: tuple[str, ...]) -> tuple[list[TrainGroup], list[TrainGroup]]:
+    """(train, validation) groups of several CHAD-layout folders together; a folder that is not
+    one fails in one line. Each folder's features are cached in its own .humdex_cache (or in
+    its own subfolder of `cache`)."""
+    from humdex.errors import HumdexError
+    from humdex.training.chad import METADATA_NAME
+    from humdex.training.data import load_chad_groups
+
+    train_groups: list[TrainGroup] = []
+    val_groups: list[TrainGroup] = []
+    for n, root in enumerate(roots):
+        if not (Path(root) / METADATA_NAME).is_file():
+            raise HumdexError(f"{root}: not a CHAD-layout folder (no {METADATA_NAME})")
+        sub = None if cache is None else Path(cache) / (f"{n}_{Path(root).name}" if len(roots) > 1 else "")
+        train_groups += load_chad_groups(root, "train", sub, max_fragments, feature=feature,
+                                         audio_types=audio_types)
+        val_groups += load_chad_groups(root, "validation", sub, max_fragments, feature=feature,
+                                       audio_types=audio_types)
+    return train_groups, val_groups
+
+
 def run_train(args) -> int:
     from humdex.errors import HumdexError
     from humdex.learned.features import CQT_BINS, FEATURE_BINS, M_LONG, M_SHORT
-    from humdex.training.data import load_chad_groups
 
     spec = M_SHORT if args.window == "short" else M_LONG
-    train_groups = load_chad_groups(args.chad, "train", args.cache, args.max_fragments, feature=args.feature)
-    val_groups = load_chad_groups(args.chad, "validation", args.cache, args.max_fragments, feature=args.feature)
+    types = ("original", "humming") if args.without_covers else ("original", "cover", "humming")
+    train_groups, val_groups = load_mixture(args.chad, args.cache, args.max_fragments, args.feature, types)
     if not train_groups:
-        raise HumdexError(f"{args.chad}: no training fragments with an original and another version")
+        raise HumdexError(f"{', '.join(args.chad)}: no training fragments with an original and another version")
     bins = {"crepe": FEATURE_BINS, "cqt": CQT_BINS}[args.feature]
     cfg = TrainConfig(model=ModelConfig(feature=args.feature, n_bins=bins, window_s=spec.window_s,
                                         hop_s=spec.hop_s, base_channels=args.width),

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from humdex.frontend.audio import SAMPLE_RATE
 from humdex.frontend.contour import Contour
+from humdex.frontend.pitch import midi_to_hz
 
 HARMONICS = 5
 RAMP_S = 0.01  # onsets and offsets fade in/out over this long (no clicks)
 
 
-def contour_tones(contour: Contour, sample_rate: int = 16000, harmonics: int = HARMONICS) -> np.ndarray:
+def contour_tones(contour: Contour, sample_rate: int = SAMPLE_RATE, harmonics: int = HARMONICS) -> np.ndarray:
     """Contour -> (round(duration * sample_rate),) float32 audio, peak 0.5 (all zero when unvoiced)."""
     n = round(contour.duration_s * sample_rate)
     if n == 0 or not contour.voiced.any():
@@ -23,7 +25,7 @@ def contour_tones(contour: Contour, sample_rate: int = 16000, harmonics: int = H
     frame = np.minimum((np.arange(n) / sample_rate / contour.hop_s).astype(np.int64), len(contour.midi) - 1)
     midi = contour.midi[frame]
     voiced = np.isfinite(midi)
-    hz = 440.0 * 2.0 ** ((np.where(voiced, midi, 69.0) - 69.0) / 12.0)
+    hz = midi_to_hz(np.where(voiced, midi, 69.0))
     phase = 2 * np.pi * np.cumsum(hz) / sample_rate
     wave = sum(np.sin(k * phase) / k * (k * hz < sample_rate / 2) for k in range(1, harmonics + 1))
     ramp = max(1, round(RAMP_S * sample_rate))

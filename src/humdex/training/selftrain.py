@@ -1,0 +1,210 @@
+"""`humdex selftrain`: the CHAD paper's self-training rounds (DESIGN.md 1.3).
+
+Round 0 trains M0 on hums + originals only (the hum folders, covers left out) and mines the
+cover groups with it; round k trains M_k on the hums + the fragments mined in round k - 1
+(started from M_{k-1}'s weights, or from scratch) and mines again with M_k. Every round keeps
+its model, mined data and metrics under OUT/round{k}/ (model/ckpt.pt, mined/, metrics.json);
+a round with metrics.json is done, and a killed round resumes (training from its last
+checkpoint, mining from its last finished group). OUT/rounds.json and OUT/rounds.png sum up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from humdex.errors import HumdexError
+from humdex.training.mining import MineConfig, mine, read_groups
+
+WITHOUT_COVERS = ("original", "humming")
+ALL_TYPES = ("original", "cover", "humming")
+
+
+@dataclass(frozen=True)
+class SelfTrainConfig:
+    rounds: int = 2  # mined retrainings after M0: models M0 .. M_rounds
+    steps: int = 300  # training steps per round
+    feature: str = "cqt"
+    width: int = 16
+    k_groups: int = 32
+    per_group: int = 4
+    lr: float = 2e-3
+    eval_every: int = 100
+    init: str = "previous"  # previous | scratch
+    workers: int = 1
+    device: str = "cpu"
+    mine: MineConfig = field(default_factory=MineConfig)
+
+
+def _train_config(cfg: SelfTrainConfig):  # -> TrainConfig
+    from humdex.learned.features import CQT_BINS, FEATURE_BINS, M_SHORT
+    from humdex.learned.model import ModelConfig
+    from humdex.training.train import TrainConfig
+
+    bins = {"crepe": FEATURE_BINS, "cqt": CQT_BINS}[cfg.feature]
+    return TrainConfig(model=ModelConfig(feature=cfg.feature, n_bins=bins, window_s=M_SHORT.window_s,
+                                         hop_s=M_SHORT.hop_s, base_channels=cfg.width),
+                       k_groups=cfg.k_groups, per_group=cfg.per_group, lr=cfg.lr,
+                       max_steps=cfg.steps, eval_every=cfg.eval_every, seed=0)
+
+
+def run_round(k: int, hums: list[str], groups_csv: str | Path, out: Path, cfg: SelfTrainConfig,
+              truth: str | Path | None = None, log=print) -> dict:
+    """Train M_k and mine the cover groups with it; the round's metrics (also in metrics.json)."""
+    import torch
+
+    from humdex.training.train import load_mixture, train
+
+    rdir = out / f"round{k}"
+    done = rdir / "metrics.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    cache = str(out / "cache")
+    t0 = time.process_time()
+    w0 = time.perf_counter()
+    # covers only from the mined folder: hum folders give hums + originals (M0's diet)
+    train_g, val_g = load_mixture(list(hums), cache, None, cfg.feature, WITHOUT_COVERS)
+    if k > 0:
+        mined_train, _ = load_mixture([str(out / f"round{k - 1}" / "mined")],
+                                      str(out / "cache_mined" / f"round{k - 1}"), None,
+                                      cfg.feature, ALL_TYPES)
+        train_g += mined_train
+    else:
+        mined_train = []
+    if not train_g:
+        raise HumdexError(f"{', '.join(hums)}: no hum/original training fragments")
+    init = None
+    prev = out / f"round{k - 1}" / "model" / "ckpt.pt"
+    model_dir = rdir / "model"
+    if k > 0 and cfg.init == "previous" and not (model_dir / "ckpt.pt").is_file():
+        init = torch.load(prev, map_location="cpu", weights_only=True)["model"]
+    log(f"round {k}: training M{k} on {len(train_g)} fragment groups "
+        f"({len(mined_train)} mined), {len(val_g)} validation")
+    ckpt = train(train_g, val_g, _train_config(cfg), model_dir, device=cfg.device, resume=True,
+                 log=log, init_state=init)
+    train_cpu, train_wall = time.process_time() - t0, time.perf_counter() - w0
+    t1, w1 = time.process_time(), time.perf_counter()
+    report = mine(read_groups(groups_csv), str(ckpt), rdir / "mined", cfg.mine, cfg.workers,
+                  cache=out / "cache_mine_features", progress=False, log=log)
+    metrics = json.loads(json.dumps(torch.load(ckpt, map_location="cpu", weights_only=True)["metrics"]))
+    val = [m for m in metrics if "val_top1" in m]
+    row: dict = {"round": k, "model": str(ckpt), "train_fragments": len(train_g),
+                 "mined_fragments_used": len(mined_train),
+                 "val": val[-1] if val else {}, "mined": report.counts,
+                 "train_wall_s": round(train_wall, 1), "train_cpu_s": round(train_cpu, 1),
+                 "mine_wall_s": round(time.perf_counter() - w1, 1),
+                 "mine_cpu_s": round(time.process_time() - t1, 1)}
+    if truth is not None:
+        row["mining_quality"] = mining_quality(Path(truth), rdir / "mined", cfg.mine)
+    done.write_text(json.dumps(row, indent=1))
+    log(f"round {k}: {report.summary()}; val {row['val']}")
+    return row
+
+
+def mining_quality(songs_csv: Path, mined: Path, config: MineConfig) -> dict:
+    """Precision/recall of the round's mining against the renderer's time maps (songs.csv)."""
+    from humdex.training.chad import read_metadata
+    from humdex.training.mining_eval import judge_pair, quality
+
+    maps = {r.id: r.time_map for r in read_metadata(songs_csv)}
+    rows = read_metadata(mined / "metadata.csv")
+    originals = {(r.group_id, r.fragment_id): r for r in rows if r.audio_type == "original"}
+    judged = []
+    for r in rows:
+        o = originals.get((r.group_id, r.fragment_id))
+        if r.audio_type != "cover" or o is None:
+            continue
+        omap, cmap = maps.get(Path(o.extra["source"]).stem), maps.get(Path(r.extra["source"]).stem)
+        if omap is not None and cmap is not None:
+            judged.append(judge_pair(omap, o.interval, cmap, r.interval, r.correlation or 0.0))
+    return quality(judged, config.accept, config.review).__dict__
+
+
+def selftrain(hums: list[str], groups_csv: str | Path, out: str | Path, cfg: SelfTrainConfig,
+              truth: str | Path | None = None, log=print) -> list[dict]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [run_round(k, hums, groups_csv, out, cfg, truth, log) for k in range(cfg.rounds + 1)]
+    (out / "rounds.json").write_text(json.dumps(rows, indent=1))
+    plot_rounds(rows, out / "rounds.png")
+    return rows
+
+
+def plot_rounds(rows: list[dict], path: Path) -> None:
+    """Validation top-1/top-10 and mining yield (and precision/recall when judged) per round."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks = [r["round"] for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for key in ("top1", "top10"):
+        a.plot(ks, [r["val"].get(f"val_{key}", float("nan")) for r in rows], marker="o", label=key)
+    a.set(xlabel="round (model M_k)", ylabel="hit rate", ylim=(0, 1), title="hums -> originals (validation)")
+    a.set_xticks(ks)
+    a.legend()
+    total = [max(1, sum(r["mined"].values())) for r in rows]
+    b.plot(ks, [r["mined"].get("accepted", 0) / t for r, t in zip(rows, total)], marker="o", label="accepted share")
+    b.plot(ks, [r["mined"].get("uncertain", 0) / t for r, t in zip(rows, total)], marker="o", label="review share")
+    if all("mining_quality" in r for r in rows):
+        b.plot(ks, [r["mining_quality"]["precision"] for r in rows], marker="s", label="precision")
+        b.plot(ks, [r["mining_quality"]["recall"] for r in rows], marker="s", label="recall")
+    b.set(xlabel="round (mined with M_k)", ylim=(0, 1), title="mining of the cover groups")
+    b.set_xticks(ks)
+    b.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def add_selftrain_parser(subparsers) -> argparse.ArgumentParser:
+    text = "self-training rounds: M0 on hums, mine cover groups, retrain on hums + mined covers, repeat"
+    p = subparsers.add_parser("selftrain", help=text, description=text)
+    p.add_argument("hums", nargs="+", help="CHAD-layout folders of hums + originals (covers are left out)")
+    p.add_argument("--groups", required=True, help="GROUPS.csv of cover groups to mine (see humdex mine)")
+    p.add_argument("--out", required=True, help="rounds folder (resumable)")
+    d = SelfTrainConfig()
+    p.add_argument("--rounds", type=int, default=d.rounds, help="retrainings after M0 (default 2: M0, M1, M2)")
+    p.add_argument("--steps", type=int, default=d.steps, help="training steps per round")
+    p.add_argument("--feature", choices=("crepe", "cqt"), default=d.feature)
+    p.add_argument("--width", type=int, default=d.width)
+    p.add_argument("--k-groups", type=int, default=d.k_groups)
+    p.add_argument("--per-group", type=int, default=d.per_group)
+    p.add_argument("--eval-every", type=int, default=d.eval_every)
+    p.add_argument("--init", choices=("previous", "scratch"), default=d.init,
+                   help="start M_k from M_{k-1}'s weights (default) or from scratch")
+    p.add_argument("--accept", type=float, default=d.mine.accept)
+    p.add_argument("--review", type=float, default=d.mine.review)
+    p.add_argument("--separate", choices=("none", "spleeter"), default="none")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--truth", default=None,
+                   help="songs.csv with the renderer's time maps: judge each round's mining")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=run_selftrain)
+    return p
+
+
+def run_selftrain(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    if args.rounds < 0 or args.steps < 1:
+        raise HumdexError("--rounds must be >= 0 and --steps >= 1")
+    if not 0.0 <= args.review <= args.accept <= 1.0:
+        raise HumdexError("--review and --accept must satisfy 0 <= review <= accept <= 1")
+    read_groups(args.groups)  # a bad GROUPS.csv fails before any training
+    cfg = SelfTrainConfig(rounds=args.rounds, steps=args.steps, feature=args.feature, width=args.width,
+                          k_groups=args.k_groups, per_group=args.per_group, eval_every=args.eval_every,
+                          init=args.init, workers=args.workers, device=args.device,
+                          mine=replace(MineConfig(), accept=args.accept, review=args.review,
+                                       separate=args.separate))
+    rows = selftrain(args.hums, args.groups, args.out, cfg, args.truth)
+    for r in rows:
+        v = r["val"]
+        print(f"M{r['round']}: val top1 {v.get('val_top1', float('nan')):.3f} "
+              f"top10 {v.get('val_top10', float('nan')):.3f}; mined {r['mined']}")
+    print(f"rounds: {Path(args.out) / 'rounds.json'}, plot: {Path(args.out) / 'rounds.png'}")
+    return 0
