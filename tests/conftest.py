@@ -18,6 +18,13 @@ _CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "may_skip: skips for a reason CI accepts (no missing dependency)")
+    if _CI:  # the same fuzz examples on every CI run (a run elsewhere explores new ones)
+        try:
+            from hypothesis import settings
+        except ImportError:
+            return
+        settings.register_profile("ci", derandomize=True, database=None)
+        settings.load_profile("ci")
 
 
 def _fail_skip_under_ci(report: pytest.TestReport | pytest.CollectReport, may_skip: bool) -> None:

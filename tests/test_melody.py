@@ -181,3 +181,12 @@ def test_abc_accidental_holds_for_the_rest_of_the_bar(tmp_path):
     path = tmp_path / "acc.abc"
     path.write_text("X:1\nT:acc\nM:4/4\nL:1/4\nK:E\n=G G A G- | G D =D D | G4 |]\n")
     assert [n.pitch_midi for n in read_score(path)] == [67, 67, 69, 67, 63, 62, 62, 68]
+
+
+def test_a_note_off_without_its_note_on_is_ignored(tmp_path):
+    """A stray note-off (on a channel that never plays) left an empty voice that crashed the
+    reader with an IndexError (found by tests/test_fuzz.py)."""
+    stray = _track([(0, "off", 50, 0)], channel=3)
+    melody = _track(_notes([60, 62, 64, 65]))
+    notes = read_midi(_write(tmp_path, [stray, melody]))
+    assert [n.pitch_midi for n in notes] == [60, 62, 64, 65]

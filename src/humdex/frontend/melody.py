@@ -191,7 +191,9 @@ def read_midi(path: str | Path) -> list[Note]:
     candidates = []
     max_count = max((len(v) for v in voices.values()), default=0)
     for (ti, _channel), raw in voices.items():
-        arr = np.asarray(raw, dtype=np.float64)
+        arr = np.asarray(raw, dtype=np.float64).reshape(-1, 3)  # (onset tick, end tick, pitch)
+        if not len(arr):  # a voice whose notes never sounded (a corrupt file's leftovers)
+            continue
         on_s = _ticks_to_seconds(arr[:, 0], tempo_map)
         end_s = _ticks_to_seconds(arr[:, 1], tempo_map)
         keep = end_s > on_s
