@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test browser-deps lint clean constraints
+.PHONY: install demo test system-deps lint clean constraints
 
 # constraints.txt holds the versions of a green run (`make constraints` writes it from the venv;
 # upgrading it is a deliberate change with its own green `make test`)
@@ -27,14 +27,17 @@ install: $(STAMP)
 demo: install
 	$(BIN)/humdex demo
 
-# Debian's Chromium + ChromeDriver for the browser end-to-end tests (skipped when absent)
-browser-deps:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
-	    >/dev/null 2>&1 || echo "could not install chromium: browser tests will be skipped"; }
+# Debian packages the tests use: Chromium + ChromeDriver (browser end-to-end tests), FluidSynth and
+# two GM soundfonts (the records renderer: FluidR3 for training sound, TimGM6mb held out)
+SYSTEM_PACKAGES := chromium chromium-driver fluidsynth fluid-soundfont-gm timgm6mb-soundfont
+system-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v fluidsynth >/dev/null \
+	  && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] && [ -f /usr/share/sounds/sf2/TimGM6mb.sf2 ] || \
+	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES)) \
+	    >/dev/null 2>&1 || echo "could not install $(SYSTEM_PACKAGES): the tests that need them fail" >&2; }
 
 # --max-worker-restart=0: a crashed worker fails the run at once (restarted workers can hang xdist)
-test: install browser-deps
+test: install system-deps
 	@timeout --kill-after=30 $(SUITE_LIMIT_S) $(BIN)/python -m pytest -q -n 2 --dist loadfile \
 	  --max-worker-restart=0; rc=$$?; \
 	  if [ $$rc -eq 124 ] || [ $$rc -eq 137 ]; then \

@@ -23,6 +23,7 @@ import numpy as np
 
 from humdex.frontend import audio, pitch
 from humdex.frontend.pitchfile import read_pv
+from humdex.settings import settings
 
 REPO = Path(__file__).resolve().parents[1]
 PV_FRAME_S = 0.032  # .pv frames are 32 ms long (hop 32 ms in MIR-QBSH files, 10 ms in some toolbox ones)
@@ -128,7 +129,7 @@ def main() -> None:
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     jang_methods = args.jang_methods or args.methods
-    results = {"threads": pitch.num_threads(),
+    results = {"threads": settings().threads,
                "vocadito": vocadito(args.data, args.methods, args.cache),
                "jang_toolbox": jang(args.data, jang_methods, args.cache)}
     print_tables(results, args.methods, jang_methods)

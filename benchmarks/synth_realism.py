@@ -10,7 +10,12 @@ through the same tracker (humdex.frontend.pitch, swift-f0) and the same statisti
   semitone in cents (a score-free proxy of intonation error; 25 = random);
 - vibrato rate and depth: the strongest 3-9 Hz oscillation of notes >= 0.35 s long (depth in
   semitones, peak deviation), notes with depth > 0.05 st;
-- spectral centroid: mean over voiced frames, 0-4 kHz (the real set is partly 8 kHz audio).
+- spectral centroid: mean over voiced frames, 0-4 kHz (the real set is partly 8 kHz audio), also
+  for low voices alone (median pitch below MIDI 57), since the centroid follows f0;
+- median pitch (MIDI) of the voiced frames: the voice population (low male voices sound darker);
+- longest silence (s): the longest run of unvoiced frames (pauses, a late start, an early stop);
+- energy above 3.5 kHz (dB re all): near -40 dB or below means 8 kHz / phone audio;
+- dynamic range (dB): 90th over 10th percentile of 20 ms frame power (room noise floor, pauses).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from humdex.synth.benchmark import QueryPlan, query_from_score
 from humdex.synth.score import Score
 
 SR = 16000
+LOW_VOICE_MIDI = 57.0  # queries whose median pitch is below A3 (adult male range)
 
 
 def contour(audio: np.ndarray) -> np.ndarray:
@@ -76,10 +82,23 @@ def stats(audio: np.ndarray) -> dict[str, list[float]]:
     keep = f <= 4000
     voiced = np.isfinite(midi[: len(power)])
     cent = (power[voiced][:, keep] @ f[keep]) / (power[voiced][:, keep].sum(axis=1) + 1e-12)
-    return {"voiced ratio": [float(np.isfinite(midi).mean())],
+    voiced_all = np.isfinite(midi)
+    low_voice = bool(voiced_all.any() and np.nanmedian(midi) < LOW_VOICE_MIDI)
+    runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[1], voiced_all.astype(int), [1]])) != 0))
+    unvoiced_runs = runs[0::2] if len(runs) else np.array([0])  # sentinels are voiced: runs alternate unvoiced, voiced
+    spec_all = np.abs(np.fft.rfft(audio.astype(np.float64))) ** 2
+    f_all = np.fft.rfftfreq(len(audio), 1 / SR)
+    frame_p = np.mean(np.lib.stride_tricks.sliding_window_view(audio, 320)[::320].astype(np.float64) ** 2, axis=1)
+    p10, p90 = np.percentile(frame_p, [10, 90])
+    extra = {"median pitch (MIDI)": [float(np.nanmedian(midi))] if voiced_all.any() else [],
+             "longest silence (s)": [float(np.max(unvoiced_runs, initial=0)) * 0.01],
+             "energy above 3.5 kHz (dB)": [float(10 * np.log10(spec_all[f_all > 3500].sum() / spec_all.sum() + 1e-12))],
+             "dynamic range (dB)": [float(10 * np.log10((p90 + 1e-15) / (p10 + 1e-15)))]}  # fmt: skip
+    return {**extra, "voiced ratio": [float(np.isfinite(midi).mean())],
             "interval error (cents)": ierr, "vibrato rate (Hz)": rates,
             "vibrato depth (st)": depths,
-            "spectral centroid (Hz)": [float(np.mean(cent))] if len(cent) else []}  # fmt: skip
+            "spectral centroid (Hz)": [float(np.mean(cent))] if len(cent) else [],
+            "spectral centroid, low voices (Hz)": [float(np.mean(cent))] if len(cent) and low_voice else []}  # fmt: skip
 
 
 def merge(all_stats: list[dict[str, list[float]]]) -> dict[str, np.ndarray]:

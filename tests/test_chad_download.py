@@ -103,14 +103,30 @@ def test_download_cuts_exactly_resumes_and_reports_unavailable(chad) -> None:
     assert again.calls == ["CCCCCCCCCCC"] and report.skipped == 3 and report.written == 0
 
 
-def test_rate_limit_spaces_fetches(chad) -> None:
-    import time
+def test_rate_limit_spaces_fetches(chad, monkeypatch) -> None:
+    """Fetch starts come at most `rate` per second: measured on the limiter's own clock (a fake
+    one), since threads on a loaded machine record wall-clock times with their own delays."""
+    import humdex.training.chad_download as module
 
-    fetcher = FakeFetcher(chad / "yt")
-    t0 = time.monotonic()
-    download(chad / "meta.csv", chad / "out", fetcher, workers=3, rate=5, progress=False)
-    # three fetch starts at most 5 per second: the third waits 0.4 s after the first (threads or not)
-    assert len(fetcher.calls) == 3 and time.monotonic() - t0 >= 0.4
+    clock = [100.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(module.time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    starts = []
+
+    def fetcher(vid, dest):
+        starts.append(clock[0])
+        return FakeFetcher(chad / "yt")(vid, dest)
+
+    download(chad / "meta.csv", chad / "out", fetcher, workers=1, rate=10, progress=False)
+    assert len(starts) == 3 and np.diff(starts) == pytest.approx([0.1, 0.1])
+    limiter = module.RateLimiter(2.0)
+    clock[0] = 5.0
+    limiter.wait()
+    clock[0] = 7.0  # long after the last start: no wait
+    limiter.wait()
+    assert clock[0] == 7.0
+    limiter.wait()
+    assert clock[0] == pytest.approx(7.5)
 
 
 def test_ingest_hums_tar(chad) -> None:

@@ -12,7 +12,6 @@ from humdex.nomatch import (
     NoMatchConfig,
     config_for,
     decide,
-    decided_answer,
     margin,
 )
 
@@ -36,9 +35,26 @@ def test_each_method_gets_its_own_calibrated_rule() -> None:
     # best 0.31, lead 0.2: under the classical rule's floor (0.33), a match under the learned rule
     assert config_for("classical").min_score > 0.31 >= config_for("learned").min_score
     for method in ("classical", "hybrid", "learned"):
-        answer = decided_answer({"results": results, "method": method}, top=2)
         rule = config_for(method)
-        assert answer["threshold"] == rule.min_score and answer["min_margin"] == rule.min_margin
-        assert answer["match"] is (0.31 >= rule.min_score and 0.2 >= rule.min_margin)
-        assert len(answer["results"]) == 2
-    assert decided_answer({"results": results}, top=4)["threshold"] == MIN_SCORE  # no method: DTW
+        assert decide([r["score"] for r in results], rule).match is (0.31 >= rule.min_score and 0.2 >= rule.min_margin)
+
+
+def test_a_search_result_decides_over_the_cohort_whatever_top_it_lists(tmp_path, song_dir, melodies) -> None:
+    """The decision belongs to the result: a top-1 answer still takes its margin over the cohort."""
+    from test_learned import write_f0_csv
+
+    from humdex.catalog.catalog import Catalog
+    from humdex.search import load_query, search
+
+    catalog = Catalog.open(tmp_path / "db", create=True)
+    catalog.add_files([song_dir], progress=False)
+    query = load_query(write_f0_csv(tmp_path / "q.csv", melodies[5], 2, 16))
+    wide = search(query, catalog, top=12, method="classical")
+    one = search(query, catalog, top=1, method="classical")
+    assert len(one.hits) == 1 and one.hits[0].song_id == wide.hits[0].song_id == "song05"
+    assert one.decision == decide([h.score for h in wide.hits], config_for("classical"))
+    assert one.decision.margin == margin([h.score for h in wide.hits])
+    strict = search(query, catalog, top=1, method="classical", no_match=NoMatchConfig(min_score=0.999))
+    answer = strict.to_json()
+    assert not strict.decision.match and answer["match"] is False and answer["threshold"] == 0.999
+    assert one.to_json()["match"] is one.decision.match and len(one.to_json()["results"]) == 1

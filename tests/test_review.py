@@ -38,7 +38,7 @@ def test_api_router(tmp_path) -> None:
     from humdex.service.review import create_review_app
 
     root = mined_folder(tmp_path / "mined")
-    client = TestClient(create_review_app(root))
+    client = TestClient(create_review_app(root), base_url="http://127.0.0.1:8001")
     assert "Same" in client.get("/review").text
     q = client.get("/review/api/queue").json()
     assert q["remaining"] == 2 and q["items"][0]["original_id"] == "o"
@@ -55,6 +55,29 @@ def test_api_router(tmp_path) -> None:
                                                  "check_by_crowdsource": True, "remaining": 1}
     assert client.post("/review/api/answer", json={"group_id": "g1", "fragment_id": "0", "id": "c1",
                                                    "answer": "yes"}).status_code == 422
+    assert status_of(root, "c2") == ("different", True)
+
+
+def test_review_answers_only_its_owner(tmp_path) -> None:
+    """The answer endpoint writes: foreign Host (DNS rebinding) and foreign Origin (CSRF) are
+    refused, and with a token only requests carrying it are answered."""
+    from fastapi.testclient import TestClient
+
+    from humdex.service.access import AccessConfig
+    from humdex.service.review import create_review_app
+
+    root = mined_folder(tmp_path / "mined")
+    body = {"group_id": "g1", "fragment_id": "0", "id": "c2", "answer": "different"}
+    open_app = TestClient(create_review_app(root), base_url="http://127.0.0.1:8001")
+    assert open_app.get("/review/api/queue", headers={"Host": "evil.example:8001"}).status_code == 403
+    assert open_app.post("/review/api/answer", json=body,
+                         headers={"Origin": "http://evil.example"}).status_code == 403
+    assert status_of(root, "c2") == ("uncertain", False)
+    locked = TestClient(create_review_app(root, AccessConfig(token="s3cret")), base_url="http://127.0.0.1:8001")
+    assert locked.post("/review/api/answer", json=body).status_code in (401, 403)
+    assert status_of(root, "c2") == ("uncertain", False)
+    assert locked.get("/review?token=s3cret", follow_redirects=False).status_code == 303
+    assert locked.post("/review/api/answer", json=body).status_code == 200  # the cookie it set
     assert status_of(root, "c2") == ("different", True)
 
 

@@ -58,3 +58,26 @@ def test_loading_spleeter_prints_no_warning_of_the_pydub_it_never_uses() -> None
                            "from humdex.frontend.separation import _unets; _unets()"],
                           capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 0 and "ffmpeg" not in done.stderr, done.stderr[-1000:]
+
+
+@pytest.mark.parametrize("stem", ["silent", "leak"])
+def test_index_separate_falls_back_to_the_mix_for_an_instrument_lead(tmp_path, monkeypatch, stem) -> None:
+    """A flute/violin/sax lead leaves Spleeter's vocal stem silent (or a short leak): the song is indexed
+    from the mix instead of being skipped as 'no sung or hummed pitch found'."""
+    import humdex.frontend.separation
+    from humdex.catalog.ingest import read_song_melody
+    from humdex.training.chad import write_wav
+
+    sr = 16000
+
+    def fake_separate(audio, sample_rate, **kw):
+        out = np.zeros_like(audio)
+        if stem == "leak":  # 0.5 s of pitch in a 6 s song
+            out[sr : sr + sr // 2] = audio[sr : sr + sr // 2]
+        return out
+
+    monkeypatch.setattr(humdex.frontend.separation, "separate_vocals", fake_separate)
+    t = np.arange(6 * sr) / sr
+    write_wav(tmp_path / "flute.wav", 0.3 * np.sin(2 * np.pi * 440 * 2 ** (np.floor(t * 2) % 5 / 12) * t), sr)
+    melody = read_song_melody(tmp_path / "flute.wav", separate="spleeter")
+    assert melody.voiced.sum() * melody.hop_s > 4.0  # the whole melody, from the mix

@@ -16,6 +16,8 @@ from humdex.nomatch import NoMatchConfig, config_for
 from humdex.service.server import ServerConfig, create_app
 from service_data import TUNES, build_catalog, hum, random_tune, wav_bytes, write_midi
 
+LOCAL = "http://127.0.0.1:8000"  # the service refuses other Host names (service.access)
+
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -24,14 +26,15 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(db: Path) -> TestClient:
-    return TestClient(create_app(db))
+    return TestClient(create_app(db), base_url=LOCAL)
 
 
 @pytest.fixture()
 def fresh(tmp_path: Path) -> tuple[TestClient, Path]:
     """A client over a catalog of its own (for tests that change it)."""
     db = build_catalog(tmp_path, ["ode_to_joy", "twinkle"])
-    return TestClient(create_app(db, ServerConfig(max_query_bytes=2**20, max_song_bytes=2**20))), db
+    config = ServerConfig(max_query_bytes=2**20, max_song_bytes=2**20)
+    return TestClient(create_app(db, config), base_url=LOCAL), db
 
 
 def _hum_wav(name: str, first: int = 2, n_notes: int = 12, seed: int = 1) -> bytes:
@@ -120,7 +123,8 @@ def test_unknown_melody_is_no_match(client: TestClient) -> None:
 
 
 def test_threshold_is_configurable(db: Path) -> None:
-    strict = TestClient(create_app(db, ServerConfig(no_match=NoMatchConfig(min_score=0.999))))
+    strict = TestClient(create_app(db, ServerConfig(no_match=NoMatchConfig(min_score=0.999))),
+                        base_url=LOCAL)
     answer = strict.post("/search", files={"file": ("q.wav", _hum_wav("twinkle"))}).json()
     assert answer["results"][0]["song_id"] == "twinkle"
     assert answer["match"] is False and answer["threshold"] == 0.999
@@ -228,7 +232,7 @@ def test_concurrent_searches_adds_and_removes_stay_consistent(tmp_path: Path) ->
     """Searches, adds, removes and listings at once: every answer is 200 and from one whole
     generation, every added song is there at the end, every removed one gone."""
     db = build_catalog(tmp_path, ["ode_to_joy", "twinkle", "frere_jacques"])
-    client = TestClient(create_app(db))
+    client = TestClient(create_app(db), base_url=LOCAL)
     midis = {f"extra_{i}": write_midi(tmp_path / f"extra_{i}.mid", random_tune(100 + i)).read_bytes()
              for i in range(8)}
     query = _hum_wav("frere_jacques")
@@ -306,3 +310,29 @@ def test_raw_pv_body_with_filename(client: TestClient) -> None:
     assert resp.status_code == 200, resp.text
     assert resp.json()["query"] == "hum.pv"
     assert resp.json()["results"][0]["song_id"] == "ode_to_joy"
+
+
+def test_a_search_that_waits_too_long_for_a_thread_gets_503(db: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from humdex.service import server as server_module
+
+    real = server_module._Service.search
+
+    def slow(self, *args):  # type: ignore[no-untyped-def]
+        time.sleep(1.5)
+        return real(self, *args)
+
+    monkeypatch.setattr(server_module._Service, "search", slow)
+    client = TestClient(create_app(db, ServerConfig(search_threads=1, max_queue_s=0.3)), base_url=LOCAL)
+    statuses: list[int] = []
+    wav = _hum_wav("twinkle")
+
+    def ask() -> None:
+        statuses.append(client.post("/search", files={"file": ("q.wav", wav)}).status_code)
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sorted(statuses) == [200, 503]

@@ -249,3 +249,33 @@ def test_contour_tones_sound_the_pitch_and_stay_silent_where_unvoiced() -> None:
     spectrum = np.abs(np.fft.rfft(audio[2000:14000]))
     assert np.fft.rfftfreq(12000, 1 / 16000)[spectrum.argmax()] == pytest.approx(440.0, abs=2.0)
     assert not contour_tones(Contour(np.full(50, np.nan, np.float32), 0.01)).any()
+
+
+def test_glottal_tilt_darkens_when_negative():
+    """A negative extra tilt (soft phonation) moves the source's energy down (the sign was once inverted)."""
+    from humdex.synth.glottis import glottal_tables
+
+    def centroid(tilt: float) -> float:
+        table = glottal_tables(0.5, tilt, SR, 0.47 * SR)[0]
+        spec = np.abs(np.fft.rfft(table))[1:] ** 2
+        return float(np.sum(np.arange(1, len(spec) + 1) * spec) / np.sum(spec))
+
+    assert centroid(-8.0) < 0.7 * centroid(0.0) < 0.7 * 0.7 * centroid(6.0)
+
+
+def test_amateur_queries_hesitate_between_phrases():
+    """Unskilled hummers stop to recall the tune: longer silences inside a query than without hesitation."""
+    score = Score.from_notes(tune(3))
+    base = replace(without_channel(RenderConfig()), query_skill=(0.0, 0.1))
+    steady = replace(base, query_performance=replace(base.query_performance, hesitation_prob=0.0))
+
+    def longest_gap(config: RenderConfig, seed: int) -> float:
+        r = render_query(score, np.random.default_rng(seed), config, kind="hum", channel=False)
+        voiced = np.isfinite(r.f0_midi)
+        inner = voiced[np.argmax(voiced) : len(voiced) - np.argmax(voiced[::-1])]
+        runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[1], inner.astype(int), [1]])) != 0))[0::2]  # runs alternate unvoiced, voiced (sentinels voiced)
+        return float(runs.max(initial=0)) * 0.01
+
+    hesitant = [longest_gap(base, s) for s in range(8)]
+    fluent = [longest_gap(steady, s) for s in range(8)]
+    assert np.mean(hesitant) > np.mean(fluent) + 0.3, (hesitant, fluent)

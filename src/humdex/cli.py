@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from importlib import import_module
 from pathlib import Path
 
@@ -64,17 +63,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from humdex.catalog.catalog import Catalog
-    from humdex.nomatch import COHORT, decided_answer
     from humdex.search import load_query, search
 
     catalog = Catalog.open(args.db)
     query = load_query(args.query, pitch_method=args.pitch)
-    result = search(query, catalog, top=max(args.top, COHORT), from_start=args.from_start,
+    result = search(query, catalog, top=args.top, from_start=args.from_start,
                     **({"method": args.method} if args.method else {}))
-    answer = decided_answer(result.to_json(), args.top)
-    result = replace(result, hits=result.hits[: args.top])
     if args.json:
-        print(json.dumps(answer, ensure_ascii=False))
+        print(json.dumps(result.to_json(), ensure_ascii=False))
         return 0
     print(f"query {result.query}: {result.timing_ms['total']:.0f} ms "
           f"(pitch {result.timing_ms['pitch']:.0f}, search {result.timing_ms['search']:.0f})")
@@ -83,11 +79,17 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"{h.rank:3d}. {h.song_id:<24} {h.score:.3f}  {where}  {h.title or ''}")
     if not result.hits:
         print("no songs in the catalog")
-    elif not answer["match"]:
-        print(f"no match: no song scores {answer['threshold']:.2f} or more while leading the next "
-              f"ones by {answer['min_margin']:.2f}, so the song is probably not in the catalog "
+    elif not result.decision.match:
+        print(f"no match: no song scores {result.rule.min_score:.2f} or more while leading the next "
+              f"ones by {result.rule.min_margin:.2f}, so the song is probably not in the catalog "
               "(the list above is only the nearest melodies)")
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from humdex.catalog.integrity import cmd_check as check
+
+    return check(args)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -115,6 +117,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", required=True, help="catalog folder")
 
@@ -125,15 +137,23 @@ def _add_pitch(p: argparse.ArgumentParser) -> None:
                         "(default: humdex.frontend.pitch's default)")
 
 
-# subcommands whose arguments live beside their code: (module, function(subparsers) -> parser)
-_PLUGGED_PARSERS = [(".service.server", "add_serve_parser"), (".synth.cli", "add_synth_parser"),
-                    (".training.train", "add_train_parser"), (".training.mining", "add_mine_parser"),
-                    (".training.selftrain", "add_selftrain_parser"),
-                    (".training.chad_download", "add_chad_parser"),
-                    (".training.review", "add_review_parser")]
+# subcommands whose arguments live beside their code: name -> (module, function(subparsers) -> parser).
+# Their modules import torch, scipy.signal or fastapi (seconds): main() loads them only when the
+# command line names that subcommand, or names none of the built-in ones (help, errors).
+_PLUGGED_PARSERS = {"serve": (".service.server", "add_serve_parser"),
+                    "synth": (".synth.cli", "add_synth_parser"),
+                    "train": (".training.train", "add_train_parser"),
+                    "mine": (".training.mining", "add_mine_parser"),
+                    "selftrain": (".training.selftrain", "add_selftrain_parser"),
+                    "chad": (".training.chad_download", "add_chad_parser"),
+                    "review": (".training.review", "add_review_parser")}
 
 
-def build_parser() -> argparse.ArgumentParser:
+_BUILTIN_COMMANDS = ("index", "add", "remove", "list", "check", "search", "compare", "eval", "demo")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with `only` a command name, the plugged subcommands other than it are left out."""
     parser = argparse.ArgumentParser(prog="humdex", description=__doc__)
     parser.add_argument("--version", action="version", version=f"humdex {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -142,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("add", "add song files to an existing catalog", cmd_index),
         ("remove", "remove songs from a catalog by id", cmd_remove),
         ("list", "list the songs of a catalog", cmd_list),
+        ("check", "check a catalog's files (and --repair what can be rebuilt)", cmd_check),
         ("search", "find the song a hummed/sung query comes from", cmd_search),
         ("compare", "score a recording against another recording or a MIDI file", cmd_compare),
         ("eval", "measure hit rates on a list of queries or the MIR-QBSH corpus", cmd_eval),
@@ -161,10 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
     p["remove"].add_argument("song_ids", nargs="+")
     _add_db(p["remove"])
     _add_db(p["list"])
+    _add_db(p["check"])
+    p["check"].add_argument("--repair", action="store_true",
+                            help="rebuild corrupt data from the song files, corrupt fingerprint "
+                                 "stores, remove leftover temporary files")
+    p["check"].add_argument("--quiet", action="store_true", help="no progress bar")
     p["list"].add_argument("--json", action="store_true")
     p["search"].add_argument("query", help="audio file, .pv or f0 CSV (time_s,f0_hz)")
     _add_db(p["search"])
-    p["search"].add_argument("--top", type=int, default=10)
+    p["search"].add_argument("--top", type=_positive_int, default=10, help="songs to list (>= 1)")
     p["search"].add_argument("--json", action="store_true", help="print one JSON object")
     p["search"].add_argument("--from-start", action="store_true",
                              help="queries start at the song's start (MIREX MIR-QBSH protocol)")
@@ -182,8 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     from humdex.evaluate import add_eval_arguments
 
     add_eval_arguments(p["eval"])
-    for module, adder in _PLUGGED_PARSERS:
-        getattr(import_module(module, __package__), adder)(sub)
+    for name, (module, adder) in _PLUGGED_PARSERS.items():
+        if only is None or only == name:
+            getattr(import_module(module, __package__), adder)(sub)
     p["demo"].add_argument("--db", default="humdex-demo/catalog", help="demo catalog folder")
     p["demo"].add_argument("--songs", type=int, default=1000, help="melodies in the catalog")
     p["demo"].add_argument("--queries", type=int, default=12, help="sung queries to search")
@@ -192,7 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(first if first in _BUILTIN_COMMANDS or first in _PLUGGED_PARSERS
+                        else None).parse_args(argv)
     try:
         return int(args.func(args))
     except HumdexError as err:

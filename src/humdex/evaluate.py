@@ -16,7 +16,7 @@ from tqdm import tqdm
 from humdex.catalog.catalog import Catalog
 from humdex.errors import HumdexError
 from humdex.metrics import mean_reciprocal_rank, percentile_ms, top_k_hit_rate
-from humdex.search import load_query, search
+from humdex.search import DEFAULT_METHOD, load_query, search
 
 RANK_DEPTH = 100  # results fetched per query; a right song deeper than this counts as a miss
 
@@ -97,8 +97,7 @@ def evaluate(
         started = time.perf_counter()
         try:
             result = search(load_query(path, pitch_method), snap, top=RANK_DEPTH,
-                            from_start=from_start, db_dir=catalog.db_dir,
-                            **({"method": method} if method else {}))
+                            from_start=from_start, db_dir=catalog.db_dir, method=method or DEFAULT_METHOD)
         except HumdexError as err:
             report.outcomes.append(QueryOutcome(str(path), song_id, None, None, 0.0, str(err)))
             continue

@@ -41,12 +41,9 @@ from typing import Any
 import numba.np.ufunc.wrappers as gufunc_wrappers
 from numba.core import caching, config
 
+from humdex.settings import settings
+
 FORMAT_TAG = "humdex1"  # in every file name this module writes; bump it to change the format
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "humdex" / "numba"
 
 
 @contextlib.contextmanager
@@ -109,7 +106,7 @@ def _gufunc_wrapper_init(self: Any, *args: Any, **kwargs: Any) -> None:
 def install() -> Path:
     """Route every numba cache created from now on through KeyCheckedCacheFile; returns the folder."""
     if not getattr(config, "CACHE_DIR", ""):  # NUMBA_CACHE_DIR, read when numba was imported
-        config.CACHE_DIR = str(default_cache_dir())  # type: ignore[attr-defined]
+        config.CACHE_DIR = str(settings().cache_dir / "numba")  # type: ignore[attr-defined]
     caching.IndexDataCacheFile = KeyCheckedCacheFile  # type: ignore[misc]
     gufunc_wrappers.GufWrapperCache = KernelKeyedWrapperCache  # type: ignore[misc]
     gufunc_wrappers._GufuncWrapper.__init__ = _gufunc_wrapper_init  # type: ignore[method-assign]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 # calibrated on the melody pool (catalogs of 2000 and 200 songs, 1600 synthesized queries):
 # false accepts 1-3 %, false rejects 29-50 % on held-out queries (BENCHMARKS.md)
@@ -73,25 +72,3 @@ def decide(scores_desc: Sequence[float], config: NoMatchConfig = NoMatchConfig()
     lead = margin(scores_desc, config.cohort)
     ok = best >= config.min_score and (lead is None or lead >= config.min_margin)
     return Decision(ok, best, lead)
-
-
-def decision_fields(result_json: dict[str, Any], config: NoMatchConfig | None = None
-                    ) -> dict[str, Any]:
-    """What the search answer adds to its JSON contract: {"match": bool, "threshold": float (the
-    score floor), "margin": float|null, "min_margin": float}. `result_json["results"]` must hold
-    the cohort (search top >= config.cohort), else the margin is taken over fewer songs. Without
-    a config, the rule of the answer's method (`result_json["method"]`, default classical)."""
-    config = config or config_for(result_json.get("method", "classical"))
-    decision = decide([r["score"] for r in result_json.get("results") or []], config)
-    return {"match": decision.match, "threshold": config.min_score,
-            "margin": None if decision.margin is None else round(decision.margin, 4),
-            "min_margin": config.min_margin}
-
-
-def decided_answer(result_json: dict[str, Any], top: int,
-                   config: NoMatchConfig | None = None) -> dict[str, Any]:
-    """The search answer with the decision fields, taken over the whole cohort, and its results
-    then cut to the first `top` (search with top >= config.cohort to give the cohort)."""
-    answer = {**result_json, **decision_fields(result_json, config)}
-    answer["results"] = answer["results"][:top]
-    return answer

@@ -13,6 +13,7 @@ from humdex.catalog.catalog import Catalog, Snapshot
 from humdex.errors import AudioError
 from humdex.frontend.audio import SAMPLE_RATE
 from humdex.frontend.contour import Contour
+from humdex.nomatch import Decision, NoMatchConfig, config_for, decide
 
 MIN_VOICED_S = 1.0  # a query needs at least this much sung pitch, seconds
 
@@ -44,9 +45,14 @@ class SearchResult:
     hits: list[Hit]
     timing_ms: dict[str, float] = field(default_factory=dict)
     method: str = "classical"  # the method that ran (never "auto"): its scores' scale
+    # "no match" (humdex.nomatch): the rule of the method, decided over its cohort of best songs
+    rule: NoMatchConfig = field(default_factory=NoMatchConfig)
+    decision: Decision = field(default_factory=lambda: Decision(False, None, None))
 
     def to_json(self) -> dict[str, Any]:
-        """The stable JSON contract of `humdex search --json` and `POST /search`."""
+        """The stable JSON contract of `humdex search --json` and `POST /search`: the hits, and
+        whether the best one is a match ("match", "threshold" = the score floor, "margin",
+        "min_margin")."""
         return {
             "query": self.query,
             "results": [
@@ -62,6 +68,10 @@ class SearchResult:
             ],
             "timing_ms": {k: round(v, 1) for k, v in self.timing_ms.items()},
             "method": self.method,
+            "match": self.decision.match,
+            "threshold": self.rule.min_score,
+            "margin": None if self.decision.margin is None else round(self.decision.margin, 4),
+            "min_margin": self.rule.min_margin,
         }
 
 
@@ -108,8 +118,8 @@ def load_query(path: str | Path, pitch_method: str | None = None) -> Query:
                      (time.perf_counter() - started) * 1e3)
     from humdex.frontend import audio
 
-    return query_from_audio(audio.load(path, audio.SAMPLE_RATE), audio.SAMPLE_RATE, path.name,
-                            pitch_method)
+    return query_from_audio(audio.load(path, audio.SAMPLE_RATE, max_s=audio.MAX_QUERY_S),
+                            audio.SAMPLE_RATE, path.name, pitch_method)
 
 
 SEARCH_METHODS = ("classical", "learned", "hybrid", "auto")
@@ -143,9 +153,11 @@ def prepare_default_search(catalog: Catalog, progress: bool = False) -> str:
 
 def search(
     query: Query, catalog: Catalog | Snapshot, top: int = 10, from_start: bool = False,
-    method: str = DEFAULT_METHOD, db_dir: str | Path | None = None,
+    method: str = DEFAULT_METHOD, db_dir: str | Path | None = None, no_match: NoMatchConfig | None = None,
 ) -> SearchResult:
-    """Rank the catalog's songs for a query, best first (at most `top`).
+    """Rank the catalog's songs for a query, best first (at most `top`), and decide whether the
+    best is a match: by `no_match`, else the method's calibrated rule (nomatch.config_for), over
+    the rule's cohort of best songs (ranked even when `top` is smaller).
 
     method: "classical" (pitch matcher), "learned" (fingerprint model, humdex.learned.search),
     "hybrid" (learned and classical candidates scored by DTW, humdex.hybrid) or "auto" (resolve_method).
@@ -158,6 +170,8 @@ def search(
     started = time.perf_counter()
     hits: list[Hit] = []
     method = resolve_method(snap, method)
+    rule = no_match or config_for(method)
+    wanted, top = top, max(top, rule.cohort)
     if method != "classical" and snap.songs:
         from humdex.hybrid import hybrid_search
         from humdex.learned.search import learned_search
@@ -177,4 +191,5 @@ def search(
             hits.append(Hit(rank, song.song_id, song.title, float(m.score), m.start_s, m.end_s))
     search_ms = (time.perf_counter() - started) * 1e3
     timing = {"pitch": query.pitch_ms, "search": search_ms, "total": query.pitch_ms + search_ms}
-    return SearchResult(query.name, hits, timing, method)
+    decision = decide([h.score for h in hits], rule)
+    return SearchResult(query.name, hits[:wanted], timing, method, rule, decision)

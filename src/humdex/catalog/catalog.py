@@ -13,14 +13,13 @@ kept so a reader that loaded the old manifest a moment ago can still open them.
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import json
-import os
+import re
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import zipfile
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,11 +38,14 @@ from humdex.catalog.ingest import (
 )
 from humdex.classical.references import ReferenceSet
 from humdex.errors import CatalogError, HumdexError
+from humdex.files import atomic_write, folder_lock, remove_stray_temp_files
 from humdex.frontend.contour import Contour
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "catalog.json"
 COMMIT_EVERY_S = 60.0  # while indexing many files, save progress at least this often
+DATA_RE = re.compile(r"^data-(\d{6})\.npz$")  # the data files a catalog writes (and only deletes)
+REPAIR_HINT = "`humdex check --db {db} --repair` rebuilds it from the song files"
 
 
 @dataclass(frozen=True)
@@ -107,19 +109,6 @@ def _stamp(path: Path, kind: str, pitch_method: str | None, separate: str) -> st
     return ":".join(parts)
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write via a temp file in the same folder, fsync, then rename over `path`."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _pack_melodies(melodies: tuple[Contour, ...]) -> dict[str, np.ndarray]:
     lengths = np.array([len(m.midi) for m in melodies], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
@@ -150,13 +139,21 @@ class Catalog:
     def open(cls, db_dir: str | Path, create: bool = False) -> Catalog:
         """Open the catalog in `db_dir`; with create=True, make an empty one if there is none."""
         db_dir = Path(db_dir)
+        if db_dir.exists() and not db_dir.is_dir():
+            raise CatalogError(f"{db_dir}: is a file, not a catalog folder")
         if not (db_dir / MANIFEST_NAME).exists():
             if not create:
                 raise CatalogError(f"{db_dir}: no humdex catalog here (create one with `humdex index`)")
+            if _foreign_files(db_dir, ignore_ours=True):  # (ours: another process creating it now)
+                raise _not_a_catalog(db_dir)
             db_dir.mkdir(parents=True, exist_ok=True)
-            catalog = cls(db_dir, Snapshot(0, (), ()))
-            catalog._commit()  # an empty generation, so other processes can open it too
-            return catalog
+            with folder_lock(db_dir):  # another process may be creating it right now
+                if not (db_dir / MANIFEST_NAME).exists():
+                    if _foreign_files(db_dir, ignore_ours=False):
+                        raise _not_a_catalog(db_dir)
+                    catalog = cls(db_dir, Snapshot(0, (), ()))
+                    catalog._commit(locked=True)  # an empty generation others can open too
+                    return catalog
         return cls(db_dir, _read_snapshot(db_dir))
 
     def snapshot(self) -> Snapshot:
@@ -224,6 +221,13 @@ class Catalog:
             except HumdexError as err:
                 report.failed.append((str(path), str(err).removeprefix(f"{path}: ")))
                 continue
+            except MemoryError:
+                report.failed.append((str(path), "too large to read (out of memory)"))
+                continue
+            except Exception as err:  # noqa: BLE001 - one odd file must not abort the others
+                reason = " ".join(str(err).split())[:200]
+                report.failed.append((str(path), f"unreadable ({type(err).__name__}: {reason})"))
+                continue
             if melody is None:
                 report.unchanged.append(song.song_id)
                 continue
@@ -280,10 +284,12 @@ class Catalog:
         self._commit(removals=set(song_ids))
 
     def _commit(
-        self, upserts: list[tuple[Song, Contour]] = (), removals: set[str] = frozenset()  # type: ignore[assignment]
+        self, upserts: list[tuple[Song, Contour]] = (), removals: set[str] = frozenset(),  # type: ignore[assignment]
+        locked: bool = False,
     ) -> None:
-        """Apply changes on top of the newest generation on disk and publish the next one."""
-        with self._write_lock, _file_lock(self.db_dir):
+        """Apply changes on top of the newest generation on disk and publish the next one
+        (under the catalog's folder lock, unless the caller holds it: `locked`)."""
+        with self._write_lock, (nullcontext() if locked else folder_lock(self.db_dir)):
             base = self.snapshot()
             replaced = {song.song_id for song, _ in upserts} | set(removals)
             kept = [(s, m) for s, m in zip(base.songs, base.melodies) if s.song_id not in replaced]
@@ -295,7 +301,7 @@ class Catalog:
             generation = base.generation + 1
             data_name = _data_name(generation)
             arrays = {**_pack_melodies(melodies), **references.to_arrays()}
-            _atomic_write(self.db_dir / data_name, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
+            atomic_write(self.db_dir / data_name, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
             manifest = {
                 "format": FORMAT_VERSION,
                 "generation": generation,
@@ -303,28 +309,35 @@ class Catalog:
                 "songs": [asdict(s) for s in songs],
             }
             payload = json.dumps(manifest, ensure_ascii=False, indent=1).encode()
-            _atomic_write(self.db_dir / MANIFEST_NAME, lambda f: f.write(payload))
+            atomic_write(self.db_dir / MANIFEST_NAME, lambda f: f.write(payload))
             self._snapshot = Snapshot(generation, songs, melodies, [references])
-            _remove_stale_files(self.db_dir, keep={data_name, _data_name(base.generation)})
+            _remove_stale_files(self.db_dir, below=base.generation)
+            remove_stray_temp_files(self.db_dir)  # of a writer killed earlier (we hold the lock)
 
 
-@contextmanager
-def _file_lock(db_dir: Path) -> Iterator[None]:
-    with open(db_dir / ".lock", "a+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+def _foreign_files(db_dir: Path, ignore_ours: bool) -> bool:
+    """Whether `db_dir` holds visible files (not counting a catalog's own names if ignore_ours)."""
+    if not db_dir.is_dir():
+        return False
+    ours = {MANIFEST_NAME, "learned", "uploads"}
+    return any(not p.name.startswith(".") and not (ignore_ours and (p.name in ours or DATA_RE.match(p.name)))
+               for p in db_dir.iterdir())
+
+
+def _not_a_catalog(db_dir: Path) -> CatalogError:
+    return CatalogError(f"{db_dir}: folder is not empty and holds no humdex catalog; "
+                        "give --db a new or empty folder")
 
 
 def _data_name(generation: int) -> str:
     return f"data-{generation:06d}.npz"
 
 
-def _remove_stale_files(db_dir: Path, keep: set[str]) -> None:
+def _remove_stale_files(db_dir: Path, below: int) -> None:
+    """Delete this catalog's data files of generations before `below` (nothing else)."""
     for path in db_dir.glob("data-*.npz"):
-        if path.name not in keep:
+        found = DATA_RE.match(path.name)
+        if found and int(found.group(1)) < below:
             path.unlink(missing_ok=True)
 
 
@@ -346,10 +359,13 @@ def _read_snapshot(db_dir: Path, retries: int = 3) -> Snapshot:
             return Snapshot(int(manifest["generation"]), songs, melodies, [references])
         except FileNotFoundError:
             if attempt == retries - 1:
-                raise CatalogError(f"{db_dir}: catalog data file is missing") from None
+                raise CatalogError(f"{db_dir}: catalog data file is missing; "
+                                   + REPAIR_HINT.format(db=db_dir)) from None
             time.sleep(0.05)
         except CatalogError:
             raise
-        except (ValueError, KeyError, TypeError, OSError) as err:
-            raise CatalogError(f"{db_dir}: catalog is corrupt ({type(err).__name__}: {err})") from None
+        except (ValueError, KeyError, TypeError, OSError, EOFError, zipfile.BadZipFile) as err:
+            what = " ".join(str(err).split())[:120]
+            raise CatalogError(f"{db_dir}: catalog is corrupt ({type(err).__name__}: {what}); "
+                               + REPAIR_HINT.format(db=db_dir)) from None
     raise AssertionError("unreachable")

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from humdex.errors import HumdexError
 from humdex.frontend.audio import AUDIO_SUFFIXES
 from humdex.frontend.contour import Contour
+from humdex.frontend.limits import MAX_SONG_S
 from humdex.frontend.melody import MIDI_SUFFIXES, SCORE_SUFFIXES
 from humdex.frontend.pitchfile import PITCH_FILE_SUFFIXES as PITCH_SUFFIXES
 
 SONG_SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES + AUDIO_SUFFIXES + PITCH_SUFFIXES
-MAX_SONG_S = 30 * 60.0  # longest audio song we pitch-track, seconds
 REFERENCE_HOP_S = 0.02  # seconds between frames of stored reference melodies
+STEM_MIN_VOICED = 0.25  # a vocal stem voiced for less of the song than this may fall back to the mix
 
 
 @dataclass(frozen=True)
@@ -111,13 +113,31 @@ def read_song_melody(path: Path, pitch_method: str | None = None, separate: str 
         return read_pitch_file(path)
     from humdex.frontend import audio, pitch
 
-    samples = audio.load(path, audio.SAMPLE_RATE)
-    if len(samples) > MAX_SONG_S * audio.SAMPLE_RATE:
-        raise HumdexError(f"{path}: longer than {MAX_SONG_S / 60:.0f} minutes")
+    samples = audio.load(path, audio.SAMPLE_RATE, max_s=MAX_SONG_S)
+    kwargs = {"method": pitch_method} if pitch_method else {}
     if separate == "spleeter":
         from humdex.frontend.separation import separate_vocals
 
-        samples = separate_vocals(samples, audio.SAMPLE_RATE)
-    kwargs = {"method": pitch_method} if pitch_method else {}
+        return _stem_or_mix(separate_vocals(samples, audio.SAMPLE_RATE), samples, kwargs)
     return pitch.query_contour(samples, audio.SAMPLE_RATE, **kwargs)
+
+
+def _stem_or_mix(stem: Any, mix: Any, kwargs: dict[str, str]) -> Contour:
+    """The vocal stem's melody, or the mix's where the stem carries little pitch (an instrument lead:
+    flute, violin, sax leave 0-20 % of a record voiced in the stem, sung leads 50-90 %): below
+    STEM_MIN_VOICED of the song, the mix when it is voiced at least twice as long."""
+    from humdex.errors import AudioError
+    from humdex.frontend import audio, pitch
+
+    try:
+        vocal = pitch.query_contour(stem, audio.SAMPLE_RATE, **kwargs)
+    except AudioError:
+        return pitch.query_contour(mix, audio.SAMPLE_RATE, **kwargs)
+    if vocal.voiced.sum() * vocal.hop_s >= STEM_MIN_VOICED * len(mix) / audio.SAMPLE_RATE:
+        return vocal
+    try:
+        whole = pitch.query_contour(mix, audio.SAMPLE_RATE, **kwargs)
+    except AudioError:
+        return vocal
+    return whole if whole.voiced.sum() >= 2 * vocal.voiced.sum() else vocal
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from humdex.errors import HumdexError
 from humdex.frontend.contour import Contour
+from humdex.frontend.limits import MAX_MELODY_FILE_BYTES, MAX_NOTE_S, MAX_SONG_S, describe_s
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 SCORE_SUFFIXES = (".abc", ".xml", ".musicxml", ".mxl", ".krn", ".kern")
@@ -42,11 +43,27 @@ class Note:
 def read_melody(path: str | Path) -> list[Note]:
     """The melody of a MIDI or score file, by suffix (see MELODY_SUFFIXES)."""
     suffix = Path(path).suffix.lower()
+    if suffix in MELODY_SUFFIXES and Path(path).is_file():
+        size = Path(path).stat().st_size
+        if size > MAX_MELODY_FILE_BYTES:
+            raise MelodyError(f"{path}: {size / 2**20:.0f} MB is too large for a MIDI or score "
+                              f"file (at most {MAX_MELODY_FILE_BYTES / 2**20:.0f} MB)")
     if suffix in MIDI_SUFFIXES:
-        return read_midi(path)
+        return bounded(read_midi(path), path)
     if suffix in SCORE_SUFFIXES:
-        return read_score(path)
+        return bounded(read_score(path), path)
     raise MelodyError(f"{path}: not a melody file (expected one of {', '.join(MELODY_SUFFIXES)})")
+
+
+def bounded(notes: list[Note], path: str | Path = "melody") -> list[Note]:
+    """The notes with none longer than MAX_NOTE_S (cut); MelodyError when the melody lasts longer
+    than MAX_SONG_S -- checked before any frame is rendered (a 76-byte MIDI can ask for days)."""
+    end_s = max((n.end_s for n in notes), default=0.0)
+    if not math.isfinite(end_s) or end_s > MAX_SONG_S:
+        raise MelodyError(f"{path}: melody lasts {describe_s(end_s)}; humdex takes songs of at most "
+                          f"{describe_s(MAX_SONG_S)}")
+    return [n if n.duration_s <= MAX_NOTE_S else Note(n.onset_s, MAX_NOTE_S, n.pitch_midi)
+            for n in notes]
 
 
 # ---------------------------------------------------------------- skyline (shared)

@@ -16,6 +16,7 @@ import numpy as np
 from humdex.errors import AudioError
 from humdex.frontend.audio import SAMPLE_RATE, resample
 from humdex.frontend.contour import Contour
+from humdex.settings import settings
 
 HOP_S = 0.01
 TRACKER_RATE = SAMPLE_RATE  # every tracker runs on 16 kHz audio
@@ -105,14 +106,6 @@ VOICING = {  # thresholds measured on Vocadito and synthetic queries: see BENCHM
 }
 
 
-def num_threads() -> int:
-    """CPU threads for one tracker call: $HUMDEX_THREADS, else all cores (at most 8)."""
-    env = os.environ.get("HUMDEX_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return max(1, min(8, os.cpu_count() or 1))
-
-
 def n_frames(n_samples_16k: int) -> int:
     """Frames at HOP_S covering n samples at 16 kHz (frame k centred at sample k * 160)."""
     return 1 + n_samples_16k // HOP_SAMPLES
@@ -148,7 +141,7 @@ def query_contour(audio: np.ndarray, sample_rate: int, method: str = DEFAULT_MET
     cfg = VOICING[method]
     if int(contour.voiced.sum()) * contour.hop_s < cfg.min_voiced_s:
         prefix = f"{name}: " if name else ""
-        raise AudioError(f"{prefix}no sung or hummed pitch found (silent?)")
+        raise AudioError(f"{prefix}no sung or hummed pitch found (silence or noise only?)")
     return contour
 
 
@@ -191,7 +184,7 @@ def crepe_activation(audio: np.ndarray, sample_rate: int, model: str = "tiny",
     hop = HOP_SAMPLES
     net = _crepe_model(model)
     batches = []
-    with _torch_threads(num_threads()), torch.inference_mode():
+    with _torch_threads(settings().threads), torch.inference_mode():
         frames_iter = torchcrepe.preprocess(torch.from_numpy(audio16)[None, :], TRACKER_RATE,
                                             hop_length=hop, batch_size=batch_size)
         for frames in frames_iter:
@@ -259,7 +252,7 @@ def _swift_detector(threads: int) -> Any:
 
 
 def _track_swift(audio16: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    result = _swift_detector(num_threads()).detect(audio16, TRACKER_RATE)
+    result = _swift_detector(settings().threads).detect(audio16, TRACKER_RATE)
     return _to_hop(result.timestamps, result.pitch_hz, result.confidence, len(audio16))
 
 

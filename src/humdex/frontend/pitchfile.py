@@ -10,6 +10,7 @@ import numpy as np
 
 from humdex.errors import AudioError
 from humdex.frontend.contour import Contour
+from humdex.frontend.limits import MAX_PITCH_FILE_LINES, MAX_SONG_S, describe_s
 from humdex.frontend.pitch import HOP_S, hz_to_midi
 
 PV_HOP_S = 0.032  # MIR-QBSH: 256 samples at 8 kHz per frame, no overlap
@@ -37,6 +38,7 @@ def read_pv(path: str | os.PathLike[str], hop_s: float = PV_HOP_S) -> Contour:
     rows = _numeric_rows(path)
     if any(len(row) != 1 for row in rows):
         raise AudioError(f"not a .pv pitch vector (expected one number per line): {path}")
+    _check_length(len(rows) * hop_s, path)
     midi = np.array([row[0] for row in rows], dtype=np.float64)
     midi = np.where(midi > 0, midi, np.nan)
     if np.any(midi > 140):
@@ -57,6 +59,9 @@ def read_f0_csv(path: str | os.PathLike[str], hop_s: float = HOP_S) -> Contour:
     times, f0 = table[:, 0], table[:, 1]
     if not np.all(np.isfinite(times)) or np.any(np.diff(times) < 0):
         raise AudioError(f"pitch file times must be finite and increasing: {path}")
+    _check_length(float(times[-1]), path)
+    if times[0] < 0:
+        raise AudioError(f"pitch file times must not be negative: {path}")
     with np.errstate(invalid="ignore", divide="ignore"):
         midi = np.where(np.isfinite(f0) & (f0 > 0), hz_to_midi(np.where(f0 > 0, f0, 1.0)), np.nan)
     return _checked(Contour(_sample_nearest(times, midi, hop_s).astype(np.float32), hop_s), path)
@@ -90,6 +95,9 @@ def _numeric_rows(path: str | os.PathLike[str]) -> list[list[float]]:
         raise AudioError(f"pitch file is not text (binary or corrupt): {path}") from None
     lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not line.startswith("#")]
+    if len(lines) > MAX_PITCH_FILE_LINES:
+        raise AudioError(f"pitch file has {len(lines)} lines; humdex reads at most "
+                         f"{MAX_PITCH_FILE_LINES}: {path}")
     if not lines:
         raise AudioError(f"pitch file is empty: {path}")
     rows: list[list[float]] = []
@@ -103,6 +111,13 @@ def _numeric_rows(path: str | os.PathLike[str]) -> list[list[float]]:
     if not rows:
         raise AudioError(f"pitch file holds no numbers: {path}")
     return rows
+
+
+def _check_length(seconds: float, path: str | os.PathLike[str]) -> None:
+    """AudioError for a pitch file longer than any song may be, before its frames are built."""
+    if seconds > MAX_SONG_S:
+        raise AudioError(f"pitch file lasts {describe_s(seconds)}; humdex takes at most "
+                         f"{describe_s(MAX_SONG_S)}: {path}")
 
 
 def _checked(contour: Contour, path: str | os.PathLike[str]) -> Contour:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import os
 import warnings
 from dataclasses import dataclass
 from importlib import resources
@@ -17,6 +16,7 @@ from torch import nn
 
 from humdex.errors import ModelError
 from humdex.learned.features import M_LONG, M_SHORT, WindowSpec
+from humdex.settings import settings
 
 DEFAULT_MODELS = {"short": "encoder_crepe_short.pt", "long": "encoder_crepe_long.pt",
                   "short16": "encoder_crepe_short16.pt", "cqt": "encoder_cqt_short.pt"}
@@ -108,15 +108,6 @@ class Encoder(nn.Module):
         return nn.functional.normalize(y.float(), dim=1)
 
 
-def cpu_threads() -> int:
-    """Torch CPU threads for inference: $HUMDEX_THREADS, else all cores (at most 8).
-
-    On a machine shared with other busy processes, 1 is much faster than 2+ (spinning threads).
-    """
-    env = os.environ.get("HUMDEX_THREADS", "")
-    return int(env) if env.isdigit() and int(env) > 0 else max(1, min(8, os.cpu_count() or 1))
-
-
 INT8_ENGINE = "x86"  # torch's quantized CPU engine (fbgemm/oneDNN kernels)
 # how song fingerprints made in each precision are told apart on disk (learned.store_folder)
 PRECISIONS = {"int8": "", "int8-7bit": "-i8r", "float32": "-f32"}
@@ -125,7 +116,7 @@ PRECISIONS = {"int8": "", "int8-7bit": "-i8r", "float32": "-f32"}
 def int8_enabled() -> bool:
     """Whether CPU inference may run calibrated models in int8: $HUMDEX_INT8 != "0" and torch
     has the x86 quantized engine."""
-    return os.environ.get("HUMDEX_INT8", "1") != "0" and INT8_ENGINE in torch.backends.quantized.supported_engines
+    return settings().int8 and INT8_ENGINE in torch.backends.quantized.supported_engines
 
 
 def full_range_int8() -> bool:
@@ -214,7 +205,7 @@ def embed(model: Encoder, windows: np.ndarray, batch_size: int = 64) -> np.ndarr
     out = []
     threads = torch.get_num_threads()
     if device.type == "cpu":
-        torch.set_num_threads(cpu_threads())
+        torch.set_num_threads(settings().threads)
     try:
         with torch.inference_mode():
             for i in range(0, len(windows), batch_size):
@@ -239,10 +230,9 @@ def save_checkpoint(path: str | Path, model: Encoder, half: bool = True, **extra
 
 def write_checkpoint(path: str | Path, ckpt: dict) -> None:
     """torch.save `ckpt` to `path` atomically (a temporary file, then a rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(path)
+    from humdex.files import atomic_write
+
+    atomic_write(path, lambda f: torch.save(ckpt, f))
 
 
 def read_checkpoint(path: str | Path) -> dict:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from humdex.errors import CatalogError
+from humdex.files import folder_lock, remove_stray_temp_files
 from humdex.frontend.contour import Contour
 from humdex.learned.features import CREPE_HOP_S, audio_frames
 from humdex.learned.fingerprints import (
@@ -42,8 +44,10 @@ from humdex.learned.model import (
     precision,
 )
 from humdex.learned.stores import FaissStore
+from humdex.settings import settings
 
 LEARNED_DIR = "learned"
+CHECKPOINT_S = 30.0  # while fingerprinting many songs, save the store at least this often
 _LOCK = threading.Lock()  # one sync at a time within a process (the server's threads)
 Rows = list[tuple[int, float, float, float]]  # search answers: (song row, score, start_s, end_s)
 
@@ -121,28 +125,66 @@ def song_fingerprints(model: Encoder, song, melody: Contour, song_hop_s: float,
 
 def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop_s: float,
                progress: bool = False, audio_songs: str = "contour") -> FaissStore:
-    """The model's store for this catalog snapshot, fingerprinting songs it lacks and dropping stale ones."""
-    from tqdm import tqdm
+    """The model's store for this catalog snapshot, fingerprinting songs it lacks and dropping stale ones.
 
+    One process at a time changes a store (a lock on its folder); progress is saved every
+    CHECKPOINT_S seconds, so a killed run resumes where it stopped. A corrupt store is rebuilt
+    (with a warning) rather than failing the search.
+    """
     folder = store_folder(db_dir, name, model, song_hop_s, audio_songs)
     vectors = folder / "vectors.npz"
+    wanted = {song_key(s.song_id, s.stamp): i for i, s in enumerate(snapshot.songs)}
     with _LOCK:
-        saved = vectors.is_file()
-        store = _saved_store(str(folder), vectors.stat().st_mtime_ns) if saved else FaissStore()
-        wanted = {song_key(s.song_id, s.stamp): i for i, s in enumerate(snapshot.songs)}
-        have = set(store.keys())
-        stale = [k for k in have if k not in wanted]
-        missing = [k for k in wanted if k not in have]
-        if not stale and not missing:
+        try:
+            store = _saved_store(str(folder), vectors.stat().st_mtime_ns) if vectors.is_file() \
+                else FaissStore()
+            if set(store.keys()) == set(wanted):
+                return store
+        except (CatalogError, OSError):
+            pass  # corrupt, or replaced meanwhile: the locked path below sorts it out
+        with folder_lock(folder):
+            store = _load_or_rebuild(folder, progress)  # the newest on disk, a private copy to change
+            have = set(store.keys())
+            stale = [k for k in have if k not in wanted]
+            missing = [k for k in wanted if k not in have]
+            if not stale and not missing:
+                return store
+            store.remove(stale)
+            _fingerprint_into(store, folder, missing, wanted, snapshot, name, model, song_hop_s,
+                              progress, audio_songs)
+            store.save(folder)
+            remove_stray_temp_files(folder)  # of a writer killed earlier (we hold the lock)
             return store
-        store = FaissStore.load(folder) if saved else store  # a private copy to change
-        store.remove(stale)
-        for k in tqdm(missing, desc=f"fingerprint ({name})", disable=not progress):
-            i = wanted[k]
-            store.add([k], [song_fingerprints(model, snapshot.songs[i], snapshot.melodies[i],
-                                              song_hop_s, audio_songs)])
-        store.save(folder)
-        return store
+
+
+def _load_or_rebuild(folder: Path, progress: bool) -> FaissStore:
+    if not (folder / "vectors.npz").is_file():
+        return FaissStore()
+    try:
+        return FaissStore.load(folder)
+    except CatalogError as err:
+        import sys
+
+        print(f"humdex: {err}; rebuilding it", file=sys.stderr)
+        return FaissStore()
+
+
+def _fingerprint_into(store: FaissStore, folder: Path, missing: list[str], wanted: dict[str, int],
+                      snapshot, name: str, model: Encoder, song_hop_s: float, progress: bool,
+                      audio_songs: str) -> None:
+    """Add the `missing` songs' fingerprints to `store`, saving it every CHECKPOINT_S seconds."""
+    import time
+
+    from tqdm import tqdm
+
+    saved_at = time.monotonic()
+    for k in tqdm(missing, desc=f"fingerprint ({name})", disable=not progress):
+        i = wanted[k]
+        store.add([k], [song_fingerprints(model, snapshot.songs[i], snapshot.melodies[i],
+                                          song_hop_s, audio_songs)])
+        if time.monotonic() - saved_at > CHECKPOINT_S:
+            store.save(folder)
+            saved_at = time.monotonic()
 
 
 def query_frames(audio: np.ndarray | None, sample_rate: int, contour: Contour | None,
@@ -217,19 +259,13 @@ def learned_matches(query: np.ndarray | Callable[[str], np.ndarray], db_dir: str
 
 
 def default_config() -> LearnedConfig:
-    """LearnedConfig, with the switches HUMDEX_MODELS=short,long (shipped model names: M_fused;
-    "cqt": the CQT model), HUMDEX_AUDIO_SONGS=activation, HUMDEX_QUERY_INPUT=crepe and
-    HUMDEX_QUERY_SCALES=1.0 (comma list) read from the environment."""
-    import os
-
-    scales = os.environ.get("HUMDEX_QUERY_SCALES")
-    models = tuple(m.strip() for m in os.environ.get("HUMDEX_MODELS", "short").split(",") if m.strip())
-    for name in models:
+    """LearnedConfig with the models, inputs and query scales of humdex.settings (HUMDEX_MODELS,
+    HUMDEX_AUDIO_SONGS, HUMDEX_QUERY_INPUT, HUMDEX_QUERY_SCALES)."""
+    env = settings()
+    for name in env.models:
         default_model_path(name)  # ModelError for an unknown name
-    return LearnedConfig(models=models or ("short",),
-                         audio_songs=os.environ.get("HUMDEX_AUDIO_SONGS", "contour"),
-                         query_input=os.environ.get("HUMDEX_QUERY_INPUT", "contour"),
-                         query_scales=tuple(map(float, scales.split(","))) if scales else None)
+    return LearnedConfig(models=env.models, audio_songs=env.audio_songs, query_input=env.query_input,
+                         query_scales=env.query_scales)
 
 
 def sync_catalog(db_dir: str | Path, snapshot, config: LearnedConfig | None = None,

@@ -8,7 +8,7 @@ product = cosine similarity.
 from __future__ import annotations
 
 import json
-import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from humdex.errors import CatalogError
+from humdex.files import atomic_write
 
 EXACT_LIMIT = 16_384  # vectors (~400 songs); above this, HNSW: a 10 s query's ~230 scaled
 # fingerprints search 86k vectors in 0.4 s exactly, in 0.03 s by HNSW (one core)
@@ -214,14 +215,10 @@ class FaissStore:
         index_bytes = np.zeros(0, np.uint8)  # a flat index is rebuilt on load (fast, exact)
         if self._index_kind == "hnsw" and not isinstance(self._index, NumpyFlatIP):
             index_bytes = _faiss().serialize_index(self._index)
-        tmp = folder / "vectors.npz.tmp"
-        with open(tmp, "wb") as f:
-            np.savez(f, keys=np.array(keys, dtype=str), lengths=lengths, vectors=flat.astype(np.float16),
-                     meta=json.dumps(meta), index=index_bytes, slots=np.array(self._order, dtype=str),
-                     owner=self._owner, frame=self._frame)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / "vectors.npz")
+        arrays: dict[str, Any] = {"keys": np.array(keys, dtype=str), "lengths": lengths,
+                  "vectors": flat.astype(np.float16), "meta": json.dumps(meta), "index": index_bytes,
+                  "slots": np.array(self._order, dtype=str), "owner": self._owner, "frame": self._frame}
+        atomic_write(folder / "vectors.npz", lambda f: np.savez(f, **arrays))
 
     @classmethod
     def load(cls, folder: str | Path) -> FaissStore:
@@ -232,10 +229,14 @@ class FaissStore:
                 meta = json.loads(str(z["meta"]))
                 keys, lengths, flat = list(z["keys"]), z["lengths"], z["vectors"].astype(np.float32)
                 saved = {n: z[n] for n in ("index", "slots", "owner", "frame") if n in z.files}
-        except (OSError, ValueError, KeyError) as e:
-            raise CatalogError(f"vector store missing or corrupt in {folder}: {e}") from e
-        store = cls(dim=int(meta["dim"]), exact_limit=int(meta["exact_limit"]))
-        bounds = np.concatenate([[0], np.cumsum(lengths)])
+            store = cls(dim=int(meta["dim"]), exact_limit=int(meta["exact_limit"]))
+            bounds = np.concatenate([[0], np.cumsum(lengths)])
+            if len(keys) != len(lengths) or bounds[-1] != len(flat) or flat.shape[1:] != (store.dim,):
+                raise ValueError("vectors do not match the song list")
+        except (OSError, ValueError, KeyError, TypeError, EOFError, IndexError, zipfile.BadZipFile) as e:
+            what = " ".join(str(e).split())[:120]
+            raise CatalogError(f"fingerprint store missing or corrupt in {folder} "
+                               f"({type(e).__name__}: {what})") from None
         store._seqs = {str(k): flat[a:b] for k, a, b in zip(keys, bounds[:-1], bounds[1:])}
         faiss = _faiss()
         if len(saved.get("index", ())) and faiss is not None and meta["kind"] == store.kind:

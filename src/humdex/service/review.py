@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from humdex.errors import HumdexError
+from humdex.service.access import AccessConfig, AccessGuard
 from humdex.training.review import contour_json, find_version, record_answer, review_queue
 
 WEB_DIR = Path(__file__).parent / "web"
@@ -84,7 +85,8 @@ def review_router(folder: str | Path, dependencies: list | None = None) -> APIRo
     return router
 
 
-def create_review_app(folder: str | Path) -> FastAPI:
+def create_review_app(folder: str | Path, access: AccessConfig | None = None) -> FastAPI:
+    """The review page and API; `access` (humdex.service.access) guards it like `humdex serve`."""
     app = FastAPI(title="humdex review")
 
     @app.exception_handler(HumdexError)
@@ -93,4 +95,5 @@ def create_review_app(folder: str | Path) -> FastAPI:
 
     app.include_router(review_router(folder))
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    app.add_middleware(AccessGuard, config=access or AccessConfig())  # Host/Origin checks, token for answers
     return app

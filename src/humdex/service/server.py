@@ -8,10 +8,11 @@ worker thread (CPU-bound), so adds/removes never tear a search and the event loo
 
 from __future__ import annotations
 
+import math
 import re
 import tempfile
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,10 @@ from humdex import __version__
 from humdex.catalog.catalog import Catalog, Snapshot, Song
 from humdex.errors import CatalogError, HumdexError
 from humdex.frontend.contour import Contour
-from humdex.nomatch import COHORT, NoMatchConfig, config_for, decided_answer
+from humdex.nomatch import NoMatchConfig, config_for
+from humdex.service.access import AccessConfig, AccessGuard, access_from_args, add_access_arguments
 from humdex.service.upload import ApiError, BodyLimit, Upload, read_upload
+from humdex.settings import settings
 
 WEB_DIR = Path(__file__).parent / "web"
 UPLOADS_DIR = "uploads"  # inside the catalog folder: song files added over HTTP
@@ -42,8 +45,10 @@ class ServerConfig:
     max_query_s: float = 60.0  # longer recorded queries are refused (humdex.frontend.audio allows 300 s)
     max_top: int = 100
     search_threads: int = 2  # concurrent searches (CPU-bound); more requests wait their turn
+    max_queue_s: float = 60.0  # a search that waits longer than this for a thread gets 503 (busy)
     plot_points: int = 1500  # at most this many frames per contour in detail answers
     no_match: NoMatchConfig | None = None  # None: each method's calibrated rule (nomatch.config_for)
+    access: AccessConfig = field(default_factory=AccessConfig)  # Host/Origin checks and the write token (service.access)
 
 
 def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfig()) -> FastAPI:
@@ -54,10 +59,17 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
     from humdex.classical.dtw import warmup
 
     warmup()  # compile the DTW kernels now: requests in several threads must not compile them at once
-    app = FastAPI(title="humdex", version=__version__,
-                  description="Query by humming: find the song a hummed melody comes from.")
+    app = _fastapi(title="humdex", version=__version__,
+                   description="Query by humming: find the song a hummed melody comes from.")
     app.add_middleware(BodyLimit, limits={"/search": config.max_query_bytes,
                                           "/songs": config.max_song_bytes})
+    if config.access.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.access.cors_origins),
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "X-Humdex-Token", "Content-Type"])
+    app.add_middleware(AccessGuard, config=config.access)  # outermost: refused before anything
 
     @app.exception_handler(HumdexError)
     async def user_error(_: Request, err: HumdexError) -> JSONResponse:
@@ -95,8 +107,15 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
         if not 1 <= top <= config.max_top:
             raise ApiError(f"top must be between 1 and {config.max_top}", 422)
         upload = await read_upload(request, filename)
-        return await anyio.to_thread.run_sync(service.search, upload, top, from_start, detail,
-                                              limiter=service.search_limiter)
+        with anyio.move_on_after(config.max_queue_s) as waited:
+            await service.search_limiter.acquire()
+        if waited.cancelled_caught:  # a burst must not pile up without bound
+            raise ApiError(f"the server is busy (no search thread free for {config.max_queue_s:g} s); "
+                           "try again shortly", 503)
+        try:
+            return await anyio.to_thread.run_sync(service.search, upload, top, from_start, detail)
+        finally:
+            service.search_limiter.release()
 
     @app.get("/songs", summary="The songs of the catalog")
     def songs() -> dict[str, Any]:
@@ -111,6 +130,8 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
 
     @app.get("/songs/{song_id}/melody", summary="A song's reference melody (MIDI pitch per frame)")
     def melody(song_id: str, start_s: float = 0.0, end_s: float | None = None) -> dict[str, Any]:
+        if not all(math.isfinite(v) for v in (start_s, 0.0 if end_s is None else end_s)):
+            raise ApiError("start_s and end_s must be finite numbers of seconds", 422)
         return service.melody_json(catalog.snapshot(), song_id, start_s, end_s)
 
     @app.post("/songs", status_code=201, summary="Add a song (MIDI, score, audio or pitch file)",
@@ -128,6 +149,16 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
     return app
 
 
+def _fastapi(**kwargs: Any) -> FastAPI:
+    """FastAPI whose /docs page serves Swagger UI's files from the fastapi-offline package (no CDN:
+    it works offline); plain FastAPI where that package is missing."""
+    try:
+        from fastapi_offline import FastAPIOffline
+    except ImportError:
+        return FastAPI(**kwargs)
+    return FastAPIOffline(**kwargs)
+
+
 class _Service:
     """The work behind the endpoints (runs in worker threads)."""
 
@@ -142,10 +173,9 @@ class _Service:
 
         query = upload.to_query(self.config.max_query_s)
         snap = self.catalog.snapshot()  # one generation for the whole answer
-        cohort = self.config.no_match.cohort if self.config.no_match else COHORT
-        result = search(query, snap, top=max(top, cohort), from_start=from_start,
-                        db_dir=self.catalog.db_dir)
-        answer = decided_answer(result.to_json(), top, self.config.no_match)
+        result = search(query, snap, top=top, from_start=from_start, db_dir=self.catalog.db_dir,
+                        no_match=self.config.no_match)
+        answer = result.to_json()
         if detail:
             answer["query_contour"] = self._contour_json(query.contour)
             best = result.hits[0] if result.hits else None
@@ -263,6 +293,7 @@ def add_serve_parser(subparsers: Any) -> Any:
     p.add_argument("--max-upload-mb", type=float, default=None,
                    help="largest query upload in MB (default 20)")
     p.add_argument("--log-level", default="info")
+    add_access_arguments(p)
     p.set_defaults(func=run_serve)
     return p
 
@@ -273,7 +304,8 @@ def run_serve(args: Any) -> int:
 
     from humdex.search import resolve_method
 
-    config = ServerConfig()
+    access, lines = access_from_args(args, settings().token)
+    config = ServerConfig(access=access)
     catalog = Catalog.open(args.db, create=False)
     if args.threshold is not None or args.min_margin is not None:  # one fixed rule from now on
         rule = config_for(resolve_method(catalog.snapshot()))
@@ -285,6 +317,8 @@ def run_serve(args: Any) -> int:
     if args.max_upload_mb is not None:
         config = replace(config, max_query_bytes=int(args.max_upload_mb * 2**20))
     app = create_app(catalog, config)
+    for line in lines:
+        print(line, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 

@@ -58,10 +58,16 @@ class Upload:
             with tempfile.TemporaryDirectory(prefix="humdex-query-") as tmp:
                 path = Path(tmp) / f"query{self.suffix}"
                 path.write_bytes(self.data)
-                query = load_query(path)
+                try:
+                    query = load_query(path)
+                except HumdexError as err:  # name the upload, not the server's temporary file
+                    raise type(err)(str(err).replace(str(path), self.name)) from None
+            if query.contour.duration_s > max_query_s:
+                raise AudioError(f"{self.name}: query is {query.contour.duration_s:.1f} s long; "
+                                 f"this server accepts at most {max_query_s:g} s")
             return Query(self.name, query.contour, query.pitch_ms)
         samples = audio.decode(self.data, audio.SAMPLE_RATE, suffix_hint=self.suffix or None,
-                               name=self.name)
+                               name=self.name, max_s=max_query_s)
         seconds = audio.duration_s(samples, audio.SAMPLE_RATE)
         if seconds > max_query_s:
             raise AudioError(f"{self.name}: query is {seconds:.1f} s long; this server accepts "

@@ -27,6 +27,8 @@ class ChannelConfig:
     clip_prob: float = 0.2
     clip_drive_db: tuple[float, float] = (1.0, 12.0)
     eight_bit_prob: float = 0.15
+    codec_prob: float = 0.2  # a low-bitrate voice/phone codec (simulated: band cut + coarse spectrum)
+    codec_kbps: tuple[int, ...] = (8, 12, 16, 24)
     level_dbfs: tuple[float, float] = (-32.0, -12.0)  # rms of the result
 
 
@@ -42,6 +44,7 @@ STUDIO = ChannelConfig(
     clip_prob=0.05,
     clip_drive_db=(0.0, 3.0),
     eight_bit_prob=0.0,
+    codec_prob=0.0,
     level_dbfs=(-22.0, -12.0),
 )  # released music: clean, reverberant, mastered
 
@@ -67,6 +70,8 @@ def apply_channel(
         x = np.clip(x * drive, -1.0, 1.0) / drive
     if rng.random() < config.eight_bit_prob:
         x = np.round(np.clip(x, -1.0, 1.0) * 127.0) / 127.0
+    if config.codec_prob > 0 and rng.random() < config.codec_prob:
+        x = simulate_codec(x, int(rng.choice(config.codec_kbps)), sample_rate)
     return np.clip(x, -1.0, 1.0).astype(np.float32)
 
 
@@ -151,6 +156,19 @@ def _band_limit(
     lo = rng.uniform(*config.highpass_hz)
     sos = signal.butter(4, [lo, hi], btype="bandpass", fs=sample_rate, output="sos")
     return signal.sosfilt(sos, x)
+
+
+def simulate_codec(x: np.ndarray, kbps: int, sample_rate: int) -> np.ndarray:
+    """A lossy codec without a codec: low-pass at the cut-off such bitrates keep, and the STFT
+    quantised coarsely (quiet detail and noise floor lost, "swirly" artefacts)."""
+    cutoff = min(0.45 * sample_rate, 2500.0 + 60.0 * kbps)
+    sos = signal.butter(8, cutoff, fs=sample_rate, output="sos")
+    y = signal.sosfilt(sos, x)
+    _, _, z = signal.stft(y, fs=sample_rate, nperseg=512)
+    step = np.abs(z).max() * 10 ** (-(20 + kbps / 4) / 20)
+    z = np.round(z / step) * step
+    _, out = signal.istft(z, fs=sample_rate, nperseg=512)
+    return np.pad(out, (0, max(0, len(x) - len(out))))[: len(x)]
 
 
 def _rms(x: np.ndarray) -> float:

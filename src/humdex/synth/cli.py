@@ -29,6 +29,12 @@ def add_synth_parser(subparsers: Any) -> argparse.ArgumentParser:
     c.add_argument("--full-songs", default="originals", choices=["none", "originals", "all"],
                    help="also write full-length songs to songs/ (default: originals)")  # fmt: skip
     c.add_argument("--pool", default=None, help="melody pool .npz (default: the shipped pool)")
+    c.add_argument("--songs", default="synth", choices=["synth", "records"],
+                   help="how originals and covers sound: synth (numpy voice + band, default) or records "
+                        "(sampled instruments via fluidsynth: lead, chords, bass, drums; `make record-deps`)")  # fmt: skip
+    c.add_argument("--sound", default="train", choices=["train", "heldout"],
+                   help="records only: the training sound (FluidR3_GM) or the held-out evaluation sound "
+                        "(TimGM6mb, programs and styles never used in training)")  # fmt: skip
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     q = sub.add_parser("queries", help="render hums/whistles of MIDI files + a query list for `humdex eval`")
     q.add_argument("midi", nargs="+", help="MIDI/score files or folders (song id = file stem)")
@@ -59,7 +65,11 @@ def _run_corpus(args: argparse.Namespace) -> int:
         raise HumdexError("--hours must be positive and --workers at least 1")
     root = Path(args.out)
     jobs = _jobs(args.split, args.seed, args.pool)
-    config = CorpusConfig(full_songs=args.full_songs)
+    if args.songs == "records":
+        from humdex.synth.sounds import check_sound, get_sound
+
+        check_sound(get_sound(args.sound))
+    config = CorpusConfig(full_songs=args.full_songs, songs=args.songs, sound=args.sound)
     target_s = args.hours * 3600.0
     done_s, cpu_s, rendered_s, i = 0.0, 0.0, 0.0, 0
     started = time.perf_counter()

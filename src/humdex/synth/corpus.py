@@ -39,6 +39,8 @@ class CorpusConfig:
     covers_per_group: tuple[int, int] = (1, 2)
     cover_edit: bool = True  # covers repeat/skip phrases, so alignment is not a constant offset
     full_songs: str = "originals"  # also write full songs to songs/: none | originals | all
+    songs: str = "synth"  # originals and covers: synth (numpy voice + band) | records (humdex.synth.records)
+    sound: str = "train"  # records only: train | heldout (humdex.synth.sounds)
     render: RenderConfig = field(default_factory=RenderConfig)
     fragments: FragmentConfig = field(default_factory=FragmentConfig)
 
@@ -71,9 +73,9 @@ def render_corpus_group(job: MelodyJob, config: CorpusConfig = CorpusConfig()) -
     spans = pick_fragments(score, rng, config.fragments)
     if not spans:
         return []
-    original = render_song(score, rng, config.render, "original")
+    original = _song(score, rng, config, "original")
     n_covers = int(rng.integers(config.covers_per_group[0], config.covers_per_group[1] + 1))
-    covers = [render_song(score, rng, config.render, "cover", edits=config.cover_edit) for _ in range(n_covers)]
+    covers = [_song(score, rng, config, "cover") for _ in range(n_covers)]
     out: list[tuple[FragmentRecord, Rendition]] = []
     for k, (a, b) in enumerate(spans):
         fid = f"{k}"
@@ -94,6 +96,17 @@ def render_corpus_group(job: MelodyJob, config: CorpusConfig = CorpusConfig()) -
             out.append((_record(job, "full", f"{job.group_id}_full_{song.kind}{n}", song.kind,
                                 (0.0, song.duration_s), song, score.start_s, score.end_s), song))  # fmt: skip
     return out
+
+
+def _song(score: Score, rng: np.random.Generator, config: CorpusConfig, kind: str) -> Rendition:
+    if config.songs == "records":
+        from humdex.synth.records import render_record
+        from humdex.synth.sounds import get_sound
+
+        return render_record(score, rng, get_sound(config.sound), kind)
+    if config.songs != "synth":
+        raise ValueError(f"unknown song renderer {config.songs!r}; expected synth or records")
+    return render_song(score, rng, config.render, kind, edits=kind == "cover" and config.cover_edit)
 
 
 def _record(job: MelodyJob, fragment_id: str, rid: str, audio_type: str, interval: tuple[float, float],

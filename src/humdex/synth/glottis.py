@@ -32,7 +32,7 @@ def glottal_tables(
     spec = np.fft.rfft(deriv)
     spec[0] = 0.0
     k = np.arange(len(spec))
-    spec[1:] *= k[1:] ** (-tilt_db_per_oct / 6.02)
+    spec[1:] *= k[1:] ** (tilt_db_per_oct / 6.02)  # negative tilt darkens
     tables = np.empty((len(BAND_TOP_HZ), TABLE_SIZE))
     for b, top in enumerate(BAND_TOP_HZ):
         limited = spec.copy()

@@ -41,7 +41,7 @@ class PerformanceConfig:
     vibrato_depth_st: tuple[float, float] = (0.08, 0.6)  # peak deviation
     vibrato_min_note_s: float = 0.3
     jitter_cents: tuple[float, float] = (3.0, 14.0)
-    wander_st: float = 0.4  # slow (~0.2 s) unsteadiness within notes
+    wander_st: float = 0.55  # slow (~0.2 s) unsteadiness within notes (amateurs: +-30-50 cents)
     wander_corr_s: float = 0.2
     drop_prob: float = 0.05  # a short note is skipped (the previous one is held)
     merge_repeat_prob: float = 0.35  # repeated notes sung as one
@@ -49,6 +49,8 @@ class PerformanceConfig:
     breath_prob: float = 0.6  # at each phrase start
     breath_s: tuple[float, float] = (0.15, 0.5)
     breath_pause_prob: float = 0.5  # the breath adds time instead of shortening the last note
+    hesitation_prob: float = 0.25  # at a phrase start an amateur stops to recall the tune (x err)
+    hesitation_s: tuple[float, float] = (0.4, 2.0)  # silent seconds, on top of the breath
     articulation_gap_s: tuple[float, float] = (0.02, 0.15)
     lead_s: tuple[float, float] = (0.1, 0.8)
     tail_s: tuple[float, float] = (0.1, 0.6)
@@ -126,18 +128,22 @@ def _time_map(
         jit = rng.normal(0.0, config.onset_jitter_s * err, len(perf) - 2)
         perf[1:-1] += np.clip(jit, -0.3 * steps[:-1], 0.3 * steps[1:])
     score_k, perf_k, breaths = [knots[0]], [0.0], []
-    pause_at = set()
+    pause_at: dict[float, float] = {}  # phrase start -> silence before the breath
     for j in score.phrase_starts()[1:]:
-        if rng.random() < config.breath_prob and rng.random() < config.breath_pause_prob:
-            pause_at.add(float(score.onset_s[j]))
+        wait = 0.0
+        if config.hesitation_prob > 0 and rng.random() < config.hesitation_prob * err:
+            wait = rng.uniform(*config.hesitation_s)
+        if wait > 0 or (rng.random() < config.breath_prob and rng.random() < config.breath_pause_prob):
+            pause_at[float(score.onset_s[j])] = wait
     shift = 0.0
     for s, p in zip(knots[1:], perf[1:]):
         if float(s) in pause_at:
             d = rng.uniform(*config.breath_s)
+            wait = pause_at[float(s)]
             score_k.append(s)
             perf_k.append(p + shift)
-            breaths.append((p + shift, p + shift + d))
-            shift += d
+            breaths.append((p + shift + wait, p + shift + wait + d))
+            shift += wait + d
         score_k.append(s)
         perf_k.append(p + shift)
     lead, tail = rng.uniform(*config.lead_s), rng.uniform(*config.tail_s)

@@ -34,9 +34,13 @@ SINGER_PERFORMANCE = PerformanceConfig(
     vibrato_depth_st=(0.2, 0.7),
     drop_prob=0.0,
     breath_prob=0.7,
+    hesitation_prob=0.0,
     lead_s=(0.5, 2.0),
     tail_s=(0.5, 2.0),
 )  # recorded singers: in tune, steady, expressive
+# People humming into a phone phonate softly: low vocal effort steepens the source's spectral slope
+# (several dB per octave against full voice), and the voice is breathier.
+QUERY_VOICE = VoiceConfig(tilt_db_per_oct=(-9.0, -1.0), breathiness=(0.02, 0.25))
 WHISTLE_PERFORMANCE = PerformanceConfig(vibrato_prob=0.3, vibrato_depth_st=(0.05, 0.3), scoop_prob=0.25)
 
 
@@ -48,7 +52,8 @@ class RenderConfig:
     query_performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     whistle_performance: PerformanceConfig = field(default_factory=lambda: WHISTLE_PERFORMANCE)
     song_performance: PerformanceConfig = field(default_factory=lambda: SINGER_PERFORMANCE)
-    voice: VoiceConfig = field(default_factory=VoiceConfig)
+    voice: VoiceConfig = field(default_factory=VoiceConfig)  # recorded singers
+    query_voice: VoiceConfig = field(default_factory=lambda: QUERY_VOICE)
     whistle: WhistleConfig = field(default_factory=WhistleConfig)
     query_channel: ChannelConfig = field(default_factory=ChannelConfig)
     song_channel: ChannelConfig = field(default_factory=lambda: STUDIO)
@@ -123,7 +128,7 @@ def render_query(
         style = _pick(rng, HUM_STYLE_WEIGHTS) if kind == "hum" else "lyrics"
         syllables = HUM_STYLES[style] if kind == "hum" else LYRICS
         perf = perform(score, singer, rng, config.query_performance, legato=syllables.legato)
-        audio = sing(perf, singer, syllables, rng, config.voice, sr)
+        audio = sing(perf, singer, syllables, rng, config.query_voice, sr)
     if channel:
         audio = apply_channel(audio, rng, config.query_channel, sr)
     else:

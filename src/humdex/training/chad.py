@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ import numpy as np
 from scipy.io import wavfile
 
 from humdex.errors import HumdexError
+from humdex.files import atomic_write_bytes
 from humdex.frontend.audio import SAMPLE_RATE, load
 from humdex.synth.timemap import TimeMap
 
@@ -184,20 +183,6 @@ def metadata_text(records: Iterable[FragmentRecord]) -> str:
 
 def write_metadata(path: str | Path, records: Iterable[FragmentRecord]) -> None:
     atomic_write_bytes(Path(path), metadata_text(records).encode("utf-8"))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same folder and os.replace: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:

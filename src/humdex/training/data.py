@@ -235,9 +235,10 @@ def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None 
             suffix = "" if feature == "crepe" else f"__{feature}"  # CREPE caches keep their old names
             path = cache / f"{rec.group_id}__{rec.fragment_id}__{rec.id}{suffix}.npy"
             if not path.is_file():
+                from humdex.files import atomic_write
+
                 act = audio_frames(load_fragment_audio(rec, root), SAMPLE_RATE, feature)
-                np.save(path.with_suffix(".tmp.npy"), act.astype(np.float16))
-                path.with_suffix(".tmp.npy").replace(path)
+                atomic_write(path, lambda f, a=act: np.save(f, a.astype(np.float16)), fsync=False)
             act = np.load(path)
             dur = len(act) * CREPE_HOP_S
             if rec.time_map is not None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,11 +217,9 @@ def write_pool(kept: list[dict], path: Path = POOL_PATH) -> None:
         "corpora": np.array(corpora),
         "split_index": np.array([SPLITS.index(t["split"]) for t in kept], dtype=np.uint8),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
-    os.replace(tmp, path)
+    from humdex.files import atomic_savez
+
+    atomic_savez(path, compressed=True, **arrays)
 
 
 # ---------------------------------------------------------------- loading

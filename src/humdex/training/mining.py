@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import functools
 import hashlib
 import os
 import time
@@ -26,6 +27,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -164,10 +166,9 @@ def song_frames(path: Path, feature: str, separate: str, cache: Path | None) -> 
         voice = separate_vocals(audio, SAMPLE_RATE)
     frames = audio_frames(voice, SAMPLE_RATE, feature).astype(np.float32)
     if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp.npy")
-        np.save(tmp, frames.astype(np.float16))
-        tmp.replace(cached)
+        from humdex.files import atomic_write
+
+        atomic_write(cached, lambda f: np.save(f, frames.astype(np.float16)), fsync=False)
     return audio, frames
 
 
@@ -241,7 +242,8 @@ def mine_group(group: CoverGroup, model_path: str | None, out: Path, config: Min
         fid = str(k)
         interval = spans[k]
         orig_id = f"{group.group_id}_{k}_{group.original.id}"
-        base = {"group_id": group.group_id, "fragment_id": fid, "kind": "song", "melody_id": group.group_id}
+        base: dict[str, Any] = {"group_id": group.group_id, "fragment_id": fid, "kind": "song",
+                                "melody_id": group.group_id}
         rec = FragmentRecord(id=orig_id, audio_type="original", interval=interval, correlation=1.0,
                              check_by_crowdsource=False, is_available=True,
                              duration=interval[1] - interval[0],
@@ -312,7 +314,7 @@ def mine(groups: Sequence[CoverGroup], model_path: str | None, out: str | Path,
 
     if workers <= 1:
         for g in todo:
-            done(g.group_id, lambda g=g: mine_group(g, model_path, out, config, cache_dir))
+            done(g.group_id, functools.partial(mine_group, g, model_path, out, config, cache_dir))
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
         with ProcessPoolExecutor(workers) as pool:

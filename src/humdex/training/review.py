@@ -122,6 +122,9 @@ def add_review_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8001)
     p.add_argument("--log-level", default="warning")
+    from humdex.service.access import add_access_arguments
+
+    add_access_arguments(p)
     p.set_defaults(func=run_review)
     return p
 
@@ -130,11 +133,16 @@ def run_review(args: argparse.Namespace) -> int:
     if args.serve:
         import uvicorn
 
+        from humdex.service.access import access_from_args
         from humdex.service.review import create_review_app
+        from humdex.settings import settings
 
         _check_folder(Path(args.folder))
-        print(f"review page: http://{args.host}:{args.port}/review")
-        uvicorn.run(create_review_app(args.folder), host=args.host, port=args.port, log_level=args.log_level)
+        access, _ = access_from_args(args, settings().token)
+        link = f"?token={access.token}" if access.token else ""
+        print(f"review page: http://{args.host}:{args.port}/review{link}")
+        uvicorn.run(create_review_app(args.folder, access), host=args.host, port=args.port,
+                    log_level=args.log_level)
         return 0
     items = review_queue(args.folder)
     print(f"{len(items)} pairs to review (s = same, d = different, k = skip, q = quit)")

@@ -125,13 +125,14 @@ def plot_curves(metrics: list[dict], path: Path) -> None:
 
 def _save(out: Path, model: Encoder, opt: torch.optim.Optimizer, cfg: TrainConfig, step: int,
           elapsed_s: float, metrics: list[dict]) -> Path:
+    from humdex.files import atomic_write
+
     ckpt = out / "ckpt.pt"
-    tmp = out / "ckpt.pt.tmp"
-    torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()},
+    state = {"model": {k: v.cpu() for k, v in model.state_dict().items()},
                 "optimizer": opt.state_dict(), "config": cfg.model.to_dict(),
                 "train_config": cfg.to_dict(), "step": step, "elapsed_s": elapsed_s,
-                "metrics": metrics}, tmp)
-    tmp.replace(ckpt)
+                "metrics": metrics}
+    atomic_write(ckpt, lambda f: torch.save(state, f))
     return ckpt
 
 
@@ -263,9 +264,10 @@ def load_mixture(roots: list[str], cache: str | None, max_fragments: int | None,
         if not (Path(root) / METADATA_NAME).is_file():
             raise HumdexError(f"{root}: not a CHAD-layout folder (no {METADATA_NAME})")
         sub = None if cache is None else Path(cache) / (f"{n}_{Path(root).name}" if len(roots) > 1 else "")
-        kw = {"feature": feature, "audio_types": audio_types}
-        train_groups += load_chad_groups(root, "train", sub, max_fragments, **kw)
-        val_groups += load_chad_groups(root, "validation", sub, max_fragments, **kw)
+        train_groups += load_chad_groups(root, "train", sub, max_fragments, feature=feature,
+                                         audio_types=audio_types)
+        val_groups += load_chad_groups(root, "validation", sub, max_fragments, feature=feature,
+                                       audio_types=audio_types)
     return train_groups, val_groups
 
 

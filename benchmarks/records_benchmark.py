@@ -1,0 +1,185 @@
+"""Records benchmark: hummed/whistled/sung queries against an audio catalog of rendered records.
+
+The catalog: the 48 MIREX-QBSH songs (mirex_qbsh_db/00001-00048.mid) + distractor melodies from the
+melody pool (test split first, then validation, then train), each rendered as a record with the
+HELD-OUT sound (humdex.synth.sounds.HELDOUT: TimGM6mb, programs and styles never used in training),
+for evaluation only. Queries: the synthesizer's hums, whistles and sung queries of the first
+`--targets` songs (the 48 MIREX songs, then distractors), 10 s from anywhere in the song.
+
+Every stage is resumable (files already written are skipped) and may run at low priority:
+
+    nice -n 19 python benchmarks/records_benchmark.py render --out data/records_bench --songs 300
+    python benchmarks/records_benchmark.py eval --out data/records_bench --songs 300 --method classical auto
+
+`eval` indexes songs/ with `humdex index` (no flags: the product's default front end) into
+OUT/db_N, also the same melodies as MIDI into OUT/db_midi_N, runs `humdex eval` per method and
+prints top-1/top-10 per query kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+MIREX_DB = Path("/work/shared/data/mirex_qbsh_db")
+KINDS = ("hum", "whistle", "sing")
+
+
+def catalog_melodies(n_songs: int, seed: int) -> list[tuple[str, object]]:
+    """[(song id, Score)]: the 48 MIREX songs, then pool distractors of >= 15 s, in a fixed order."""
+    from humdex.frontend.melody import read_melody
+    from humdex.synth.score import Score
+    from humdex.training.melody_pool import load_pool
+
+    out: list[tuple[str, object]] = []
+    for k in range(1, 49):
+        out.append((f"mirex{k:05d}", Score.from_notes(read_melody(MIREX_DB / f"{k:05d}.mid"))))
+    for split in ("test", "validation", "train"):
+        pool = load_pool(split)
+        order = np.random.default_rng([seed, len(split)]).permutation(len(pool))
+        for i in order:
+            if len(out) >= n_songs:
+                return out
+            m = pool[int(i)]
+            if len(m.onset_s) < 12 or m.onset_s[-1] < 15.0:
+                continue
+            out.append((f"{split[:2]}{int(i):05d}", Score(np.asarray(m.onset_s), np.asarray(m.duration_s),
+                                                           np.asarray(m.pitch_midi))))  # fmt: skip
+    return out[:n_songs]
+
+
+def render(args: argparse.Namespace) -> int:
+    from humdex.synth.benchmark import QueryPlan, query_from_score
+    from humdex.synth.records import render_record
+    from humdex.synth.sounds import get_sound
+    from humdex.training.chad import write_wav
+
+    sound = get_sound(args.sound)
+    out = Path(args.out)
+    melodies = catalog_melodies(args.songs, args.seed)
+    t0, fresh = time.perf_counter(), 0
+    for n, (song_id, score) in enumerate(melodies):
+        wav = out / "songs" / f"{song_id}.wav"
+        if not wav.is_file():
+            rec = render_record(score, np.random.default_rng([args.seed, n, 1]), sound, "original")
+            write_wav(wav, rec.audio, rec.sample_rate)  # atomic: a partial file never exists
+            (out / "info").mkdir(parents=True, exist_ok=True)
+            (out / "info" / f"{song_id}.json").write_text(json.dumps(rec.info))
+            fresh += 1
+        mid = out / "midi" / f"{song_id}.mid"
+        if not mid.is_file():
+            write_score_midi(score, mid)
+        if n < args.targets:
+            for kind in KINDS:
+                for k in range(args.per_kind):
+                    q = out / "queries" / f"{song_id}_{kind}{k}.wav"
+                    if q.is_file():
+                        continue
+                    plan = QueryPlan(duration_s=args.duration, from_start=False)
+                    rend = query_from_score(score, kind, np.random.default_rng([args.seed, n, 2, KINDS.index(kind), k]), plan)
+                    write_wav(q, rend.audio, rend.sample_rate)
+        if fresh and fresh % 25 == 0:
+            print(f"{n + 1}/{len(melodies)} songs, {fresh} rendered, {time.perf_counter() - t0:.0f} s", flush=True)
+    lines = [f"queries/{sid}_{kind}{k}.wav\t{sid}" for sid, _ in melodies[: args.targets] for kind in KINDS
+             for k in range(args.per_kind)]  # fmt: skip
+    (out / f"queries_{args.targets}.tsv").write_text("\n".join(lines) + "\n")
+    print(f"{len(melodies)} songs ({fresh} rendered now in {time.perf_counter() - t0:.0f} s), {len(lines)} queries -> {out}")
+    return 0
+
+
+def write_score_midi(score: object, path: Path) -> None:
+    from humdex.synth.fluid import Part, write_midi
+
+    notes = np.stack([score.onset_s, score.offset_s, np.round(score.pitch_midi), np.full(len(score), 100.0)], axis=1)  # type: ignore[attr-defined]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part.mid")
+    write_midi([Part("melody", notes, 0)], tmp)
+    tmp.replace(path)
+
+
+def humdex(*argv: str) -> None:
+    subprocess.run([sys.executable, "-m", "humdex", *argv], check=True)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    ids = [sid for sid, _ in catalog_melodies(args.songs, args.seed)]
+    missing = [s for s in ids if not (out / "songs" / f"{s}.wav").is_file()]
+    if missing:
+        print(f"{len(missing)} of {len(ids)} songs not rendered yet; run `render` first", file=sys.stderr)
+        return 2
+    queries = out / f"queries_{args.targets}.tsv"
+    rows = []
+    for catalog in args.catalogs:
+        db = out / f"db_{catalog}_{args.songs}"
+        folder = "songs" if catalog == "audio" else "midi"
+        suffix = "wav" if catalog == "audio" else "mid"
+        if not (db / "done").is_file():
+            t0 = time.perf_counter()  # song id = file stem
+            humdex("index", *[str(out / folder / f"{s}.{suffix}") for s in ids], "--db", str(db), "--quiet")
+            (db / "done").write_text(f"{time.perf_counter() - t0:.1f} s to index {len(ids)} songs\n")
+        for method in args.method:
+            report = out / f"report_{catalog}_{args.songs}_{method}.json"
+            if not report.is_file():
+                humdex("eval", "--db", str(db), "--queries", str(queries), "--method", method, "--anywhere",
+                       "--report", str(report), "--quiet")  # fmt: skip
+            rows += summarise(catalog, method, json.loads(report.read_text()))
+    print(f"\n{args.songs} songs ({catalog_note(out, args.songs)}), queries: {queries.name}\n")
+    print("| catalog | method | query kind | n | top-1 | top-10 | MRR |\n|---|---|---|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(str(x) for x in r) + " |")
+    return 0
+
+
+def catalog_note(out: Path, n: int) -> str:
+    done = [out / f"db_{c}_{n}" / "done" for c in ("audio", "midi")]
+    return "; ".join(f"{p.parent.name}: {p.read_text().strip()}" for p in done if p.is_file())
+
+
+def summarise(catalog: str, method: str, report: dict) -> list[tuple]:
+    by_kind: dict[str, list] = defaultdict(list)
+    for q in report["queries"]:
+        kind = Path(q["query"]).stem.split("_")[-1].rstrip("0123456789")
+        by_kind[kind].append(q["rank"])
+        by_kind["all"].append(q["rank"])
+    rows = []
+    for kind in (*KINDS, "all"):
+        ranks = by_kind.get(kind, [])
+        if not ranks:
+            continue
+        top1 = np.mean([r is not None and r <= 1 for r in ranks])
+        top10 = np.mean([r is not None and r <= 10 for r in ranks])
+        mrr = np.mean([1.0 / r if r else 0.0 for r in ranks])
+        rows.append((catalog, method, kind, len(ranks), f"{top1:.3f}", f"{top10:.3f}", f"{mrr:.3f}"))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    sub = p.add_subparsers(dest="stage", required=True)
+    for name in ("render", "eval"):
+        s = sub.add_parser(name)
+        s.add_argument("--out", required=True)
+        s.add_argument("--songs", type=int, default=300, help="catalog size (48 MIREX songs + distractors)")
+        s.add_argument("--targets", type=int, default=100, help="songs with queries (the MIREX 48 first)")
+        s.add_argument("--seed", type=int, default=15)
+    r = sub.choices["render"]
+    r.add_argument("--sound", default="heldout")
+    r.add_argument("--per-kind", type=int, default=1, help="queries per target song and kind")
+    r.add_argument("--duration", type=float, default=10.0)
+    e = sub.choices["eval"]
+    e.add_argument("--method", nargs="+", default=["classical", "auto"])
+    e.add_argument("--catalogs", nargs="+", default=["audio", "midi"])
+    args = p.parse_args(argv)
+    return render(args) if args.stage == "render" else evaluate(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
