@@ -46,7 +46,8 @@ def write_groups_csv(root: Path) -> Path:
     return path
 
 
-def judge_mined(corpus: Path, mined: Path, group_ids: set[str] | None = None) -> list:
+def judge_mined(corpus: Path, mined: Path, group_ids: set[str] | None = None, by: str = "correlation") -> list:
+    """Judged pairs; their score is the row's correlation, or its peak margin (by="margin")."""
     maps = {r.id: r.time_map for r in read_metadata(corpus / "songs.csv")}
     rows = read_metadata(mined / "metadata.csv")
     originals = {(r.group_id, r.fragment_id): r for r in rows if r.audio_type == "original"}
@@ -57,7 +58,8 @@ def judge_mined(corpus: Path, mined: Path, group_ids: set[str] | None = None) ->
         o = originals[r.group_id, r.fragment_id]
         omap = maps[Path(o.extra["source"]).stem]
         cmap = maps[Path(r.extra["source"]).stem]
-        judged.append(judge_pair(omap, o.interval, cmap, r.interval, r.correlation or 0.0))
+        score = float(r.extra.get("margin") or 0.0) if by == "margin" else (r.correlation or 0.0)
+        judged.append(judge_pair(omap, o.interval, cmap, r.interval, score))
     return judged
 
 
@@ -96,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--review", type=float, default=MineConfig().review)
     p.add_argument("--plot", default=None)
     p.add_argument("--json", default=None, help="write the results here")
+    p.add_argument("--corpus", default=None, help="cover songs already rendered (songs.csv + groups.csv)")
+    p.add_argument("--tag", default="", help="suffix of the mined folder's name")
     args = p.parse_args(argv)
     work = Path(args.work)
-    corpus = work / "corpus"
+    corpus = Path(args.corpus) if args.corpus else work / "corpus"
     t0 = time.perf_counter()
     if not (corpus / "songs.csv").is_file() or len(read_metadata(corpus / "songs.csv")) == 0:
         render_corpus(corpus, args.groups, args.seed)
@@ -109,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     curves, results = {}, {}
     thresholds = np.round(np.arange(0.3, 0.86, 0.025), 3)
     for mode in modes:
-        mined = work / (f"mined_{mode}" + ("" if args.model is None else f"_{Path(args.model).stem}"))
+        mined = work / (f"mined_{mode}" + ("" if args.model is None else f"_{Path(args.model).stem}") + args.tag)
         t1 = time.process_time()
         w1 = time.perf_counter()
         config = MineConfig(separate=mode)
@@ -131,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
               f"p95 {q.end_error_p95_s:.3f} s")
         print("  threshold precision recall accepted")
         for t, pr, rc, n in curve[::2]:
+            print(f"  {t:9.3f} {pr:9.3f} {rc:6.3f} {n:8d}")
+        by_margin = judge_mined(corpus, mined, {g.group_id for g in groups}, by="margin")
+        margin_curve = precision_yield(by_margin, np.round(np.arange(0.0, 0.42, 0.03), 3))
+        results[label]["margin_curve"] = margin_curve
+        print("  peak margin >= : precision recall accepted")
+        for t, pr, rc, n in margin_curve:
             print(f"  {t:9.3f} {pr:9.3f} {rc:6.3f} {n:8d}")
     if args.plot:
         plot(curves, Path(args.plot))
