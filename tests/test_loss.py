@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from humdex.training.loss import group_contrastive_loss, multi_similarity_masks
@@ -37,10 +38,16 @@ def test_loss_is_lower_when_groups_are_separated() -> None:
 
 
 def test_gradient_flows_and_default_tau() -> None:
+    """The default temperature is the paper's 0.05 (DESIGN.md), and it shapes the loss."""
+    torch.manual_seed(0)
     z = torch.nn.functional.normalize(torch.randn(8, 16), dim=1).requires_grad_()
-    loss = group_contrastive_loss(z, torch.arange(4).repeat_interleave(2))
+    groups = torch.arange(4).repeat_interleave(2)
+    loss = group_contrastive_loss(z, groups)
     loss.backward()
     assert z.grad is not None and torch.isfinite(z.grad).all()
+    with torch.no_grad():
+        assert loss.item() == pytest.approx(group_contrastive_loss(z, groups, tau=0.05).item())
+        assert loss.item() != pytest.approx(group_contrastive_loss(z, groups, tau=0.1).item())
 
 
 def test_multi_similarity_mining_keeps_hard_pairs_only() -> None:

@@ -41,10 +41,9 @@ def test_each_method_gets_its_own_calibrated_rule() -> None:
 
 def test_a_search_result_decides_over_the_cohort_whatever_top_it_lists(tmp_path, song_dir, melodies) -> None:
     """The decision belongs to the result: a top-1 answer still takes its margin over the cohort."""
-    from test_learned import write_f0_csv
-
     from humdex.catalog.catalog import Catalog
     from humdex.search import load_query, search
+    from test_learned import write_f0_csv
 
     catalog = Catalog.open(tmp_path / "db", create=True)
     catalog.add_files([song_dir], progress=False)

@@ -157,7 +157,7 @@ def test_rendering_is_deterministic_for_a_seed():
 def test_structural_edits_make_a_non_constant_alignment():
     score = Score.from_notes(tune(repeats=3))
     edited, structure = edit_structure(score, np.random.default_rng(0), EditConfig(repeat_prob=1.0))
-    assert len(edited) == 2 * len(score) - 0 or len(edited) > len(score)
+    assert len(edited) > len(score)  # every phrase repeated (repeat_prob=1)
     assert not structure.is_monotonic
     song = render_song(score, np.random.default_rng(0), kind="cover", edits=True)
     assert song.time_map.duration_s == pytest.approx(song.duration_s, abs=0.011)

@@ -8,6 +8,7 @@ Augmentations (the paper's list) act on activation windows, where they amount to
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -237,8 +238,8 @@ def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None 
             if not path.is_file():
                 from humdex.files import atomic_write
 
-                act = audio_frames(load_fragment_audio(rec, root), SAMPLE_RATE, feature)
-                atomic_write(path, lambda f, a=act: np.save(f, a.astype(np.float16)), fsync=False)
+                act = audio_frames(load_fragment_audio(rec, root), SAMPLE_RATE, feature).astype(np.float16)
+                atomic_write(path, functools.partial(np.save, arr=act), fsync=False)
             act = np.load(path)
             dur = len(act) * CREPE_HOP_S
             if rec.time_map is not None:

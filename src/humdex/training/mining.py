@@ -392,7 +392,7 @@ def mine_hums(pairs: Sequence[tuple[Path, str]], songs: str | Path, model_path: 
         dur = len(song_audio) / SAMPLE_RATE
         span = (max(0.0, al.start_s), min(dur, al.end_s))
         status = config.status(al.score)
-        base = {"group_id": gid, "fragment_id": fid, "melody_id": song_id}
+        base: dict[str, Any] = {"group_id": gid, "fragment_id": fid, "melody_id": song_id}
         orig = FragmentRecord(id=f"{song_id}__{fid}", audio_type="original", interval=span,
                               correlation=round(al.score, 4), check_by_crowdsource=False,
                               is_available=True, duration=span[1] - span[0], kind="song",
