@@ -24,13 +24,14 @@ from humdex.training.mining import MineConfig, mine, read_groups
 from humdex.training.mining_eval import judge_pair, precision_yield, quality
 
 
-def render_corpus(root: Path, n_groups: int, seed: int, split: str = "validation") -> None:
+def render_corpus(root: Path, n_groups: int, seed: int, split: str = "validation", songs: str = "synth") -> None:
     """n_groups synthetic songs with covers as full songs under root/songs (+ songs.csv)."""
     from humdex.synth.cli import _jobs
     from humdex.synth.corpus import CorpusConfig, collect_metadata, write_group
 
     jobs = _jobs(split, seed, None)
-    config = CorpusConfig(full_songs="all", covers_per_group=(1, 2), queries_per_fragment=(1, 1))
+    config = CorpusConfig(full_songs="all", covers_per_group=(1, 2), queries_per_fragment=(1, 1),
+                          songs=songs, sound="heldout")
     for i in range(n_groups):
         write_group(root, jobs(i), config)
     collect_metadata(root)
@@ -100,12 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--corpus", default=None, help="cover songs already rendered (songs.csv + groups.csv)")
     p.add_argument("--tag", default="", help="suffix of the mined folder's name")
+    p.add_argument("--songs", default="synth", choices=("synth", "records"),
+                   help="cover songs rendered by the synth voice + band, or as records (held-out sound)")
     args = p.parse_args(argv)
     work = Path(args.work)
     corpus = Path(args.corpus) if args.corpus else work / "corpus"
     t0 = time.perf_counter()
     if not (corpus / "songs.csv").is_file() or len(read_metadata(corpus / "songs.csv")) == 0:
-        render_corpus(corpus, args.groups, args.seed)
+        render_corpus(corpus, args.groups, args.seed, songs=args.songs)
     groups = read_groups(write_groups_csv(corpus))[: args.groups]
     print(f"{len(groups)} groups, {sum(len(g.covers) for g in groups)} covers "
           f"(rendered in {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
