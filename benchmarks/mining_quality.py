@@ -24,13 +24,14 @@ from humdex.training.mining import MineConfig, mine, read_groups
 from humdex.training.mining_eval import judge_pair, precision_yield, quality
 
 
-def render_corpus(root: Path, n_groups: int, seed: int, split: str = "validation") -> None:
+def render_corpus(root: Path, n_groups: int, seed: int, split: str = "validation", songs: str = "synth") -> None:
     """n_groups synthetic songs with covers as full songs under root/songs (+ songs.csv)."""
     from humdex.synth.cli import _jobs
     from humdex.synth.corpus import CorpusConfig, collect_metadata, write_group
 
     jobs = _jobs(split, seed, None)
-    config = CorpusConfig(full_songs="all", covers_per_group=(1, 2), queries_per_fragment=(1, 1))
+    config = CorpusConfig(full_songs="all", covers_per_group=(1, 2), queries_per_fragment=(1, 1),
+                          songs=songs, sound="heldout")
     for i in range(n_groups):
         write_group(root, jobs(i), config)
     collect_metadata(root)
@@ -46,7 +47,8 @@ def write_groups_csv(root: Path) -> Path:
     return path
 
 
-def judge_mined(corpus: Path, mined: Path, group_ids: set[str] | None = None) -> list:
+def judge_mined(corpus: Path, mined: Path, group_ids: set[str] | None = None, by: str = "correlation") -> list:
+    """Judged pairs; their score is the row's correlation, or its peak margin (by="margin")."""
     maps = {r.id: r.time_map for r in read_metadata(corpus / "songs.csv")}
     rows = read_metadata(mined / "metadata.csv")
     originals = {(r.group_id, r.fragment_id): r for r in rows if r.audio_type == "original"}
@@ -57,7 +59,8 @@ def judge_mined(corpus: Path, mined: Path, group_ids: set[str] | None = None) ->
         o = originals[r.group_id, r.fragment_id]
         omap = maps[Path(o.extra["source"]).stem]
         cmap = maps[Path(r.extra["source"]).stem]
-        judged.append(judge_pair(omap, o.interval, cmap, r.interval, r.correlation or 0.0))
+        score = float(r.extra.get("margin") or 0.0) if by == "margin" else (r.correlation or 0.0)
+        judged.append(judge_pair(omap, o.interval, cmap, r.interval, score))
     return judged
 
 
@@ -96,12 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--review", type=float, default=MineConfig().review)
     p.add_argument("--plot", default=None)
     p.add_argument("--json", default=None, help="write the results here")
+    p.add_argument("--corpus", default=None, help="cover songs already rendered (songs.csv + groups.csv)")
+    p.add_argument("--tag", default="", help="suffix of the mined folder's name")
+    p.add_argument("--songs", default="synth", choices=("synth", "records"),
+                   help="cover songs rendered by the synth voice + band, or as records (held-out sound)")
     args = p.parse_args(argv)
     work = Path(args.work)
-    corpus = work / "corpus"
+    corpus = Path(args.corpus) if args.corpus else work / "corpus"
     t0 = time.perf_counter()
     if not (corpus / "songs.csv").is_file() or len(read_metadata(corpus / "songs.csv")) == 0:
-        render_corpus(corpus, args.groups, args.seed)
+        render_corpus(corpus, args.groups, args.seed, songs=args.songs)
     groups = read_groups(write_groups_csv(corpus))[: args.groups]
     print(f"{len(groups)} groups, {sum(len(g.covers) for g in groups)} covers "
           f"(rendered in {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
@@ -109,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     curves, results = {}, {}
     thresholds = np.round(np.arange(0.3, 0.86, 0.025), 3)
     for mode in modes:
-        mined = work / (f"mined_{mode}" + ("" if args.model is None else f"_{Path(args.model).stem}"))
+        mined = work / (f"mined_{mode}" + ("" if args.model is None else f"_{Path(args.model).stem}") + args.tag)
         t1 = time.process_time()
         w1 = time.perf_counter()
         config = MineConfig(separate=mode)
@@ -131,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
               f"p95 {q.end_error_p95_s:.3f} s")
         print("  threshold precision recall accepted")
         for t, pr, rc, n in curve[::2]:
+            print(f"  {t:9.3f} {pr:9.3f} {rc:6.3f} {n:8d}")
+        by_margin = judge_mined(corpus, mined, {g.group_id for g in groups}, by="margin")
+        margin_curve = precision_yield(by_margin, np.round(np.arange(0.0, 0.42, 0.03), 3))
+        results[label]["margin_curve"] = margin_curve
+        print("  peak margin >= : precision recall accepted")
+        for t, pr, rc, n in margin_curve:
             print(f"  {t:9.3f} {pr:9.3f} {rc:6.3f} {n:8d}")
     if args.plot:
         plot(curves, Path(args.plot))

@@ -46,6 +46,24 @@ def test_alignment_finds_offset_and_tempo_of_a_stretched_fragment() -> None:
     assert unrelated.score < 0.6
 
 
+def test_margin_tells_a_collapsed_model_from_a_match() -> None:
+    """A poorly trained model maps everything to about the same vector: every placement scores
+    high, so the raw score cannot reject, but the peak does not stand out."""
+    rng = np.random.default_rng(4)
+    common = rng.standard_normal(32)
+
+    def collapsed(n):
+        x = common + 0.1 * rng.standard_normal((n, 32))
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    cfg = AlignConfig(hop_s=HOP, window_s=0.0)
+    weak = align_fragment(collapsed(30), CoverSpectrum(collapsed(150), 80), cfg)
+    assert weak.score > 0.9 and weak.margin < 0.05
+    original = smooth_sequence(rng, 150)
+    good = align_fragment(original[40:70], CoverSpectrum(original, 80), cfg)
+    assert good.score > 0.95 and good.margin > 0.5
+
+
 def test_fft_correlation_equals_direct_sum() -> None:
     rng = np.random.default_rng(1)
     cover, frag = smooth_sequence(rng, 50, 8), smooth_sequence(rng, 12, 8)

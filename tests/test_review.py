@@ -88,3 +88,22 @@ def test_terminal_review(tmp_path, monkeypatch, capsys) -> None:
     assert status_of(root, "c1") == ("different", True) and status_of(root, "c2") == ("uncertain", False)
     assert "1 answers stored" in capsys.readouterr().out
     assert main(["review", str(tmp_path)]) == 2
+
+
+def test_answers_need_the_token_and_the_same_origin(tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from humdex.service.access import AccessConfig
+    from humdex.service.review import create_review_app
+
+    root = mined_folder(tmp_path / "mined")
+    client = TestClient(create_review_app(root, AccessConfig(token="s3cret")), base_url="http://127.0.0.1")
+    body = {"group_id": "g1", "fragment_id": "0", "id": "c1", "answer": "same"}
+    assert client.get("/review/api/queue").status_code == 200  # reading needs no token
+    assert client.post("/review/api/answer", json=body).status_code == 401
+    assert client.post("/review/api/answer", json=body, headers={"Authorization": "Bearer s3cret",
+                                                               "Origin": "http://evil.example"}).status_code == 403
+    assert client.get("/review/api/queue", headers={"Host": "evil.example"}).status_code == 403
+    assert status_of(root, "c1") == ("uncertain", False)
+    ok = client.post("/review/api/answer", json=body, headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200 and status_of(root, "c1") == ("same", True)

@@ -28,13 +28,17 @@ class Alignment:
 
     score: mean cosine of the aligned fingerprints, clipped to [0, 1] (CHAD's `correlation`);
     start_s, end_s: the stretch in the cover's seconds (sub-hop precision);
-    ratio: cover seconds per original second.
+    ratio: cover seconds per original second;
+    margin: the score minus the median score of the fragment at every offset of the cover (at
+    the best ratio): how much the peak stands out, which, unlike the raw score, does not grow
+    when a poorly trained model makes all fingerprints alike.
     """
 
     score: float
     start_s: float
     end_s: float
     ratio: float
+    margin: float = 0.0
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -93,16 +97,18 @@ def _fft_size(n: int) -> int:
     return size
 
 
-def _best_offset(spectrum: CoverSpectrum, fragment: np.ndarray) -> tuple[float, float]:
-    """(mean cosine, fractional offset in hops) of the fragment's best placement in the cover."""
+def _best_offset(spectrum: CoverSpectrum, fragment: np.ndarray) -> tuple[float, float, float]:
+    """(mean cosine, fractional offset in hops, median mean cosine over all offsets) of the
+    fragment's best placement in the cover."""
     n = len(fragment)
     corr = spectrum.correlation(fragment) / n
     offsets = np.arange(len(corr)) - spectrum.max_fragment
     inside = np.minimum(offsets + n, spectrum.m) - np.maximum(offsets, 0)
     valid = inside >= MIN_OVERLAP * n
     if not valid.any():
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     scores = np.where(valid, corr, -np.inf)
+    background = float(np.median(corr[valid]))
     k = int(np.argmax(scores))
     frac = 0.0
     if 0 < k < len(scores) - 1 and np.isfinite(scores[k - 1]) and np.isfinite(scores[k + 1]):
@@ -110,7 +116,7 @@ def _best_offset(spectrum: CoverSpectrum, fragment: np.ndarray) -> tuple[float, 
         curve = left - 2 * mid + right
         if curve < 0:
             frac = float(np.clip(0.5 * (left - right) / curve, -0.5, 0.5))
-    return float(scores[k]), float(offsets[k] + frac)
+    return float(scores[k]), float(offsets[k] + frac), background
 
 
 def align_fragment(fragment: np.ndarray, cover: np.ndarray | CoverSpectrum,
@@ -129,14 +135,14 @@ def align_fragment(fragment: np.ndarray, cover: np.ndarray | CoverSpectrum,
         return Alignment(0.0, 0.0, 0.0, 1.0)
     if max_n > spectrum.max_fragment:
         raise ValueError("CoverSpectrum built for shorter fragments")
-    best = (-np.inf, 0.0, 1.0)
+    best = (-np.inf, 0.0, 1.0, 0.0)
 
     def attempt(ratio: float) -> None:
         nonlocal best
         for phase in config.phases:
-            score, offset = _best_offset(spectrum, stretch_sequence(fragment, ratio, phase))
+            score, offset, background = _best_offset(spectrum, stretch_sequence(fragment, ratio, phase))
             if score > best[0]:  # the fragment's first window sits `phase` hops before element 0
-                best = (score, offset - phase, ratio)
+                best = (score, offset - phase, ratio, background)
 
     for ratio in config.ratios:
         attempt(ratio)
@@ -144,13 +150,13 @@ def align_fragment(fragment: np.ndarray, cover: np.ndarray | CoverSpectrum,
     for step in config.refine:
         if step != 1.0:
             attempt(coarse * step)
-    score, offset, ratio = best
+    score, offset, ratio, background = best
     span_s = (n - 1) * config.hop_s + config.window_s
     # window j of the stretched fragment (original window j / ratio) starts at (offset + j) hops;
     # centres meet, so the fragment's start sits half a window's stretch before
     start = offset * config.hop_s + 0.5 * config.window_s * (1.0 - ratio)
     return Alignment(float(np.clip(score, 0.0, 1.0)), float(start), float(start + span_s * ratio),
-                     float(ratio))
+                     float(ratio), float(score - background))
 
 
 def max_fragment_windows(n_windows: int, config: AlignConfig = AlignConfig()) -> int:

@@ -26,7 +26,7 @@ CHAD_COLUMNS = ("group_id", "fragment_id", "id", "audio_type", "youtube_id", "in
                 "correlation", "check_by_crowdsource", "is_available", "duration")  # fmt: skip
 EXTRA_COLUMNS = ("kind", "melody_id", "corpus", "split", "score_interval", "sample_rate",
                  "voice_type", "style", "transpose_st", "edited", "skill", "time_map",
-                 "status", "tempo_ratio", "source")  # fmt: skip
+                 "status", "tempo_ratio", "margin", "source")  # fmt: skip
 # mined rows (humdex mine): status accepted | uncertain | rejected, and after a person's review
 # same | different (check_by_crowdsource True); rows a trainer may use:
 USABLE_STATUS = ("", "accepted", "same")

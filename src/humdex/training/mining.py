@@ -66,8 +66,10 @@ class MineConfig:
     min_voiced: float = 0.3  # automatic fragments with less of their frames voiced are skipped (CREPE models)
     separate: str = "none"  # none | spleeter: fingerprint the vocal stem
 
-    def status(self, score: float) -> str:
-        if score >= self.accept:
+    min_margin: float = 0.0  # accepted pairs' peak must stand this far above the fragment's median score
+
+    def status(self, score: float, margin: float = 1.0) -> str:
+        if score >= self.accept and margin >= self.min_margin:
             return "accepted"
         return "uncertain" if score >= self.review else "rejected"
 
@@ -254,14 +256,15 @@ def mine_group(group: CoverGroup, model_path: str | None, out: Path, config: Min
             al = align_fragment(orig_fp[first:first + count], spectrum, align)
             dur = len(audio) / SAMPLE_RATE
             span = (max(0.0, al.start_s), min(dur, al.end_s))
-            status = config.status(al.score)
+            status = config.status(al.score, al.margin)
             keep = status != "rejected" and span[1] - span[0] > 0.5
             crec = FragmentRecord(id=f"{group.group_id}_{k}_{cover.id}", audio_type="cover",
                                   interval=span, correlation=round(al.score, 4),
                                   check_by_crowdsource=False, is_available=keep,
                                   duration=span[1] - span[0],
                                   extra={"status": status, "tempo_ratio": f"{al.ratio:.4f}",
-                                         "source": str(cover.path)}, **base)
+                                         "margin": f"{al.margin:.4f}", "source": str(cover.path)},
+                                  **base)
             if keep:
                 write_wav(crec.audio_path(out), _cut(audio, span), SAMPLE_RATE)
             records.append(crec)
