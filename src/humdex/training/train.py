@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from humdex.files import atomic_write_bytes
 from humdex.learned.features import feature_windows
 from humdex.learned.model import Encoder, ModelConfig, embed, model_from_checkpoint, save_checkpoint
 from humdex.learned.stores import FaissStore
@@ -145,7 +146,7 @@ def train(train_groups: list[TrainGroup], val_groups: list[TrainGroup], cfg: Tra
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    atomic_write_bytes(out / "config.json", json.dumps(cfg.to_dict(), indent=1).encode())
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     model = Encoder(cfg.model).to(device)
@@ -203,8 +204,7 @@ def train(train_groups: list[TrainGroup], val_groups: list[TrainGroup], cfg: Tra
             _save(out, model, opt, cfg, step, elapsed, metrics)
     bar.close()
     ckpt = _save(out, model, opt, cfg, step, elapsed, metrics)
-    with open(out / "metrics.jsonl", "w") as f:
-        f.writelines(json.dumps(m) + "\n" for m in metrics)
+    atomic_write_bytes(out / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics).encode())
     plot_curves(metrics, out / "curves.png")
     return ckpt
 
