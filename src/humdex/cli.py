@@ -23,14 +23,17 @@ def _print_report(report: object, verb: str) -> int:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from humdex.catalog.catalog import Catalog
-    from humdex.learned.search import default_config
+    from humdex.learned.shipped import default_model_path
     from humdex.search import prepare_default_search
+    from humdex.settings import settings
 
-    default_config()  # a bad HUMDEX_MODELS fails here, before the catalog changes
+    for name in settings().models:  # a bad HUMDEX_MODELS fails here, before the catalog changes
+        default_model_path(name)
     catalog = Catalog.open(args.db, create=args.command == "index")
     report = catalog.add_files(args.paths, manifest=args.manifest, progress=not args.quiet,
                                pitch_method=args.pitch, separate=args.separate)
-    prepare_default_search(catalog, progress=not args.quiet)
+    if report.added or not report.failed:  # only rejected files: nothing new to fingerprint
+        prepare_default_search(catalog, progress=not args.quiet)
     code = _print_report(report, "indexed")
     print(f"catalog {args.db}: {len(catalog)} songs")
     return code

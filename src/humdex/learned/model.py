@@ -7,7 +7,6 @@ import functools
 import hashlib
 import warnings
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +15,8 @@ from torch import nn
 
 from humdex.errors import ModelError
 from humdex.learned.features import M_LONG, M_SHORT, WindowSpec
+from humdex.learned.shipped import DEFAULT_MODELS, default_model_path  # noqa: F401  (re-exported)
 from humdex.settings import settings
-
-DEFAULT_MODELS = {"short": "encoder_crepe_short.pt", "long": "encoder_crepe_long.pt",
-                  "short16": "encoder_crepe_short16.pt", "cqt": "encoder_cqt_short.pt"}
 
 
 @dataclass(frozen=True)
@@ -259,13 +256,6 @@ def model_from_checkpoint(ckpt: dict, source: str = "checkpoint") -> Encoder:
     except (TypeError, RuntimeError, KeyError) as e:
         raise ModelError(f"model checkpoint does not match its config: {source} ({e})") from e
     return model.eval()
-
-
-def default_model_path(name: str = "short") -> Path:
-    """Path of a shipped model ("short" = M_short, "long" = M_long) inside the package."""
-    if name not in DEFAULT_MODELS:
-        raise ModelError(f"unknown default model {name!r}; choose from {sorted(DEFAULT_MODELS)}")
-    return Path(str(resources.files("humdex") / "assets" / DEFAULT_MODELS[name]))
 
 
 @functools.lru_cache(maxsize=8)
