@@ -134,6 +134,10 @@ def test_humdex_train_cli_trains_resumes_and_exports(tmp_path) -> None:
     ckpt = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=True)
     assert ckpt["step"] == 3 and any("val_top1" in m for m in ckpt["metrics"])
     assert load_model(tmp_path / "m.pt").config.base_channels == 4
+    # the recipe that trained it travels with the checkpoint and the shipped model
+    recipe = torch.load(tmp_path / "m.pt", weights_only=True)["train_config"]["recipe"]
+    assert recipe.startswith("humdex train ") and "--resume" in recipe and "--steps 3" in recipe
+    assert ckpt["train_config"]["recipe"] == recipe
     assert main(["train", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
 
 

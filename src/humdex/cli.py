@@ -226,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     first = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(first if first in _BUILTIN_COMMANDS or first in _PLUGGED_PARSERS
                         else None).parse_args(argv)
+    args.command_line = ["humdex", *argv]  # a training run stores it as its recipe
     try:
         return int(args.func(args))
     except HumdexError as err:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ class TrainConfig:
     eval_every: int = 200
     val_queries: int | None = 300  # validation queries searched per evaluation (None: all)
     seed: int = 0
+    recipe: str = ""  # the command line that trained it (kept in the checkpoint and the shipped model)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -215,7 +217,7 @@ def export_model(ckpt_path: str | Path, dest: str | Path) -> Path:
     model = model_from_checkpoint(ckpt, str(ckpt_path))
     val = [m for m in ckpt.get("metrics", []) if "val_top1" in m]
     save_checkpoint(dest, model, half=True, step=ckpt.get("step", 0),
-                    metrics=val[-1] if val else {})
+                    metrics=val[-1] if val else {}, train_config=ckpt.get("train_config", {}))
     return Path(dest)
 
 
@@ -285,7 +287,8 @@ def run_train(args) -> int:
                                         hop_s=spec.hop_s, base_channels=args.width),
                       k_groups=args.k_groups, per_group=args.per_group, lr=args.lr,
                       max_steps=args.steps, minutes=args.minutes, mine=args.mine,
-                      eval_every=args.eval_every)
+                      eval_every=args.eval_every,
+                      recipe=shlex.join(getattr(args, "command_line", ["humdex", "train", *args.chad])))
     print(f"{len(train_groups)} training and {len(val_groups)} validation fragments")
     ckpt = train(train_groups, val_groups, cfg, args.out, device=args.device, resume=args.resume)
     print(f"checkpoint: {ckpt}")
