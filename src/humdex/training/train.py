@@ -23,6 +23,7 @@ from humdex.files import atomic_write_bytes
 from humdex.learned.features import feature_windows
 from humdex.learned.model import Encoder, ModelConfig, embed, model_from_checkpoint, save_checkpoint
 from humdex.learned.stores import FaissStore
+from humdex.metrics import mean_reciprocal_rank, top_k_hit_rate
 from humdex.training.data import AugmentConfig, Bank, TrainGroup, sample_batch
 from humdex.training.loss import TAU, group_contrastive_loss
 
@@ -86,7 +87,7 @@ def retrieval_metrics(model: Encoder, groups: list[TrainGroup], reference: str =
     feature = model.config.feature
     store.add(list(refs), [embed(model, feature_windows(a.astype(np.float32), spec, feature)[0])
                            for a in refs.values()])
-    ranks: list[int] = []
+    ranks: list[int | None] = []  # None: not in the top 10
     for g in groups:
         for rd in g.renditions[1:]:
             if rd.kind in ("original", "cover", "score"):
@@ -95,12 +96,11 @@ def retrieval_metrics(model: Encoder, groups: list[TrainGroup], reference: str =
                 break
             q = embed(model, feature_windows(rd.activation.astype(np.float32), spec, feature)[0])
             found = [m.song_key for m in search_store(store, q, spec.hop_s, top=10)]
-            ranks.append(found.index(g.melody_id) + 1 if g.melody_id in found else 0)
-    r = np.array(ranks)
-    if len(r) == 0:
+            ranks.append(found.index(g.melody_id) + 1 if g.melody_id in found else None)
+    if not ranks:
         return {"top1": 0.0, "top10": 0.0, "mrr": 0.0, "n_queries": 0}
-    return {"top1": float(np.mean(r == 1)), "top10": float(np.mean(r > 0)),
-            "mrr": float(np.mean(np.where(r > 0, 1.0 / np.maximum(r, 1), 0.0))), "n_queries": len(r)}
+    return {"top1": top_k_hit_rate(ranks, 1), "top10": top_k_hit_rate(ranks, 10),
+            "mrr": mean_reciprocal_rank(ranks), "n_queries": len(ranks)}
 
 
 def plot_curves(metrics: list[dict], path: Path) -> None:
