@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -13,23 +12,13 @@ import pytest
 
 from humdex.training.chad import read_metadata
 from review_data import mined_folder
-from test_e2e_browser import CHROMEDRIVER, CHROMIUM
+from test_e2e_browser import _browser, _free_port
+from test_e2e_browser import pytestmark as browser_marks
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-                       reason="needs Debian's chromium and chromium-driver "
-                              "(apt-get install -y chromium chromium-driver)"),
-]
+pytestmark = browser_marks
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_review_page_stores_answers(tmp_path: Path) -> None:
@@ -39,12 +28,6 @@ def test_review_page_stores_answers(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "humdex", "review", str(root), "--serve",
                              "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--no-first-run", "--window-size=1000,900",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(flag)
     driver = None
     try:
         deadline = time.time() + 60
@@ -57,7 +40,7 @@ def test_review_page_stores_answers(tmp_path: Path) -> None:
                 pass
             assert time.time() < deadline, "review server did not start"
             time.sleep(0.2)
-        driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+        driver = _browser(tmp_path, None)
         driver.get(f"{url}/review")
         state = lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state")
         WebDriverWait(driver, 60).until(lambda d: state(d) == "ready")
