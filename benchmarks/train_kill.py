@@ -22,12 +22,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_train import make_groups, write_chad
 
-STEPS = 60
+STEPS = 600
 
 
 def train_cmd(corpus: Path, run: Path) -> list[str]:
     return [sys.executable, "-m", "humdex", "train", str(corpus), "--out", str(run), "--steps", str(STEPS),
-            "--eval-every", "5", "--width", "4", "--k-groups", "6", "--per-group", "3", "--resume"]
+            "--eval-every", "10", "--width", "4", "--k-groups", "6", "--per-group", "3", "--resume"]
 
 
 def checkpoint_step(run: Path) -> int | None:
@@ -50,7 +50,7 @@ def main() -> None:
         for _ in range(args.rounds):
             proc = subprocess.Popen(train_cmd(corpus, run), env=env, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(12.0, 40.0))  # past start-up (~15 s on a loaded 2-core box)
+            time.sleep(rng.uniform(6.0, 30.0))  # past start-up (5-15 s), before the end
             mid_work += proc.poll() is None
             proc.send_signal(signal.SIGKILL)
             proc.wait()
