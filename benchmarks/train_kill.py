@@ -22,12 +22,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_train import make_groups, write_chad
 
-STEPS = 600
+STEPS = 3000
 
 
 def train_cmd(corpus: Path, run: Path) -> list[str]:
     return [sys.executable, "-m", "humdex", "train", str(corpus), "--out", str(run), "--steps", str(STEPS),
-            "--eval-every", "10", "--width", "4", "--k-groups", "6", "--per-group", "3", "--resume"]
+            "--eval-every", "25", "--width", "4", "--k-groups", "6", "--per-group", "3", "--resume"]
 
 
 def checkpoint_step(run: Path) -> int | None:
@@ -50,7 +50,7 @@ def main() -> None:
         for _ in range(args.rounds):
             proc = subprocess.Popen(train_cmd(corpus, run), env=env, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(6.0, 30.0))  # past start-up (5-15 s), before the end
+            time.sleep(rng.uniform(5.0, 20.0))  # past start-up (5-15 s), mostly before the end
             mid_work += proc.poll() is None
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -64,12 +64,13 @@ def main() -> None:
                 corrupt += 1
                 print(f"step went back: {steps[-1]} -> {step}", flush=True)
             steps.append(step)
+        left = sum(p.name.endswith(".tmp") for p in run.iterdir())  # killed mid-save
         done = subprocess.run(train_cmd(corpus, run), env=env, capture_output=True, text=True, check=False)
         final = checkpoint_step(run)
-        leftovers = sorted(p.name for p in run.iterdir() if p.name.endswith(".tmp"))
+        after = sum(p.name.endswith(".tmp") for p in run.iterdir())
         print(f"rounds {args.rounds}: killed mid-work {mid_work}, corrupt or regressed {corrupt}; "
               f"steps after each kill {steps}; final run exit {done.returncode}, step {final} of {STEPS}; "
-              f"temporary files left by killed writers: {len(leftovers)}")
+              f"temporary files left by killed saves {left}, after the resumed run {after}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from humdex.files import atomic_write_bytes
+from humdex.files import atomic_write_bytes, folder_lock, remove_stray_temp_files
 from humdex.learned.features import feature_windows
 from humdex.learned.model import Encoder, ModelConfig, embed, model_from_checkpoint, save_checkpoint
 from humdex.learned.stores import FaissStore
@@ -148,6 +148,8 @@ def train(train_groups: list[TrainGroup], val_groups: list[TrainGroup], cfg: Tra
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out):  # a run killed mid-save left a temporary file beside ckpt.pt
+        remove_stray_temp_files(out)
     atomic_write_bytes(out / "config.json", json.dumps(cfg.to_dict(), indent=1).encode())
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
