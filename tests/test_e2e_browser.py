@@ -43,6 +43,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _wait_until_up(proc: subprocess.Popen, probe_url: str, log: Path, timeout_s: float = 60) -> None:
+    """Until `probe_url` answers 200; fails with the server's log if it exits or never answers."""
+    deadline = time.time() + timeout_s
+    while True:
+        assert proc.poll() is None, log.read_text()
+        try:
+            if httpx.get(probe_url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.time() < deadline, f"server did not start: {log.read_text()[-2000:]}"
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`humdex serve` on a free loopback port over a catalog of the test tunes."""
@@ -54,16 +68,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while True:
-            assert proc.poll() is None, (db.parent / "server.log").read_text()
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.time() < deadline, "server did not start"
-            time.sleep(0.2)
+        _wait_until_up(proc, f"{url}/health", db.parent / "server.log")
         yield url
     finally:
         proc.terminate()

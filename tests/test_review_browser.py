@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from humdex.training.chad import read_metadata
 from review_data import mined_folder
-from test_e2e_browser import _browser, _free_port
+from test_e2e_browser import _browser, _free_port, _wait_until_up
 from test_e2e_browser import pytestmark as browser_marks
 
 pytestmark = browser_marks
@@ -30,16 +28,7 @@ def test_review_page_stores_answers(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     driver = None
     try:
-        deadline = time.time() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{url}/review/api/queue", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.time() < deadline, "review server did not start"
-            time.sleep(0.2)
+        _wait_until_up(proc, f"{url}/review/api/queue", tmp_path / "server.log")
         driver = _browser(tmp_path, None)
         driver.get(f"{url}/review")
         state = lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state")

@@ -20,28 +20,21 @@ from humdex.synth.harmony import Chord, beat_s, harmonise
 from humdex.synth.performance import HOP_S, Performance, PerformanceConfig, perform
 from humdex.synth.phonemes import LYRICS
 from humdex.synth.production import ProductionConfig, produce
-from humdex.synth.render import Rendition, as_score
+from humdex.synth.render import SINGER_PERFORMANCE, Rendition, as_score
 from humdex.synth.score import NoteLike, Score
 from humdex.synth.singer import sample_singer
 from humdex.synth.sounds import TRAIN, Sound, check_sound
 from humdex.synth.timemap import TimeMap, compose
 from humdex.synth.voice import SAMPLE_RATE, VoiceConfig, sing
 
-RECORD_PERFORMANCE = PerformanceConfig(
+RECORD_PERFORMANCE = replace(  # a recorded singer (render.SINGER_PERFORMANCE), with a band
+    SINGER_PERFORMANCE,
     tempo=(0.8, 1.25),
     tempo_drift_sd=0.02,  # a band keeps time
     onset_jitter_s=0.01,
     interval_error_sd_st=0.08,
-    big_error_prob=0.0,
-    key_slip_prob=0.0,
     pitch_drift_sd_st=0.02,
-    pitch_trend_st_per_s=(0.0, 0.0),
-    scoop_prob=0.3,
-    vibrato_prob=0.85,
     vibrato_depth_st=(0.2, 0.6),
-    drop_prob=0.0,
-    breath_prob=0.7,
-    hesitation_prob=0.0,
     lead_s=(0.5, 4.0),  # the band's intro
     tail_s=(1.0, 3.0),  # the band's outro
 )
