@@ -153,3 +153,42 @@ def test_int8_calibration_of_another_model_is_a_model_error() -> None:
     other = Encoder(ModelConfig(base_channels=8, blocks=(1, 1, 1, 1)))
     with pytest.raises(ModelError, match="int8 calibration"):
         int8_encoder(other, model.int8_calibration)
+
+
+def test_int8_module_is_saved_once_and_a_bad_saved_file_is_rebuilt(tmp_path, monkeypatch) -> None:
+    from humdex.learned import model as model_module
+
+    monkeypatch.setenv("HUMDEX_INT8", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    model, x = _calibrated()
+    full = model_module.full_range_int8()
+    xt = torch.as_tensor(x[32:])
+    with torch.inference_mode():
+        built = int8_encoder(model, model.int8_calibration, full)(xt)
+    model_module._int8_of.cache_clear()
+    first = model_module._int8_of(model, full)  # builds and saves
+    saved = list((tmp_path / "humdex" / "int8").glob("encoder-*.pt"))
+    assert len(saved) == 1
+    model_module._int8_of.cache_clear()
+    calls = []
+    monkeypatch.setattr(model_module, "int8_encoder", lambda *a: calls.append(a))  # must not be needed
+    again = model_module._int8_of(model, full)  # a new process: loaded from the file
+    assert calls == [] and again is not first
+    with torch.inference_mode():
+        assert torch.equal(again(xt), built) and torch.equal(first(xt), built)
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    for bad in (b"not a torchscript file", None):
+        if bad is None:  # a valid module saved for another model's digest
+            other, _ = _calibrated(base=4)
+            model_module._int8_of.cache_clear()
+            model_module._int8_of(other, full)
+            other_file = next(p for p in (tmp_path / "humdex" / "int8").glob("encoder-*.pt") if p != saved[0])
+            saved[0].write_bytes(other_file.read_bytes())
+        else:
+            saved[0].write_bytes(bad)
+        model_module._int8_of.cache_clear()
+        rebuilt = model_module._int8_of(model, full)
+        with torch.inference_mode():
+            assert torch.equal(rebuilt(xt), built)
+    model_module._int8_of.cache_clear()

@@ -148,3 +148,18 @@ def test_import_has_no_heavy_side_effects():
     out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_running_median_matches_scipy_nearest_mode() -> None:
+    from scipy.ndimage import median_filter
+
+    from humdex.frontend.pitch import _median
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 3, 8, 101):
+        x = rng.random(n)
+        for width in (3, 5, 9):
+            assert np.array_equal(_median(x, width), median_filter(x, size=width, mode="nearest"))
+    assert np.array_equal(_median(np.array([1.0, 9.0, 1.0, 1.0]), 1), [1.0, 9.0, 1.0, 1.0])
+    with pytest.raises(ValueError):
+        _median(np.ones(5), 4)

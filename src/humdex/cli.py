@@ -66,10 +66,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from humdex.catalog.catalog import Catalog
-    from humdex.search import load_query, search
+    from humdex.search import load_query, prewarm, resolve_method, search
 
     catalog = Catalog.open(args.db)
+    loading = prewarm(catalog.snapshot(), resolve_method(catalog.snapshot(), args.method or "auto"),
+                      args.pitch)
     query = load_query(args.query, pitch_method=args.pitch)
+    loading.join()
     result = search(query, catalog, top=args.top, from_start=args.from_start,
                     **({"method": args.method} if args.method else {}))
     if args.json:
@@ -222,6 +225,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from humdex.settings import configure_native_runtime
+
+    configure_native_runtime()
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(first if first in _BUILTIN_COMMANDS or first in _PLUGGED_PARSERS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,6 +150,34 @@ def prepare_default_search(catalog: Catalog, progress: bool = False) -> str:
 
         sync_catalog(catalog.db_dir, snap, progress=progress)
     return method
+
+
+def prewarm(snap: Snapshot, method: str, pitch_method: str | None = None) -> threading.Thread:
+    """Start loading what a search by `method` (resolved) will need in a background thread, while
+    the caller tracks the query's pitch: the DTW kernels (numba: ~0.5 s per new process), the
+    classical references, or the encoder (torch) and its int8 module. join() it before search().
+
+    For the pYIN tracker (librosa's numba kernels) the DTW kernels are left to the search: numba
+    must not compile in two threads at once (dtw.warmup)."""
+
+    def work() -> None:
+        try:
+            if method != "learned" and pitch_method != "pyin":
+                from humdex.classical.dtw import warmup
+
+                warmup()
+            if method == "classical":
+                snap.references()
+            else:
+                from humdex.learned.search import load_default_models
+
+                load_default_models()
+        except Exception:  # noqa: BLE001, S110
+            pass  # the search itself meets the same error and reports it
+
+    thread = threading.Thread(target=work, name="humdex-prewarm", daemon=True)
+    thread.start()
+    return thread
 
 
 def search(

@@ -74,3 +74,18 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
         token=env.get("HUMDEX_TOKEN", "").strip() or None,
         cache_dir=Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "humdex",
     )
+
+
+def configure_native_runtime() -> None:
+    """Native-library settings for a humdex process, set before torch, numpy or faiss load
+    (they read them once, at load), each only where the user has not chosen one:
+    - OPENBLAS_NUM_THREADS=1: numpy's matrix products in a search are small (a query's
+      fingerprints against one song's); spreading them over threads costs more than it saves;
+    - OMP_WAIT_POLICY=PASSIVE: torch's and faiss's OpenMP workers sleep when idle instead of
+      spinning, which on a busy two-core machine took the core the search itself needed
+      (together 3.5x less CPU for a cold default search, BENCHMARKS.md);
+    - TORCH_CPP_LOG_LEVEL=ERROR: torch's C++ deprecation warnings about the quantized tensors of
+      the int8 encoder stay off the user's terminal."""
+    for name, value in (("OPENBLAS_NUM_THREADS", "1"), ("OMP_WAIT_POLICY", "PASSIVE"),
+                        ("TORCH_CPP_LOG_LEVEL", "ERROR")):
+        os.environ.setdefault(name, value)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from humdex.errors import ModelError
+from humdex.files import atomic_write
 from humdex.learned.features import M_LONG, M_SHORT, WindowSpec
 from humdex.learned.shipped import DEFAULT_MODELS, default_model_path  # noqa: F401  (re-exported)
 from humdex.settings import settings
@@ -176,10 +177,57 @@ def precision(model: Encoder) -> str:
     return "int8" if full_range_int8() else "int8-7bit"
 
 
+def _int8_digest(model: Encoder, full_range: bool) -> str:
+    """What the int8 module of `model` depends on: weights, calibration, activation bits, torch."""
+    h = hashlib.sha256(f"{torch.__version__} {INT8_ENGINE} {full_range} {model.config}".encode())
+    for part in (model.state_dict(), model.int8_calibration or {}):
+        for name, tensor in sorted(part.items()):
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _load_int8_module(path: Path, digest: str) -> nn.Module | None:
+    """The cached int8 module at `path`, or None where it is missing, unreadable or another model's."""
+    if not path.is_file():
+        return None
+    extra = {"digest": ""}
+    try:
+        with warnings.catch_warnings():  # torch.jit is deprecated in favour of torch.export, whose
+            warnings.simplefilter("ignore")  # programs cannot hold these quantized modules yet
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except Exception:  # noqa: BLE001  (truncated or foreign file: a miss, rebuilt below)
+        return None
+    stored = extra["digest"]  # torch hands extra files back as bytes
+    stored = stored.decode() if isinstance(stored, bytes) else stored
+    return module.eval() if stored == digest else None
+
+
 @functools.lru_cache(maxsize=8)
 def _int8_of(model: Encoder, full_range: bool) -> nn.Module:
+    """int8_encoder(model), kept on disk as TorchScript (settings().cache_dir / "int8").
+
+    Building it runs torch.fx tracing and quantization: ~3 s on one core, most of a cold CLI
+    search; loading the saved module takes ~0.1 s. The file is named and checked by a digest of
+    everything the module depends on, and written atomically; a bad file is rebuilt."""
     assert model.int8_calibration is not None
-    return int8_encoder(model, model.int8_calibration, full_range)
+    digest = _int8_digest(model, full_range)
+    path = settings().cache_dir / "int8" / f"encoder-{digest[:32]}.pt"
+    cached = _load_int8_module(path, digest)
+    if cached is not None:
+        return cached
+    module = int8_encoder(model, model.int8_calibration, full_range)
+    example = torch.zeros(1, model.config.n_bins, model.config.window.feature_frames)
+    with warnings.catch_warnings(), torch.inference_mode(False):
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(module, example)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            atomic_write(path, lambda f: torch.jit.save(traced, f, _extra_files={"digest": digest}))
+    except OSError:  # a read-only cache folder: the module still works, built again next time
+        pass
+    return traced.eval()
 
 
 def inference_module(model: Encoder) -> nn.Module:
@@ -203,8 +251,11 @@ def embed(model: Encoder, windows: np.ndarray, batch_size: int = 64) -> np.ndarr
     threads = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(settings().threads)
-    try:
-        with torch.inference_mode():
+    try:  # a saved int8 module runs without the TorchScript profiling executor (its first
+        # calls re-optimise the graph: 0.2-0.5 s of a cold search); torch deprecates the
+        # quantized tensors it creates with a warning each process, not the user's concern
+        with torch.inference_mode(), torch.jit.optimized_execution(False), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             for i in range(0, len(windows), batch_size):
                 x = torch.as_tensor(windows[i:i + batch_size]).to(device)
                 out.append(net(x).float().cpu().numpy())

@@ -40,6 +40,7 @@ from humdex.learned.model import (
     Encoder,
     default_model_path,
     file_sha256,
+    inference_module,
     load_model,
     precision,
 )
@@ -266,6 +267,13 @@ def default_config() -> LearnedConfig:
         default_model_path(name)  # ModelError for an unknown name
     return LearnedConfig(models=env.models, audio_songs=env.audio_songs, query_input=env.query_input,
                          query_scales=env.query_scales)
+
+
+def load_default_models(config: LearnedConfig | None = None) -> None:
+    """Load the configured encoders and their inference modules now (a search would at its
+    first query): what search.prewarm runs beside the query's pitch tracking."""
+    for name in (config or default_config()).models:
+        inference_module(load_model(name=name))
 
 
 def sync_catalog(db_dir: str | Path, snapshot, config: LearnedConfig | None = None,
