@@ -1,7 +1,7 @@
 """Vector store: each song's fingerprint sequence, searchable by k-NN (FAISS; exact when small, HNSW when large).
 
-`VectorStore` is the interface the search code uses (a distributed engine can implement it
-later); `FaissStore` is the embedded implementation. Vectors are L2-normalised, so inner
+`VectorStore` is the interface the search code uses; `FaissStore` is the embedded
+implementation, `milvus_store.MilvusStore` the distributed one. Vectors are L2-normalised, so inner
 product = cosine similarity.
 """
 
@@ -71,6 +71,7 @@ class VectorStore(Protocol):
     def remove(self, song_keys: Sequence[str]) -> int: ...
     def search(self, vectors: np.ndarray, k: int) -> Hits: ...
     def sequence(self, song_key: str) -> np.ndarray: ...
+    def sequences(self, song_keys: Sequence[str]) -> dict[str, np.ndarray]: ...
     def keys(self) -> list[str]: ...
 
 
@@ -118,6 +119,10 @@ class FaissStore:
     def sequence(self, song_key: str) -> np.ndarray:
         """(n, dim) float32 fingerprints of one song, in time order."""
         return self._seqs[song_key]
+
+    def sequences(self, song_keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """sequence() of each present song (a remote store fetches them in one go)."""
+        return {k: self._seqs[k] for k in song_keys if k in self._seqs}
 
     def add(self, song_keys: Sequence[str], sequences: Sequence[np.ndarray]) -> None:
         """Add (or replace) songs, one (n_i, dim) fingerprint sequence each."""
