@@ -148,20 +148,23 @@ def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop
             vectors = folder / "vectors.npz"
             try:
                 store = _saved_store(str(folder), vectors.stat().st_mtime_ns) if vectors.is_file() \
-                    else FaissStore()
-                if set(store.keys()) == set(wanted):
+                    else FaissStore(codec=spec.codec)
+                if set(store.keys()) == set(wanted) and store.codec == spec.codec:
                     return store
             except (CatalogError, OSError):
                 pass  # corrupt, or replaced meanwhile: the locked path below sorts it out
         with folder_lock(folder):
             # the newest on disk, a private copy to change (Milvus: re-read from the server)
-            store = _load_or_rebuild(folder, progress) if spec.kind == "faiss" else store
+            store = _load_or_rebuild(folder, spec.codec) if spec.kind == "faiss" else store
             if isinstance(store, MilvusStore):
                 store.refresh()
             have = set(store.keys())
             stale = [k for k in have if k not in wanted]
             missing = [k for k in wanted if k not in have]
-            if not stale and not missing:
+            recoded = isinstance(store, FaissStore) and store.codec != spec.codec
+            if recoded:
+                store.set_codec(spec.codec)  # the index is rebuilt in the new codec before saving
+            if not stale and not missing and not recoded:
                 return store
             store.remove(stale)
             _fingerprint_into(store, folder, missing, wanted, snapshot, name, model, song_hop_s,
@@ -202,16 +205,16 @@ def _milvus_store(spec: StoreSpec, folder: Path) -> MilvusStore:
     return _milvus_opened(spec, str(folder))
 
 
-def _load_or_rebuild(folder: Path, progress: bool) -> FaissStore:
+def _load_or_rebuild(folder: Path, codec: str) -> FaissStore:
     if not (folder / "vectors.npz").is_file():
-        return FaissStore()
+        return FaissStore(codec=codec)
     try:
         return FaissStore.load(folder)
     except CatalogError as err:
         import sys
 
         print(f"humdex: {err}; rebuilding it", file=sys.stderr)
-        return FaissStore()
+        return FaissStore(codec=codec)
 
 
 def _fingerprint_into(store: VectorStore, folder: Path, missing: list[str], wanted: dict[str, int],
