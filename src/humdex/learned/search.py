@@ -162,7 +162,7 @@ def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop
             stale = [k for k in have if k not in wanted]
             missing = [k for k in wanted if k not in have]
             recoded = isinstance(store, FaissStore) and store.codec != spec.codec
-            if recoded:
+            if isinstance(store, FaissStore) and recoded:
                 store.set_codec(spec.codec)  # the index is rebuilt in the new codec before saving
             if not stale and not missing and not recoded:
                 return store

@@ -207,7 +207,7 @@ class FaissStore:
 
     def _build(self) -> None:
         faiss = _faiss()
-        index = NumpyFlatIP(self.dim) if faiss is None else self._new_index(self.n_vectors)
+        index: Any = NumpyFlatIP(self.dim) if faiss is None else self._new_index(self.n_vectors)
         if not getattr(index, "is_trained", True) and self._seqs:
             flat = np.concatenate(list(self._seqs.values()))
             sample = np.random.default_rng(0).permutation(len(flat))[:PQ_TRAIN_MAX]
