@@ -138,6 +138,8 @@ class MilvusStore:
             params.add_index("unused", index_type="FLAT", metric_type="L2")
             c.create_collection(self.songs_name, schema=schema, index_params=params,
                                 consistency_level="Strong")
+        for name in (self.vectors_name, self.songs_name):  # a reopened collection is "released"
+            c.load_collection(name)
 
     def _rows(self, collection: str, fields: list[str], filter: str = "") -> Iterable[dict]:
         it = self._client.query_iterator(collection, batch_size=QUERY_ROWS, filter=filter,
