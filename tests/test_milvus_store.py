@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +142,7 @@ def test_a_catalog_in_milvus_reconciles_with_the_store_on_open(tmp_path, song_di
 def test_cli_index_and_search_with_a_milvus_store(tmp_path, song_dir, melodies, capsys, spec) -> None:
     from humdex.cli import main
     from humdex.learned.milvus_store import MilvusStore
+    from humdex.learned.search import close_stores
     from test_learned import write_f0_csv
 
     db, lite = tmp_path / "db", tmp_path / "cli.db"
@@ -161,6 +165,15 @@ def test_cli_index_and_search_with_a_milvus_store(tmp_path, song_dir, melodies, 
     (folder,) = (db / "learned").iterdir()
     assert len(MilvusStore(parse_store(uri), folder.name)) == 11
     assert not (db / "learned" / folder / "vectors.npz").exists()
+    close_stores()  # frees the milvus-lite file: another process opens it and loads the collections
+    import humdex
+
+    env = {**os.environ, "PYTHONPATH": str(Path(humdex.__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-m", "humdex", "search", str(q), "--db", str(db),
+                           "--method", "learned", "--json"], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["results"][0]["song_id"] == "song09"
 
 
 @pytest.mark.parametrize("uri, message", [
@@ -208,3 +221,17 @@ def test_store_uris_round_trip(tmp_path) -> None:
     assert rel.uri == str(tmp_path.resolve() / "rel" / "f.db")
     assert parse_store("milvus:///a/f.db").same_place(parse_store("milvus:///a/f.db?collection=z"))
     assert not parse_store("faiss").same_place(parse_store("faiss:pq"))
+
+
+def test_a_milvus_lite_file_open_in_another_process_is_a_clear_error(tmp_path, song_dir, spec) -> None:
+    import humdex
+    from humdex.learned.milvus_store import client_for
+
+    client_for(spec)  # this process holds the file
+    env = {**os.environ, "PYTHONPATH": str(Path(humdex.__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-m", "humdex", "index", str(song_dir), "--db",
+                           str(tmp_path / "db"), "--quiet", "--store", f"milvus://{spec.uri}"],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 2
+    assert "milvus-lite serves one process at a time" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "db").exists()

@@ -57,7 +57,8 @@ def client_for(spec: StoreSpec) -> Any:
         except ImportError:
             raise CatalogError("this catalog keeps its fingerprints in Milvus: "
                                "pip install 'humdex[milvus]'") from None
-        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # its RPC errors print tracebacks
+        for name in ("pymilvus", "milvus_lite"):  # they log failures with tracebacks; ours says why
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         from humdex.settings import settings
 
         try:
@@ -74,10 +75,15 @@ def client_for(spec: StoreSpec) -> Any:
 
 
 def close_clients() -> None:
-    """Close every client this process opened (milvus-lite then frees its file)."""
+    """Close every client this process opened and stop its milvus-lite servers (milvus-lite runs
+    in this process, holding a lock on its file until stopped)."""
     with _CLIENTS_LOCK:
-        for client in _CLIENTS.values():
+        for uri, client in _CLIENTS.items():
             client.close()
+            if not uri.startswith(("http://", "https://")):
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(uri)
         _CLIENTS.clear()
 
 
