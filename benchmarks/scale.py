@@ -108,14 +108,15 @@ def prepare(args: argparse.Namespace) -> None:
     test = load_pool("test")
     query_ids = [test[i].melody_id for i in sorted(rng.choice(len(test), args.queries, replace=False))]
     songs = song_notes(args.songs, query_ids, args.seed)
+    queries_path = work / "queries.npz"
+    if not queries_path.is_file():  # first: `measure` can run on the songs fingerprinted so far
+        work.mkdir(parents=True, exist_ok=True)
+        write_queries(queries_path, query_ids, args.seed)
     chunks = [(i // CHUNK, songs[i:i + CHUNK], str(work)) for i in range(0, len(songs), CHUNK)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         list(tqdm(pool.map(fingerprint_chunk, chunks), total=len(chunks), desc="fingerprint songs"))
     took = time.perf_counter() - t0
-    queries_path = work / "queries.npz"
-    if not queries_path.is_file():
-        write_queries(queries_path, query_ids, args.seed)
     meta = {"songs": len(songs), "queries": len(query_ids), "workers": args.workers,
             "fingerprint_s_this_run": round(took, 1), "chunks": len(chunks)}
     (work / f"prepare-{len(songs)}.json").write_text(json.dumps(meta, indent=1))
@@ -142,7 +143,9 @@ def write_queries(path: Path, query_ids: list[str], seed: int) -> None:
         for s, q in enumerate(scaled):
             arrays[f"q{n}_s{s}"] = q.fingerprints.astype(np.float32)
             arrays[f"q{n}_scale{s}"] = np.array(q.scale)
-    np.savez(path, **arrays)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
 
 
 def load_songs(work: Path, n_songs: int, noise: float, seed: int = 0):
