@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -203,3 +205,62 @@ def test_unreadable_saved_index_is_rebuilt_from_the_vectors(tmp_path) -> None:
     (tmp_path / "st" / "vectors.npz").write_bytes(b"garbage")
     with pytest.raises(CatalogError):
         FaissStore.load(tmp_path / "st")
+
+
+@pytest.mark.parametrize("codec", ["f16", "sq8", "pq"])
+def test_compressed_codecs_find_each_vector_and_round_trip(tmp_path: Path, codec: str) -> None:
+    """Each codec's index beyond exact_limit finds stored vectors (PQ is lossy: most of them),
+    keeps the sequences as float16 in RAM, and answers identically after save/load."""
+    rng = np.random.default_rng(3)
+    seqs = [rng.standard_normal((30, 128)).astype(np.float32) for _ in range(80)]
+    seqs = [s / np.linalg.norm(s, axis=1, keepdims=True) for s in seqs]
+    keys = [f"s{i}" for i in range(80)]
+    store = FaissStore(dim=128, exact_limit=100, codec=codec)
+    store.add(keys, seqs)
+    q = np.concatenate([s[::7] for s in seqs])
+    truth = np.repeat(keys, [len(s[::7]) for s in seqs])
+    hits = store.search(q, 5)
+    assert store.kind == {"f16": "hnsw-f16", "sq8": "hnsw-sq8", "pq": "ivfpq"}[codec]
+    assert np.mean(hits.song_keys[:, 0] == truth) >= (0.9 if codec == "pq" else 0.99)
+    assert store._seqs["s0"].dtype == np.float16
+    assert np.allclose(store.sequence("s0"), seqs[0], atol=1e-3)
+    store.save(tmp_path / "st")
+    loaded = FaissStore.load(tmp_path / "st")
+    assert loaded.codec == codec and loaded._index is not None  # the index itself was saved
+    again = loaded.search(q, 5)
+    assert np.array_equal(again.song_keys, hits.song_keys) and np.allclose(again.scores, hits.scores)
+    loaded.remove(["s1"])
+    loaded.add(["s80"], [seqs[1]])  # appended to the trained index in place
+    assert loaded.search(seqs[1][:3], 1).song_keys[:, 0].tolist() == ["s80"] * 3
+
+
+def test_changing_the_codec_rebuilds_the_index() -> None:
+    rng = np.random.default_rng(4)
+    seqs = [rng.standard_normal((20, 128)).astype(np.float32) for _ in range(20)]
+    store = FaissStore(dim=128, exact_limit=100)
+    store.add([f"s{i}" for i in range(20)], seqs)
+    before = store.search(seqs[3][:2], 1)
+    store.set_codec("sq8")
+    after = store.search(seqs[3][:2], 1)
+    assert store._index_kind == "hnsw-sq8" and list(after.song_keys[:, 0]) == list(before.song_keys[:, 0])
+    with pytest.raises(ValueError):
+        store.set_codec("zip")
+
+
+def test_cli_store_codec_is_remembered_by_the_catalog(tmp_path: Path, song_dir: Path, capsys) -> None:
+    import json
+
+    from humdex.cli import main
+
+    db = tmp_path / "db"
+    assert main(["index", str(song_dir / "song00.mid"), "--db", str(db), "--quiet",
+                 "--store", "faiss:sq8"]) == 0
+    assert main(["add", str(song_dir), "--db", str(db), "--quiet"]) == 0
+    assert json.loads((db / "catalog.json").read_text())["vector_store"] == "faiss:sq8"
+    (folder,) = (db / "learned").iterdir()
+    loaded = FaissStore.load(folder)
+    assert loaded.codec == "sq8" and len(loaded) == 12
+    assert main(["index", str(song_dir), "--db", str(db), "--quiet", "--store", "faiss"]) == 0
+    assert FaissStore.load(folder).codec == "flat"  # moved back, songs kept
+    assert main(["search", str(song_dir / "song03.mid"), "--db", str(db), "--store", "faiss:pq"]) == 2
+    assert "keeps its fingerprints in faiss, not faiss:pq" in capsys.readouterr().err

@@ -24,12 +24,16 @@ def _print_report(report: object, verb: str) -> int:
 def cmd_index(args: argparse.Namespace) -> int:
     from humdex.catalog.catalog import Catalog
     from humdex.learned.shipped import default_model_path
+    from humdex.learned.store_spec import check_store, use_store
     from humdex.search import prepare_default_search
     from humdex.settings import settings
 
     for name in settings().models:  # a bad HUMDEX_MODELS fails here, before the catalog changes
         default_model_path(name)
+    store = check_store(args.store) if args.store else None  # so does a bad --store
     catalog = Catalog.open(args.db, create=args.command == "index")
+    if store:
+        use_store(catalog, store)
     report = catalog.add_files(args.paths, manifest=args.manifest, progress=not args.quiet,
                                pitch_method=args.pitch, separate=args.separate)
     if report.added or not report.failed:  # only rejected files: nothing new to fingerprint
@@ -66,9 +70,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from humdex.catalog.catalog import Catalog
+    from humdex.learned.store_spec import check_store, require_store
     from humdex.search import load_query, prewarm, resolve_method, search
 
     catalog = Catalog.open(args.db)
+    if args.store:
+        require_store(catalog, check_store(args.store))
     loading = prewarm(catalog.snapshot(), resolve_method(catalog.snapshot(), args.method or "auto"),
                       args.pitch)
     query = load_query(args.query, pitch_method=args.pitch)
@@ -137,6 +144,13 @@ def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", required=True, help="catalog folder")
 
 
+def _add_store(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", default=None,
+                   help="where song fingerprints live: faiss (default), faiss:f16|sq8|pq, "
+                        "milvus:///path/file.db (milvus-lite) or http://host:19530 (Milvus); "
+                        "the catalog remembers it")
+
+
 def _add_pitch(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pitch", default=None,
                    help="pitch tracker for audio: crepe-tiny | crepe-full | swift | pyin "
@@ -185,6 +199,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p[name].add_argument("--separate", choices=("none", "spleeter"), default="none",
                              help="audio songs: track the melody on Spleeter's vocal stem")
         _add_pitch(p[name])
+        _add_store(p[name])
     p["remove"].add_argument("song_ids", nargs="+")
     _add_db(p["remove"])
     _add_db(p["list"])
@@ -206,6 +221,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                                   "candidates + DTW rerank, or auto (the default: learned for "
                                   "audio catalogs, hybrid for melody catalogs)")
     _add_pitch(p["search"])
+    _add_store(p["search"])
     p["compare"].add_argument("a", help="query recording or pitch file")
     p["compare"].add_argument("b", help="song: recording, pitch file or MIDI/score")
     p["compare"].add_argument("--plot", help="write a picture of the alignment (PNG)")

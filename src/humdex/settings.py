@@ -7,6 +7,8 @@
     HUMDEX_AUDIO_SONGS    audio songs fingerprinted from their "contour" (default) or "activation"
     HUMDEX_QUERY_INPUT    audio queries fingerprinted from their "contour" (default) or "crepe"
     HUMDEX_TOKEN          the token `humdex serve` asks of requests that add or remove songs
+    HUMDEX_MILVUS_TOKEN   the token (user:password or an API key) of a Milvus server a catalog's
+                          fingerprints live in (--store http://host:19530)
     HUMDEX_QUERY_SCALES   tempo scales a query is fingerprinted at, e.g. "1.0" or "0.8,1.0,1.25"
                           (default: by catalog, learned.search.query_scales_for)
 
@@ -36,6 +38,7 @@ class Settings:
     query_input: str
     query_scales: tuple[float, ...] | None
     token: str | None  # HUMDEX_TOKEN
+    milvus_token: str | None  # HUMDEX_MILVUS_TOKEN
     cache_dir: Path  # humdex's own caches (compiled kernels): $XDG_CACHE_HOME/humdex or ~/.cache/humdex
 
 
@@ -72,6 +75,7 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
         query_input=_choice(env, "HUMDEX_QUERY_INPUT", QUERY_INPUTS),
         query_scales=_scales(env.get("HUMDEX_QUERY_SCALES")),
         token=env.get("HUMDEX_TOKEN", "").strip() or None,
+        milvus_token=env.get("HUMDEX_MILVUS_TOKEN", "").strip() or None,
         cache_dir=Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "humdex",
     )
 

@@ -1,7 +1,8 @@
 """The catalog: a user's songs and their reference melodies, persisted in one folder.
 
 Layout of a catalog folder:
-    catalog.json              manifest: format version, generation, songs (metadata), data file names
+    catalog.json              manifest: format version, generation, songs (metadata), data file names,
+                              the store URI its fingerprints live in (humdex.learned.store_spec)
     data-<gen>.npz            every song's reference melody, concatenated (float16 MIDI, NaN = rest),
                               and the matcher's reference arrays (ref_*), kept in step with it
     .lock                     advisory lock held by writers
@@ -69,6 +70,7 @@ class Snapshot:
     generation: int
     songs: tuple[Song, ...]
     melodies: tuple[Contour, ...]
+    vector_store: str = "faiss"  # where the song fingerprints live (learned.store_spec URI)
     _references: list[ReferenceSet] = field(default_factory=list, repr=False, compare=False)
 
     def index_of(self, song_id: str) -> int:
@@ -283,9 +285,15 @@ class Catalog:
             raise CatalogError(f"no song with id {', '.join(map(repr, unknown))} in the catalog")
         self._commit(removals=set(song_ids))
 
+    def set_vector_store(self, uri: str) -> None:
+        """Keep the song fingerprints in the store `uri` from now on (a new generation, songs
+        unchanged; the learned search fills the store at its next sync). The caller checks it."""
+        if uri != self.snapshot().vector_store:
+            self._commit(vector_store=uri)
+
     def _commit(
         self, upserts: list[tuple[Song, Contour]] = (), removals: set[str] = frozenset(),  # type: ignore[assignment]
-        locked: bool = False,
+        locked: bool = False, vector_store: str | None = None,
     ) -> None:
         """Apply changes on top of the newest generation on disk and publish the next one
         (under the catalog's folder lock, unless the caller holds it: `locked`)."""
@@ -299,6 +307,7 @@ class Catalog:
             keep = np.array([s.song_id not in replaced for s in base.songs], dtype=bool)
             references = base.references().select(keep).append([m for _, m in upserts])
             generation = base.generation + 1
+            vector_store = vector_store or base.vector_store
             data_name = _data_name(generation)
             arrays = {**_pack_melodies(melodies), **references.to_arrays()}
             atomic_write(self.db_dir / data_name, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
@@ -307,10 +316,11 @@ class Catalog:
                 "generation": generation,
                 "files": {"data": data_name},
                 "songs": [asdict(s) for s in songs],
+                "vector_store": vector_store,
             }
             payload = json.dumps(manifest, ensure_ascii=False, indent=1).encode()
             atomic_write(self.db_dir / MANIFEST_NAME, lambda f: f.write(payload))
-            self._snapshot = Snapshot(generation, songs, melodies, [references])
+            self._snapshot = Snapshot(generation, songs, melodies, vector_store, [references])
             _remove_stale_files(self.db_dir, below=base.generation)
             remove_stray_temp_files(self.db_dir)  # of a writer killed earlier (we hold the lock)
 
@@ -356,7 +366,8 @@ def _read_snapshot(db_dir: Path, retries: int = 3) -> Snapshot:
                 references = ReferenceSet.from_arrays(dict(arrays))
             if len(references) != len(songs):
                 raise CatalogError(f"{db_dir}: matcher references do not match the song list")
-            return Snapshot(int(manifest["generation"]), songs, melodies, [references])
+            return Snapshot(int(manifest["generation"]), songs, melodies,
+                            str(manifest.get("vector_store", "faiss")), [references])
         except FileNotFoundError:
             if attempt == retries - 1:
                 raise CatalogError(f"{db_dir}: catalog data file is missing; "

@@ -114,7 +114,7 @@ def _rebuild_data(db_dir: Path, report: IntegrityReport, progress: bool) -> int:
             rows.append((song, melody.resample(REFERENCE_HOP_S).trimmed()))
         except (HumdexError, OSError) as err:
             report.repaired.append(f"dropped {song.song_id}: its file cannot be read again ({err})")
-    catalog = Catalog(db_dir, Snapshot(generation, (), ()))
+    catalog = Catalog(db_dir, Snapshot(generation, (), (), str(manifest.get("vector_store", "faiss"))))
     catalog._commit(upserts=rows)  # replaces every song the manifest lists
     report.repaired.append(f"rebuilt the melody data of {len(rows)} songs")
     return len(rows)

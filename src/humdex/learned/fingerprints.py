@@ -181,8 +181,9 @@ def rerank(store: VectorStore, query: np.ndarray | list[ScaledQuery], keys: list
     ratios = ratios or (TEMPO_RATIOS if len(scaled) == 1 else SCALE_RATIOS)
     song_hop = song_hop_s or hop_s
     out = []
+    songs = store.sequences(keys)
     for key in keys:
-        song = store.sequence(key)
+        song = songs[key]
         limit = max_offset_s.get(key) if isinstance(max_offset_s, dict) else max_offset_s
         max_offset = None if limit is None else round(limit / song_hop)
         best = Match(key, -np.inf, 0.0, 1.0)

@@ -3,8 +3,8 @@
 Every catalog song's melody (its Contour: MIDI notes, a pitch file, or the pitch tracked from
 audio) is rendered to a CREPE-like pseudo-activation and fingerprinted by each model (M_short,
 M_long); a CQT model reads an audio song's CQT instead (a melody: played as tones). The
-fingerprints live in <db>/learned/<model>-<sha12>/ as a FaissStore whose keys are
-"song_id@stamp", so a re-indexed or removed song is noticed and refreshed. A query's frames
+fingerprints live in <db>/learned/<model>-<sha12>/ as a FaissStore (or in Milvus, by the
+catalog's vector_store: then that folder holds only the lock) whose keys are "song_id@stamp", so a re-indexed or removed song is noticed and refreshed. A query's frames
 (query_frames: the same choices) are fingerprinted the same way; songs come
 from k-NN votes, are reranked by sequence correlation and fused over models (M_fused);
 humdex.hybrid adds the classical DTW matcher's scores.
@@ -35,6 +35,7 @@ from humdex.learned.fingerprints import (
     query_fingerprints,
     search_store,
 )
+from humdex.learned.milvus_store import MilvusStore
 from humdex.learned.model import (
     PRECISIONS,
     Encoder,
@@ -44,11 +45,13 @@ from humdex.learned.model import (
     load_model,
     precision,
 )
-from humdex.learned.stores import FaissStore
+from humdex.learned.store_spec import DEFAULT_STORE, StoreSpec, parse_store
+from humdex.learned.stores import FaissStore, VectorStore
 from humdex.settings import settings
 
 LEARNED_DIR = "learned"
 CHECKPOINT_S = 30.0  # while fingerprinting many songs, save the store at least this often
+ADD_BATCH = 64  # songs per store.add while fingerprinting (one Milvus insert each)
 _LOCK = threading.Lock()  # one sync at a time within a process (the server's threads)
 Rows = list[tuple[int, float, float, float]]  # search answers: (song row, score, start_s, end_s)
 
@@ -125,65 +128,118 @@ def song_fingerprints(model: Encoder, song, melody: Contour, song_hop_s: float,
 
 
 def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop_s: float,
-               progress: bool = False, audio_songs: str = "contour") -> FaissStore:
+               progress: bool = False, audio_songs: str = "contour") -> VectorStore:
     """The model's store for this catalog snapshot, fingerprinting songs it lacks and dropping stale ones.
 
-    One process at a time changes a store (a lock on its folder); progress is saved every
-    CHECKPOINT_S seconds, so a killed run resumes where it stopped. A corrupt store is rebuilt
-    (with a warning) rather than failing the search.
+    The store is the catalog's (snapshot.vector_store: FAISS files in the folder by default, or
+    Milvus). One process at a time changes a store (a lock on its folder); progress is saved every
+    CHECKPOINT_S seconds, so a killed run resumes where it stopped. A corrupt FAISS store is
+    rebuilt (with a warning) rather than failing the search; a Milvus store is reconciled with the
+    catalog when first opened (milvus_store.MilvusStore.reconcile).
     """
     folder = store_folder(db_dir, name, model, song_hop_s, audio_songs)
-    vectors = folder / "vectors.npz"
     wanted = {song_key(s.song_id, s.stamp): i for i, s in enumerate(snapshot.songs)}
+    spec = parse_store(getattr(snapshot, "vector_store", DEFAULT_STORE))
     with _LOCK:
-        try:
-            store = _saved_store(str(folder), vectors.stat().st_mtime_ns) if vectors.is_file() \
-                else FaissStore()
+        if spec.kind == "milvus":
+            store: VectorStore = _milvus_store(spec, folder)
             if set(store.keys()) == set(wanted):
                 return store
-        except (CatalogError, OSError):
-            pass  # corrupt, or replaced meanwhile: the locked path below sorts it out
+        else:
+            vectors = folder / "vectors.npz"
+            try:
+                store = _saved_store(str(folder), vectors.stat().st_mtime_ns) if vectors.is_file() \
+                    else FaissStore(codec=spec.codec)
+                if set(store.keys()) == set(wanted) and store.codec == spec.codec:
+                    return store
+            except (CatalogError, OSError):
+                pass  # corrupt, or replaced meanwhile: the locked path below sorts it out
         with folder_lock(folder):
-            store = _load_or_rebuild(folder, progress)  # the newest on disk, a private copy to change
+            # the newest on disk, a private copy to change (Milvus: re-read from the server)
+            store = _load_or_rebuild(folder, spec.codec) if spec.kind == "faiss" else store
+            if isinstance(store, MilvusStore):
+                store.refresh()
             have = set(store.keys())
             stale = [k for k in have if k not in wanted]
             missing = [k for k in wanted if k not in have]
-            if not stale and not missing:
+            recoded = isinstance(store, FaissStore) and store.codec != spec.codec
+            if isinstance(store, FaissStore) and recoded:
+                store.set_codec(spec.codec)  # the index is rebuilt in the new codec before saving
+            if not stale and not missing and not recoded:
                 return store
             store.remove(stale)
             _fingerprint_into(store, folder, missing, wanted, snapshot, name, model, song_hop_s,
                               progress, audio_songs)
-            store.save(folder)
-            remove_stray_temp_files(folder)  # of a writer killed earlier (we hold the lock)
+            if isinstance(store, FaissStore):
+                store.save(folder)
+                remove_stray_temp_files(folder)  # of a writer killed earlier (we hold the lock)
             return store
 
 
-def _load_or_rebuild(folder: Path, progress: bool) -> FaissStore:
+@functools.lru_cache(maxsize=16)
+def _milvus_opened(spec: StoreSpec, folder: str) -> MilvusStore:
+    """The Milvus store of a catalog folder's model, opened (and reconciled: what a crash left
+    half written is deleted, under the folder's lock) once per process."""
+    with folder_lock(folder):
+        store = MilvusStore(spec, Path(folder).name)
+        dropped = store.reconcile()
+    if dropped:
+        import sys
+
+        print(f"humdex: {len(dropped)} songs were half written in Milvus (a crash?); "
+              "fingerprinting them again", file=sys.stderr)
+    return store
+
+
+def close_stores() -> None:
+    """Forget the Milvus stores this process opened and close their clients (tests; a server
+    shutting down): milvus-lite then frees its file for another process."""
+    from humdex.learned.milvus_store import close_clients
+
+    _milvus_opened.cache_clear()
+    close_clients()
+
+
+def _milvus_store(spec: StoreSpec, folder: Path) -> MilvusStore:
+    if not spec.collection:
+        raise CatalogError(f"store {spec.text}: no collection prefix (set it with Catalog.set_vector_store)")
+    return _milvus_opened(spec, str(folder))
+
+
+def _load_or_rebuild(folder: Path, codec: str) -> FaissStore:
     if not (folder / "vectors.npz").is_file():
-        return FaissStore()
+        return FaissStore(codec=codec)
     try:
         return FaissStore.load(folder)
     except CatalogError as err:
         import sys
 
         print(f"humdex: {err}; rebuilding it", file=sys.stderr)
-        return FaissStore()
+        return FaissStore(codec=codec)
 
 
-def _fingerprint_into(store: FaissStore, folder: Path, missing: list[str], wanted: dict[str, int],
+def _fingerprint_into(store: VectorStore, folder: Path, missing: list[str], wanted: dict[str, int],
                       snapshot, name: str, model: Encoder, song_hop_s: float, progress: bool,
                       audio_songs: str) -> None:
-    """Add the `missing` songs' fingerprints to `store`, saving it every CHECKPOINT_S seconds."""
+    """Add the `missing` songs' fingerprints to `store`: a FaissStore one by one, saved every
+    CHECKPOINT_S seconds; a Milvus store ADD_BATCH songs per call, each batch kept as it is added."""
     import time
 
     from tqdm import tqdm
 
     saved_at = time.monotonic()
-    for k in tqdm(missing, desc=f"fingerprint ({name})", disable=not progress):
+    batch_size = ADD_BATCH if isinstance(store, MilvusStore) else 1
+    batch: tuple[list[str], list[np.ndarray]] = ([], [])
+    for n, k in enumerate(tqdm(missing, desc=f"fingerprint ({name})", disable=not progress), 1):
         i = wanted[k]
-        store.add([k], [song_fingerprints(model, snapshot.songs[i], snapshot.melodies[i],
-                                          song_hop_s, audio_songs)])
-        if time.monotonic() - saved_at > CHECKPOINT_S:
+        batch[0].append(k)
+        batch[1].append(song_fingerprints(model, snapshot.songs[i], snapshot.melodies[i],
+                                          song_hop_s, audio_songs))
+        if len(batch[0]) < batch_size and n < len(missing):
+            continue
+        store.add(*batch)
+        batch = ([], [])
+        if isinstance(store, FaissStore) and time.monotonic() - saved_at > CHECKPOINT_S:
             store.save(folder)
             saved_at = time.monotonic()
 

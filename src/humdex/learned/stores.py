@@ -1,7 +1,7 @@
 """Vector store: each song's fingerprint sequence, searchable by k-NN (FAISS; exact when small, HNSW when large).
 
-`VectorStore` is the interface the search code uses (a distributed engine can implement it
-later); `FaissStore` is the embedded implementation. Vectors are L2-normalised, so inner
+`VectorStore` is the interface the search code uses; `FaissStore` is the embedded
+implementation, `milvus_store.MilvusStore` the distributed one. Vectors are L2-normalised, so inner
 product = cosine similarity.
 """
 
@@ -25,6 +25,14 @@ MAX_DEAD_SHARE = 0.25  # rebuild the index when this share of its vectors belong
 HNSW_M = 32
 HNSW_EF_SEARCH = 128
 HNSW_EF_CONSTRUCTION = 80
+# Index codecs beyond EXACT_LIMIT (store_spec: --store faiss:<codec>), bytes per 128-d vector in
+# the index: "flat" HNSW over float32 (512 + graph), "f16" HNSW over float16 (256 + graph), "sq8"
+# HNSW over 8-bit scalar codes (128 + graph), "pq" IVF-PQ (PQ_M bytes + an 8-byte id, no graph).
+# Compressed codecs also keep the songs' sequences (the rerank's input) as float16 in RAM.
+CODECS = ("flat", "f16", "sq8", "pq")
+PQ_M = 32  # sub-quantizers of 4 dims, 8 bits each: 32 bytes per vector
+PQ_NPROBE = 32  # inverted lists searched per query vector
+PQ_TRAIN_MAX = 200_000  # vectors sampled to train the coarse quantizer and the codebooks
 
 
 @dataclass(frozen=True)
@@ -71,22 +79,27 @@ class VectorStore(Protocol):
     def remove(self, song_keys: Sequence[str]) -> int: ...
     def search(self, vectors: np.ndarray, k: int) -> Hits: ...
     def sequence(self, song_key: str) -> np.ndarray: ...
+    def sequences(self, song_keys: Sequence[str]) -> dict[str, np.ndarray]: ...
     def keys(self) -> list[str]: ...
 
 
 class FaissStore:
     """Songs' fingerprint sequences in memory plus a FAISS index over all their vectors.
 
-    IndexFlatIP (exact) up to `exact_limit` vectors, IndexHNSWFlat (inner product) beyond.
+    IndexFlatIP (exact) up to `exact_limit` vectors, beyond it the codec's index (CODECS:
+    IndexHNSWFlat by default, HNSW over float16 or 8-bit codes, or IVF-PQ; inner product).
     The index changes in place: added songs are appended, removed songs' vectors become
     tombstones that searches skip, and it is rebuilt from scratch only when tombstones pass
     MAX_DEAD_SHARE, the flat/HNSW choice changes, or nothing was built yet. save()/load() use one
     file, vectors.npz (sequences, the index itself and its id map), replaced atomically.
     """
 
-    def __init__(self, dim: int = 128, exact_limit: int = EXACT_LIMIT) -> None:
+    def __init__(self, dim: int = 128, exact_limit: int = EXACT_LIMIT, codec: str = "flat") -> None:
+        if codec not in CODECS:
+            raise ValueError(f"codec {codec!r} is not one of {CODECS}")
         self.dim = dim
         self.exact_limit = exact_limit
+        self.codec = codec
         self._seqs: dict[str, np.ndarray] = {}
         self._index: Any = None  # faiss index or NumpyFlatIP, built lazily
         self._index_kind = ""
@@ -104,8 +117,23 @@ class FaissStore:
 
     @property
     def kind(self) -> str:
-        """'flat' (exact) or 'hnsw', by the number of vectors."""
-        return "flat" if self.n_vectors <= self.exact_limit else "hnsw"
+        """'flat' (exact) or the approximate index of the codec ('hnsw', 'hnsw-f16', 'hnsw-sq8',
+        'ivfpq'), by the number of vectors."""
+        if self.n_vectors <= self.exact_limit:
+            return "flat"
+        return {"flat": "hnsw", "f16": "hnsw-f16", "sq8": "hnsw-sq8", "pq": "ivfpq"}[self.codec]
+
+    def set_codec(self, codec: str) -> None:
+        """Change how the index (and the sequences in RAM) are stored; rebuilt at the next search."""
+        if codec not in CODECS:
+            raise ValueError(f"codec {codec!r} is not one of {CODECS}")
+        if codec != self.codec:
+            self.codec, self._index = codec, None
+            self._seqs = {k: self._kept(v) for k, v in self._seqs.items()}
+
+    def _kept(self, seq: np.ndarray) -> np.ndarray:
+        """A sequence as held in RAM: float32, or float16 under a compressed codec."""
+        return seq.astype(np.float32 if self.codec == "flat" else np.float16)
 
     @property
     def dead_share(self) -> float:
@@ -117,7 +145,11 @@ class FaissStore:
 
     def sequence(self, song_key: str) -> np.ndarray:
         """(n, dim) float32 fingerprints of one song, in time order."""
-        return self._seqs[song_key]
+        return self._seqs[song_key].astype(np.float32, copy=False)
+
+    def sequences(self, song_keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """sequence() of each present song (a remote store fetches them in one go)."""
+        return {k: self.sequence(k) for k in song_keys if k in self._seqs}
 
     def add(self, song_keys: Sequence[str], sequences: Sequence[np.ndarray]) -> None:
         """Add (or replace) songs, one (n_i, dim) fingerprint sequence each."""
@@ -126,10 +158,10 @@ class FaissStore:
         self.remove([k for k in song_keys if str(k) in self._seqs])
         for key, seq in zip(song_keys, sequences):
             # stored at float16 precision (as saved), so a reloaded store answers identically
-            seq = np.asarray(seq, dtype=np.float16).astype(np.float32).reshape(-1, self.dim)
+            seq = self._kept(np.asarray(seq, dtype=np.float16).reshape(-1, self.dim))
             self._seqs[str(key)] = seq
             if self._index is not None:
-                self._append(str(key), seq)
+                self._append(str(key), seq.astype(np.float32, copy=False))
         if self._index is not None and self._index_kind != self.kind:
             self._index = None
 
@@ -155,15 +187,31 @@ class FaissStore:
         if len(seq):
             self._index.add(seq)
 
+    def _new_index(self, n_vectors: int) -> Any:
+        """An empty index of self.kind for about n_vectors (trained ones are trained in _build)."""
+        faiss = _faiss()
+        ip = faiss.METRIC_INNER_PRODUCT
+        if self.kind == "flat":
+            return faiss.IndexFlatIP(self.dim)
+        if self.kind == "ivfpq":
+            # ~4 sqrt(N) lists, each trained on at least 39 vectors (faiss's minimum)
+            n_lists = int(np.clip(min(4 * np.sqrt(n_vectors), n_vectors / 39), 16, 65_536))
+            return faiss.IndexIVFPQ(faiss.IndexFlatIP(self.dim), self.dim, n_lists, PQ_M, 8, ip)
+        if self.kind == "hnsw":
+            index = faiss.IndexHNSWFlat(self.dim, HNSW_M, ip)
+        else:
+            qtype = {"hnsw-f16": faiss.ScalarQuantizer.QT_fp16, "hnsw-sq8": faiss.ScalarQuantizer.QT_8bit}
+            index = faiss.IndexHNSWSQ(self.dim, qtype[self.kind], HNSW_M, ip)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        return index
+
     def _build(self) -> None:
         faiss = _faiss()
-        if faiss is None:
-            index = NumpyFlatIP(self.dim)
-        elif self.kind == "flat":
-            index = faiss.IndexFlatIP(self.dim)
-        else:
-            index = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index: Any = NumpyFlatIP(self.dim) if faiss is None else self._new_index(self.n_vectors)
+        if not getattr(index, "is_trained", True) and self._seqs:
+            flat = np.concatenate(list(self._seqs.values()))
+            sample = np.random.default_rng(0).permutation(len(flat))[:PQ_TRAIN_MAX]
+            index.train(flat[np.sort(sample)].astype(np.float32))
         self._set_index(index, self.kind)
         keys = list(self._seqs)
         lengths = [len(self._seqs[k]) for k in keys]
@@ -172,11 +220,13 @@ class FaissStore:
         self._frame = (np.concatenate([np.arange(n) for n in lengths]) if lengths
                        else np.zeros(0, np.int64)).astype(np.int64)
         if keys:
-            index.add(np.concatenate([self._seqs[k] for k in keys]))
+            index.add(np.concatenate([self._seqs[k] for k in keys]).astype(np.float32))
 
     def _set_index(self, index, kind: str) -> None:
         if hasattr(index, "hnsw"):
             index.hnsw.efSearch = HNSW_EF_SEARCH
+        if hasattr(index, "nprobe"):
+            index.nprobe = PQ_NPROBE
         self._index, self._index_kind = index, kind
 
     def search(self, vectors: np.ndarray, k: int) -> Hits:
@@ -211,9 +261,9 @@ class FaissStore:
         flat = (np.concatenate([self._seqs[k] for k in keys]) if keys
                 else np.zeros((0, self.dim), np.float32))
         meta = {"dim": self.dim, "exact_limit": self.exact_limit, "kind": self._index_kind,
-                "n_vectors": int(lengths.sum())}
+                "n_vectors": int(lengths.sum()), "codec": self.codec}
         index_bytes = np.zeros(0, np.uint8)  # a flat index is rebuilt on load (fast, exact)
-        if self._index_kind == "hnsw" and not isinstance(self._index, NumpyFlatIP):
+        if self._index_kind != "flat" and not isinstance(self._index, NumpyFlatIP):
             index_bytes = _faiss().serialize_index(self._index)
         arrays: dict[str, Any] = {"keys": np.array(keys, dtype=str), "lengths": lengths,
                   "vectors": flat.astype(np.float16), "meta": json.dumps(meta), "index": index_bytes,
@@ -227,9 +277,11 @@ class FaissStore:
         try:
             with np.load(folder / "vectors.npz", allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
-                keys, lengths, flat = list(z["keys"]), z["lengths"], z["vectors"].astype(np.float32)
+                keys, lengths, flat = list(z["keys"]), z["lengths"], z["vectors"]
                 saved = {n: z[n] for n in ("index", "slots", "owner", "frame") if n in z.files}
-            store = cls(dim=int(meta["dim"]), exact_limit=int(meta["exact_limit"]))
+            store = cls(dim=int(meta["dim"]), exact_limit=int(meta["exact_limit"]),
+                        codec=str(meta.get("codec", "flat")))
+            flat = store._kept(flat)
             bounds = np.concatenate([[0], np.cumsum(lengths)])
             if len(keys) != len(lengths) or bounds[-1] != len(flat) or flat.shape[1:] != (store.dim,):
                 raise ValueError("vectors do not match the song list")

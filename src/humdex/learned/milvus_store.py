@@ -1,0 +1,287 @@
+"""Song fingerprints in Milvus (milvus-lite file or server), behind the same interface as FaissStore.
+
+Two collections per store, named `<prefix>_<store name>_v` and `_s`:
+    _v (vectors)  one row per fingerprint: song (int64 hash of the song key), frame, vector (dim)
+    _s (songs)    one row per song: song_key (primary), song, n_frames  - the commit record
+A song is added by writing its vectors, then its song row; it is removed by deleting its song
+row, then its vectors. So a crash leaves at worst vectors without a song row (or a song row
+whose vectors were half deleted): `reconcile()`, run on open, deletes such vectors and songs,
+and the catalog's sync then fingerprints again whatever songs the store lacks.
+Vectors are stored at float16 precision, as FaissStore keeps them, so both rerank alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from humdex.errors import CatalogError
+from humdex.learned.store_spec import StoreSpec
+from humdex.learned.stores import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, Hits
+
+CONNECT_TIMEOUT_S = 10.0  # an unreachable server fails after this, not after pymilvus's minute
+QUERY_ROWS = 16_000  # rows per query call (Milvus answers at most 16,384)
+INSERT_ROWS = 20_000  # vectors per insert call (~10 MB of float32 at 128-d, under gRPC's limit)
+_CLIENTS: dict[str, Any] = {}  # uri -> MilvusClient: milvus-lite lets one process open a file
+_CLIENTS_LOCK = threading.Lock()  # once, so every store of that file in this process shares it
+
+
+@dataclass(frozen=True)
+class MilvusIndex:
+    """The vector index Milvus builds: index_type and its build/search params (inner product)."""
+
+    index_type: str = "HNSW"  # FAISS's default beyond EXACT_LIMIT, with its parameters
+    build: tuple[tuple[str, int], ...] = (("M", HNSW_M), ("efConstruction", HNSW_EF_CONSTRUCTION))
+    search: tuple[tuple[str, int], ...] = (("ef", HNSW_EF_SEARCH),)
+
+
+def song_hash(song_key: str) -> int:
+    """A song key's int64 id in Milvus (63 bits of blake2b: filters on ints need no quoting)."""
+    return int.from_bytes(hashlib.blake2b(song_key.encode(), digest_size=8).digest(), "big") >> 1
+
+
+def client_for(spec: StoreSpec) -> Any:
+    """The (shared) MilvusClient of spec.uri; CatalogError with the reason when it cannot open."""
+    with _CLIENTS_LOCK:
+        if spec.uri in _CLIENTS:
+            return _CLIENTS[spec.uri]
+        try:
+            from pymilvus import MilvusClient
+        except ImportError:
+            raise CatalogError("this catalog keeps its fingerprints in Milvus: "
+                               "pip install 'humdex[milvus]'") from None
+        for name in ("pymilvus", "milvus_lite"):  # they log failures with tracebacks; ours says why
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        from humdex.settings import settings
+
+        try:
+            client = MilvusClient(uri=spec.uri, token=settings().milvus_token or "",
+                                  timeout=CONNECT_TIMEOUT_S)
+        except Exception as err:  # noqa: BLE001 - pymilvus raises several kinds for one cause
+            reason = " ".join(str(err).split())[:160]
+            if spec.is_server:
+                raise CatalogError(f"cannot reach the Milvus server at {spec.uri} ({reason})") from None
+            raise CatalogError(f"cannot open the milvus-lite file {spec.uri} ({reason}); milvus-lite "
+                               "serves one process at a time: is another humdex using it?") from None
+        _CLIENTS[spec.uri] = client
+        return client
+
+
+def close_clients() -> None:
+    """Close every client this process opened and stop its milvus-lite servers (milvus-lite runs
+    in this process, holding a lock on its file until stopped)."""
+    with _CLIENTS_LOCK:
+        for uri, client in _CLIENTS.items():
+            client.close()
+            if not uri.startswith(("http://", "https://")):
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(uri)
+        _CLIENTS.clear()
+
+
+def collection_base(spec: StoreSpec, store_name: str) -> str:
+    """`<prefix>_<store name>` with Milvus's characters only."""
+    if not spec.collection:
+        raise ValueError("a Milvus store needs a collection prefix (StoreSpec.with_collection)")
+    return f"{spec.collection}_{re.sub(r'[^A-Za-z0-9_]', '_', store_name)}"[:240]
+
+
+class MilvusStore:
+    """A VectorStore over two Milvus collections (module docstring); songs are cached in memory."""
+
+    def __init__(self, spec: StoreSpec, store_name: str, dim: int = 128,
+                 index: MilvusIndex = MilvusIndex()) -> None:
+        self.spec, self.dim, self.index = spec, dim, index
+        self._client = client_for(spec)
+        base = collection_base(spec, store_name)
+        self.vectors_name, self.songs_name = f"{base}_v", f"{base}_s"
+        self._songs: dict[str, tuple[int, int]] = {}  # song key -> (hash, n_frames)
+        self._call(self._create)
+        self.refresh()
+
+    def _call(self, func, *args, **kwargs):
+        """func(...), with Milvus errors turned into CatalogError (no traceback for users)."""
+        try:
+            return func(*args, **kwargs)
+        except CatalogError:
+            raise
+        except Exception as err:
+            if type(err).__module__.split(".")[0] not in ("pymilvus", "grpc", "milvus_lite"):
+                raise
+            reason = " ".join(str(err).split())[:160]
+            raise CatalogError(f"Milvus at {self.spec.uri}: {reason}") from None
+
+    def _create(self) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        c = self._client
+        if not c.has_collection(self.vectors_name):
+            schema = MilvusClient.create_schema(auto_id=True)
+            schema.add_field("id", DataType.INT64, is_primary=True)
+            schema.add_field("song", DataType.INT64)
+            schema.add_field("frame", DataType.INT32)
+            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+            params = c.prepare_index_params()
+            params.add_index("vector", index_type=self.index.index_type, metric_type="IP",
+                             params=dict(self.index.build))
+            c.create_collection(self.vectors_name, schema=schema, index_params=params,
+                                consistency_level="Strong")
+        if not c.has_collection(self.songs_name):
+            schema = MilvusClient.create_schema(auto_id=False)
+            schema.add_field("song_key", DataType.VARCHAR, is_primary=True, max_length=2048)
+            schema.add_field("song", DataType.INT64)
+            schema.add_field("n_frames", DataType.INT32)
+            schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a vector field
+            params = c.prepare_index_params()
+            params.add_index("unused", index_type="FLAT", metric_type="L2")
+            c.create_collection(self.songs_name, schema=schema, index_params=params,
+                                consistency_level="Strong")
+        for name in (self.vectors_name, self.songs_name):  # a reopened collection is "released"
+            c.load_collection(name)
+
+    def _rows(self, collection: str, fields: list[str], filter: str = "") -> Iterable[dict]:
+        it = self._client.query_iterator(collection, batch_size=QUERY_ROWS, filter=filter,
+                                         output_fields=fields)
+        try:
+            while batch := it.next():
+                yield from batch
+        finally:
+            it.close()
+
+    def refresh(self) -> None:
+        """Re-read the song list from Milvus (another process may have changed it)."""
+        rows = self._call(lambda: list(self._rows(self.songs_name, ["song_key", "song", "n_frames"])))
+        self._songs = {r["song_key"]: (int(r["song"]), int(r["n_frames"])) for r in rows}
+
+    def __len__(self) -> int:
+        return len(self._songs)
+
+    @property
+    def n_vectors(self) -> int:
+        return sum(n for _, n in self._songs.values())
+
+    def keys(self) -> list[str]:
+        return list(self._songs)
+
+    def count_vectors(self) -> int:
+        """Vector rows in Milvus (orphans included), counted by Milvus itself."""
+        out = self._call(self._client.query, self.vectors_name, filter="", output_fields=["count(*)"])
+        return int(out[0]["count(*)"])
+
+    def reconcile(self) -> list[str]:
+        """Delete what a crash left half written: vectors of songs without a song row, and songs
+        whose vectors are not all there (the caller fingerprints those again). Returns those keys."""
+        self.refresh()
+        if self.count_vectors() == self.n_vectors:
+            return []
+        hashes = self._call(lambda: np.array([r["song"] for r in self._rows(self.vectors_name, ["song"])],
+                                             np.int64))
+        present, counts = np.unique(hashes, return_counts=True)
+        have = dict(zip(present.tolist(), counts.tolist()))
+        broken = [k for k, (h, n) in self._songs.items() if have.get(h, 0) != n]
+        self._delete_song_rows(broken)
+        known = {h for h, _ in self._songs.values()}
+        self._delete_vectors([h for h in have if h not in known])
+        return broken
+
+    def _delete_song_rows(self, keys: Sequence[str]) -> None:
+        if keys:
+            self._call(self._client.delete, self.songs_name, ids=list(keys))
+        hashes = [self._songs.pop(k)[0] for k in keys if k in self._songs]
+        self._delete_vectors(hashes)
+
+    def _delete_vectors(self, hashes: Sequence[int]) -> None:
+        for i in range(0, len(hashes), 1000):
+            chunk = ",".join(str(int(h)) for h in hashes[i:i + 1000])
+            self._call(self._client.delete, self.vectors_name, filter=f"song in [{chunk}]")
+
+    def add(self, song_keys: Sequence[str], sequences: Sequence[np.ndarray]) -> None:
+        """Add (or replace) songs, one (n_i, dim) fingerprint sequence each: vectors first, then
+        the song rows that make them count."""
+        if len(song_keys) != len(sequences):
+            raise ValueError("song_keys and sequences differ in length")
+        keys = [str(k) for k in song_keys]
+        self.remove([k for k in keys if k in self._songs])
+        hashes = [song_hash(k) for k in keys]
+        self._delete_vectors(hashes)  # leftovers of an add that crashed before its song row
+        seqs = [np.asarray(s, np.float16).astype(np.float32).reshape(-1, self.dim) for s in sequences]
+        rows = [{"song": h, "frame": i, "vector": v} for h, seq in zip(hashes, seqs)
+                for i, v in enumerate(seq)]
+        for i in range(0, len(rows), INSERT_ROWS):
+            self._call(self._client.insert, self.vectors_name, rows[i:i + INSERT_ROWS])
+        song_rows = [{"song_key": k, "song": h, "n_frames": len(s), "unused": [0.0, 0.0]}
+                     for k, h, s in zip(keys, hashes, seqs)]
+        self._call(self._client.upsert, self.songs_name, song_rows)
+        self._songs.update({k: (h, len(s)) for k, h, s in zip(keys, hashes, seqs)})
+
+    def remove(self, song_keys: Sequence[str]) -> int:
+        """Remove songs (song rows first, then their vectors); returns how many were present."""
+        keys = [str(k) for k in song_keys if str(k) in self._songs]
+        self._delete_song_rows(keys)
+        return len(keys)
+
+    def search(self, vectors: np.ndarray, k: int) -> Hits:
+        """The k nearest stored vectors of each query vector (Q, dim), by inner product."""
+        q = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        k = max(1, min(k, self.n_vectors or 1))
+        scores = np.full((len(q), k), -np.inf, np.float32)
+        keys = np.full((len(q), k), "", dtype=object)
+        frames = np.full((len(q), k), -1, np.int64)
+        if not len(q) or not self._songs:
+            return Hits(scores, keys, frames)
+        by_hash = {h: key for key, (h, _) in self._songs.items()}
+        answer = self._call(self._client.search, self.vectors_name, data=list(q), limit=k,
+                            output_fields=["song", "frame"],
+                            search_params={"metric_type": "IP", "params": dict(self.index.search)})
+        for i, hits in enumerate(answer):
+            for j, hit in enumerate(hits):
+                key = by_hash.get(int(hit["entity"]["song"]))
+                if key is not None:  # (vectors of a song being added or removed right now)
+                    scores[i, j], keys[i, j] = hit["distance"], key
+                    frames[i, j] = hit["entity"]["frame"]
+        return Hits(scores, keys, frames)
+
+    def sequences(self, song_keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """(n, dim) float32 fingerprints of each song, in time order, fetched in few calls."""
+        wanted = [k for k in song_keys if k in self._songs]
+        out: dict[str, np.ndarray] = {}
+        chunk: list[str] = []
+        for i, key in enumerate(wanted):
+            chunk.append(key)
+            rows = sum(self._songs[c][1] for c in chunk)
+            nxt = self._songs[wanted[i + 1]][1] if i + 1 < len(wanted) else QUERY_ROWS
+            if rows + nxt > QUERY_ROWS or i + 1 == len(wanted):
+                out.update(self._fetch(chunk, rows))
+                chunk = []
+        return out
+
+    def _fetch(self, keys: list[str], n_rows: int) -> dict[str, np.ndarray]:
+        by_hash = {self._songs[k][0]: k for k in keys}
+        ids = ",".join(map(str, by_hash))
+        rows = self._call(self._client.query, self.vectors_name, filter=f"song in [{ids}]",
+                          output_fields=["song", "frame", "vector"], limit=max(1, n_rows))
+        parts: dict[str, list[tuple[int, Any]]] = {k: [] for k in keys}
+        for r in rows:
+            parts[by_hash[int(r["song"])]].append((int(r["frame"]), r["vector"]))
+        return {k: (np.array([v for _, v in sorted(p, key=lambda t: t[0])], np.float32)
+                    .reshape(-1, self.dim)) for k, p in parts.items()}
+
+    def sequence(self, song_key: str) -> np.ndarray:
+        """(n, dim) float32 fingerprints of one song, in time order."""
+        if song_key not in self._songs:
+            raise KeyError(song_key)
+        return self.sequences([song_key])[song_key]
+
+    def drop(self) -> None:
+        """Delete both collections (the store's every song)."""
+        for name in (self.vectors_name, self.songs_name):
+            self._call(self._client.drop_collection, name)
+        self._songs = {}
