@@ -132,38 +132,100 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def tune(args: argparse.Namespace) -> int:
-    """One-at-a-time sweep of SalienceConfig fields (and the voicing `threshold`) around the defaults."""
+    """One-at-a-time sweep of SalienceConfig fields (and the voicing `threshold`) around the defaults,
+    scored per frame against the true lead and by retrieval: each dev query (swift-f0) against the
+    dev records' melodies with the classical matcher (top-1 / MRR)."""
     from dataclasses import replace
 
+    from humdex.catalog.ingest import REFERENCE_HOP_S
     from humdex.frontend import audio, pitch
     from humdex.frontend.salience import SalienceConfig, predominant_f0
 
     out = Path(args.out)
-    data = [(audio.load(w, audio.SAMPLE_RATE), np.load(out / "truth" / f"{w.stem}.npy"))
-            for w in sorted((out / "songs").glob("*.wav"))[: args.limit]]  # fmt: skip
-    base, voicing = SalienceConfig(), pitch.VOICING["salience"]
-    runs = [("default", base, voicing)]
+    wavs = sorted((out / "songs").glob("*.wav"))[: args.limit]
+    data = [(audio.load(w, audio.SAMPLE_RATE), np.load(out / "truth" / f"{w.stem}.npy")) for w in wavs]
+    queries = _dev_queries(out, [w.stem for w in wavs])
+    base, voicing = SalienceConfig(**_typed(SalienceConfig(), args.base)), pitch.VOICING["salience"]
+    if "threshold" in args.base:
+        voicing = replace(voicing, threshold=float(args.base["threshold"]))
+    runs: list[tuple[str, SalienceConfig | None, pitch.VoicingConfig]] = [("swift", None, pitch.VOICING["swift"]),
+                                                                        ("base", base, voicing)]  # fmt: skip
     for spec in args.grid:
         name, values = spec.split("=")
         for v in values.split(","):
             if name == "threshold":
                 runs.append((f"{name}={v}", base, replace(voicing, threshold=float(v))))
             else:
-                typed = type(getattr(base, name))(float(v))
-                runs.append((f"{name}={v}", replace(base, **{name: typed}), voicing))
-    print("| setting | pitch_accuracy | pitch_accuracy_1st | octave_error_share | voicing_recall | false_alarm | CPU s |")
-    print("|---|---|---|---|---|---|---|")
+                runs.append((f"{name}={v}", SalienceConfig(**{**base.__dict__, **_typed(base, {name: v})}), voicing))
+    print(f"base: {base}, threshold {voicing.threshold}")
+    print("| setting | pitch_accuracy | pitch_accuracy_1st | octave_error_share | voicing_recall | false_alarm | "
+          "dev top-1 | dev MRR | folded top-1 | folded MRR | CPU s |\n" + "|---" * 11 + "|")  # fmt: skip
     for label, cfg, vcfg in runs:
-        t0, scores = time.process_time(), []
+        t0, scores, melodies = time.process_time(), [], []
         for samples, truth in data:
-            f0, periodicity = predominant_f0(samples, audio.SAMPLE_RATE, pitch.HOP_SAMPLES, cfg)
-            periodicity = np.where(pitch.frame_rms_db(samples) < pitch.SILENCE_DB, 0.0, periodicity)
-            track = pitch.PitchTrack(f0, periodicity.astype(np.float32), pitch.HOP_S)
-            scores.append(_score(truth, pitch.contour_from_track(track, vcfg).midi.astype(np.float64)))
+            if cfg is None:
+                track = pitch.track(samples, audio.SAMPLE_RATE, "swift")
+            else:
+                f0, periodicity = predominant_f0(samples, audio.SAMPLE_RATE, pitch.HOP_SAMPLES, cfg)
+                periodicity = np.where(pitch.frame_rms_db(samples) < pitch.SILENCE_DB, 0.0, periodicity)
+                track = pitch.PitchTrack(f0, periodicity.astype(np.float32), pitch.HOP_S)
+            contour = pitch.contour_from_track(track, vcfg)
+            scores.append(_score(truth, contour.midi.astype(np.float64)))
+            melodies.append(contour.resample(REFERENCE_HOP_S).trimmed())
+        cpu = time.process_time() - t0
+        top1, mrr = _retrieval(melodies, queries)
+        f_top1, f_mrr = _retrieval([_folded(m) for m in melodies], queries)
         m = {k: np.mean([s[k] for s in scores]) for k in scores[0]}
         print(f"| {label} | {m['pitch_accuracy']:.3f} | {m['pitch_accuracy_1st']:.3f} | {m['octave_error_share']:.3f} | "
-              f"{m['voicing_recall']:.3f} | {m['voicing_false_alarm']:.3f} | {time.process_time() - t0:.0f} |", flush=True)
+              f"{m['voicing_recall']:.3f} | {m['voicing_false_alarm']:.3f} | {top1:.3f} | {mrr:.3f} | {f_top1:.3f} | {f_mrr:.3f} | {cpu:.0f} |", flush=True)
     return 0
+
+
+def _folded(melody: object) -> object:
+    """The melody at the matcher's hop with isolated octave jumps folded back (matcher.fix_octave_jumps)."""
+    from humdex.classical.matcher import fix_octave_jumps
+    from humdex.classical.references import DEFAULT_HOP_S, to_hop
+    from humdex.frontend.contour import Contour
+
+    coarse = to_hop(melody, DEFAULT_HOP_S)  # type: ignore[arg-type]
+    return Contour(fix_octave_jumps(coarse.midi), DEFAULT_HOP_S)
+
+
+def _typed(base: object, values: dict[str, str]) -> dict[str, object]:
+    return {k: type(getattr(base, k))(float(v)) for k, v in values.items() if k != "threshold"}
+
+
+def _dev_queries(out: Path, song_ids: list[str]) -> list[tuple[int, object]]:
+    """[(row of the right song, swift-f0 query Contour)] for the dev queries of these songs."""
+    from humdex.errors import HumdexError
+    from humdex.frontend import audio, pitch
+
+    found = []
+    for row, sid in enumerate(song_ids):
+        for q in (out / "queries").glob(f"{sid}_*.wav"):
+            try:
+                found.append((row, pitch.query_contour(audio.load(q, audio.SAMPLE_RATE), audio.SAMPLE_RATE)))
+            except HumdexError:
+                found.append((row, None))
+    return found
+
+
+def _retrieval(melodies: list, queries: list[tuple[int, object]]) -> tuple[float, float]:
+    from humdex.classical.matcher import ReferenceSet, match
+    from humdex.errors import HumdexError
+
+    refs = ReferenceSet.from_contours(melodies)
+    ranks = []
+    for row, q in queries:
+        rank = None
+        if q is not None:
+            try:
+                hits = [m.index for m in match(q, refs, top=len(melodies))]
+                rank = hits.index(row) + 1 if row in hits else None
+            except HumdexError:
+                pass
+        ranks.append(rank)
+    return float(np.mean([r == 1 for r in ranks])), float(np.mean([1.0 / r if r else 0.0 for r in ranks]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--out", required=True)
     t.add_argument("--limit", type=int, default=None)
     t.add_argument("--grid", nargs="*", default=[], help="field=v1,v2 (SalienceConfig field or threshold)")
+    t.add_argument("--base", nargs="*", default=[], help="field=v: the sweep's centre instead of the defaults")
     args = p.parse_args(argv)
+    if args.stage == "tune":
+        args.base = dict(kv.split("=") for kv in args.base)
     return {"render": render, "eval": evaluate, "tune": tune}[args.stage](args)
 
 

@@ -43,9 +43,9 @@ class SalienceConfig:
     harmonic_decay: float = 0.8
     magnitude_power: float = 1.0
     peak_range_db: float = 40.0
-    lowcut_hz: float = 150.0
+    lowcut_hz: float = 300.0
     prior_db_per_octave: float = 0.0
-    jump_cost: float = 0.03  # per semitone, in units of the song's typical salience
+    jump_cost: float = 0.3  # per semitone, in units of the song's typical salience
     level_percentile: float = 90.0  # the song's salience level: this percentile of frame maxima
 
 
