@@ -97,13 +97,19 @@ def evaluate(args: argparse.Namespace) -> int:
         for method in args.pitch:
             t0 = time.process_time()
             try:
-                contour = read_song_melody(wav, pitch_method=method, separate=args.separate)
+                contour = read_song_melody(wav, pitch_method=None if method == "default" else method,
+                                           separate=args.separate)
                 est = contour.midi.astype(np.float64)
             except HumdexError:
                 est = np.full(len(truth), np.nan)
             cpu[method] += time.process_time() - t0
             s = _score(truth, est)
             rows[f"song/{method}"].append(s)
+            info = json.loads((out / "info" / f"{wav.stem}.json").read_text())
+            lead = "sung lead" if str(info["lead"]).startswith("vocal") else "instrument lead"
+            level = "lead <= 3 dB over band" if info["lead_over_band_db"] <= 3 else "lead > 3 dB over band"
+            for group in (lead, level):
+                rows[f"song/{method} ({group})"].append(s)
             per_song[wav.stem][method] = s["pitch_accuracy_1st"]
     if args.queries:
         for q in sorted((out / "queries").glob("*.wav"))[: args.limit]:
@@ -111,7 +117,8 @@ def evaluate(args: argparse.Namespace) -> int:
             samples = audio.load(q, audio.SAMPLE_RATE)
             for method in args.pitch:
                 try:
-                    est = pitch.query_contour(samples, audio.SAMPLE_RATE, method).midi.astype(np.float64)
+                    tracker = pitch.DEFAULT_METHOD if method == "default" else method
+                    est = pitch.query_contour(samples, audio.SAMPLE_RATE, tracker).midi.astype(np.float64)
                 except HumdexError:
                     est = np.full(len(truth), np.nan)
                 rows[f"query/{method}"].append(_score(truth, est))
@@ -122,7 +129,7 @@ def evaluate(args: argparse.Namespace) -> int:
     print("|---" * (len(keys) + 3) + "|")
     for name, scores in rows.items():
         means = [np.mean([s[k] for s in scores]) for k in keys]
-        method = name.split("/")[1]
+        method = name.split("/")[1].split(" ")[0]
         speed = f"{cpu[method] / (seconds / 60):.1f}" if name.startswith("song") else ""
         print(f"| {name} | {len(scores)} | " + " | ".join(f"{m:.3f}" for m in means) + f" | {speed} |")
     if args.per_song:
@@ -238,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--sound", default="train")
     e = sub.add_parser("eval")
     e.add_argument("--out", required=True)
-    e.add_argument("--pitch", nargs="+", default=["swift"])
+    e.add_argument("--pitch", nargs="+", default=["swift"], help="trackers; 'default': the song front end's own")
     e.add_argument("--separate", default="none", choices=("none", "spleeter"))
     e.add_argument("--limit", type=int, default=None, help="first N records only")
     e.add_argument("--queries", action="store_true", help="also score the query front end on the dev queries")

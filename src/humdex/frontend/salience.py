@@ -10,7 +10,8 @@ characteristics" (IEEE TASLP 2012), with a Viterbi path in place of contour sele
    strongest;
 2. salience of each pitch on a `bins_per_semitone` grid: the sum over `n_harmonics` harmonics of
    the peaks' magnitudes**`magnitude_power` near h * f0 (cos^2 window of +-1 semitone), weighted by
-   `harmonic_decay`**(h-1), times a pitch prior rising `prior_db_per_octave` towards the top;
+   `harmonic_decay`**(h-1) (the fundamental by `fundamental_weight`), times a pitch prior rising
+   `prior_db_per_octave` towards the top;
 3. the path maximising (salience / the song's level) minus `jump_cost` per semitone moved between
    frames (a free choice every frame, so notes may change; an octave leap costs 12 x jump_cost);
 4. periodicity = the path's salience over the song's typical frame maximum, so that one voicing
@@ -41,6 +42,7 @@ class SalienceConfig:
     bins_per_semitone: int = 5  # 20-cent pitch grid
     n_harmonics: int = 12
     harmonic_decay: float = 0.8
+    fundamental_weight: float = 1.0  # the first harmonic's weight (later ones: harmonic_decay**(h-1))
     magnitude_power: float = 1.0
     peak_range_db: float = 40.0
     lowcut_hz: float = 300.0
@@ -122,7 +124,8 @@ def pitch_salience(audio16: np.ndarray, sample_rate: int, hop: int, config: Sali
     salience = np.zeros((len(peak_midi), len(grid)), np.float32)
     for h in range(1, config.n_harmonics + 1):
         shift = base + round(float(12.0 * np.log2(h) * config.bins_per_semitone))
-        salience += config.harmonic_decay ** (h - 1) * spectrum[:, shift:shift + len(grid)]
+        weight = config.fundamental_weight if h == 1 else config.harmonic_decay ** (h - 1)
+        salience += weight * spectrum[:, shift:shift + len(grid)]
     if config.prior_db_per_octave:
         salience *= 10.0 ** (config.prior_db_per_octave * (grid - grid[0]) / 12.0 / 20.0)[None, :].astype(np.float32)
     return salience
