@@ -100,6 +100,8 @@ def read_tags(path: Path) -> tuple[str | None, str | None]:
 def read_song_melody(path: Path, pitch_method: str | None = None, separate: str = "none") -> Contour:
     """The reference melody of a song file, as a Contour. Raises HumdexError for unusable files.
 
+    pitch_method: the tracker for audio; by default pitch.DEFAULT_SONG_METHOD on a mix (the
+    predominant melody of a record) and pitch.DEFAULT_METHOD on a vocal stem (one voice).
     separate: "spleeter" tracks audio songs' pitch on Spleeter's vocal stem (humdex.frontend.separation),
     "none" on the mix."""
     kind = song_kind(path)
@@ -114,15 +116,16 @@ def read_song_melody(path: Path, pitch_method: str | None = None, separate: str 
     from humdex.frontend import audio, pitch
 
     samples = audio.load(path, audio.SAMPLE_RATE, max_s=MAX_SONG_S)
-    kwargs = {"method": pitch_method} if pitch_method else {}
+    mix_method = pitch_method or pitch.DEFAULT_SONG_METHOD
     if separate == "spleeter":
         from humdex.frontend.separation import separate_vocals
 
-        return _stem_or_mix(separate_vocals(samples, audio.SAMPLE_RATE), samples, kwargs)
-    return pitch.query_contour(samples, audio.SAMPLE_RATE, **kwargs)
+        stem = separate_vocals(samples, audio.SAMPLE_RATE)
+        return _stem_or_mix(stem, samples, pitch_method or pitch.DEFAULT_METHOD, mix_method)
+    return pitch.query_contour(samples, audio.SAMPLE_RATE, mix_method)
 
 
-def _stem_or_mix(stem: Any, mix: Any, kwargs: dict[str, str]) -> Contour:
+def _stem_or_mix(stem: Any, mix: Any, stem_method: str, mix_method: str) -> Contour:
     """The vocal stem's melody, or the mix's where the stem carries little pitch (an instrument lead:
     flute, violin, sax leave 0-20 % of a record voiced in the stem, sung leads 50-90 %): below
     STEM_MIN_VOICED of the song, the mix when it is voiced at least twice as long."""
@@ -130,14 +133,13 @@ def _stem_or_mix(stem: Any, mix: Any, kwargs: dict[str, str]) -> Contour:
     from humdex.frontend import audio, pitch
 
     try:
-        vocal = pitch.query_contour(stem, audio.SAMPLE_RATE, **kwargs)
+        vocal = pitch.query_contour(stem, audio.SAMPLE_RATE, stem_method)
     except AudioError:
-        return pitch.query_contour(mix, audio.SAMPLE_RATE, **kwargs)
+        return pitch.query_contour(mix, audio.SAMPLE_RATE, mix_method)
     if vocal.voiced.sum() * vocal.hop_s >= STEM_MIN_VOICED * len(mix) / audio.SAMPLE_RATE:
         return vocal
     try:
-        whole = pitch.query_contour(mix, audio.SAMPLE_RATE, **kwargs)
+        whole = pitch.query_contour(mix, audio.SAMPLE_RATE, mix_method)
     except AudioError:
         return vocal
     return whole if whole.voiced.sum() >= 2 * vocal.voiced.sum() else vocal
-

@@ -1,4 +1,5 @@
-"""Pitch tracking (CREPE via torchcrepe, swift-f0, pYIN) at a 10 ms hop, and pitch unit conversions."""
+"""Pitch tracking (CREPE via torchcrepe, swift-f0, pYIN; the predominant melody of a mix by salience)
+at a 10 ms hop, and pitch unit conversions."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from humdex.settings import settings
 HOP_S = 0.01
 TRACKER_RATE = SAMPLE_RATE  # every tracker runs on 16 kHz audio
 HOP_SAMPLES = round(HOP_S * TRACKER_RATE)
-METHODS = ("crepe-tiny", "crepe-full", "swift", "pyin")
-DEFAULT_METHOD = "swift"  # chosen by benchmarks/pitch_trackers.py, see BENCHMARKS.md
+METHODS = ("crepe-tiny", "crepe-full", "swift", "pyin", "salience")
+DEFAULT_METHOD = "swift"  # for queries (one voice): chosen by benchmarks/pitch_trackers.py, see BENCHMARKS.md
+DEFAULT_SONG_METHOD = "salience"  # for songs from audio (a mix): benchmarks/melody_extraction.py
 CREPE_BINS = 360
 CREPE_CENTS_PER_BIN = 20.0
 CREPE_CENTS_OFFSET = 1997.3794084376191  # cents re 10 Hz of CREPE bin 0
@@ -103,6 +105,7 @@ VOICING = {  # thresholds measured on Vocadito and synthetic queries: see BENCHM
     "crepe-full": VoicingConfig(threshold=0.5),
     "swift": VoicingConfig(threshold=0.5),  # swift-f0 calibrates confidence so 0.5 means voiced
     "pyin": VoicingConfig(threshold=0.2),  # pYIN's voiced probability is low on real voices
+    "salience": VoicingConfig(threshold=0.3),  # path salience over the song's level: melody_extraction.py
 }
 
 
@@ -124,6 +127,10 @@ def track(audio: np.ndarray, sample_rate: int, method: str = DEFAULT_METHOD) -> 
         f0_hz, periodicity = decode_activation(activation)
     elif method == "swift":
         f0_hz, periodicity = _track_swift(audio16)
+    elif method == "salience":
+        from humdex.frontend.salience import predominant_f0
+
+        f0_hz, periodicity = predominant_f0(audio16, TRACKER_RATE, HOP_SAMPLES)
     else:
         f0_hz, periodicity = _track_pyin(audio16)
     periodicity = np.where(frame_rms_db(audio16) < SILENCE_DB, 0.0, periodicity)
