@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     from humdex.catalog.catalog import Catalog
     from humdex.errors import HumdexError
     from humdex.learned.fingerprints import query_fingerprints, search_store
-    from humdex.learned.model import load_model
+    from humdex.learned.model import model_handle
     from humdex.learned.search import (
         LearnedConfig,
         key_song_id,
@@ -51,9 +51,10 @@ def main(argv=None) -> int:
     snap = catalog.snapshot()
     config = LearnedConfig(models=(args.model,))
     sync_catalog(catalog.db_dir, snap, config)
-    model = load_model(name=args.model)
-    song_hop = max(model.config.hop_s, config.min_song_hop_s)
-    saved = FaissStore.load(store_folder(catalog.db_dir, args.model, model, song_hop, config.audio_songs))
+    handle = model_handle(args.model)
+    model = handle.encoder
+    song_hop = handle.song_hop_s(config.min_song_hop_s)
+    saved = FaissStore.load(store_folder(catalog.db_dir, handle, song_hop, config.audio_songs))
     qfile = Path(args.queries)
     lines = [ln.split("\t") for ln in qfile.read_text().splitlines() if ln.strip()]
     lines = lines[: args.limit or None]

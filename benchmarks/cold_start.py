@@ -5,7 +5,11 @@ interleave, so load on the machine shifts them alike), and reports wall seconds 
 max), the process's CPU seconds (user + sys: what a loaded machine inflates least) and the
 search's own timing line (pitch / search milliseconds) of each run.
 
-    python benchmarks/cold_start.py --db DB --query Q.wav --runs 5 [--method classical --method auto]
+    python benchmarks/cold_start.py --db DB --query Q.wav --runs 5 [--method classical --method auto] \
+        [--baseline-src /tmp/base/src]
+
+--baseline-src runs the same commands with another checkout's `src` first on PYTHONPATH (e.g.
+`git worktree add /tmp/base COMMIT`), interleaved with this checkout's runs.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import json
 import os
 import re
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -23,11 +26,12 @@ import time
 from pathlib import Path
 
 
-def one_run(cmd: list[str]) -> tuple[float, float, str]:
-    """(wall s, CPU s of the child, its stdout) of one fresh process."""
+def one_run(cmd: list[str], src: str | None = None) -> tuple[float, float, str]:
+    """(wall s, CPU s of the child, its stdout) of one fresh process (`src` first on its PYTHONPATH)."""
+    env = dict(os.environ, PYTHONPATH=src) if src else None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -50,28 +54,30 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--method", action="append", help="classical | learned | hybrid | auto (default: classical, auto)")
     ap.add_argument("--warmup", type=int, default=1, help="runs first, not counted (fills OS and humdex caches)")
+    ap.add_argument("--baseline-src", help="another checkout's src folder, run interleaved as 'baseline'")
     ap.add_argument("--out", help="write the results as JSON")
     args = ap.parse_args()
-    humdex = shutil.which("humdex") or str(Path(sys.executable).with_name("humdex"))
     methods = args.method or ["classical", "auto"]
-    cmds = {m: [humdex, "search", args.query, "--db", args.db, "--method", m] for m in methods}
+    variants = {"head": None, **({"baseline": args.baseline_src} if args.baseline_src else {})}
+    runs = {f"{v}/{m}": ([sys.executable, "-m", "humdex", "search", args.query, "--db", args.db,
+                          "--method", m], src) for v, src in variants.items() for m in methods}
     for _ in range(args.warmup):
-        for cmd in cmds.values():
-            one_run(cmd)
-    walls: dict[str, list[float]] = {m: [] for m in methods}
-    cpus: dict[str, list[float]] = {m: [] for m in methods}
-    inner: dict[str, list[str]] = {m: [] for m in methods}
+        for cmd, src in runs.values():
+            one_run(cmd, src)
+    walls: dict[str, list[float]] = {k: [] for k in runs}
+    cpus: dict[str, list[float]] = {k: [] for k in runs}
+    inner: dict[str, list[str]] = {k: [] for k in runs}
     load = [os.getloadavg()[0]]
     for _ in range(args.runs):
-        for m, cmd in cmds.items():
-            wall, cpu, out = one_run(cmd)
-            walls[m].append(wall)
-            cpus[m].append(cpu)
-            inner[m].append(re.sub(r"^query \S+: ", "", out.splitlines()[0]))
+        for k, (cmd, src) in runs.items():
+            wall, cpu, out = one_run(cmd, src)
+            walls[k].append(wall)
+            cpus[k].append(cpu)
+            inner[k].append(re.sub(r"^query \S+: ", "", out.splitlines()[0]))
     load.append(os.getloadavg()[0])
     report = {"db": args.db, "query": args.query, "runs": args.runs, "load_average": load,
-              "methods": {m: {"wall_s": summary(walls[m]), "cpu_s": summary(cpus[m]),
-                              "inner_timings": inner[m]} for m in methods}}
+              "variants": {k: {"wall_s": summary(walls[k]), "cpu_s": summary(cpus[k]),
+                               "inner_timings": inner[k]} for k in runs}}
     print(json.dumps(report, indent=1, ensure_ascii=False))
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1, ensure_ascii=False))

@@ -128,7 +128,7 @@ def main(argv=None) -> int:
 
     from humdex.catalog.catalog import Catalog
     from humdex.learned.fingerprints import N_CANDIDATES, scale_votes, search_store
-    from humdex.learned.model import load_model
+    from humdex.learned.model import model_handle
     from humdex.learned.search import LearnedConfig, key_song_id, store_folder, sync_catalog
     from humdex.learned.stores import FaissStore
 
@@ -137,9 +137,10 @@ def main(argv=None) -> int:
     snap = catalog.snapshot()
     config = LearnedConfig(models=(args.model,))
     sync_catalog(catalog.db_dir, snap, config)
-    model = load_model(name=args.model)
-    song_hop = max(model.config.hop_s, config.min_song_hop_s)
-    saved = FaissStore.load(store_folder(catalog.db_dir, args.model, model, song_hop, config.audio_songs))
+    handle = model_handle(args.model)
+    model = handle.encoder
+    song_hop = handle.song_hop_s(config.min_song_hop_s)
+    saved = FaissStore.load(store_folder(catalog.db_dir, handle, song_hop, config.audio_songs))
     queries = [q for f in args.queries for q in load_queries(Path(f), model, snap, config, args.limit)]
     work = Path(args.work)
     report: dict = {"db": args.db, "queries": args.queries, "n_queries": len(queries),

@@ -12,7 +12,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 
 from humdex.catalog.catalog import Catalog
-from humdex.service.access import AccessConfig, access_from_args, add_access_arguments, host_of
+from humdex.service.access import AccessConfig, access_from_args, host_of
 from humdex.service.server import ServerConfig, create_app
 from service_data import TUNES, build_catalog, write_midi
 
@@ -115,11 +115,9 @@ def test_cors_only_for_configured_origins(db: Path, songs: Path) -> None:
 
 
 def _serve_args(*argv: str) -> argparse.Namespace:
-    p = argparse.ArgumentParser()
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    add_access_arguments(p)
-    return p.parse_args(list(argv))
+    from humdex.cli import build_parser
+
+    return build_parser("serve").parse_args(["serve", "--db", "unused", *argv])
 
 
 def test_serve_defaults_generate_a_token_beyond_loopback_and_warn_on_wildcard() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 
 import numpy as np
@@ -105,13 +104,12 @@ def test_corpus_group_is_written_in_chad_layout_and_resumes(tmp_path):
 
 
 def test_synth_queries_cli_writes_an_eval_list(tmp_path):
+    from humdex.cli import build_parser
     from humdex.frontend.melody import Note, write_midi
-    from humdex.synth.cli import add_synth_parser
 
     notes = [Note(i * 0.4, 0.4, 60.0 + (i * 5) % 12) for i in range(30)]
     write_midi(notes, tmp_path / "00007.mid")
-    parser = argparse.ArgumentParser()
-    add_synth_parser(parser.add_subparsers(dest="command"))
+    parser = build_parser("synth")
     args = parser.parse_args(["synth", "queries", str(tmp_path / "00007.mid"), "--out", str(tmp_path / "q"),
                               "--kinds", "hum,whistle", "--duration", "5", "--quiet"])  # fmt: skip
     assert args.func(args) == 0
@@ -126,7 +124,7 @@ def test_synth_queries_cli_writes_an_eval_list(tmp_path):
 
 @pytest.mark.slow
 def test_synth_corpus_cli_renders_resumes_and_counts_hours(tmp_path, capsys):
-    from humdex.synth.cli import add_synth_parser
+    from humdex.cli import build_parser
     from humdex.training.melody_pool import write_pool
 
     pitches = np.array([60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67, 72, 71, 69, 67, 65], float)
@@ -134,8 +132,7 @@ def test_synth_corpus_cli_renders_resumes_and_counts_hours(tmp_path, capsys):
               "duration": np.full(16, 0.5), "pitch": pitches + n, "melody_id": f"test/t/{n}",
               "key": f"{n:016x}", "split": "train"} for n in range(3)]  # fmt: skip
     write_pool(tunes, tmp_path / "pool.npz")
-    parser = argparse.ArgumentParser()
-    add_synth_parser(parser.add_subparsers(dest="command"))
+    parser = build_parser("synth")
     argv = ["synth", "corpus", "--hours", "0.01", "--pool", str(tmp_path / "pool.npz"),
             "--out", str(tmp_path / "c"), "--quiet"]  # fmt: skip
     args = parser.parse_args(argv)

@@ -170,3 +170,31 @@ def test_demo_excerpts_come_from_anywhere_or_from_the_first_note() -> None:
         first, first_start = demo_excerpt(notes, np.random.default_rng(seed), from_start=True)
         assert first_start == 1.5 and first[0].pitch_midi == 60 and first[0].onset_s == 0.0
     assert len(starts) > 5  # from anywhere: many different starts
+
+
+def test_every_subcommand_parses_in_cli_and_a_search_loads_no_heavy_library() -> None:
+    """Argument parsers live in cli.py; parsing `search` imports neither numpy, torch nor fastapi
+    (the CLI sets native thread settings before they load: settings.configure_native_runtime)."""
+    code = ("import sys\n"
+            "from humdex.cli import build_parser\n"
+            "args = build_parser('search').parse_args(['search', 'q.wav', '--db', 'd'])\n"
+            "assert args.func.__name__ == 'cmd_search'\n"
+            "print(sorted(m for m in ('numpy', 'torch', 'fastapi', 'numba') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    from humdex.cli import build_parser
+
+    parser = build_parser()
+    commands = {"index": ["index", "x", "--db", "d"], "serve": ["serve", "--db", "d"],
+                "synth": ["synth", "queries", "a.mid", "--out", "o"], "train": ["train", "c", "--out", "o"],
+                "mine": ["mine", "g.csv", "--out", "o"], "mine-hums": ["mine-hums", "q.tsv", "--songs", "s", "--out", "o"],
+                "selftrain": ["selftrain", "h", "--groups", "g.csv", "--out", "o"],
+                "chad": ["chad", "validate", "m.csv"], "review": ["review", "f"], "eval": ["eval", "--db", "d"],
+                "demo": ["demo"]}
+    for name, argv in commands.items():
+        args = parser.parse_args(argv)
+        assert args.func.__module__ == "humdex.cli", name
+    src = Path(__file__).resolve().parents[1] / "src" / "humdex"
+    elsewhere = [str(p.relative_to(src)) for p in src.rglob("*.py")
+                 if p.name != "cli.py" and "add_argument(" in p.read_text()]
+    assert elsewhere == []

@@ -226,7 +226,7 @@ def test_a_cqt_model_reads_audio_songs_cqt_and_plays_melodies_as_tones(tmp_path,
     from humdex.learned import search as learned
     from humdex.learned.features import cqt_features
     from humdex.learned.fingerprints import fingerprint_contour, fingerprint_frames
-    from humdex.learned.model import Encoder, ModelConfig, load_model, save_checkpoint
+    from humdex.learned.model import Encoder, ModelConfig, save_checkpoint
 
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "cqt.pt", Encoder(ModelConfig(feature="cqt", n_bins=84, base_channels=8)))
@@ -245,8 +245,10 @@ def test_a_cqt_model_reads_audio_songs_cqt_and_plays_melodies_as_tones(tmp_path,
     excerpt = load(audio_dir / "sung03.wav")[4 * SAMPLE_RATE:12 * SAMPLE_RATE]
     rows = learned.learned_search(excerpt, SAMPLE_RATE, None, catalog.db_dir, snap, top=3, config=config)
     assert snap.songs[rows[0][0]].song_id == "sung03"
-    model = load_model(tmp_path / "cqt.pt")
-    store = learned.sync_store(catalog.db_dir, snap, "cqt", model, 0.5)
+    handle = learned.model_handle("cqt")
+    model = handle.encoder
+    assert handle.feature == "cqt" and handle.path == (tmp_path / "cqt.pt").resolve()
+    store = learned.sync_store(catalog.db_dir, snap, handle, 0.5)
     for song, melody in zip(snap.songs, snap.melodies):  # stored in float16
         got = store.sequence(learned.song_key(song.song_id, song.stamp))
         from_melody = fingerprint_contour(model, melody, 0.5)

@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 from humdex import __version__
 from humdex.errors import EXIT_USER_ERROR, HumdexError
@@ -130,6 +130,54 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from humdex.service.server import run_serve
+
+    return run_serve(args)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from humdex.synth.cli import run_synth
+
+    return run_synth(args)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from humdex.training.train import run_train
+
+    return run_train(args)
+
+
+def cmd_mine(args: argparse.Namespace) -> int:
+    from humdex.training.mining import run_mine
+
+    return run_mine(args)
+
+
+def cmd_mine_hums(args: argparse.Namespace) -> int:
+    from humdex.training.mining import run_mine_hums
+
+    return run_mine_hums(args)
+
+
+def cmd_selftrain(args: argparse.Namespace) -> int:
+    from humdex.training.selftrain import run_selftrain
+
+    return run_selftrain(args)
+
+
+def cmd_chad(args: argparse.Namespace) -> int:
+    from humdex.training.chad_download import run_chad
+
+    return run_chad(args)
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from humdex.training.review import run_review
+
+    return run_review(args)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -157,16 +205,223 @@ def _add_pitch(p: argparse.ArgumentParser) -> None:
                         "(default: humdex.frontend.pitch's default)")
 
 
-# subcommands whose arguments live beside their code: name -> (module, function(subparsers) -> parser).
-# Their modules import torch, scipy.signal or fastapi (seconds): main() loads them only when the
-# command line names that subcommand, or names none of the built-in ones (help, errors).
-_PLUGGED_PARSERS = {"serve": (".service.server", "add_serve_parser"),
-                    "synth": (".synth.cli", "add_synth_parser"),
-                    "train": (".training.train", "add_train_parser"),
-                    "mine": (".training.mining", "add_mine_parser"),
-                    "selftrain": (".training.selftrain", "add_selftrain_parser"),
-                    "chad": (".training.chad_download", "add_chad_parser"),
-                    "review": (".training.review", "add_review_parser")}
+# subcommands whose parsers need a constant from a module that imports torch, fastapi or scipy
+# (seconds): main() builds them only when the command line names that subcommand, or names none
+# of the built-in ones (help, errors)
+def _add_access(p: argparse.ArgumentParser) -> None:
+    """Who may change a served catalog (humdex.service.access)."""
+    from humdex.service.access import TOKEN_ENV
+
+    p.add_argument("--token", default=None,
+                   help=f"token that adding/removing songs needs (default: ${TOKEN_ENV}; generated "
+                        "and printed when --host is not loopback)")
+    p.add_argument("--no-token", action="store_true",
+                   help="let anyone who reaches the server add and remove songs (not recommended "
+                        "beyond loopback)")
+    p.add_argument("--allowed-host", action="append", default=[],
+                   help="another name clients reach this server by (repeatable); other Host "
+                        "headers are refused")
+    p.add_argument("--cors-origin", action="append", default=[],
+                   help="an origin whose web pages may call this API (repeatable; CORS is off otherwise)")
+
+
+def _serve_parser(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the web page and REST API over a catalog",
+                              description="Run the humdex web service (page at /, API docs at /docs).")
+    p.add_argument("--db", required=True, help="catalog folder")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--threshold", type=float, default=None,
+                   help="score a best match needs (default: the calibrated rule of the catalog's "
+                        "search method, humdex.nomatch.config_for)")
+    p.add_argument("--min-margin", type=float, default=None,
+                   help="how far the best score must lead the next ones "
+                        "(default: calibrated per search method)")
+    p.add_argument("--max-upload-mb", type=float, default=None,
+                   help="largest query upload in MB (default 20)")
+    p.add_argument("--log-level", default="info")
+    _add_access(p)
+    p.set_defaults(func=cmd_serve)
+
+
+def _synth_parser(sub_: Any) -> None:
+    from humdex.synth.cli import DEFAULT_OUT
+
+    text = "render training data (CHAD layout) or benchmark queries with the synthesizer"
+    p = sub_.add_parser("synth", help=text, description=text)
+    sub = p.add_subparsers(dest="synth_command", required=True, metavar="MODE")
+    c = sub.add_parser("corpus", help="render aligned hum/song/cover fragments in CHAD's layout")
+    c.add_argument("--out", default=DEFAULT_OUT, help=f"corpus folder (default {DEFAULT_OUT})")
+    c.add_argument("--hours", type=float, default=1.0, help="hours of fragment audio to reach")
+    c.add_argument("--split", default="train", choices=["train", "validation", "test"])
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--workers", type=int, default=1, help="worker processes")
+    c.add_argument("--full-songs", default="originals", choices=["none", "originals", "all"],
+                   help="also write full-length songs to songs/ (default: originals)")  # fmt: skip
+    c.add_argument("--pool", default=None, help="melody pool .npz (default: the shipped pool)")
+    c.add_argument("--songs", default="synth", choices=["synth", "records"],
+                   help="how originals and covers sound: synth (numpy voice + band, default) or records "
+                        "(sampled instruments via fluidsynth: lead, chords, bass, drums; `make record-deps`)")  # fmt: skip
+    c.add_argument("--sound", default="train", choices=["train", "heldout"],
+                   help="records only: the training sound (FluidR3_GM) or the held-out evaluation sound "
+                        "(TimGM6mb, programs and styles never used in training)")  # fmt: skip
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    q = sub.add_parser("queries", help="render hums/whistles of MIDI files + a query list for `humdex eval`")
+    q.add_argument("midi", nargs="+", help="MIDI/score files or folders (song id = file stem)")
+    q.add_argument("--out", required=True, help="folder for queries/*.wav and queries.tsv")
+    q.add_argument("--per-song", type=int, default=1, help="queries per song and kind")
+    q.add_argument("--kinds", default="hum,whistle", help="comma list of hum, whistle, sing")
+    q.add_argument("--duration", type=float, default=8.0, help="seconds per query recording")
+    q.add_argument("--anywhere", action="store_true", help="start anywhere in the song, not at its start")
+    q.add_argument("--clean", action="store_true", help="no microphone/room channel")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_synth)
+
+
+def _train_parser(sub: Any) -> None:
+    text = ("train a fingerprint encoder on CHAD-layout folders: the rendered corpus (humdex synth "
+            "corpus), a CHAD download (humdex chad download), mined fragments (humdex mine), in any mixture")
+    p = sub.add_parser("train", help=text, description=text)
+    p.add_argument("chad", nargs="+", help="CHAD-layout folders: metadata.csv + fragments/ each")
+    p.add_argument("--without-covers", action="store_true",
+                   help="leave cover versions out (hums + originals only: M0 of `humdex selftrain`)")
+    p.add_argument("--out", required=True, help="run folder: ckpt.pt, config.json, curves.png")
+    p.add_argument("--window", choices=("short", "long"), default="short",
+                   help="M_short (3 s / 0.25 s hop) or M_long (8 s / 0.64 s hop)")
+    p.add_argument("--feature", choices=("crepe", "cqt"), default="crepe",
+                   help="model input: CREPE activation (80 bins) or CQT (84 bins)")
+    p.add_argument("--width", type=int, default=16, help="base channels (ResNet18: 64)")
+    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget (else --steps)")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--k-groups", type=int, default=32)
+    p.add_argument("--per-group", type=int, default=4)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--mine", action="store_true", help="multi-similarity mining")
+    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--max-fragments", type=int, default=None)
+    p.add_argument("--cache", default=None, help="activation cache folder (default CHAD/.humdex_cache)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--export", default=None, help="also write a shippable float16 model here")
+    p.set_defaults(func=cmd_train)
+
+
+def _mine_parser(sub: Any) -> None:
+    from humdex.training.mining import MineConfig
+
+    text = "mine aligned fragments of cover groups into a CHAD-layout training folder"
+    p = sub.add_parser("mine", help=text, description=text)
+    p.add_argument("groups", help="CSV: group_id,role(original|cover),path[,id][,interval]")
+    p.add_argument("--model", default=None, help="encoder checkpoint (default: the shipped M_short)")
+    p.add_argument("--out", required=True, help="output folder (CHAD layout; resumable)")
+    d = MineConfig()
+    p.add_argument("--accept", type=float, default=d.accept, help=f"accept at this score (default {d.accept})")
+    p.add_argument("--review", type=float, default=d.review,
+                   help=f"send to review from this score up to --accept (default {d.review})")
+    p.add_argument("--fragment-s", type=float, default=d.fragment_s,
+                   help="length of the original's fragments when GROUPS.csv gives none")
+    p.add_argument("--fragment-hop-s", type=float, default=d.fragment_hop_s)
+    p.add_argument("--separate", choices=("none", "spleeter"), default=d.separate,
+                   help="fingerprint Spleeter's vocal stem instead of the mix")
+    p.add_argument("--workers", type=int, default=1, help="groups mined in parallel processes")
+    p.add_argument("--cache", default=None, help="feature cache folder (default OUT/.cache)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_mine)
+    text = "turn a user's labelled hums (query list: path<TAB>song_id) into training pairs aligned to the songs"
+    h = sub.add_parser("mine-hums", help=text, description=text)
+    h.add_argument("queries", help="query list: query_path<TAB>song_id per line (as for humdex eval)")
+    h.add_argument("--songs", required=True, help="folder of the songs' audio, named SONG_ID.wav (or .mp3, ...)")
+    h.add_argument("--model", default=None)
+    h.add_argument("--out", required=True, help="output folder (CHAD layout; resumable)")
+    h.add_argument("--accept", type=float, default=d.accept)
+    h.add_argument("--review", type=float, default=d.review)
+    h.add_argument("--quiet", action="store_true")
+    h.set_defaults(func=cmd_mine_hums)
+
+
+def _selftrain_parser(sub: Any) -> None:
+    from humdex.training.selftrain import SelfTrainConfig
+
+    text = "self-training rounds: M0 on hums, mine cover groups, retrain on hums + mined covers, repeat"
+    p = sub.add_parser("selftrain", help=text, description=text)
+    p.add_argument("hums", nargs="+", help="CHAD-layout folders of hums + originals (covers are left out)")
+    p.add_argument("--groups", required=True, help="GROUPS.csv of cover groups to mine (see humdex mine)")
+    p.add_argument("--out", required=True, help="rounds folder (resumable)")
+    d = SelfTrainConfig()
+    p.add_argument("--rounds", type=int, default=d.rounds, help="retrainings after M0 (default 2: M0, M1, M2)")
+    p.add_argument("--steps", type=int, default=d.steps, help="training steps per round")
+    p.add_argument("--feature", choices=("crepe", "cqt"), default=d.feature)
+    p.add_argument("--width", type=int, default=d.width)
+    p.add_argument("--k-groups", type=int, default=d.k_groups)
+    p.add_argument("--per-group", type=int, default=d.per_group)
+    p.add_argument("--eval-every", type=int, default=d.eval_every)
+    p.add_argument("--init", choices=("previous", "scratch"), default=d.init,
+                   help="start M_k from M_{k-1}'s weights (default) or from scratch")
+    p.add_argument("--accept", type=float, default=d.mine.accept)
+    p.add_argument("--review", type=float, default=d.mine.review)
+    p.add_argument("--separate", choices=("none", "spleeter"), default="none")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--truth", default=None,
+                   help="songs.csv with the renderer's time maps: judge each round's mining")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_selftrain)
+
+
+def _chad_parser(sub_: Any) -> None:
+    text = "CHAD dataset tooling: validate its metadata, download and cut its audio, ingest its hums"
+    p = sub_.add_parser("chad", help=text, description=text)
+    sub = p.add_subparsers(dest="chad_command", required=True, metavar="MODE")
+    v = sub.add_parser("validate", help="check a CHAD metadata CSV and count what it holds")
+    v.add_argument("metadata")
+    d = sub.add_parser("download", help="fetch (yt-dlp) and cut CHAD's originals/covers at exact intervals")
+    d.add_argument("metadata")
+    d.add_argument("--out", required=True, help="CHAD-layout folder (resumable)")
+    d.add_argument("--types", default="original,cover", help="comma list: original, cover")
+    d.add_argument("--workers", type=int, default=4, help="videos fetched at once")
+    d.add_argument("--rate", type=float, default=0.5, help="fetch starts per second at most")
+    d.add_argument("--drop-sources", action="store_true", help="delete each full video once cut")
+    d.add_argument("--quiet", action="store_true")
+    h = sub.add_parser("ingest-hums", help="unpack the Hugging Face hummings tar into a CHAD folder")
+    h.add_argument("tar")
+    h.add_argument("--out", required=True)
+    h.add_argument("--metadata", default=None, help="CHAD metadata CSV: add its humming rows")
+    p.set_defaults(func=cmd_chad)
+
+
+def _review_parser(sub: Any) -> None:
+    text = "decide the uncertain mined pairs: same / different / skip (terminal, or a web page with --serve)"
+    p = sub.add_parser("review", help=text, description=text)
+    p.add_argument("folder", help="a mined folder (humdex mine --out)")
+    p.add_argument("--serve", action="store_true", help="serve the review page instead of asking here")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8001)
+    p.add_argument("--log-level", default="warning")
+    _add_access(p)
+    p.set_defaults(func=cmd_review)
+
+
+def _eval_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("corpus", nargs="*", metavar="mirqbsh CORPUS_DIR",
+                   help="evaluate on the MIR-QBSH corpus in its distributed layout")
+    p.add_argument("--db", required=True, help="catalog folder")
+    p.add_argument("--queries", help="TSV list: query_path<TAB>song_id")
+    p.add_argument("--use-pv", action="store_true", help="MIR-QBSH: use the .pv pitch files")
+    p.add_argument("--from-start", action="store_true",
+                   help="queries start at the song's start (default for mirqbsh)")
+    p.add_argument("--anywhere", action="store_true", help="mirqbsh: don't assume from-start")
+    p.add_argument("--pitch", default=None, help="pitch tracker for audio queries")
+    p.add_argument("--method", default=None,
+                   choices=("classical", "learned", "hybrid", "auto"),
+                   help="search method (default: humdex.search's default)")
+    p.add_argument("--report", default="eval_report.json", help="JSON report path")
+    p.add_argument("--quiet", action="store_true")
+
+
+_LAZY_PARSERS: dict[str, Callable[[Any], None]] = {
+    "serve": _serve_parser, "synth": _synth_parser, "train": _train_parser, "mine": _mine_parser,
+    "mine-hums": _mine_parser, "selftrain": _selftrain_parser, "chad": _chad_parser,
+    "review": _review_parser}
 
 
 _BUILTIN_COMMANDS = ("index", "add", "remove", "list", "check", "search", "compare", "eval", "demo")
@@ -227,12 +482,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p["compare"].add_argument("--plot", help="write a picture of the alignment (PNG)")
     p["compare"].add_argument("--json", action="store_true")
     _add_pitch(p["compare"])
-    from humdex.evaluate import add_eval_arguments
-
-    add_eval_arguments(p["eval"])
-    for name, (module, adder) in _PLUGGED_PARSERS.items():
-        if only is None or only == name:
-            getattr(import_module(module, __package__), adder)(sub)
+    _eval_arguments(p["eval"])
+    for adder in dict.fromkeys(adder for name, adder in _LAZY_PARSERS.items() if only in (None, name)):
+        adder(sub)
     p["demo"].add_argument("--db", default="humdex-demo/catalog", help="demo catalog folder")
     p["demo"].add_argument("--songs", type=int, default=1000, help="melodies in the catalog")
     p["demo"].add_argument("--queries", type=int, default=12, help="sung queries to search")
@@ -246,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_native_runtime()
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(first if first in _BUILTIN_COMMANDS or first in _PLUGGED_PARSERS
+    args = build_parser(first if first in _BUILTIN_COMMANDS or first in _LAZY_PARSERS
                         else None).parse_args(argv)
     args.command_line = ["humdex", *argv]  # a training run stores it as its recipe
     try:

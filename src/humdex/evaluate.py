@@ -109,23 +109,6 @@ def evaluate(
     return report
 
 
-def add_eval_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("corpus", nargs="*", metavar="mirqbsh CORPUS_DIR",
-                   help="evaluate on the MIR-QBSH corpus in its distributed layout")
-    p.add_argument("--db", required=True, help="catalog folder")
-    p.add_argument("--queries", help="TSV list: query_path<TAB>song_id")
-    p.add_argument("--use-pv", action="store_true", help="MIR-QBSH: use the .pv pitch files")
-    p.add_argument("--from-start", action="store_true",
-                   help="queries start at the song's start (default for mirqbsh)")
-    p.add_argument("--anywhere", action="store_true", help="mirqbsh: don't assume from-start")
-    p.add_argument("--pitch", default=None, help="pitch tracker for audio queries")
-    p.add_argument("--method", default=None,
-                   choices=("classical", "learned", "hybrid", "auto"),
-                   help="search method (default: humdex.search's default)")
-    p.add_argument("--report", default="eval_report.json", help="JSON report path")
-    p.add_argument("--quiet", action="store_true")
-
-
 def evaluate_cli(args: argparse.Namespace) -> int:
     from_start = args.from_start
     if args.corpus:

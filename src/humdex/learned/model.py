@@ -326,6 +326,49 @@ def load_model(path: str | Path | None = None, name: str = "short") -> Encoder:
     return _load_cached(str(p.resolve()), p.stat().st_mtime_ns)
 
 
+@dataclass(frozen=True, eq=False)
+class ModelHandle:
+    """A shipped encoder loaded once per process, with what the learned search reads of it: its
+    name, file and content hash (which name the catalog's fingerprint stores), the encoder
+    (its config: feature kind, window, hop) and the precision it runs at."""
+
+    name: str
+    path: Path
+    sha256: str
+    encoder: Encoder
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.encoder.config
+
+    @property
+    def feature(self) -> str:
+        return self.encoder.config.feature
+
+    @property
+    def precision(self) -> str:
+        """PRECISIONS key: read when asked, as HUMDEX_INT8 may change between searches."""
+        return precision(self.encoder)
+
+    def song_hop_s(self, min_song_hop_s: float) -> float:
+        """The hop catalog songs are fingerprinted at: the model's, at least min_song_hop_s."""
+        return max(self.config.hop_s, min_song_hop_s)
+
+
+@functools.lru_cache(maxsize=8)
+def _handle(name: str, path: str, mtime_ns: int) -> ModelHandle:
+    return ModelHandle(name, Path(path), file_sha256(path), _load_cached(path, mtime_ns))
+
+
+def model_handle(name: str = "short") -> ModelHandle:
+    """The shipped model `name` (DEFAULT_MODELS), loaded and hashed once per process (again only
+    when its file changes); ModelError for an unknown name or a missing or corrupt file."""
+    p = default_model_path(name)
+    if not p.is_file():
+        raise ModelError(f"model checkpoint not found: {p}")
+    return _handle(name, str(p.resolve()), p.stat().st_mtime_ns)
+
+
 def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -39,11 +39,10 @@ from humdex.learned.milvus_store import MilvusStore
 from humdex.learned.model import (
     PRECISIONS,
     Encoder,
+    ModelHandle,
     default_model_path,
-    file_sha256,
     inference_module,
-    load_model,
-    precision,
+    model_handle,
 )
 from humdex.learned.store_spec import DEFAULT_STORE, StoreSpec, parse_store
 from humdex.learned.stores import FaissStore, VectorStore
@@ -82,6 +81,10 @@ class LearnedConfig:
     dtw_weight: float = 0.55
     dtw_weight_from_start: float = 0.85
 
+    def handles(self) -> tuple[ModelHandle, ...]:
+        """The configured models, each loaded once per process (model_handle)."""
+        return tuple(model_handle(name) for name in self.models)
+
 
 def song_key(song_id: str, stamp: str) -> str:
     return f"{song_id}@{stamp}"
@@ -91,24 +94,17 @@ def key_song_id(key: str) -> str:
     return key.rsplit("@", 1)[0]
 
 
-@functools.lru_cache(maxsize=8)
-def _model_sha(path: str, mtime_ns: int) -> str:
-    return file_sha256(path)
-
-
 @functools.lru_cache(maxsize=4)
 def _saved_store(folder: str, mtime_ns: int) -> FaissStore:
     """A store as saved (never changed in place: sync_store changes a fresh copy)."""
     return FaissStore.load(folder)
 
 
-def store_folder(db_dir: str | Path, name: str, model: Encoder, song_hop_s: float, audio_songs: str) -> Path:
-    """Where the shipped model `name` (loaded: `model`) keeps a catalog's song fingerprints."""
-    model_path = default_model_path(name)
-    sha = _model_sha(str(model_path), model_path.stat().st_mtime_ns)[:12]
+def store_folder(db_dir: str | Path, model: ModelHandle, song_hop_s: float, audio_songs: str) -> Path:
+    """Where a shipped model keeps a catalog's song fingerprints."""
     suffix = "-act" if audio_songs == "activation" else ""
-    suffix += PRECISIONS[precision(model)]  # int8 and float fingerprints differ slightly
-    return Path(db_dir) / LEARNED_DIR / f"{name}-{sha}-hop{song_hop_s:g}{suffix}"
+    suffix += PRECISIONS[model.precision]  # int8 and float fingerprints differ slightly
+    return Path(db_dir) / LEARNED_DIR / f"{model.name}-{model.sha256[:12]}-hop{song_hop_s:g}{suffix}"
 
 
 def song_fingerprints(model: Encoder, song, melody: Contour, song_hop_s: float,
@@ -127,7 +123,7 @@ def song_fingerprints(model: Encoder, song, melody: Contour, song_hop_s: float,
     return fingerprint_contour(model, melody, song_hop_s)
 
 
-def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop_s: float,
+def sync_store(db_dir: str | Path, snapshot, model: ModelHandle, song_hop_s: float,
                progress: bool = False, audio_songs: str = "contour") -> VectorStore:
     """The model's store for this catalog snapshot, fingerprinting songs it lacks and dropping stale ones.
 
@@ -137,7 +133,7 @@ def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop
     rebuilt (with a warning) rather than failing the search; a Milvus store is reconciled with the
     catalog when first opened (milvus_store.MilvusStore.reconcile).
     """
-    folder = store_folder(db_dir, name, model, song_hop_s, audio_songs)
+    folder = store_folder(db_dir, model, song_hop_s, audio_songs)
     wanted = {song_key(s.song_id, s.stamp): i for i, s in enumerate(snapshot.songs)}
     spec = parse_store(getattr(snapshot, "vector_store", DEFAULT_STORE))
     with _LOCK:
@@ -168,7 +164,7 @@ def sync_store(db_dir: str | Path, snapshot, name: str, model: Encoder, song_hop
             if not stale and not missing and not recoded:
                 return store
             store.remove(stale)
-            _fingerprint_into(store, folder, missing, wanted, snapshot, name, model, song_hop_s,
+            _fingerprint_into(store, folder, missing, wanted, snapshot, model, song_hop_s,
                               progress, audio_songs)
             if isinstance(store, FaissStore):
                 store.save(folder)
@@ -219,7 +215,7 @@ def _load_or_rebuild(folder: Path, codec: str) -> FaissStore:
 
 
 def _fingerprint_into(store: VectorStore, folder: Path, missing: list[str], wanted: dict[str, int],
-                      snapshot, name: str, model: Encoder, song_hop_s: float, progress: bool,
+                      snapshot, model: ModelHandle, song_hop_s: float, progress: bool,
                       audio_songs: str) -> None:
     """Add the `missing` songs' fingerprints to `store`: a FaissStore one by one, saved every
     CHECKPOINT_S seconds; a Milvus store ADD_BATCH songs per call, each batch kept as it is added."""
@@ -230,10 +226,10 @@ def _fingerprint_into(store: VectorStore, folder: Path, missing: list[str], want
     saved_at = time.monotonic()
     batch_size = ADD_BATCH if isinstance(store, MilvusStore) else 1
     batch: tuple[list[str], list[np.ndarray]] = ([], [])
-    for n, k in enumerate(tqdm(missing, desc=f"fingerprint ({name})", disable=not progress), 1):
+    for n, k in enumerate(tqdm(missing, desc=f"fingerprint ({model.name})", disable=not progress), 1):
         i = wanted[k]
         batch[0].append(k)
-        batch[1].append(song_fingerprints(model, snapshot.songs[i], snapshot.melodies[i],
+        batch[1].append(song_fingerprints(model.encoder, snapshot.songs[i], snapshot.melodies[i],
                                           song_hop_s, audio_songs))
         if len(batch[0]) < batch_size and n < len(missing):
             continue
@@ -297,16 +293,16 @@ def learned_matches(query: np.ndarray | Callable[[str], np.ndarray], db_dir: str
     import time
 
     results = []
-    for name in config.models:
-        model = load_model(name=name)
-        song_hop = max(model.config.hop_s, config.min_song_hop_s)
+    for model in config.handles():
+        song_hop = model.song_hop_s(config.min_song_hop_s)
         t0 = time.perf_counter()
-        store = sync_store(db_dir, snapshot, name, model, song_hop, audio_songs=config.audio_songs)
+        store = sync_store(db_dir, snapshot, model, song_hop, audio_songs=config.audio_songs)
         if timing is not None:
             add_ms(timing, "index_sync", time.perf_counter() - t0)
         q_hop = config.query_hop_s or model.config.hop_s
-        frames = query if isinstance(query, np.ndarray) else query(model.config.feature)
-        q = query_fingerprints(model, frames, query_scales_for(snapshot, config), q_hop, timing=timing)
+        frames = query if isinstance(query, np.ndarray) else query(model.feature)
+        q = query_fingerprints(model.encoder, frames, query_scales_for(snapshot, config), q_hop,
+                               timing=timing)
         results.append(search_store(store, q, q_hop, top=max(top, config.n_candidates),
                                     n_candidates=config.n_candidates,
                                     max_offset_s=from_start_limits(snapshot, config) if from_start else None,
@@ -328,17 +324,16 @@ def default_config() -> LearnedConfig:
 def load_default_models(config: LearnedConfig | None = None) -> None:
     """Load the configured encoders and their inference modules now (a search would at its
     first query): what search.prewarm runs beside the query's pitch tracking."""
-    for name in (config or default_config()).models:
-        inference_module(load_model(name=name))
+    for model in (config or default_config()).handles():
+        inference_module(model.encoder)
 
 
 def sync_catalog(db_dir: str | Path, snapshot, config: LearnedConfig | None = None,
                  progress: bool = False) -> None:
     """Fingerprint every song the stores lack now (at indexing) rather than at the first query."""
     config = config or default_config()
-    for name in config.models:
-        model = load_model(name=name)
-        sync_store(db_dir, snapshot, name, model, max(model.config.hop_s, config.min_song_hop_s),
+    for model in config.handles():
+        sync_store(db_dir, snapshot, model, model.song_hop_s(config.min_song_hop_s),
                    progress=progress, audio_songs=config.audio_songs)
 
 
@@ -350,7 +345,7 @@ def prepared_query(query_audio: np.ndarray | None, sample_rate: int, query_conto
 
     t0 = time.perf_counter()
     query = query_frames(query_audio, sample_rate, query_contour, config.query_input)
-    query_s = len(query(load_model(name=config.models[0]).config.feature)) * CREPE_HOP_S
+    query_s = len(query(model_handle(config.models[0]).feature)) * CREPE_HOP_S
     if timing is not None:
         add_ms(timing, "activation", time.perf_counter() - t0)
     return query, query_s

@@ -153,21 +153,6 @@ class AccessGuard:
         return values[0] if values else None
 
 
-def add_access_arguments(p) -> None:  # type: ignore[no-untyped-def]
-    """`humdex serve` options of this module."""
-    p.add_argument("--token", default=None,
-                   help=f"token that adding/removing songs needs (default: ${TOKEN_ENV}; generated "
-                        "and printed when --host is not loopback)")
-    p.add_argument("--no-token", action="store_true",
-                   help="let anyone who reaches the server add and remove songs (not recommended "
-                        "beyond loopback)")
-    p.add_argument("--allowed-host", action="append", default=[],
-                   help="another name clients reach this server by (repeatable); other Host "
-                        "headers are refused")
-    p.add_argument("--cors-origin", action="append", default=[],
-                   help="an origin whose web pages may call this API (repeatable; CORS is off otherwise)")
-
-
 def access_from_args(args, env_token: str | None) -> tuple[AccessConfig, list[str]]:  # type: ignore[no-untyped-def]
     """The AccessConfig of `humdex serve`'s arguments, and the lines to print at start."""
     lines: list[str] = []

@@ -27,7 +27,7 @@ from humdex.catalog.catalog import Catalog, Snapshot, Song
 from humdex.errors import CatalogError, HumdexError
 from humdex.frontend.contour import Contour
 from humdex.nomatch import NoMatchConfig, config_for
-from humdex.service.access import AccessConfig, AccessGuard, access_from_args, add_access_arguments
+from humdex.service.access import AccessConfig, AccessGuard, access_from_args
 from humdex.service.upload import ApiError, BodyLimit, Upload, read_upload
 from humdex.settings import settings
 
@@ -275,27 +275,6 @@ _SONG_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary"}, "title": {"type": "string"},
         "artist": {"type": "string"}, "song_id": {"type": "string"}}}}}}}
-
-
-def add_serve_parser(subparsers: Any) -> Any:
-    """The `humdex serve` subcommand (its func is run_serve)."""
-    p = subparsers.add_parser("serve", help="run the web page and REST API over a catalog",
-                              description="Run the humdex web service (page at /, API docs at /docs).")
-    p.add_argument("--db", required=True, help="catalog folder")
-    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--threshold", type=float, default=None,
-                   help="score a best match needs (default: the calibrated rule of the catalog's "
-                        "search method, humdex.nomatch.config_for)")
-    p.add_argument("--min-margin", type=float, default=None,
-                   help="how far the best score must lead the next ones "
-                        "(default: calibrated per search method)")
-    p.add_argument("--max-upload-mb", type=float, default=None,
-                   help="largest query upload in MB (default 20)")
-    p.add_argument("--log-level", default="info")
-    add_access_arguments(p)
-    p.set_defaults(func=run_serve)
-    return p
 
 
 def run_serve(args: Any) -> int:

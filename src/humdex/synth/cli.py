@@ -15,41 +15,6 @@ from humdex.errors import HumdexError
 DEFAULT_OUT = "data/chad_synth"
 
 
-def add_synth_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register `humdex synth corpus|queries` on the main CLI's subparsers."""
-    text = "render training data (CHAD layout) or benchmark queries with the synthesizer"
-    p = subparsers.add_parser("synth", help=text, description=text)
-    sub = p.add_subparsers(dest="synth_command", required=True, metavar="MODE")
-    c = sub.add_parser("corpus", help="render aligned hum/song/cover fragments in CHAD's layout")
-    c.add_argument("--out", default=DEFAULT_OUT, help=f"corpus folder (default {DEFAULT_OUT})")
-    c.add_argument("--hours", type=float, default=1.0, help="hours of fragment audio to reach")
-    c.add_argument("--split", default="train", choices=["train", "validation", "test"])
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--workers", type=int, default=1, help="worker processes")
-    c.add_argument("--full-songs", default="originals", choices=["none", "originals", "all"],
-                   help="also write full-length songs to songs/ (default: originals)")  # fmt: skip
-    c.add_argument("--pool", default=None, help="melody pool .npz (default: the shipped pool)")
-    c.add_argument("--songs", default="synth", choices=["synth", "records"],
-                   help="how originals and covers sound: synth (numpy voice + band, default) or records "
-                        "(sampled instruments via fluidsynth: lead, chords, bass, drums; `make record-deps`)")  # fmt: skip
-    c.add_argument("--sound", default="train", choices=["train", "heldout"],
-                   help="records only: the training sound (FluidR3_GM) or the held-out evaluation sound "
-                        "(TimGM6mb, programs and styles never used in training)")  # fmt: skip
-    c.add_argument("--quiet", action="store_true", help="no progress bar")
-    q = sub.add_parser("queries", help="render hums/whistles of MIDI files + a query list for `humdex eval`")
-    q.add_argument("midi", nargs="+", help="MIDI/score files or folders (song id = file stem)")
-    q.add_argument("--out", required=True, help="folder for queries/*.wav and queries.tsv")
-    q.add_argument("--per-song", type=int, default=1, help="queries per song and kind")
-    q.add_argument("--kinds", default="hum,whistle", help="comma list of hum, whistle, sing")
-    q.add_argument("--duration", type=float, default=8.0, help="seconds per query recording")
-    q.add_argument("--anywhere", action="store_true", help="start anywhere in the song, not at its start")
-    q.add_argument("--clean", action="store_true", help="no microphone/room channel")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=run_synth)
-    return p
-
-
 def run_synth(args: argparse.Namespace) -> int:
     if args.synth_command == "corpus":
         return _run_corpus(args)

@@ -334,28 +334,6 @@ def ingest_hums(tar_path: str | Path, out: str | Path, metadata: str | Path | No
 # ---- CLI -------------------------------------------------------------------------------------
 
 
-def add_chad_parser(subparsers) -> argparse.ArgumentParser:
-    text = "CHAD dataset tooling: validate its metadata, download and cut its audio, ingest its hums"
-    p = subparsers.add_parser("chad", help=text, description=text)
-    sub = p.add_subparsers(dest="chad_command", required=True, metavar="MODE")
-    v = sub.add_parser("validate", help="check a CHAD metadata CSV and count what it holds")
-    v.add_argument("metadata")
-    d = sub.add_parser("download", help="fetch (yt-dlp) and cut CHAD's originals/covers at exact intervals")
-    d.add_argument("metadata")
-    d.add_argument("--out", required=True, help="CHAD-layout folder (resumable)")
-    d.add_argument("--types", default="original,cover", help="comma list: original, cover")
-    d.add_argument("--workers", type=int, default=4, help="videos fetched at once")
-    d.add_argument("--rate", type=float, default=0.5, help="fetch starts per second at most")
-    d.add_argument("--drop-sources", action="store_true", help="delete each full video once cut")
-    d.add_argument("--quiet", action="store_true")
-    h = sub.add_parser("ingest-hums", help="unpack the Hugging Face hummings tar into a CHAD folder")
-    h.add_argument("tar")
-    h.add_argument("--out", required=True)
-    h.add_argument("--metadata", default=None, help="CHAD metadata CSV: add its humming rows")
-    p.set_defaults(func=run_chad)
-    return p
-
-
 def run_chad(args: argparse.Namespace) -> int:
     if args.chad_command == "validate":
         v = validate_metadata(args.metadata)

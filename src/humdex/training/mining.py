@@ -414,38 +414,6 @@ def mine_hums(pairs: Sequence[tuple[Path, str]], songs: str | Path, model_path: 
 # ---- CLI -----------------------------------------------------------------------------------
 
 
-def add_mine_parser(subparsers) -> argparse.ArgumentParser:
-    text = "mine aligned fragments of cover groups into a CHAD-layout training folder"
-    p = subparsers.add_parser("mine", help=text, description=text)
-    p.add_argument("groups", help="CSV: group_id,role(original|cover),path[,id][,interval]")
-    p.add_argument("--model", default=None, help="encoder checkpoint (default: the shipped M_short)")
-    p.add_argument("--out", required=True, help="output folder (CHAD layout; resumable)")
-    d = MineConfig()
-    p.add_argument("--accept", type=float, default=d.accept, help=f"accept at this score (default {d.accept})")
-    p.add_argument("--review", type=float, default=d.review,
-                   help=f"send to review from this score up to --accept (default {d.review})")
-    p.add_argument("--fragment-s", type=float, default=d.fragment_s,
-                   help="length of the original's fragments when GROUPS.csv gives none")
-    p.add_argument("--fragment-hop-s", type=float, default=d.fragment_hop_s)
-    p.add_argument("--separate", choices=("none", "spleeter"), default=d.separate,
-                   help="fingerprint Spleeter's vocal stem instead of the mix")
-    p.add_argument("--workers", type=int, default=1, help="groups mined in parallel processes")
-    p.add_argument("--cache", default=None, help="feature cache folder (default OUT/.cache)")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=run_mine)
-    text = "turn a user's labelled hums (query list: path<TAB>song_id) into training pairs aligned to the songs"
-    h = subparsers.add_parser("mine-hums", help=text, description=text)
-    h.add_argument("queries", help="query list: query_path<TAB>song_id per line (as for humdex eval)")
-    h.add_argument("--songs", required=True, help="folder of the songs' audio, named SONG_ID.wav (or .mp3, ...)")
-    h.add_argument("--model", default=None)
-    h.add_argument("--out", required=True, help="output folder (CHAD layout; resumable)")
-    h.add_argument("--accept", type=float, default=d.accept)
-    h.add_argument("--review", type=float, default=d.review)
-    h.add_argument("--quiet", action="store_true")
-    h.set_defaults(func=run_mine_hums)
-    return p
-
-
 def run_mine_hums(args: argparse.Namespace) -> int:
     from humdex.evaluate import read_query_list
 

@@ -114,21 +114,6 @@ def contour_json(folder: str | Path, rec: FragmentRecord) -> dict:
 # ---- CLI -------------------------------------------------------------------------------------
 
 
-def add_review_parser(subparsers) -> argparse.ArgumentParser:
-    text = "decide the uncertain mined pairs: same / different / skip (terminal, or a web page with --serve)"
-    p = subparsers.add_parser("review", help=text, description=text)
-    p.add_argument("folder", help="a mined folder (humdex mine --out)")
-    p.add_argument("--serve", action="store_true", help="serve the review page instead of asking here")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8001)
-    p.add_argument("--log-level", default="warning")
-    from humdex.service.access import add_access_arguments
-
-    add_access_arguments(p)
-    p.set_defaults(func=run_review)
-    return p
-
-
 def run_review(args: argparse.Namespace) -> int:
     if args.serve:
         import uvicorn

@@ -161,33 +161,6 @@ def plot_rounds(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def add_selftrain_parser(subparsers) -> argparse.ArgumentParser:
-    text = "self-training rounds: M0 on hums, mine cover groups, retrain on hums + mined covers, repeat"
-    p = subparsers.add_parser("selftrain", help=text, description=text)
-    p.add_argument("hums", nargs="+", help="CHAD-layout folders of hums + originals (covers are left out)")
-    p.add_argument("--groups", required=True, help="GROUPS.csv of cover groups to mine (see humdex mine)")
-    p.add_argument("--out", required=True, help="rounds folder (resumable)")
-    d = SelfTrainConfig()
-    p.add_argument("--rounds", type=int, default=d.rounds, help="retrainings after M0 (default 2: M0, M1, M2)")
-    p.add_argument("--steps", type=int, default=d.steps, help="training steps per round")
-    p.add_argument("--feature", choices=("crepe", "cqt"), default=d.feature)
-    p.add_argument("--width", type=int, default=d.width)
-    p.add_argument("--k-groups", type=int, default=d.k_groups)
-    p.add_argument("--per-group", type=int, default=d.per_group)
-    p.add_argument("--eval-every", type=int, default=d.eval_every)
-    p.add_argument("--init", choices=("previous", "scratch"), default=d.init,
-                   help="start M_k from M_{k-1}'s weights (default) or from scratch")
-    p.add_argument("--accept", type=float, default=d.mine.accept)
-    p.add_argument("--review", type=float, default=d.mine.review)
-    p.add_argument("--separate", choices=("none", "spleeter"), default="none")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--truth", default=None,
-                   help="songs.csv with the renderer's time maps: judge each round's mining")
-    p.add_argument("--device", default="cpu")
-    p.set_defaults(func=run_selftrain)
-    return p
-
-
 def run_selftrain(args: argparse.Namespace) -> int:
     from dataclasses import replace
 

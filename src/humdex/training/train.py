@@ -223,36 +223,6 @@ def export_model(ckpt_path: str | Path, dest: str | Path) -> Path:
     return Path(dest)
 
 
-def add_train_parser(subparsers) -> object:
-    """`humdex train`: train an encoder on CHAD-layout data (the synthetic corpus or a real CHAD)."""
-    text = ("train a fingerprint encoder on CHAD-layout folders: the rendered corpus (humdex synth "
-            "corpus), a CHAD download (humdex chad download), mined fragments (humdex mine), in any mixture")
-    p = subparsers.add_parser("train", help=text, description=text)
-    p.add_argument("chad", nargs="+", help="CHAD-layout folders: metadata.csv + fragments/ each")
-    p.add_argument("--without-covers", action="store_true",
-                   help="leave cover versions out (hums + originals only: M0 of `humdex selftrain`)")
-    p.add_argument("--out", required=True, help="run folder: ckpt.pt, config.json, curves.png")
-    p.add_argument("--window", choices=("short", "long"), default="short",
-                   help="M_short (3 s / 0.25 s hop) or M_long (8 s / 0.64 s hop)")
-    p.add_argument("--feature", choices=("crepe", "cqt"), default="crepe",
-                   help="model input: CREPE activation (80 bins) or CQT (84 bins)")
-    p.add_argument("--width", type=int, default=16, help="base channels (ResNet18: 64)")
-    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget (else --steps)")
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--k-groups", type=int, default=32)
-    p.add_argument("--per-group", type=int, default=4)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--mine", action="store_true", help="multi-similarity mining")
-    p.add_argument("--eval-every", type=int, default=200)
-    p.add_argument("--max-fragments", type=int, default=None)
-    p.add_argument("--cache", default=None, help="activation cache folder (default CHAD/.humdex_cache)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--export", default=None, help="also write a shippable float16 model here")
-    p.set_defaults(func=run_train)
-    return p
-
-
 def load_mixture(roots: list[str], cache: str | None, max_fragments: int | None, feature: str,
                  audio_types: tuple[str, ...]) -> tuple[list[TrainGroup], list[TrainGroup]]:
     """(train, validation) groups of several CHAD-layout folders together; a folder that is not
@@ -292,7 +262,8 @@ def run_train(args) -> int:
                       eval_every=args.eval_every,
                       recipe=shlex.join(getattr(args, "command_line", ["humdex", "train", *args.chad])))
     print(f"{len(train_groups)} training and {len(val_groups)} validation fragments")
-    ckpt = train(train_groups, val_groups, cfg, args.out, device=args.device, resume=args.resume)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    ckpt = train(train_groups, val_groups, cfg, args.out, device=device, resume=args.resume)
     print(f"checkpoint: {ckpt}")
     if args.export:
         print(f"model: {export_model(ckpt, args.export)}")
