@@ -177,14 +177,21 @@ def precision(model: Encoder) -> str:
     return "int8" if full_range_int8() else "int8-7bit"
 
 
-def _int8_digest(model: Encoder, full_range: bool) -> str:
-    """What the int8 module of `model` depends on: weights, calibration, activation bits, torch."""
-    h = hashlib.sha256(f"{torch.__version__} {INT8_ENGINE} {full_range} {model.config}".encode())
+def weights_digest(model: Encoder) -> str:
+    """sha256 of what a model computes with: its config, weights and int8 calibration (not the
+    checkpoint's other metadata, e.g. its recipe). Names the catalog's fingerprint stores."""
+    h = hashlib.sha256(repr(model.config).encode())
     for part in (model.state_dict(), model.int8_calibration or {}):
         for name, tensor in sorted(part.items()):
             h.update(name.encode())
             h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def _int8_digest(model: Encoder, full_range: bool) -> str:
+    """What the int8 module of `model` depends on: its weights, the activation bits, torch."""
+    return hashlib.sha256(f"{torch.__version__} {INT8_ENGINE} {full_range} {weights_digest(model)}"
+                          .encode()).hexdigest()
 
 
 def _load_int8_module(path: Path, digest: str) -> nn.Module | None:
@@ -329,12 +336,13 @@ def load_model(path: str | Path | None = None, name: str = "short") -> Encoder:
 @dataclass(frozen=True, eq=False)
 class ModelHandle:
     """A shipped encoder loaded once per process, with what the learned search reads of it: its
-    name, file and content hash (which name the catalog's fingerprint stores), the encoder
-    (its config: feature kind, window, hop) and the precision it runs at."""
+    name, file, the digest of its weights (weights_digest: it names the catalog's fingerprint
+    stores, so a change of the file's metadata alone keeps them), the encoder (its config:
+    feature kind, window, hop) and the precision it runs at."""
 
     name: str
     path: Path
-    sha256: str
+    weights_sha256: str
     encoder: Encoder
 
     @property
@@ -357,7 +365,8 @@ class ModelHandle:
 
 @functools.lru_cache(maxsize=8)
 def _handle(name: str, path: str, mtime_ns: int) -> ModelHandle:
-    return ModelHandle(name, Path(path), file_sha256(path), _load_cached(path, mtime_ns))
+    encoder = _load_cached(path, mtime_ns)
+    return ModelHandle(name, Path(path), weights_digest(encoder), encoder)
 
 
 def model_handle(name: str = "short") -> ModelHandle:

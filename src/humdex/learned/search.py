@@ -104,7 +104,7 @@ def store_folder(db_dir: str | Path, model: ModelHandle, song_hop_s: float, audi
     """Where a shipped model keeps a catalog's song fingerprints."""
     suffix = "-act" if audio_songs == "activation" else ""
     suffix += PRECISIONS[model.precision]  # int8 and float fingerprints differ slightly
-    return Path(db_dir) / LEARNED_DIR / f"{model.name}-{model.sha256[:12]}-hop{song_hop_s:g}{suffix}"
+    return Path(db_dir) / LEARNED_DIR / f"{model.name}-{model.weights_sha256[:12]}-hop{song_hop_s:g}{suffix}"
 
 
 def song_fingerprints(model: Encoder, song, melody: Contour, song_hop_s: float,
