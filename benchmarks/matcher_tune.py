@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from matcher_bench import evaluate, sung_query  # noqa: E402
+from matcher_bench import evaluate, sung_query
 
-from humdex.classical import dtw  # noqa: E402
-from humdex.classical.matcher import MatcherConfig  # noqa: E402
-from humdex.classical.references import ReferenceSet  # noqa: E402
-from humdex.frontend.melody import notes_to_contour  # noqa: E402
-from humdex.training.melody_pool import load_pool  # noqa: E402
+from humdex.classical import dtw
+from humdex.classical.matcher import MatcherConfig
+from humdex.classical.references import ReferenceSet
+from humdex.frontend.melody import notes_to_contour
+from humdex.training.melody_pool import load_pool
 
 
 def parse_variant(text: str) -> tuple[str, dict]:

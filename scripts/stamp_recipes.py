@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from humdex.learned.model import read_checkpoint, write_checkpoint  # noqa: E402
-from humdex.learned.shipped import default_model_path  # noqa: E402
+from humdex.learned.model import read_checkpoint, write_checkpoint
+from humdex.learned.shipped import default_model_path
 
 ASSETS = "src/humdex/assets"
 CALIBRATION = "python scripts/calibrate_int8.py --model {name}"
@@ -27,39 +27,39 @@ CALIBRATION = "python scripts/calibrate_int8.py --model {name}"
 # (commit, command, note) per step, oldest first; BENCHMARKS.md tells each step's measurements
 RECIPES: dict[str, list[tuple[str, str, str]]] = {
     "short": [
-        ("f0b9c0c", "python3 scripts/train_gpu.py --out OUT --pool .carry/pool.npz --render-s 1000 "
+        ("f0b9c0c", ("python3 scripts/train_gpu.py --out OUT --pool .carry/pool.npz --render-s 1000 "
                     "--train-s 60 60 --workers 15 --width 32 --k-groups 128 --per-group 4 --val-melodies 40 "
-                    "--max-melodies 250 --passes 1 --eval-every 100000",
-         "one H100; OUT/encoder_crepe_short.pt is the GPU model (sha256 3f176922...); HEAD's "
-         "train_gpu.py is a different, later trainer"),
-        ("HEAD", "python scripts/train_cpu_pseudo.py --window short --init OUT/encoder_crepe_short.pt "
+                    "--max-melodies 250 --passes 1 --eval-every 100000"),
+         ("one H100; OUT/encoder_crepe_short.pt is the GPU model (sha256 3f176922...); HEAD's "
+         "train_gpu.py is a different, later trainer")),
+        ("HEAD", ("python scripts/train_cpu_pseudo.py --window short --init OUT/encoder_crepe_short.pt "
                  f"--minutes 13 --melodies 250 --performances 3 --k-groups 32 --lr 3e-4 --out runs/short_ft "
-                 f"--export {ASSETS}/encoder_crepe_short.pt",
+                 f"--export {ASSETS}/encoder_crepe_short.pt"),
          "HUMDEX_THREADS=1, one CPU core; --init was the shipped M_short of the time, the GPU model"),
         ("HEAD", CALIBRATION.format(name="short"), "int8 activation ranges from pool training melodies"),
     ],
     "long": [
-        ("HEAD", "python scripts/train_cpu_pseudo.py --window long --init short --minutes 75 --melodies 250 "
+        ("HEAD", ("python scripts/train_cpu_pseudo.py --window long --init short --minutes 75 --melodies 250 "
                  "--performances 3 --k-groups 32 --lr 3e-4 --eval-every 250 --out runs/long_cpu "
-                 f"--export {ASSETS}/encoder_crepe_long.pt",
-         "HUMDEX_THREADS=1, one CPU core, from a frozen copy of the source tree; --init short was the "
-         "fine-tuned M_short (sha256 78ea37aa...), before its int8 calibration"),
+                 f"--export {ASSETS}/encoder_crepe_long.pt"),
+         ("HUMDEX_THREADS=1, one CPU core, from a frozen copy of the source tree; --init short was the "
+         "fine-tuned M_short (sha256 78ea37aa...), before its int8 calibration")),
         ("HEAD", CALIBRATION.format(name="long"), "int8 activation ranges from pool training melodies"),
     ],
     "short16": [
-        ("HEAD", "python scripts/distill_cpu.py --teacher short --width 16 --minutes 45 --melodies 200 "
-                 f"--out runs/distill16 --export {ASSETS}/encoder_crepe_short16.pt",
+        ("HEAD", ("python scripts/distill_cpu.py --teacher short --width 16 --minutes 45 --melodies 200 "
+                 f"--out runs/distill16 --export {ASSETS}/encoder_crepe_short16.pt"),
          "OMP_NUM_THREADS=1, one CPU core; the teacher was the fine-tuned M_short (sha256 78ea37aa...)"),
         ("HEAD", CALIBRATION.format(name="short16"), "int8 activation ranges from pool training melodies"),
     ],
     "cqt": [
         ("HEAD", "humdex synth corpus --hours 20 --split train --seed 0 --workers 2 --out data/chad_synth",
-         "the synthetic CHAD corpus (BENCHMARKS.md, issue 3), rendered when the pool held 9016 tunes: "
-         "HEAD's pool (10363) draws partly other melodies"),
+         ("the synthetic CHAD corpus (BENCHMARKS.md, issue 3), rendered when the pool held 9016 tunes: "
+         "HEAD's pool (10363) draws partly other melodies")),
         ("HEAD", "humdex synth corpus --hours 1 --split validation --seed 0 --workers 2 --out data/chad_synth",
          "its validation split"),
-        ("HEAD", "humdex train data/chad_synth --feature cqt --width 32 --out runs/cqt_cpu --minutes 70 "
-                 f"--k-groups 24 --lr 2e-3 --eval-every 200 --device cpu --export {ASSETS}/encoder_cqt_short.pt",
+        ("HEAD", ("humdex train data/chad_synth --feature cqt --width 32 --out runs/cqt_cpu --minutes 70 "
+                 f"--k-groups 24 --lr 2e-3 --eval-every 200 --device cpu --export {ASSETS}/encoder_cqt_short.pt"),
          "OMP_NUM_THREADS=1, one CPU core"),
         ("HEAD", CALIBRATION.format(name="cqt") + " --chad data/chad_synth",
          "int8 activation ranges from the corpus's training split"),
