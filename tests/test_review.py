@@ -107,3 +107,35 @@ def test_answers_need_the_token_and_the_same_origin(tmp_path) -> None:
     assert status_of(root, "c1") == ("uncertain", False)
     ok = client.post("/review/api/answer", json=body, headers={"Authorization": "Bearer s3cret"})
     assert ok.status_code == 200 and status_of(root, "c1") == ("same", True)
+
+
+def test_humdex_serve_mounts_the_review_queue_behind_its_token(tmp_path) -> None:
+    """`humdex serve --review DIR`: the catalog's service also serves the mined folder's queue;
+    its answers need the server's write token like adding songs."""
+    from fastapi.testclient import TestClient
+
+    from humdex.catalog.catalog import Catalog
+    from humdex.service.access import AccessConfig
+    from humdex.service.server import ServerConfig, create_app
+
+    root = mined_folder(tmp_path / "mined")
+    catalog = Catalog.open(tmp_path / "db", create=True)
+    body = {"group_id": "g1", "fragment_id": "0", "id": "c1", "answer": "same"}
+    plain = TestClient(create_app(catalog), base_url="http://127.0.0.1:8000")
+    assert plain.get("/review").status_code == 404  # no --review: no queue
+    app = create_app(catalog, ServerConfig(access=AccessConfig(token="t0ken"), review_folder=root))
+    client = TestClient(app, base_url="http://127.0.0.1:8000")
+    assert client.get("/health").json()["songs"] == 0 and "Same" in client.get("/review").text
+    assert client.get("/review/api/queue").json()["remaining"] == 2
+    assert client.post("/review/api/answer", json=body).status_code in (401, 403)
+    assert status_of(root, "c1")[1] is False
+    assert client.post("/review/api/answer", json=body, headers={"X-Humdex-Token": "t0ken"}).status_code == 200
+    assert status_of(root, "c1") == ("same", True)
+
+
+def test_serve_refuses_a_review_folder_that_is_not_mined(tmp_path, capsys) -> None:
+    from humdex.catalog.catalog import Catalog
+
+    Catalog.open(tmp_path / "db", create=True)
+    assert main(["serve", "--db", str(tmp_path / "db"), "--review", str(tmp_path)]) == 2
+    assert "not a mined folder" in capsys.readouterr().err

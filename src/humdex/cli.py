@@ -240,6 +240,8 @@ def _serve_parser(sub: Any) -> None:
     p.add_argument("--max-upload-mb", type=float, default=None,
                    help="largest query upload in MB (default 20)")
     p.add_argument("--log-level", default="info")
+    p.add_argument("--review", default=None, metavar="MINED_DIR",
+                   help="also serve the review queue of a mined folder (humdex mine --out) at /review")
     _add_access(p)
     p.set_defaults(func=cmd_serve)
 

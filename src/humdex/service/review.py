@@ -1,4 +1,4 @@
-"""The review page's API as a FastAPI router (mounted by `humdex review DIR --serve`).
+"""The review page's API as a FastAPI router (mounted by `humdex review DIR --serve` and `humdex serve --review DIR`).
 
 GET  /review                      the page (web/review.html)
 GET  /review/api/queue            the uncertain pairs left, best first

@@ -49,6 +49,7 @@ class ServerConfig:
     plot_points: int = 1500  # at most this many frames per contour in detail answers
     no_match: NoMatchConfig | None = None  # None: each method's calibrated rule (nomatch.config_for)
     access: AccessConfig = field(default_factory=AccessConfig)  # Host/Origin checks and the write token (service.access)
+    review_folder: Path | None = None  # a mined folder (humdex mine --out): its review queue at /review
 
 
 def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfig()) -> FastAPI:
@@ -83,6 +84,10 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
     def index() -> FileResponse:
         return FileResponse(WEB_DIR / "index.html")
 
+    if config.review_folder is not None:  # the mined pairs' review queue, behind the same guard
+        from humdex.service.review import review_router
+
+        app.include_router(review_router(config.review_folder))
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     @app.get("/health", summary="Liveness and catalog size")
@@ -284,7 +289,14 @@ def run_serve(args: Any) -> int:
     from humdex.search import resolve_method
 
     access, lines = access_from_args(args, settings().token)
-    config = ServerConfig(access=access)
+    review = None
+    if args.review is not None:
+        from humdex.training.chad import METADATA_NAME
+
+        review = Path(args.review)
+        if not (review / METADATA_NAME).is_file():
+            raise HumdexError(f"--review {review}: not a mined folder (no {METADATA_NAME}; see humdex mine)")
+    config = ServerConfig(access=access, review_folder=review)
     catalog = Catalog.open(args.db, create=False)
     if args.threshold is not None or args.min_margin is not None:  # one fixed rule from now on
         rule = config_for(resolve_method(catalog.snapshot()))
