@@ -2,7 +2,7 @@
 
 The MIREX QBSH database (2048 MIDI files, dev data in ../shared, never shipped) is evaluation data:
 no pool tune may copy one of its melodies. This records, without storing any melody:
-- "digests": the digest of each database melody's interval sequence (tests.melody_digest, written
+- "digests": the digest of each database melody's interval sequence (test_melody_pool.melody_digest, written
   independently of humdex.training.melody_pool so that the test does not check the rule with itself);
 - "corpus_copies": music21 corpus tunes (pool ids) whose interval sequence equals a database
   melody's, from the parsed-corpus pickles of scripts/build_melody_pool.py (optional).
