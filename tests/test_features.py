@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,6 @@ from humdex.frontend.contour import Contour
 from humdex.frontend.pitch import CREPE_BINS, crepe_bin_to_midi, midi_to_crepe_bin
 from humdex.learned.features import (
     CQT_BINS,
-    CREPE_BIN0_MIDI,
     FEATURE_BINS,
     M_LONG,
     M_SHORT,
@@ -40,17 +41,35 @@ def test_resize_matrix_golden() -> None:
     assert np.allclose(np.ones(180) @ m, 1.0)
 
 
-def test_pseudo_activation_peaks_at_pitch_with_25_cent_width() -> None:
+def test_pseudo_activation_peaks_at_pitch_and_unvoiced_frames_are_empty() -> None:
     c = Contour(np.array([60.0] * 10 + [np.nan] * 5 + [72.4] * 10, np.float32), 0.01)
     act = contour_to_activation(c)
     assert act.shape == (25, CREPE_BINS) and act.dtype == np.float32
-    peak = midi_to_crepe_bin(60.0)
-    assert act[0].argmax() == round(float(peak))
+    assert act[0].argmax() == round(float(midi_to_crepe_bin(60.0)))
     assert np.all(act[10:15] == 0)
-    # Gaussian of 25 cents = 1.25 bins: one bin away from the centre, exp(-0.5 (d / 1.25)^2)
-    b = int(np.floor(float(peak)))
-    assert np.isclose(act[0, b], np.exp(-0.5 * ((b - float(peak)) / 1.25) ** 2), atol=1e-6)
     assert abs(act[20].argmax() - float(midi_to_crepe_bin(72.4))) <= 0.5
+
+
+def test_pseudo_activation_peak_follows_the_pitch_bin_by_bin() -> None:
+    on_bins = crepe_bin_to_midi(np.arange(5, 355, dtype=np.float64))  # 5 bins = 1 semitone apart
+    act = pseudo_activation(torch.from_numpy(on_bins)).numpy()
+    assert np.array_equal(act.argmax(axis=1), np.arange(5, 355))
+    assert np.allclose(act.max(axis=1), 1.0, atol=1e-6) and act.min() >= 0.0
+    up = pseudo_activation(torch.from_numpy(on_bins + 1.0)).numpy()  # a semitone up = 5 bins up
+    np.testing.assert_allclose(up[:-10, 5:], act[:-10, :-5], atol=1e-6)
+    between = pseudo_activation(torch.tensor([crepe_bin_to_midi(100.5)], dtype=torch.float64)).numpy()[0]
+    assert between[100] == pytest.approx(between[101]) and between[100] < 0.95  # halfway: two equal bins
+
+
+def test_pseudo_activation_is_a_25_cent_gaussian() -> None:
+    """25 cents = 1.25 bins of 20 cents: three bins reach half the peak (full width at half
+    maximum 2.355 std = 59 cents), the curve is symmetric, and a wider std spreads it."""
+    act = pseudo_activation(torch.tensor([crepe_bin_to_midi(180.0)], dtype=torch.float64)).numpy()[0]
+    assert list(np.flatnonzero(act >= 0.5)) == [179, 180, 181]
+    np.testing.assert_allclose(act[180 - 40 : 180], act[181 : 221][::-1], atol=1e-7)
+    assert act[180 + 6] < 1e-4  # 120 cents out: under 5 std
+    wide = pseudo_activation(torch.tensor([crepe_bin_to_midi(180.0)], dtype=torch.float64), std_cents=50.0)
+    assert int((wide.numpy()[0] >= 0.5).sum()) == 5
 
 
 def test_contour_at_other_hop_is_resampled_to_10ms() -> None:
@@ -147,13 +166,30 @@ def test_cqt_chunks_join_seamlessly(monkeypatch) -> None:
     np.testing.assert_allclose(chunked, whole, atol=1e-4)
 
 
-def test_pseudo_activation_on_torch_matches_the_numpy_formula() -> None:
-    midi = np.array([60.0, np.nan, 71.3, 40.05], np.float64)
-    got = pseudo_activation(torch.from_numpy(midi)).numpy()
-    centre = (midi[:, None] - CREPE_BIN0_MIDI) * 5
-    with np.errstate(invalid="ignore"):
-        want = np.nan_to_num(np.exp(-0.5 * ((np.arange(360)[None] - centre) / 1.25) ** 2)).astype(np.float32)
-    np.testing.assert_array_equal(got, want)
+GOLDEN = Path(__file__).parent / "data" / "features_golden.npz"  # tests/data/make_golden.py
+
+
+@pytest.fixture(scope="module")
+def golden() -> dict[str, np.ndarray]:
+    with np.load(GOLDEN) as data:
+        return dict(data)
+
+
+def test_pseudo_activations_match_the_golden_file(golden) -> None:
+    got = pseudo_activation(torch.from_numpy(golden["pseudo_midi"])).numpy()
+    np.testing.assert_allclose(got, golden["pseudo_activation"], rtol=1e-6, atol=1e-7)
+    pv = contour_to_activation(Contour(golden["pv_midi"], 0.032))  # resampled to 10 ms
+    np.testing.assert_allclose(pv, golden["pv_activation"], rtol=1e-6, atol=1e-7)
+
+
+def test_crepe_windows_match_the_golden_file(golden) -> None:
+    windows, starts_s = crepe_windows(contour_to_activation(Contour(golden["walk_midi"], 0.01)), M_SHORT)
+    np.testing.assert_allclose(starts_s, golden["walk_starts_s"])
+    np.testing.assert_allclose(windows, golden["walk_windows"], atol=1e-5)
+
+
+def test_cqt_features_match_the_golden_file(golden) -> None:
+    np.testing.assert_allclose(cqt_features(golden["tones"], 16000), golden["tones_cqt"], atol=1e-4)
 
 
 def test_model_inputs_per_feature_and_cqt_pitch_shift() -> None:

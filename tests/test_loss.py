@@ -37,8 +37,8 @@ def test_loss_is_lower_when_groups_are_separated() -> None:
     assert group_contrastive_loss(good, labels) < group_contrastive_loss(bad, labels)
 
 
-def test_gradient_flows_and_default_tau() -> None:
-    """The default temperature is the paper's 0.05 (DESIGN.md), and it shapes the loss."""
+def test_gradient_flows_and_the_default_is_the_papers_tau() -> None:
+    """The default temperature is the paper's 0.05 (DESIGN.md)."""
     torch.manual_seed(0)
     z = torch.nn.functional.normalize(torch.randn(8, 16), dim=1).requires_grad_()
     groups = torch.arange(4).repeat_interleave(2)
@@ -48,6 +48,38 @@ def test_gradient_flows_and_default_tau() -> None:
     with torch.no_grad():
         assert loss.item() == pytest.approx(group_contrastive_loss(z, groups, tau=0.05).item())
         assert loss.item() != pytest.approx(group_contrastive_loss(z, groups, tau=0.1).item())
+
+
+def _unit(*angles: float) -> torch.Tensor:
+    ang = torch.tensor(angles, dtype=torch.float64)
+    return torch.stack([torch.cos(ang), torch.sin(ang)], dim=1)
+
+
+def test_with_one_negative_per_anchor_the_loss_scales_as_one_over_tau() -> None:
+    # a, b in group 0, c alone: each anchor's term is (s_anchor,c - s_ab) / tau
+    z = _unit(0.0, 0.4, 1.0)
+    groups = torch.tensor([0, 0, 1])
+    losses = {tau: float(group_contrastive_loss(z, groups, tau=tau)) for tau in (0.5, 0.1, 0.05)}
+    assert losses[0.05] < losses[0.1] < losses[0.5] < 0  # c is farther than the positive
+    scaled = [tau * loss for tau, loss in losses.items()]
+    assert scaled == pytest.approx([scaled[0]] * 3, rel=1e-9)
+    confused = _unit(0.0, 1.0, 0.4)  # now c sits between a and b: a negative closer than a positive
+    worse = {tau: float(group_contrastive_loss(confused, groups, tau=tau)) for tau in (0.5, 0.05)}
+    assert worse[0.05] == pytest.approx(10 * worse[0.5], rel=1e-9) and worse[0.05] > 0
+
+
+def test_a_lower_tau_puts_the_gradient_on_the_hardest_negative() -> None:
+    # a, b in group 0; two negatives alone in their groups: n_hard close to a and b, n_easy far
+    def push_on_negatives(tau: float) -> tuple[float, float]:
+        z = _unit(0.0, 0.2, 0.9, 2.5).requires_grad_()
+        group_contrastive_loss(z, torch.tensor([0, 0, 1, 2]), tau=tau).backward()
+        return float(z.grad[2].norm()), float(z.grad[3].norm())
+
+    hard_warm, easy_warm = push_on_negatives(1.0)
+    hard_cold, easy_cold = push_on_negatives(0.05)
+    assert hard_warm > easy_warm and hard_cold > easy_cold
+    assert hard_cold / easy_cold > 100 * (hard_warm / easy_warm)  # softmax weights sharpen as 1/tau
+    assert hard_cold > 10 * hard_warm  # and the gradient itself grows about as 1/tau
 
 
 def test_multi_similarity_mining_keeps_hard_pairs_only() -> None:

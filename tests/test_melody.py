@@ -10,7 +10,6 @@ import pytest
 
 from humdex.errors import HumdexError
 from humdex.frontend.melody import (
-    MELODY_SUFFIXES,
     MelodyError,
     Note,
     notes_to_contour,
@@ -160,7 +159,27 @@ def test_abc_default_tempo_and_errors(tmp_path):
         read_melody(tmp_path / "song.txt")
     with pytest.raises(MelodyError, match="no such"):
         read_score(tmp_path / "nothing.abc")
-    assert ".mid" in MELODY_SUFFIXES and ".abc" in MELODY_SUFFIXES
+
+
+@pytest.mark.parametrize("name", ["a.mid", "b.midi", "c.kar", "d.MID"])
+def test_read_melody_reads_midi_by_any_midi_suffix(tmp_path, name):
+    path = _write(tmp_path, [_track(_notes([60, 62, 64, 65]), tempos=[(0, 500_000)])], name=name)
+    assert [(n.onset_s, n.pitch_midi) for n in read_melody(path)] == [(0.0, 60), (0.5, 62), (1.0, 64),
+                                                                     (1.5, 65)]
+
+
+def test_read_melody_picks_the_reader_by_suffix_not_content(tmp_path):
+    score = tmp_path / "tune.ABC"
+    score.write_text(ABC)
+    assert [n.pitch_midi for n in read_melody(score)] == [60, 62, 64, 65, 71, 72]
+    midi = _write(tmp_path, [_track(_notes([60, 62]))], name="x.mid")
+    renamed = midi.rename(tmp_path / "x.txt")  # a MIDI file under a suffix humdex does not read
+    with pytest.raises(MelodyError, match="not a melody file"):
+        read_melody(renamed)
+    as_score = tmp_path / "x.abc"
+    as_score.write_bytes(renamed.read_bytes())  # MIDI bytes named .abc go to the score reader
+    with pytest.raises(MelodyError):
+        read_melody(as_score)
 
 
 def test_notes_to_contour_golden():

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -119,11 +124,54 @@ def test_shipped_pool_dedup_and_disjoint_splits(shipped_pool):
     assert all(m.split == mp.split_of(m.key) for m in shipped_pool)
 
 
-def test_no_training_melody_duplicates_an_evaluation_melody(shipped_pool):
-    excluded = mp.load_excluded()
-    assert len(excluded.run_counts) == 2048  # the MIREX QBSH database, 48 songs + 2000 Essen tunes
-    offenders = [m.melody_id for m in shipped_pool if mp.is_excluded(m.pitch_midi, excluded)]
-    assert offenders == []
+EVALUATION = Path(__file__).parent / "data" / "evaluation_melodies.json"
+
+
+def melody_digest(pitches) -> str:
+    """A digest of a melody's steps between successive notes of different (rounded) pitch: equal
+    for copies at any key and tempo. Written apart from melody_pool, as the test's own yardstick."""
+    semitones = [round(float(p)) for p in pitches]
+    held = [p for i, p in enumerate(semitones) if i == 0 or p != semitones[i - 1]]
+    steps = ",".join(str(b - a) for a, b in itertools.pairwise(held))
+    return hashlib.blake2b(steps.encode(), digest_size=8).hexdigest()
+
+
+def test_the_shipped_pool_holds_no_copy_of_an_evaluation_melody(shipped_pool):
+    """Checked against the evaluation melodies themselves (digests written from the MIREX QBSH
+    database by tests/data/make_evaluation_digests.py), not against the rule that built the pool."""
+    evaluation = json.loads(EVALUATION.read_text())
+    digests = set(evaluation["digests"])
+    assert len(digests) > 2000
+    copies = [m.melody_id for m in shipped_pool if melody_digest(m.pitch_midi) in digests]
+    assert copies == []
+    # music21 tunes known to equal a database melody were left out (no other copy stands in: above)
+    known = evaluation["corpus_copies"]
+    assert len(known) >= 10
+    assert not set(known) & {m.melody_id for m in shipped_pool}
+
+
+def test_exclusion_follows_the_melody_not_its_key_tempo_or_repeated_notes():
+    evaluation = _random_melody(40)
+    excluded = mp.ExcludedMelodies.from_runs([mp.shingle_hashes(evaluation)])
+    sung_again = np.repeat(evaluation, 2) + 0.2  # notes repeated (ties, syllables), a bit sharp
+    tunes = [_tune(evaluation - 3, number="1"), _tune(sung_again, number="2"),
+             _tune(evaluation[5:30], number="3"), _tune(_random_melody(40), number="4")]
+    tunes[1]["onset"] = np.arange(80, dtype=np.float32) * 0.3  # another tempo
+    tunes[1]["duration"] = np.full(80, 0.3, np.float32)
+    kept, stats = mp.assemble_pool(tunes, excluded)
+    assert [t["number"] for t in kept] == ["4"] and stats["excluded"] == {"essenFolksong": 3}
+
+
+def test_a_shared_motif_is_not_a_copy():
+    """A tune that shares one short phrase with an evaluation melody stays; one that shares most
+    of its phrases goes."""
+    evaluation = _random_melody(60)
+    excluded = mp.ExcludedMelodies.from_runs([mp.shingle_hashes(evaluation)])
+    # the evaluation melody has 50 runs of 10 intervals; EXCLUDE_FRACTION = 0.4 of them is 20
+    motif = np.concatenate([_random_melody(20), evaluation[:26], _random_melody(20)])  # 16 runs shared
+    assert not mp.is_excluded(motif, excluded)
+    most = np.concatenate([evaluation[:33], _random_melody(27)])  # 23 runs shared
+    assert mp.is_excluded(most, excluded)
 
 
 def test_essen_titles_in_code_page_437_are_decoded_per_source_file() -> None:

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from humdex.nomatch import (
-    HYBRID_MIN_MARGIN,
-    HYBRID_MIN_SCORE,
-    LEARNED_MIN_MARGIN,
-    LEARNED_MIN_SCORE,
-    MIN_MARGIN,
-    MIN_SCORE,
-    NoMatchConfig,
-    config_for,
-    decide,
-    margin,
-)
+import pytest
+
+from humdex.nomatch import Decision, NoMatchConfig, config_for, decide, margin
 
 
 def test_margin_and_decision_by_hand() -> None:
@@ -27,16 +18,46 @@ def test_margin_and_decision_by_hand() -> None:
     assert not decide([], rule).match
 
 
-def test_each_method_gets_its_own_calibrated_rule() -> None:
-    assert config_for("classical") == NoMatchConfig(MIN_SCORE, MIN_MARGIN)
-    assert config_for("hybrid") == NoMatchConfig(HYBRID_MIN_SCORE, HYBRID_MIN_MARGIN)
-    assert config_for("learned") == NoMatchConfig(LEARNED_MIN_SCORE, LEARNED_MIN_MARGIN)
-    results = [{"rank": i + 1, "score": s} for i, s in enumerate([0.31, 0.11, 0.11, 0.11])]
-    # best 0.31, lead 0.2: under the classical rule's floor (0.33), a match under the learned rule
-    assert config_for("classical").min_score > 0.31 >= config_for("learned").min_score
-    for method in ("classical", "hybrid", "learned"):
-        rule = config_for(method)
-        assert decide([r["score"] for r in results], rule).match is (0.31 >= rule.min_score and 0.2 >= rule.min_margin)
+CLEAR_WINNER = [0.95] + [0.1] * 11  # one song far above a flat field
+FLAT = [0.95] * 12  # every song scores the same: nothing stands out
+
+
+@pytest.mark.parametrize("method", ["classical", "hybrid", "learned"])
+def test_every_method_takes_a_clear_winner_and_rejects_a_flat_field(method: str) -> None:
+    rule = config_for(method)
+    assert decide(CLEAR_WINNER, rule).match
+    assert not decide(FLAT, rule).match  # a high score alone is not a match
+    assert not decide([0.05] + [-0.9] * 11, rule).match  # a lead alone is not a match either
+    assert not decide([], rule).match
+
+
+def test_the_floor_and_the_margin_are_inclusive_and_each_one_alone_rejects() -> None:
+    rule = NoMatchConfig(min_score=0.5, min_margin=0.25, cohort=4)  # binary fractions: exact sums
+    at_both = [0.5, 0.25, 0.25, 0.25]
+    assert decide(at_both, rule) == Decision(True, 0.5, 0.25)
+    below_floor = [0.5 - 1e-9, 0.0, 0.0, 0.0]
+    assert not decide(below_floor, rule).match
+    below_margin = [0.5, 0.25, 0.25, 0.25 + 1e-9]
+    assert not decide(below_margin, rule).match
+
+
+def test_the_margin_is_taken_over_the_cohort_only() -> None:
+    rule = NoMatchConfig(min_score=0.5, min_margin=0.25, cohort=4)
+    close_cohort = [0.9, 0.7, 0.7, 0.7]
+    assert not decide(close_cohort, rule).match
+    assert not decide(close_cohort + [0.0] * 50, rule).match  # songs past the cohort do not dilute it
+    assert decide([0.9, 0.5, 0.5, 0.5] + [0.89] * 50, rule).match  # nor does a crowd past it
+
+
+def test_the_rules_order_the_methods_score_scales() -> None:
+    """Cosine scores (learned) run lower than DTW similarities in [0, 1] (classical), and the hybrid
+    adds 0.55 of one to 0.45 of the other: a best score of 0.31 leading by 0.2 is a learned match,
+    not a classical one."""
+    lead = [0.31] + [0.11] * 9
+    assert decide(lead, config_for("learned")).match
+    assert not decide(lead, config_for("classical")).match
+    assert not decide(lead, config_for("hybrid")).match
+    assert decide(lead, NoMatchConfig()) == decide(lead, config_for("classical"))  # the default rule
 
 
 def test_a_search_result_decides_over_the_cohort_whatever_top_it_lists(tmp_path, song_dir, melodies) -> None:

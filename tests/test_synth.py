@@ -22,7 +22,7 @@ from humdex.synth import (
     without_channel,
 )
 from humdex.synth.channel import ChannelConfig, active_power, add_noise, apply_channel
-from humdex.synth.cover import EditConfig, edit_structure
+from humdex.synth.cover import EditConfig, edit_structure, phrases
 from humdex.synth.timemap import compose
 
 SR = 16000
@@ -156,8 +156,14 @@ def test_rendering_is_deterministic_for_a_seed():
 
 def test_structural_edits_make_a_non_constant_alignment():
     score = Score.from_notes(tune(repeats=3))
-    edited, structure = edit_structure(score, np.random.default_rng(0), EditConfig(repeat_prob=1.0))
-    assert len(edited) > len(score)  # every phrase repeated (repeat_prob=1)
+    config = EditConfig(repeat_prob=1.0, skip_prob=0.0)
+    edited, structure = edit_structure(score, np.random.default_rng(0), config)
+    spans = phrases(score, config.min_phrase_s)
+    assert len(spans) > 1
+    # every phrase sung twice in a row, none left out
+    twice = np.concatenate([np.tile(score.pitch_midi[a:b], 2) for a, b in spans])
+    np.testing.assert_array_equal(edited.pitch_midi, twice)
+    assert np.all(np.diff(edited.onset_s) > 0)
     assert not structure.is_monotonic
     song = render_song(score, np.random.default_rng(0), kind="cover", edits=True)
     assert song.time_map.duration_s == pytest.approx(song.duration_s, abs=0.011)

