@@ -184,3 +184,30 @@ def test_humdex_train_cli_trains_a_cqt_model_from_chad_audio(tmp_path) -> None:
     assert (model.config.feature, model.config.n_bins) == ("cqt", 84)
     ckpt = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=True)
     assert any(m.get("val_n_queries") == 4 for m in ckpt["metrics"])
+
+
+def test_chad_hummings_alone_train_and_validate_hum_against_hum(tmp_path) -> None:
+    """CHAD's hummings subset without its originals: a fragment hummed by 2+ people is a group,
+    and validation asks each melody's later hums to find its first one."""
+    from humdex.cli import main
+    from humdex.training.chad import FragmentRecord, read_metadata, write_metadata
+    from humdex.training.data import load_chad_groups
+
+    groups = make_groups(6, seed=5, n_notes=12)
+    write_chad(tmp_path / "chad", groups)
+    rows = read_metadata(tmp_path / "chad" / "metadata.csv")
+    hums = [r for r in rows if r.audio_type == "humming"]
+    lone = FragmentRecord("g9", "0", "v0", "humming", (0.0, 4.0), kind="hum", melody_id="solo", split="train")
+    np.save(tmp_path / "chad" / ".humdex_cache" / "g9__0__v0.npy", groups[0].renditions[1].activation)
+    write_metadata(tmp_path / "chad" / "metadata.csv", [*hums, lone])  # originals dropped
+    train = load_chad_groups(tmp_path / "chad", "train", progress=False)
+    val = load_chad_groups(tmp_path / "chad", "validation", progress=False)
+    per_group = {g.melody_id: len(g.renditions) for g in [*train, *val]}
+    assert per_group == {g.melody_id: len(g.renditions) - 1 for g in groups}  # the lone hum: no group
+    assert all(rd.kind == "hum" for g in train for rd in g.renditions)
+    out = tmp_path / "run"
+    assert main(["train", str(tmp_path / "chad"), "--out", str(out), "--width", "4", "--steps", "2",
+                 "--k-groups", "3", "--per-group", "2", "--eval-every", "2", "--device", "cpu"]) == 0
+    val_rows = [m for m in torch.load(out / "ckpt.pt", weights_only=True)["metrics"] if "val_top1" in m]
+    n_hums = sum(len(g.renditions) for g in val)
+    assert val_rows and val_rows[-1]["val_n_queries"] == n_hums - len(val)  # all but each first hum

@@ -197,11 +197,13 @@ def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None 
                      audio_types: tuple[str, ...] = ("original", "cover", "humming")) -> list[TrainGroup]:
     """TrainGroups from a CHAD-layout folder (metadata.csv + fragments/...), one per fragment.
 
-    Versions come originals first; each version's features (`feature` "crepe": CREPE-tiny
+    Versions come originals first; a fragment without an original (CHAD's hummings subset
+    alone) is a group when two or more people hummed it. Each version's features (`feature` "crepe": CREPE-tiny
     activation; "cqt": features.cqt_features) are computed once and cached as .npy under
     cache_dir (default root/.humdex_cache). Time maps: the synthetic
     corpus's exact ones when the metadata has them, else (real CHAD) a linear map of each
-    version onto the original's duration, since CHAD's versions are aligned end to end.
+    version onto the first version's duration (the original's), since CHAD's versions are
+    aligned end to end.
     Versions of other audio_types are left out (M0 of the self-training rounds: hums and
     originals only), and so are mined rows nobody may train on (status rejected, uncertain or
     different: chad.USABLE_STATUS) and rows marked unavailable (videos a download could not get).
@@ -249,6 +251,6 @@ def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None 
                 tm = np.array([[0.0, 0.0], [dur, ref]])
             kind = rec.audio_type if rec.audio_type in ("original", "cover") else rec.kind or "hum"
             rends.append(TrainRendition(act, tm, kind))
-        if len(rends) >= 2 and recs[0].audio_type == "original":
+        if len(rends) >= 2:  # an original and its versions, or (CHAD's hummings alone) 2+ hums
             groups.append(TrainGroup(recs[0].melody_id or group_id, tuple(rends)))
     return groups

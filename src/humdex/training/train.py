@@ -72,8 +72,9 @@ def retrieval_metrics(model: Encoder, groups: list[TrainGroup], reference: str =
     """Top-1/top-10/MRR of every query rendition (hum, whistle, sung) among the melodies' references.
 
     A melody's reference is its first rendition of kind `reference` ("original": the song;
-    "score": the MIDI-like pseudo-activation); the store holds one per melody, and a query is
-    right when its melody comes back.
+    "score": the MIDI-like pseudo-activation), or, for a melody that has none (CHAD's hummings
+    alone), its first hum; the store holds one per melody, and a query is right when its
+    melody comes back.
     """
     from humdex.learned.fingerprints import search_store
 
@@ -83,14 +84,19 @@ def retrieval_metrics(model: Encoder, groups: list[TrainGroup], reference: str =
         for rd in g.renditions:
             if rd.kind == reference and g.melody_id not in refs:
                 refs[g.melody_id] = rd.activation
+    first_hums = {}  # melodies without a reference: their first hum stands in (hums-only data)
+    for g in groups:
+        if g.melody_id not in refs and g.melody_id not in first_hums:
+            first_hums[g.melody_id] = g.renditions[0]
+    refs.update({m: rd.activation for m, rd in first_hums.items()})
     store = FaissStore(dim=model.config.embedding_dim)
     feature = model.config.feature
     store.add(list(refs), [embed(model, feature_windows(a.astype(np.float32), spec, feature)[0])
                            for a in refs.values()])
     ranks: list[int | None] = []  # None: not in the top 10
     for g in groups:
-        for rd in g.renditions[1:]:
-            if rd.kind in ("original", "cover", "score"):
+        for rd in g.renditions:
+            if rd.kind in ("original", "cover", "score") or rd is first_hums.get(g.melody_id):
                 continue
             if max_queries is not None and len(ranks) >= max_queries:
                 break
@@ -253,7 +259,8 @@ def run_train(args) -> int:
     types = ("original", "humming") if args.without_covers else ("original", "cover", "humming")
     train_groups, val_groups = load_mixture(args.chad, args.cache, args.max_fragments, args.feature, types)
     if not train_groups:
-        raise HumdexError(f"{', '.join(args.chad)}: no training fragments with an original and another version")
+        raise HumdexError(f"{', '.join(args.chad)}: no training fragments with two or more usable versions "
+                          "(an original and a hum or cover, or two hums)")
     bins = {"crepe": FEATURE_BINS, "cqt": CQT_BINS}[args.feature]
     cfg = TrainConfig(model=ModelConfig(feature=args.feature, n_bins=bins, window_s=spec.window_s,
                                         hop_s=spec.hop_s, base_channels=args.width),
