@@ -87,7 +87,7 @@ def configure_native_runtime() -> None:
       fingerprints against one song's); spreading them over threads costs more than it saves;
     - OMP_WAIT_POLICY=PASSIVE: torch's and faiss's OpenMP workers sleep when idle instead of
       spinning, which on a busy two-core machine took the core the search itself needed
-      (together 3.5x less CPU for a cold default search, BENCHMARKS.md);
+      (the two together halved the CPU of a cold default search there, BENCHMARKS.md);
     - TORCH_CPP_LOG_LEVEL=ERROR: torch's C++ deprecation warnings about the quantized tensors of
       the int8 encoder stay off the user's terminal."""
     for name, value in (("OPENBLAS_NUM_THREADS", "1"), ("OMP_WAIT_POLICY", "PASSIVE"),

@@ -214,8 +214,8 @@ def _load_int8_module(path: Path, digest: str) -> nn.Module | None:
 def _int8_of(model: Encoder, full_range: bool) -> nn.Module:
     """int8_encoder(model), kept on disk as TorchScript (settings().cache_dir / "int8").
 
-    Building it runs torch.fx tracing and quantization: ~3 s on one core, most of a cold CLI
-    search; loading the saved module takes ~0.1 s. The file is named and checked by a digest of
+    Building it runs torch.fx tracing and quantization: 4-6 s on the busy development machine,
+    most of a cold CLI search; loading the saved module takes 0.1-0.3 s. The file is named and checked by a digest of
     everything the module depends on, and written atomically; a bad file is rebuilt."""
     assert model.int8_calibration is not None
     digest = _int8_digest(model, full_range)
