@@ -76,8 +76,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     catalog = Catalog.open(args.db)
     if args.store:
         require_store(catalog, check_store(args.store))
-    loading = prewarm(catalog.snapshot(), resolve_method(catalog.snapshot(), args.method or "auto"),
-                      args.pitch)
+    snap = catalog.snapshot()
+    loading = prewarm(snap, resolve_method(snap, args.method or "auto"), args.pitch, catalog.db_dir)
     query = load_query(args.query, pitch_method=args.pitch)
     loading.join()
     result = search(query, catalog, top=args.top, from_start=args.from_start,

@@ -152,10 +152,12 @@ def prepare_default_search(catalog: Catalog, progress: bool = False) -> str:
     return method
 
 
-def prewarm(snap: Snapshot, method: str, pitch_method: str | None = None) -> threading.Thread:
+def prewarm(snap: Snapshot, method: str, pitch_method: str | None = None,
+            db_dir: str | Path | None = None) -> threading.Thread:
     """Start loading what a search by `method` (resolved) will need in a background thread, while
     the caller tracks the query's pitch: the DTW kernels (numba: ~0.5 s per new process), the
-    classical references, or the encoder (torch) and its int8 module. join() it before search().
+    classical references, or the encoder (torch), its int8 module and the catalog's fingerprint
+    stores (in `db_dir`). join() it before search().
 
     For the pYIN tracker (librosa's numba kernels) the DTW kernels are left to the search: numba
     must not compile in two threads at once (dtw.warmup)."""
@@ -171,7 +173,7 @@ def prewarm(snap: Snapshot, method: str, pitch_method: str | None = None) -> thr
             else:
                 from humdex.learned.search import load_default_models
 
-                load_default_models()
+                load_default_models(db_dir, snap)
         except Exception:  # noqa: BLE001, S110
             pass  # the search itself meets the same error and reports it
 

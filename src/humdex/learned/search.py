@@ -321,11 +321,17 @@ def default_config() -> LearnedConfig:
                          query_scales=env.query_scales)
 
 
-def load_default_models(config: LearnedConfig | None = None) -> None:
-    """Load the configured encoders and their inference modules now (a search would at its
-    first query): what search.prewarm runs beside the query's pitch tracking."""
-    for model in (config or default_config()).handles():
+def load_default_models(db_dir: str | Path | None = None, snapshot=None,
+                        config: LearnedConfig | None = None) -> None:
+    """Load the configured encoders, their inference modules and (given the catalog) their
+    fingerprint stores now, as a search would at its first query: what search.prewarm runs
+    beside the query's pitch tracking."""
+    config = config or default_config()
+    for model in config.handles():
         inference_module(model.encoder)
+        if db_dir is not None and snapshot is not None and snapshot.songs:
+            sync_store(db_dir, snapshot, model, model.song_hop_s(config.min_song_hop_s),
+                       audio_songs=config.audio_songs)
 
 
 def sync_catalog(db_dir: str | Path, snapshot, config: LearnedConfig | None = None,
