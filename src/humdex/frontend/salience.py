@@ -11,7 +11,8 @@ characteristics" (IEEE TASLP 2012), with a Viterbi path in place of contour sele
 2. salience of each pitch on a `bins_per_semitone` grid: the sum over `n_harmonics` harmonics of
    the peaks' magnitudes**`magnitude_power` near h * f0 (cos^2 window of +-1 semitone), weighted by
    `harmonic_decay`**(h-1) (the fundamental by `fundamental_weight`), times a pitch prior rising
-   `prior_db_per_octave` towards the top;
+   `prior_db_per_octave` towards the top, plus `octave_up_weight` x the salience an octave up
+   (a high-passed fundamental otherwise loses to its own second harmonic);
 3. the path maximising (salience / the song's level) minus `jump_cost` per semitone moved between
    frames (a free choice every frame, so notes may change; an octave leap costs 12 x jump_cost);
 4. periodicity = the path's salience over the song's typical frame maximum, so that one voicing
@@ -47,7 +48,8 @@ class SalienceConfig:
     peak_range_db: float = 40.0
     lowcut_hz: float = 300.0
     prior_db_per_octave: float = 0.0
-    jump_cost: float = 0.3  # per semitone, in units of the song's typical salience
+    octave_up_weight: float = 0.0  # adds this share of the salience an octave up (favours f0 over 2 f0)
+    jump_cost: float = 0.5  # per semitone, in units of the song's typical salience
     level_percentile: float = 90.0  # the song's salience level: this percentile of frame maxima
 
 
@@ -126,6 +128,9 @@ def pitch_salience(audio16: np.ndarray, sample_rate: int, hop: int, config: Sali
         shift = base + round(float(12.0 * np.log2(h) * config.bins_per_semitone))
         weight = config.fundamental_weight if h == 1 else config.harmonic_decay ** (h - 1)
         salience += weight * spectrum[:, shift:shift + len(grid)]
+    if config.octave_up_weight:
+        up = 12 * config.bins_per_semitone
+        salience[:, :-up] += config.octave_up_weight * salience[:, up:]
     if config.prior_db_per_octave:
         salience *= 10.0 ** (config.prior_db_per_octave * (grid - grid[0]) / 12.0 / 20.0)[None, :].astype(np.float32)
     return salience
