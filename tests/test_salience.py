@@ -98,7 +98,7 @@ def test_songs_from_audio_are_tracked_by_salience_by_default(tmp_path):
 
 
 def test_salience_in_blocks_equals_salience_in_one_piece(monkeypatch):
-    import humdex.frontend.salience as salience
+    from humdex.frontend import salience
 
     audio, _ = band_mixture()
     audio = np.tile(audio, 3)  # 14.4 s: two blocks of 1000 frames and a remainder
