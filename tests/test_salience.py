@@ -95,3 +95,15 @@ def test_songs_from_audio_are_tracked_by_salience_by_default(tmp_path):
 
     assert accuracy(read_song_melody(tmp_path / "record.wav")) > 0.9
     assert accuracy(read_song_melody(tmp_path / "record.wav", pitch_method="swift")) < 0.5
+
+
+def test_salience_in_blocks_equals_salience_in_one_piece(monkeypatch):
+    from humdex.frontend import salience
+
+    audio, _ = band_mixture()
+    audio = np.tile(audio, 3)  # 14.4 s: two blocks of 1000 frames and a remainder
+    blocks = pitch_salience(audio, RATE, pitch.HOP_SAMPLES, SalienceConfig())
+    monkeypatch.setattr(salience, "BLOCK_FRAMES", 10**6)
+    whole = pitch_salience(audio, RATE, pitch.HOP_SAMPLES, SalienceConfig())
+    assert blocks.shape == (pitch.n_frames(len(audio)), len(midi_grid(SalienceConfig())))
+    np.testing.assert_array_equal(blocks, whole)

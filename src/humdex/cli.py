@@ -201,8 +201,8 @@ def _add_store(p: argparse.ArgumentParser) -> None:
 
 def _add_pitch(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pitch", default=None,
-                   help="pitch tracker for audio: crepe-tiny | crepe-full | swift | pyin "
-                        "(default: humdex.frontend.pitch's default)")
+                   help="pitch tracker for audio: crepe-tiny | crepe-full | swift | pyin | salience "
+                        "(default: humdex.frontend.pitch's: salience for songs' mixes, swift otherwise)")
 
 
 # subcommands whose parsers need a constant from a module that imports torch, fastapi or scipy

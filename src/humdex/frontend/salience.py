@@ -11,7 +11,8 @@ characteristics" (IEEE TASLP 2012), with a Viterbi path in place of contour sele
 2. salience of each pitch on a `bins_per_semitone` grid: the sum over `n_harmonics` harmonics of
    the peaks' magnitudes**`magnitude_power` near h * f0 (cos^2 window of +-1 semitone), weighted by
    `harmonic_decay`**(h-1) (the fundamental by `fundamental_weight`), times a pitch prior rising
-   `prior_db_per_octave` towards the top;
+   `prior_db_per_octave` towards the top, plus `octave_up_weight` x the salience an octave up
+   (a high-passed fundamental otherwise loses to its own second harmonic);
 3. the path maximising (salience / the song's level) minus `jump_cost` per semitone moved between
    frames (a free choice every frame, so notes may change; an octave leap costs 12 x jump_cost);
 4. periodicity = the path's salience over the song's typical frame maximum, so that one voicing
@@ -30,6 +31,8 @@ from humdex import kernel_cache
 
 kernel_cache.install()  # before the @numba.njit(cache=True) kernel below
 
+BLOCK_FRAMES = 1000  # frames per block of spectral analysis (10 s at a 10 ms hop)
+
 
 @dataclass(frozen=True)
 class SalienceConfig:
@@ -47,7 +50,8 @@ class SalienceConfig:
     peak_range_db: float = 40.0
     lowcut_hz: float = 300.0
     prior_db_per_octave: float = 0.0
-    jump_cost: float = 0.3  # per semitone, in units of the song's typical salience
+    octave_up_weight: float = 0.0  # adds this share of the salience an octave up (favours f0 over 2 f0)
+    jump_cost: float = 0.5  # per semitone, in units of the song's typical salience
     level_percentile: float = 90.0  # the song's salience level: this percentile of frame maxima
 
 
@@ -75,12 +79,12 @@ def midi_grid(config: SalienceConfig) -> np.ndarray:
     return config.fmin_midi + np.arange(n) / config.bins_per_semitone
 
 
-def spectral_peaks(audio16: np.ndarray, sample_rate: int, hop: int, config: SalienceConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Peaks of the magnitude spectrum per frame: (T, F) MIDI pitch and (T, F) weighted magnitude
-    (0 where no peak), F = n_fft // 2 - 1 candidate bins, parabolic interpolation in dB."""
-    x = np.pad(np.asarray(audio16, dtype=np.float32), config.n_fft // 2)
-    n_frames = 1 + len(audio16) // hop
-    frames = np.lib.stride_tricks.sliding_window_view(x, config.n_fft)[::hop][:n_frames]
+def spectral_peaks(padded16: np.ndarray, n_frames: int, sample_rate: int, hop: int,
+                   config: SalienceConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Peaks of the magnitude spectrum of n_frames frames: (T, F) MIDI pitch and (T, F) weighted
+    magnitude (0 where no peak), F = n_fft // 2 - 1 candidate bins, parabolic interpolation in dB.
+    Frame k's window starts at sample k * hop of `padded16` (audio padded by n_fft // 2)."""
+    frames = np.lib.stride_tricks.sliding_window_view(padded16, config.n_fft)[::hop][:n_frames]
     window = np.hanning(config.n_fft).astype(np.float32)
     mag = np.abs(np.fft.rfft(frames * window, axis=1)).astype(np.float32)  # (T, n_fft/2 + 1)
     db = 20.0 * np.log10(mag + 1e-9)
@@ -102,8 +106,22 @@ def spectral_peaks(audio16: np.ndarray, sample_rate: int, hop: int, config: Sali
 
 
 def pitch_salience(audio16: np.ndarray, sample_rate: int, hop: int, config: SalienceConfig) -> np.ndarray:
-    """(n,) audio -> (T, bins) harmonic-summation salience on midi_grid(config)."""
-    peak_midi, magnitude = spectral_peaks(audio16, sample_rate, hop, config)
+    """(n,) audio -> (T, bins) harmonic-summation salience on midi_grid(config), T = 1 + n // hop.
+
+    Computed BLOCK_FRAMES frames at a time (every frame is independent), so memory stays bounded
+    for any song length."""
+    x = np.pad(np.asarray(audio16, dtype=np.float32), config.n_fft // 2)
+    n_frames = 1 + len(audio16) // hop
+    out = np.empty((n_frames, len(midi_grid(config))), np.float32)
+    for start in range(0, n_frames, BLOCK_FRAMES):
+        stop = min(n_frames, start + BLOCK_FRAMES)
+        segment = x[start * hop: (stop - 1) * hop + config.n_fft]
+        out[start:stop] = _block_salience(*spectral_peaks(segment, stop - start, sample_rate, hop, config), config)
+    return out
+
+
+def _block_salience(peak_midi: np.ndarray, magnitude: np.ndarray, config: SalienceConfig) -> np.ndarray:
+    """(T, F) spectral peaks -> (T, bins) salience."""
     grid = midi_grid(config)
     fine = 1.0 / config.bins_per_semitone
     top = grid[-1] + 12.0 * np.log2(config.n_harmonics) + 1.0
@@ -126,6 +144,9 @@ def pitch_salience(audio16: np.ndarray, sample_rate: int, hop: int, config: Sali
         shift = base + round(float(12.0 * np.log2(h) * config.bins_per_semitone))
         weight = config.fundamental_weight if h == 1 else config.harmonic_decay ** (h - 1)
         salience += weight * spectrum[:, shift:shift + len(grid)]
+    if config.octave_up_weight:
+        up = 12 * config.bins_per_semitone
+        salience[:, :-up] += config.octave_up_weight * salience[:, up:]
     if config.prior_db_per_octave:
         salience *= 10.0 ** (config.prior_db_per_octave * (grid - grid[0]) / 12.0 / 20.0)[None, :].astype(np.float32)
     return salience
@@ -161,10 +182,10 @@ def best_path(score: np.ndarray, jump_cost_per_bin: float) -> np.ndarray:
     The L1 transition is a distance transform (two passes per frame), so each frame costs O(B).
     """
     n_t, n_b = score.shape
-    back = np.empty((n_t, n_b), np.int32)
+    back = np.empty((n_t, n_b), np.int16)  # bins < 32768; (T, B) int16 is ~90 MB for 30 min
     acc = score[0].astype(np.float64).copy()
     best = np.empty(n_b, np.float64)
-    arg = np.empty(n_b, np.int32)
+    arg = np.empty(n_b, np.int16)
     for t in range(1, n_t):
         for b in range(n_b):
             best[b] = acc[b]
