@@ -474,9 +474,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                              help="queries start at the song's start (MIREX MIR-QBSH protocol)")
     p["search"].add_argument("--method", default=None,
                              choices=("classical", "learned", "hybrid", "auto"),
-                             help="classical pitch matcher, learned fingerprints, learned "
-                                  "candidates + DTW rerank, or auto (the default: learned for "
-                                  "audio catalogs, hybrid for melody catalogs)")
+                             help="classical pitch matcher, learned fingerprints, learned and "
+                                  "classical candidates + DTW rerank, or auto (the default: what "
+                                  "measured best, hybrid today)")
     _add_pitch(p["search"])
     _add_store(p["search"])
     p["compare"].add_argument("a", help="query recording or pitch file")

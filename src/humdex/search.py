@@ -124,10 +124,12 @@ def load_query(path: str | Path, pitch_method: str | None = None) -> Query:
 
 
 SEARCH_METHODS = ("classical", "learned", "hybrid", "auto")
-# "auto" (the default) picks by what the catalog holds, as measured (BENCHMARKS.md, issue 4):
-# mostly audio songs -> "learned"; mostly melodies (MIDI, scores, pitch files) -> "hybrid", the
-# classical and learned candidates reranked by DTW with the two scores fused, which beats both
-# alone on MIDI catalogs
+# "auto" (the default) picks what measured best for what the catalog holds: "hybrid", the
+# classical and learned candidates reranked by DTW with the two scores fused. It beat both alone
+# on MIDI catalogs (BENCHMARKS.md, issue 4) and, since songs from audio are tracked by the
+# salience front end, on records too (dev set of pool-validation records, TRAIN sound: top-10
+# 0.700 against learned 0.625 and classical 0.575; BENCHMARKS.md, issue 15). Until then audio
+# catalogs ran "learned", measured best on monophonic renders tracked by swift-f0.
 DEFAULT_METHOD = "auto"
 
 
@@ -137,7 +139,7 @@ def resolve_method(snap: Snapshot, method: str = DEFAULT_METHOD) -> str:
         raise ValueError(f"unknown search method {method!r}; one of {', '.join(SEARCH_METHODS)}")
     if method != "auto":
         return method
-    return "learned" if snap.mostly_audio else "hybrid"
+    return "hybrid"
 
 
 def prepare_default_search(catalog: Catalog, progress: bool = False) -> str:
