@@ -32,6 +32,7 @@ HNSW_EF_CONSTRUCTION = 80
 CODECS = ("flat", "f16", "sq8", "pq")
 PQ_M = 32  # sub-quantizers of 4 dims, 8 bits each: 32 bytes per vector
 PQ_NPROBE = 32  # inverted lists searched per query vector
+PQ_MAX_LISTS = 4096  # (4 sqrt(N) reaches it at ~1M vectors, ~25k songs)
 PQ_TRAIN_MAX = 200_000  # vectors sampled to train the coarse quantizer and the codebooks
 
 
@@ -194,8 +195,9 @@ class FaissStore:
         if self.kind == "flat":
             return faiss.IndexFlatIP(self.dim)
         if self.kind == "ivfpq":
-            # ~4 sqrt(N) lists, each trained on at least 39 vectors (faiss's minimum)
-            n_lists = int(np.clip(min(4 * np.sqrt(n_vectors), n_vectors / 39), 16, 65_536))
+            # ~4 sqrt(N) lists, each trained on at least 39 vectors (faiss's minimum), at most
+            # PQ_MAX_LISTS: assigning N vectors costs N x lists distances, the build's bulk on a CPU
+            n_lists = int(np.clip(min(4 * np.sqrt(n_vectors), n_vectors / 39), 16, PQ_MAX_LISTS))
             return faiss.IndexIVFPQ(faiss.IndexFlatIP(self.dim), self.dim, n_lists, PQ_M, 8, ip)
         if self.kind == "hnsw":
             index = faiss.IndexHNSWFlat(self.dim, HNSW_M, ip)
