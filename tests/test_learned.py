@@ -80,6 +80,7 @@ def test_auto_method_is_hybrid_for_melody_and_audio_catalogs(tmp_path, song_dir,
     from conftest import sing
     from humdex.catalog.catalog import Catalog
     from humdex.frontend.audio import SAMPLE_RATE
+    from humdex.nomatch import config_for
     from humdex.search import load_query, resolve_method, search
 
     catalog = Catalog.open(tmp_path / "db", create=True)
@@ -95,7 +96,9 @@ def test_auto_method_is_hybrid_for_melody_and_audio_catalogs(tmp_path, song_dir,
         sf.write(audio / f"sung{i:02d}.wav", sing(melodies[i % 12], seed=i), SAMPLE_RATE)
     catalog.add_files([audio], progress=False)
     assert catalog.snapshot().mostly_audio and resolve_method(catalog.snapshot()) == "hybrid"
-    assert search(query, catalog, top=3).method == "hybrid"
+    on_records = search(query, catalog, top=3)
+    assert on_records.method == "hybrid" and on_records.rule == config_for("hybrid", audio_catalog=True)
+    assert result.rule == config_for("hybrid")  # the MIDI catalog's rule before the audio came
     assert search(query, catalog, top=3, method="learned").method == "learned"
     with pytest.raises(ValueError, match="unknown search method"):
         resolve_method(catalog.snapshot(), "dtw")

@@ -78,3 +78,14 @@ def test_a_search_result_decides_over_the_cohort_whatever_top_it_lists(tmp_path,
     answer = strict.to_json()
     assert not strict.decision.match and answer["match"] is False and answer["threshold"] == 0.999
     assert one.to_json()["match"] is one.decision.match and len(one.to_json()["results"]) == 1
+
+
+def test_the_hybrid_rule_on_records_is_its_own_and_the_search_applies_it() -> None:
+    """Songs tracked from mixes score lower: an audio catalog's hybrid search decides by the
+    records rule, a melody catalog's by the MIDI one (both calibrated; nomatch constants)."""
+    records, melodies = config_for("hybrid", audio_catalog=True), config_for("hybrid")
+    assert records != melodies
+    lead = [0.45, 0.30, 0.30, 0.29, 0.29, 0.28, 0.28, 0.27, 0.27, 0.26]  # clear, but low
+    assert decide(lead, records).match and not decide(lead, melodies).match
+    assert config_for("learned", audio_catalog=True) == config_for("learned")
+    assert config_for("classical", audio_catalog=True) == config_for("classical")

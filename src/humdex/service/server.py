@@ -96,7 +96,7 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
 
         snap = catalog.snapshot()
         method = resolve_method(snap)
-        rule = config.no_match or config_for(method)
+        rule = config.no_match or config_for(method, snap.mostly_audio)
         return {"status": "ok", "version": __version__, "songs": len(snap.songs),
                 "generation": snap.generation, "method": method,
                 "match_threshold": rule.min_score, "match_min_margin": rule.min_margin}
@@ -299,7 +299,8 @@ def run_serve(args: Any) -> int:
     config = ServerConfig(access=access, review_folder=review)
     catalog = Catalog.open(args.db, create=False)
     if args.threshold is not None or args.min_margin is not None:  # one fixed rule from now on
-        rule = config_for(resolve_method(catalog.snapshot()))
+        snap = catalog.snapshot()
+        rule = config_for(resolve_method(snap), snap.mostly_audio)
         if args.threshold is not None:
             rule = replace(rule, min_score=args.threshold)
         if args.min_margin is not None:
