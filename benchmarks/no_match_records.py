@@ -23,6 +23,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from humdex.catalog.catalog import Catalog
+from humdex.errors import AudioError
 from humdex.evaluate import read_query_list
 from humdex.nomatch import config_for, decide
 from humdex.search import load_query, search
@@ -35,7 +36,7 @@ def rates(rows: list[dict], rule) -> dict[str, float]:
         inside = decide(r["scores"], rule)
         if not inside.match:
             fr += 1
-        elif r["ids"][0] != r["truth"]:
+        elif not r["ids"] or r["ids"][0] != r["truth"]:
             wrong += 1
         out_scores = [s for i, s in zip(r["ids"], r["scores"]) if i != r["truth"]]
         fa += decide(out_scores, rule).match
@@ -59,7 +60,12 @@ def main() -> int:
     pairs = read_query_list(Path(args.queries))[: args.limit]
     rows = []
     for path, truth in tqdm(pairs, desc=args.method):
-        result = search(load_query(path), catalog, top=rule.cohort + 1, method=args.method)
+        try:
+            query = load_query(path)
+        except AudioError:  # no pitch found: humdex answers nothing, a reject either way
+            rows.append({"query": str(path), "truth": truth, "ids": [], "scores": []})
+            continue
+        result = search(query, catalog, top=rule.cohort + 1, method=args.method)
         rows.append({"query": str(path), "truth": truth, "ids": [h.song_id for h in result.hits],
                      "scores": [h.score for h in result.hits]})
     report = {"db": args.db, "queries": args.queries, "method": args.method,
