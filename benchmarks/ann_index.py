@@ -30,22 +30,14 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     import faiss
+    from store_compare import load_queries  # fingerprinted as learned_matches does
 
     from humdex.catalog.catalog import Catalog
-    from humdex.errors import HumdexError
-    from humdex.learned.fingerprints import query_fingerprints, search_store
+    from humdex.learned import stores as vectorstore
+    from humdex.learned.fingerprints import search_store
     from humdex.learned.model import model_handle
-    from humdex.learned.search import (
-        LearnedConfig,
-        key_song_id,
-        query_frames,
-        query_scales_for,
-        store_folder,
-        sync_catalog,
-    )
-    from humdex.learned.search import stores as vectorstore
+    from humdex.learned.search import LearnedConfig, key_song_id, store_folder, sync_catalog
     from humdex.learned.stores import FaissStore
-    from humdex.search import load_query
 
     catalog = Catalog.open(args.db)
     snap = catalog.snapshot()
@@ -55,19 +47,7 @@ def main(argv=None) -> int:
     model = handle.encoder
     song_hop = handle.song_hop_s(config.min_song_hop_s)
     saved = FaissStore.load(store_folder(catalog.db_dir, handle, song_hop, config.audio_songs))
-    qfile = Path(args.queries)
-    lines = [ln.split("\t") for ln in qfile.read_text().splitlines() if ln.strip()]
-    lines = lines[: args.limit or None]
-    queries = []
-    for path, truth in lines:
-        try:
-            contour = load_query(qfile.parent / path).contour
-        except HumdexError:  # a miss, as in `humdex eval`
-            queries.append((None, truth.strip()))
-            continue
-        frames = query_frames(None, 0, contour, config.query_input)(model.config.feature)
-        queries.append((query_fingerprints(model, frames, query_scales_for(snap, config), model.config.hop_s),
-                        truth.strip()))
+    queries = load_queries(Path(args.queries), model, snap, config, args.limit)
     faiss.omp_set_num_threads(1)
     report: dict = {"db": args.db, "queries": args.queries, "n": len(queries), "variants": {}}
     for name in args.variant:

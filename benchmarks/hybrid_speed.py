@@ -38,14 +38,15 @@ def parse_value(text: str):
 
 
 def parse_variant(text: str, defaults: dict) -> tuple[str, dict]:
-    """"name:key=val,key=val" -> (name, LearnedConfig overrides), e.g. "fused:models=short+long"
-    (defaults: the LearnedConfig fields' defaults; a tuple field given one value gets a 1-tuple)."""
+    """"name:key=val,key=val" -> (name, config overrides), e.g. "fused:models=short+long"
+    (defaults: the config's field defaults, e.g. LearnedConfig's or MatcherConfig's; a tuple
+    field given one value gets a 1-tuple)."""
     name, _, rest = text.partition(":")
     overrides = {}
     for item in filter(None, rest.split(",")):
         key, _, value = item.partition("=")
         if key not in defaults:
-            raise SystemExit(f"unknown LearnedConfig field {key!r}")
+            raise SystemExit(f"unknown config field {key!r}")
         parsed = parse_value(value)
         tuple_field = isinstance(defaults[key], tuple) and not isinstance(parsed, tuple)
         overrides[key] = (parsed,) if tuple_field else parsed

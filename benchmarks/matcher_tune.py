@@ -14,6 +14,7 @@ gives top-1 / top-10 / MRR per mode and their mean MRR, the figure the defaults 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hybrid_speed import parse_variant
 from matcher_bench import evaluate, sung_query
 
 from humdex.classical import dtw
@@ -28,19 +30,6 @@ from humdex.classical.matcher import MatcherConfig
 from humdex.classical.references import ReferenceSet
 from humdex.frontend.melody import notes_to_contour
 from humdex.training.melody_pool import load_pool
-
-
-def parse_variant(text: str) -> tuple[str, dict]:
-    """"name:field=value,field=value" -> (name, overrides); tuples as a+b+c."""
-    name, _, body = text.partition(":")
-    overrides: dict = {}
-    for item in filter(None, body.split(",")):
-        field, _, value = item.partition("=")
-        parts = [float(v) for v in value.split("+")]
-        default = getattr(MatcherConfig(), field)
-        overrides[field] = (tuple(parts) if isinstance(default, tuple) else
-                            type(default)(parts[0]))
-    return name, overrides
 
 
 def main() -> int:
@@ -65,7 +54,7 @@ def main() -> int:
     report: dict = {"songs": len(melodies), "validation_melodies": len(validation),
                     "queries_per_mode": args.queries, "variants": {}}
     for text in args.variant or ["base:"]:
-        name, overrides = parse_variant(text)
+        name, overrides = parse_variant(text, dataclasses.asdict(MatcherConfig()))
         config = MatcherConfig(**overrides)
         rows = {("from_start" if fs else "anywhere"): evaluate(qs, refs, fs, config)
                 for fs, qs in queries.items()}

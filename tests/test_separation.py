@@ -81,3 +81,23 @@ def test_index_separate_falls_back_to_the_mix_for_an_instrument_lead(tmp_path, m
     write_wav(tmp_path / "flute.wav", 0.3 * np.sin(2 * np.pi * 440 * 2 ** (np.floor(t * 2) % 5 / 12) * t), sr)
     melody = read_song_melody(tmp_path / "flute.wav", separate="spleeter")
     assert melody.voiced.sum() * melody.hop_s > 4.0  # the whole melody, from the mix
+
+
+def test_keeps_stem_boundaries() -> None:
+    """The fallback rule read_song_melody applies: a stem voiced for STEM_MIN_VOICED of the song
+    stays; a less voiced one stays only while the mix is not voiced at least twice as long."""
+    from humdex.catalog.ingest import STEM_MIN_VOICED, keeps_stem
+    from humdex.frontend.contour import Contour
+
+    def voiced_for(n_frames: int, total: int = 1000) -> Contour:
+        midi = np.full(total, np.nan, np.float32)
+        midi[:n_frames] = 60.0
+        return Contour(midi, 0.01)
+
+    song_s = 10.0
+    enough = int(STEM_MIN_VOICED * 1000)
+    assert keeps_stem(voiced_for(enough), None, song_s)
+    assert not keeps_stem(voiced_for(enough - 1), None, song_s)
+    assert keeps_stem(voiced_for(100), voiced_for(199), song_s)  # the mix not twice as long
+    assert not keeps_stem(voiced_for(100), voiced_for(200), song_s)
+    assert keeps_stem(voiced_for(100), voiced_for(900), song_s, min_voiced=0.1)

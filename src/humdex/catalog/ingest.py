@@ -140,10 +140,21 @@ def _stem_or_mix(stem: Any, mix: Any, stem_method: str, mix_method: str) -> Cont
         vocal = pitch.query_contour(stem, audio.SAMPLE_RATE, stem_method)
     except AudioError:
         return pitch.query_contour(mix, audio.SAMPLE_RATE, mix_method)
-    if vocal.voiced.sum() * vocal.hop_s >= STEM_MIN_VOICED * len(mix) / audio.SAMPLE_RATE:
+    song_s = len(mix) / audio.SAMPLE_RATE
+    if keeps_stem(vocal, None, song_s):
         return vocal
     try:
         whole = pitch.query_contour(mix, audio.SAMPLE_RATE, mix_method)
     except AudioError:
         return vocal
-    return whole if whole.voiced.sum() >= 2 * vocal.voiced.sum() else vocal
+    return vocal if keeps_stem(vocal, whole, song_s) else whole
+
+
+def keeps_stem(vocal: Contour, whole: Contour | None, song_s: float,
+               min_voiced: float = STEM_MIN_VOICED) -> bool:
+    """Whether `humdex index --separate spleeter` keeps the vocal stem's melody: voiced for at
+    least `min_voiced` of the song, or (given the mix's melody `whole`) not voiced at least twice
+    as long in the mix."""
+    if vocal.voiced.sum() * vocal.hop_s >= min_voiced * song_s:
+        return True
+    return whole is not None and whole.voiced.sum() < 2 * vocal.voiced.sum()

@@ -177,9 +177,12 @@ def precision(model: Encoder) -> str:
     return "int8" if full_range_int8() else "int8-7bit"
 
 
+@functools.lru_cache(maxsize=8)
 def weights_digest(model: Encoder) -> str:
     """sha256 of what a model computes with: its config, weights and int8 calibration (not the
-    checkpoint's other metadata, e.g. its recipe). Names the catalog's fingerprint stores."""
+    checkpoint's other metadata, e.g. its recipe). Names the catalog's fingerprint stores and the
+    saved int8 modules; computed once per loaded model (as _int8_of, it assumes the model is
+    not trained in place afterwards)."""
     h = hashlib.sha256(repr(model.config).encode())
     for part in (model.state_dict(), model.int8_calibration or {}):
         for name, tensor in sorted(part.items()):
