@@ -291,9 +291,14 @@ def _train_parser(sub: Any) -> None:
     p.add_argument("--out", required=True, help="run folder: ckpt.pt, config.json, curves.png")
     p.add_argument("--window", choices=("short", "long"), default="short",
                    help="M_short (3 s / 0.25 s hop) or M_long (8 s / 0.64 s hop)")
-    p.add_argument("--feature", choices=("crepe", "cqt"), default="crepe",
-                   help="model input: CREPE activation (80 bins) or CQT (84 bins)")
+    p.add_argument("--feature", choices=("crepe", "cqt", "contour"), default="crepe",
+                   help="model input: CREPE activation (80 bins), CQT (84 bins), or contour: the melody "
+                        "humdex's front end tracks (songs: the mix's lead; hums: the voice), as a "
+                        "pseudo-activation, i.e. what the default search feeds the model")
     p.add_argument("--width", type=int, default=16, help="base channels (ResNet18: 64)")
+    p.add_argument("--init", default=None,
+                   help="start from this model: a shipped name (short, long ...) or a .pt file; "
+                        "its window, width and feature replace --window and --width")
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget (else --steps)")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--k-groups", type=int, default=32)
@@ -303,6 +308,7 @@ def _train_parser(sub: Any) -> None:
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--max-fragments", type=int, default=None)
     p.add_argument("--cache", default=None, help="activation cache folder (default CHAD/.humdex_cache)")
+    p.add_argument("--workers", type=int, default=1, help="processes computing the features once (cached)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--export", default=None, help="also write a shippable float16 model here")
@@ -353,7 +359,7 @@ def _selftrain_parser(sub: Any) -> None:
     d = SelfTrainConfig()
     p.add_argument("--rounds", type=int, default=d.rounds, help="retrainings after M0 (default 2: M0, M1, M2)")
     p.add_argument("--steps", type=int, default=d.steps, help="training steps per round")
-    p.add_argument("--feature", choices=("crepe", "cqt"), default=d.feature)
+    p.add_argument("--feature", choices=("crepe", "cqt", "contour"), default=d.feature)
     p.add_argument("--width", type=int, default=d.width)
     p.add_argument("--k-groups", type=int, default=d.k_groups)
     p.add_argument("--per-group", type=int, default=d.per_group)

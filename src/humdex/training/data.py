@@ -182,6 +182,41 @@ def augment(x: torch.Tensor, rng: np.random.Generator, aug: AugmentConfig) -> to
     return x
 
 
+TRAIN_FEATURES = ("crepe", "cqt", "contour")
+
+
+def model_feature(train_feature: str) -> str:
+    """The model input a training feature feeds: a tracked contour becomes a CREPE-like pseudo-activation."""
+    return "crepe" if train_feature == "contour" else train_feature
+
+
+def rendition_contour(audio: np.ndarray, audio_type: str) -> np.ndarray:
+    """(T,) float32 MIDI per 10 ms (NaN unvoiced): what humdex's front end tracks in a version's
+    audio, the song tracker (pitch.DEFAULT_SONG_METHOD) on an original or cover, the query
+    tracker (pitch.DEFAULT_METHOD) on a hum; all unvoiced when it finds no pitch. Training on
+    these teaches the encoder the tracker's octave errors, gaps and leaks from the band."""
+    from humdex.errors import AudioError
+    from humdex.frontend import pitch
+
+    method = pitch.DEFAULT_SONG_METHOD if audio_type in ("original", "cover") else pitch.DEFAULT_METHOD
+    try:
+        contour = pitch.query_contour(audio, SAMPLE_RATE, method)
+    except AudioError:
+        return np.full(pitch.n_frames(len(audio)), np.nan, np.float32)
+    midi = contour.resample(CREPE_HOP_S).midi if contour.hop_s != CREPE_HOP_S else contour.midi
+    return np.asarray(midi, np.float32)
+
+
+def rendition_frames(rendition: TrainRendition) -> np.ndarray:
+    """(T, B) float32 model features of a rendition (a contour becomes its pseudo-activation)."""
+    if rendition.activation.ndim == 2:
+        return rendition.activation.astype(np.float32)
+    from humdex.frontend.contour import Contour
+    from humdex.learned.features import contour_to_activation
+
+    return contour_to_activation(Contour(rendition.activation, CREPE_HOP_S))
+
+
 def chad_split(rec_split: str, group_id: str, val_percent: int = 5) -> str:
     """A fragment group's split: the metadata's own (synthetic corpus) or a stable hash of group_id."""
     if rec_split:
@@ -194,33 +229,29 @@ def chad_split(rec_split: str, group_id: str, val_percent: int = 5) -> str:
 def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None = None,
                      max_fragments: int | None = None, progress: bool = True,
                      feature: str = "crepe",
-                     audio_types: tuple[str, ...] = ("original", "cover", "humming")) -> list[TrainGroup]:
+                     audio_types: tuple[str, ...] = ("original", "cover", "humming"),
+                     workers: int = 1) -> list[TrainGroup]:
     """TrainGroups from a CHAD-layout folder (metadata.csv + fragments/...), one per fragment.
 
     Versions come originals first; a fragment without an original (CHAD's hummings subset
     alone) is a group when two or more people hummed it. Each version's features (`feature` "crepe": CREPE-tiny
-    activation; "cqt": features.cqt_features) are computed once and cached as .npy under
+    activation; "cqt": features.cqt_features; "contour": the melody the product's front end
+    tracks, rendition_contour) are computed once and cached as .npy under
     cache_dir (default root/.humdex_cache). Time maps: the synthetic
     corpus's exact ones when the metadata has them, else (real CHAD) a linear map of each
     version onto the first version's duration (the original's), since CHAD's versions are
     aligned end to end.
+    Missing cache files are computed by `workers` processes.
     Versions of other audio_types are left out (M0 of the self-training rounds: hums and
     originals only), and so are mined rows nobody may train on (status rejected, uncertain or
     different: chad.USABLE_STATUS) and rows marked unavailable (videos a download could not get).
     """
     from tqdm import tqdm
 
-    from humdex.learned.features import audio_frames
-    from humdex.training.chad import (
-        METADATA_NAME,
-        USABLE_STATUS,
-        load_fragment_audio,
-        read_metadata,
-        records_by_fragment,
-    )
+    from humdex.training.chad import METADATA_NAME, USABLE_STATUS, read_metadata, records_by_fragment
 
-    if feature not in ("crepe", "cqt"):
-        raise ValueError(f"unknown feature {feature!r}")
+    if feature not in TRAIN_FEATURES:
+        raise ValueError(f"unknown feature {feature!r}; expected one of {TRAIN_FEATURES}")
 
     root = Path(root)
     cache = Path(cache_dir) if cache_dir else root / ".humdex_cache"
@@ -231,17 +262,17 @@ def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None 
     frags = [(k, recs) for k, recs in records_by_fragment(usable).items()
              if k[1] != "full" and chad_split(recs[0].split, k[0]) == split]
     frags = frags[:max_fragments] if max_fragments else frags
+    path_of = {id(rec): cache / f"{rec.group_id}__{rec.fragment_id}__{rec.id}{_CACHE_SUFFIX[feature]}.npy"
+               for _, recs in frags for rec in recs}
+    missing = [(rec, root, path_of[id(rec)], feature) for _, recs in frags for rec in recs
+               if not path_of[id(rec)].is_file()]
+    if missing:
+        _cache_features(missing, workers, progress)
     groups = []
     for (group_id, fragment_id), recs in tqdm(frags, desc=f"load {split}", disable=not progress):
         rends: list[TrainRendition] = []
         for rec in recs:
-            suffix = "" if feature == "crepe" else f"__{feature}"  # CREPE caches keep their old names
-            path = cache / f"{rec.group_id}__{rec.fragment_id}__{rec.id}{suffix}.npy"
-            if not path.is_file():
-                from humdex.files import atomic_write
-
-                act = audio_frames(load_fragment_audio(rec, root), SAMPLE_RATE, feature).astype(np.float16)
-                atomic_write(path, functools.partial(np.save, arr=act), fsync=False)
+            path = path_of[id(rec)]
             act = np.load(path)
             dur = len(act) * CREPE_HOP_S
             if rec.time_map is not None:
@@ -254,3 +285,36 @@ def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None 
         if len(rends) >= 2:  # an original and its versions, or (CHAD's hummings alone) 2+ hums
             groups.append(TrainGroup(recs[0].melody_id or group_id, tuple(rends)))
     return groups
+
+
+_CACHE_SUFFIX = {"crepe": "", "cqt": "__cqt", "contour": "__contour"}  # CREPE caches keep their old names
+
+
+def _cache_features(jobs: list[tuple], workers: int, progress: bool) -> None:
+    """Compute and cache the features of (record, root, path, feature) jobs, in `workers` processes."""
+    from tqdm import tqdm
+
+    if workers <= 1:
+        for job in tqdm(jobs, desc="features", disable=not progress):
+            _cache_feature(job)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: the parent may hold torch, numba and ONNX Runtime thread pools that fork would copy mid-state
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for _ in tqdm(pool.map(_cache_feature, jobs, chunksize=16), total=len(jobs), desc="features",
+                      disable=not progress):
+            pass
+
+
+def _cache_feature(job: tuple) -> None:
+    from humdex.files import atomic_write
+    from humdex.learned.features import audio_frames
+    from humdex.training.chad import load_fragment_audio
+
+    rec, root, path, feature = job
+    audio = load_fragment_audio(rec, root)
+    act = (rendition_contour(audio, rec.audio_type) if feature == "contour"
+           else audio_frames(audio, SAMPLE_RATE, feature).astype(np.float16))
+    atomic_write(path, functools.partial(np.save, arr=act), fsync=False)

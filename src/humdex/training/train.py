@@ -24,7 +24,7 @@ from humdex.learned.features import feature_windows
 from humdex.learned.model import Encoder, ModelConfig, embed, model_from_checkpoint, save_checkpoint
 from humdex.learned.stores import FaissStore
 from humdex.metrics import mean_reciprocal_rank, top_k_hit_rate
-from humdex.training.data import AugmentConfig, Bank, TrainGroup, sample_batch
+from humdex.training.data import AugmentConfig, Bank, TrainGroup, TrainRendition, rendition_frames, sample_batch
 from humdex.training.loss import TAU, group_contrastive_loss
 
 
@@ -79,20 +79,20 @@ def retrieval_metrics(model: Encoder, groups: list[TrainGroup], reference: str =
     from humdex.learned.fingerprints import search_store
 
     spec = model.config.window
-    refs: dict[str, np.ndarray] = {}
+    refs: dict[str, TrainRendition] = {}
     for g in groups:
         for rd in g.renditions:
             if rd.kind == reference and g.melody_id not in refs:
-                refs[g.melody_id] = rd.activation
+                refs[g.melody_id] = rd
     first_hums = {}  # melodies without a reference: their first hum stands in (hums-only data)
     for g in groups:
         if g.melody_id not in refs and g.melody_id not in first_hums:
             first_hums[g.melody_id] = g.renditions[0]
-    refs.update({m: rd.activation for m, rd in first_hums.items()})
+    refs.update(first_hums)
     store = FaissStore(dim=model.config.embedding_dim)
     feature = model.config.feature
-    store.add(list(refs), [embed(model, feature_windows(a.astype(np.float32), spec, feature)[0])
-                           for a in refs.values()])
+    store.add(list(refs), [embed(model, feature_windows(rendition_frames(rd), spec, feature)[0])
+                           for rd in refs.values()])
     ranks: list[int | None] = []  # None: not in the top 10
     for g in groups:
         for rd in g.renditions:
@@ -100,7 +100,7 @@ def retrieval_metrics(model: Encoder, groups: list[TrainGroup], reference: str =
                 continue
             if max_queries is not None and len(ranks) >= max_queries:
                 break
-            q = embed(model, feature_windows(rd.activation.astype(np.float32), spec, feature)[0])
+            q = embed(model, feature_windows(rendition_frames(rd), spec, feature)[0])
             found = [m.song_key for m in search_store(store, q, spec.hop_s, top=10)]
             ranks.append(found.index(g.melody_id) + 1 if g.melody_id in found else None)
     if not ranks:
@@ -230,7 +230,7 @@ def export_model(ckpt_path: str | Path, dest: str | Path) -> Path:
 
 
 def load_mixture(roots: list[str], cache: str | None, max_fragments: int | None, feature: str,
-                 audio_types: tuple[str, ...]) -> tuple[list[TrainGroup], list[TrainGroup]]:
+                 audio_types: tuple[str, ...], workers: int = 1) -> tuple[list[TrainGroup], list[TrainGroup]]:
     """(train, validation) groups of several CHAD-layout folders together; a folder that is not
     one fails in one line. Each folder's features are cached in its own .humdex_cache (or in
     its own subfolder of `cache`)."""
@@ -245,33 +245,50 @@ def load_mixture(roots: list[str], cache: str | None, max_fragments: int | None,
             raise HumdexError(f"{root}: not a CHAD-layout folder (no {METADATA_NAME})")
         sub = None if cache is None else Path(cache) / (f"{n}_{Path(root).name}" if len(roots) > 1 else "")
         train_groups += load_chad_groups(root, "train", sub, max_fragments, feature=feature,
-                                         audio_types=audio_types)
+                                         audio_types=audio_types, workers=workers)
         val_groups += load_chad_groups(root, "validation", sub, max_fragments, feature=feature,
-                                       audio_types=audio_types)
+                                       audio_types=audio_types, workers=workers)
     return train_groups, val_groups
 
 
 def run_train(args) -> int:
     from humdex.errors import HumdexError
     from humdex.learned.features import CQT_BINS, FEATURE_BINS, M_LONG, M_SHORT
+    from humdex.training.data import model_feature
 
-    spec = M_SHORT if args.window == "short" else M_LONG
+    feature = model_feature(args.feature)
+    init = _init_model(args.init, feature) if getattr(args, "init", None) else None
     types = ("original", "humming") if args.without_covers else ("original", "cover", "humming")
-    train_groups, val_groups = load_mixture(args.chad, args.cache, args.max_fragments, args.feature, types)
+    train_groups, val_groups = load_mixture(args.chad, args.cache, args.max_fragments, args.feature, types,
+                                             getattr(args, "workers", 1))
     if not train_groups:
         raise HumdexError(f"{', '.join(args.chad)}: no training fragments with two or more usable versions "
                           "(an original and a hum or cover, or two hums)")
-    bins = {"crepe": FEATURE_BINS, "cqt": CQT_BINS}[args.feature]
-    cfg = TrainConfig(model=ModelConfig(feature=args.feature, n_bins=bins, window_s=spec.window_s,
-                                        hop_s=spec.hop_s, base_channels=args.width),
+    spec = M_SHORT if args.window == "short" else M_LONG
+    bins = {"crepe": FEATURE_BINS, "cqt": CQT_BINS}[feature]
+    model_cfg = init.config if init is not None else ModelConfig(
+        feature=feature, n_bins=bins, window_s=spec.window_s, hop_s=spec.hop_s, base_channels=args.width)
+    cfg = TrainConfig(model=model_cfg,
                       k_groups=args.k_groups, per_group=args.per_group, lr=args.lr,
                       max_steps=args.steps, minutes=args.minutes, mine=args.mine,
                       eval_every=args.eval_every,
                       recipe=shlex.join(getattr(args, "command_line", ["humdex", "train", *args.chad])))
     print(f"{len(train_groups)} training and {len(val_groups)} validation fragments")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    ckpt = train(train_groups, val_groups, cfg, args.out, device=device, resume=args.resume)
+    ckpt = train(train_groups, val_groups, cfg, args.out, device=device, resume=args.resume,
+                 init_state=init.state_dict() if init is not None else None)
     print(f"checkpoint: {ckpt}")
     if args.export:
         print(f"model: {export_model(ckpt, args.export)}")
     return 0
+
+
+def _init_model(spec: str, feature: str) -> Encoder:
+    """The model `--init` names (a shipped name or a .pt file), checked against the training feature."""
+    from humdex.errors import HumdexError
+    from humdex.learned.model import load_model
+
+    model = load_model(spec, name="short") if spec.endswith(".pt") else load_model(None, name=spec)
+    if model.config.feature != feature:
+        raise HumdexError(f"--init {spec}: a {model.config.feature} model cannot be trained on {feature} features")
+    return model
