@@ -53,7 +53,7 @@ def cqt_windows(model, chad: str, fragments: int) -> np.ndarray:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="short", help="shipped model name")
+    p.add_argument("--model", default="short", help="shipped model name, or a .pt file (calibrated in place)")
     p.add_argument("--melodies", type=int, default=40, help="CREPE: training melodies performed")
     p.add_argument("--chad", default=None, help="CQT: CHAD-layout folder with a train split")
     p.add_argument("--fragments", type=int, default=150, help="CQT: training fragments read")
@@ -66,15 +66,15 @@ def main(argv=None) -> int:
 
     from humdex.learned.model import (
         calibrate_int8,
-        default_model_path,
         int8_encoder,
         model_from_checkpoint,
+        model_path,
         read_checkpoint,
         write_checkpoint,
     )
 
     torch.set_num_threads(1)
-    path = default_model_path(args.model)
+    path = model_path(args.model)
     ckpt = read_checkpoint(path)
     model = model_from_checkpoint(ckpt, str(path))
     if model.config.feature == "cqt":

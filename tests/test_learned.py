@@ -298,6 +298,28 @@ def test_models_are_chosen_by_humdex_models_and_an_unknown_name_is_a_clear_error
     assert not (tmp_path / "db").exists()  # nothing indexed
 
 
+def test_a_model_file_a_user_trained_is_used_by_its_path(tmp_path, song_dir, melodies, monkeypatch, capsys) -> None:
+    """HUMDEX_MODELS may name a .pt file (`humdex train --export`): the catalog fingerprints with
+    it in a store named by its stem and weights, and the search finds the song with it."""
+    from humdex.cli import main
+    from humdex.learned.model import load_model, save_checkpoint
+    from humdex.learned.search import LEARNED_DIR
+
+    mine = tmp_path / "my_model.pt"
+    save_checkpoint(mine, load_model(None, "short"), half=True)  # the shipped weights, as a user's file
+    monkeypatch.setenv("HUMDEX_MODELS", str(mine))
+    assert main(["index", str(song_dir), "--db", str(tmp_path / "db"), "--quiet"]) == 0
+    (store,) = (tmp_path / "db" / LEARNED_DIR).iterdir()
+    assert store.name.startswith("my_model-")
+    capsys.readouterr()
+    query = write_f0_csv(tmp_path / "q.csv", melodies[4], 4, 16, transpose=3.0)
+    assert main(["search", str(query), "--db", str(tmp_path / "db"), "--method", "learned", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["song_id"] == "song04"
+    monkeypatch.setenv("HUMDEX_MODELS", str(tmp_path / "missing.pt"))
+    assert main(["search", str(query), "--db", str(tmp_path / "db"), "--method", "learned"]) == 2
+    assert "model file not found" in capsys.readouterr().err
+
+
 def test_the_shipped_cqt_model_finds_a_sung_song_in_an_audio_catalog(tmp_path, melodies) -> None:
     from dataclasses import replace
 

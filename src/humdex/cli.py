@@ -23,13 +23,13 @@ def _print_report(report: object, verb: str) -> int:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from humdex.catalog.catalog import Catalog
-    from humdex.learned.shipped import default_model_path
+    from humdex.learned.shipped import model_path
     from humdex.learned.store_spec import check_store, use_store
     from humdex.search import prepare_default_search
     from humdex.settings import settings
 
     for name in settings().models:  # a bad HUMDEX_MODELS fails here, before the catalog changes
-        default_model_path(name)
+        model_path(name)
     store = check_store(args.store) if args.store else None  # so does a bad --store
     catalog = Catalog.open(args.db, create=args.command == "index")
     if store:

@@ -3,7 +3,8 @@
     HUMDEX_THREADS        CPU threads for one pitch-tracker or encoder call (default: all cores,
                           at most 8; on a machine shared with busy processes 1 is often fastest)
     HUMDEX_INT8           "0": run calibrated models in float32 instead of int8 on the CPU
-    HUMDEX_MODELS         shipped model names, comma separated ("short,long" = M_fused; "cqt")
+    HUMDEX_MODELS         models, comma separated: shipped names ("short,long" = M_fused; "cqt") or
+                          .pt files a user trained (`humdex train --export`)
     HUMDEX_AUDIO_SONGS    audio songs fingerprinted from their "contour" (default) or "activation"
     HUMDEX_QUERY_INPUT    audio queries fingerprinted from their "contour" (default) or "crepe"
     HUMDEX_TOKEN          the token `humdex serve` asks of requests that add or remove songs

@@ -16,7 +16,7 @@ from torch import nn
 from humdex.errors import ModelError
 from humdex.files import atomic_write
 from humdex.learned.features import M_LONG, M_SHORT, WindowSpec
-from humdex.learned.shipped import DEFAULT_MODELS, default_model_path  # noqa: F401  (re-exported)
+from humdex.learned.shipped import DEFAULT_MODELS, default_model_path, model_path  # noqa: F401  (re-exported)
 from humdex.settings import settings
 
 
@@ -373,12 +373,13 @@ def _handle(name: str, path: str, mtime_ns: int) -> ModelHandle:
 
 
 def model_handle(name: str = "short") -> ModelHandle:
-    """The shipped model `name` (DEFAULT_MODELS), loaded and hashed once per process (again only
-    when its file changes); ModelError for an unknown name or a missing or corrupt file."""
-    p = default_model_path(name)
+    """The model `name` (a shipped name, or a .pt file: shipped.model_path), loaded and hashed once
+    per process (again only when its file changes); ModelError for an unknown name or a missing or
+    corrupt file. A file's handle is named by its stem (its stores by stem and weights digest)."""
+    p = model_path(name)
     if not p.is_file():
         raise ModelError(f"model checkpoint not found: {p}")
-    return _handle(name, str(p.resolve()), p.stat().st_mtime_ns)
+    return _handle(p.stem if name.endswith(".pt") else name, str(p.resolve()), p.stat().st_mtime_ns)
 
 
 def file_sha256(path: str | Path) -> str:

@@ -40,9 +40,9 @@ from humdex.learned.model import (
     PRECISIONS,
     Encoder,
     ModelHandle,
-    default_model_path,
     inference_module,
     model_handle,
+    model_path,
 )
 from humdex.learned.store_spec import DEFAULT_STORE, StoreSpec, parse_store
 from humdex.learned.stores import FaissStore, VectorStore
@@ -316,7 +316,7 @@ def default_config() -> LearnedConfig:
     HUMDEX_AUDIO_SONGS, HUMDEX_QUERY_INPUT, HUMDEX_QUERY_SCALES)."""
     env = settings()
     for name in env.models:
-        default_model_path(name)  # ModelError for an unknown name
+        model_path(name)  # ModelError for an unknown name or a missing file
     return LearnedConfig(models=env.models, audio_songs=env.audio_songs, query_input=env.query_input,
                          query_scales=env.query_scales)
 

@@ -1,4 +1,4 @@
-"""The encoders shipped inside the package, by name (importable without torch)."""
+"""The encoders shipped inside the package, by name, or a user's own (importable without torch)."""
 
 from __future__ import annotations
 
@@ -16,3 +16,14 @@ def default_model_path(name: str = "short") -> Path:
     if name not in DEFAULT_MODELS:
         raise ModelError(f"unknown default model {name!r}; choose from {sorted(DEFAULT_MODELS)}")
     return Path(str(resources.files("humdex") / "assets" / DEFAULT_MODELS[name]))
+
+
+def model_path(name: str) -> Path:
+    """The file of model `name`: a shipped name (DEFAULT_MODELS), or a path to a .pt file (a model
+    trained with `humdex train --export`); ModelError for an unknown name or a missing file."""
+    if not name.endswith(".pt"):
+        return default_model_path(name)
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    return path

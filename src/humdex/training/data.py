@@ -248,7 +248,12 @@ def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None 
     """
     from tqdm import tqdm
 
-    from humdex.training.chad import METADATA_NAME, USABLE_STATUS, read_metadata, records_by_fragment
+    from humdex.training.chad import (
+        METADATA_NAME,
+        USABLE_STATUS,
+        read_metadata,
+        records_by_fragment,
+    )
 
     if feature not in TRAIN_FEATURES:
         raise ValueError(f"unknown feature {feature!r}; expected one of {TRAIN_FEATURES}")

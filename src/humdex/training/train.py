@@ -24,7 +24,14 @@ from humdex.learned.features import feature_windows
 from humdex.learned.model import Encoder, ModelConfig, embed, model_from_checkpoint, save_checkpoint
 from humdex.learned.stores import FaissStore
 from humdex.metrics import mean_reciprocal_rank, top_k_hit_rate
-from humdex.training.data import AugmentConfig, Bank, TrainGroup, TrainRendition, rendition_frames, sample_batch
+from humdex.training.data import (
+    AugmentConfig,
+    Bank,
+    TrainGroup,
+    TrainRendition,
+    rendition_frames,
+    sample_batch,
+)
 from humdex.training.loss import TAU, group_contrastive_loss
 
 
