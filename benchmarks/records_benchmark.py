@@ -65,7 +65,10 @@ def render(args: argparse.Namespace) -> int:
     out = Path(args.out)
     melodies = catalog_melodies(args.songs, args.seed)
     t0, fresh = time.perf_counter(), 0
+    shard, n_shards = (int(x) for x in args.shard.split("/"))
     for n, (song_id, score) in enumerate(melodies):
+        if n % n_shards != shard:
+            continue
         wav = out / "songs" / f"{song_id}.wav"
         if not wav.is_file():
             rec = render_record(score, np.random.default_rng([args.seed, n, 1]), sound, "original")
@@ -172,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument("--seed", type=int, default=15)
     r = sub.choices["render"]
     r.add_argument("--sound", default="heldout")
+    r.add_argument("--shard", default="0/1", help="K/N: render songs K, K+N, ... (N processes side by side)")
     r.add_argument("--per-kind", type=int, default=1, help="queries per target song and kind")
     r.add_argument("--duration", type=float, default=10.0)
     e = sub.choices["eval"]
