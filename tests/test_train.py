@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from humdex.frontend.contour import Contour
-from humdex.learned.features import M_SHORT, contour_to_activation
+from humdex.learned.features import M_SHORT, contour_to_activation, gather_pooled
 from humdex.learned.model import ModelConfig, load_model
 from humdex.training.data import (
     NO_AUGMENT,
@@ -141,14 +141,20 @@ def test_humdex_train_cli_trains_resumes_and_exports(tmp_path) -> None:
     assert main(["train", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
 
 
-def test_bank_expands_pitch_contours_into_pseudo_activations() -> None:
+def test_bank_keeps_pitch_contours_and_reads_them_as_pseudo_activations() -> None:
+    """A bank of contours holds 1 float a frame; the windows it gives (stretched, clipped at its
+    clips' starts and ends) are those of the product's pseudo-activation of the contour."""
     rng = np.random.default_rng(4)
-    midi = np.where(rng.random(300) < 0.2, np.nan, 60 + rng.normal(0, 3, 300)).astype(np.float32)
-    as_contour = TrainGroup("m", (TrainRendition(midi, np.array([[0.0, 0.0], [3.0, 3.0]]), "original"),))
+    midi = np.where(rng.random(900) < 0.2, np.nan, 60 + rng.normal(0, 3, 900)).astype(np.float32)
+    as_contour = TrainGroup("m", (TrainRendition(midi, np.array([[0.0, 0.0], [9.0, 9.0]]), "original"),))
     bank = Bank([as_contour])
-    want = contour_to_activation(Contour(midi, 0.01))
-    assert bank.frames.shape == (300, 360)
-    np.testing.assert_allclose(bank.frames.numpy(), want, atol=1e-6)
+    assert bank.frames.shape == (900,)
+    want = torch.from_numpy(contour_to_activation(Contour(midi, 0.01)))
+    starts, ends, begins = np.array([-5, 100, 700]), np.array([400, 400, 900]), np.array([0, 0, 400])
+    stretch = np.array([1.0, 1.2, 0.8])
+    got = gather_pooled(bank.frames, starts, 75, ends=ends, begins=begins, stretch=stretch)
+    assert got.shape == (3, 75, 360) and float(got.abs().sum()) > 0
+    torch.testing.assert_close(got, gather_pooled(want, starts, 75, ends=ends, begins=begins, stretch=stretch))
 
 
 def tone_melody(pitches, note_s: float, sr: int = 16000) -> np.ndarray:

@@ -88,3 +88,4 @@ def test_train_on_contours_from_an_initial_model(chad_folder, tmp_path) -> None:
     cqt = tmp_path / "cqt.pt"
     save_checkpoint(cqt, Encoder(ModelConfig(feature="cqt", n_bins=84, base_channels=4)))
     assert main([*args[:4], "--init", str(cqt), *args[6:]]) != 0  # a CQT model cannot learn from contours
+

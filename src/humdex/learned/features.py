@@ -110,7 +110,8 @@ def gather_pooled(bank: torch.Tensor, starts: np.ndarray | torch.Tensor, n_out: 
                   ends: np.ndarray | torch.Tensor | None = None,
                   begins: np.ndarray | torch.Tensor | None = None,
                   stretch: np.ndarray | torch.Tensor | None = None) -> torch.Tensor:
-    """Frames (N, B) at 10 ms -> (n, n_out, B) windows at 40 ms.
+    """Frames (N, B) at 10 ms -> (n, n_out, B) windows at 40 ms; a (N,) bank of MIDI pitch (NaN
+    unvoiced) is read as its pseudo-activation (B = 360), expanded only where a window reads it.
 
     Output frame j of window i is the mean of the 4 frames from starts[i] + round(4 j stretch[i]);
     frames at or past ends[i] (default N) or before begins[i] (default 0) read as zeros. `bank` may hold many clips
@@ -118,8 +119,9 @@ def gather_pooled(bank: torch.Tensor, starts: np.ndarray | torch.Tensor, n_out: 
     a longer stretch of the clip into the same n_out frames (time-stretch augmentation).
     """
     dev = bank.device
+    n_bins = CREPE_BINS if bank.ndim == 1 else bank.shape[1]
     if bank.shape[0] == 0:
-        return torch.zeros((len(starts), n_out, bank.shape[1]), dtype=torch.float32, device=dev)
+        return torch.zeros((len(starts), n_out, n_bins), dtype=torch.float32, device=dev)
     starts_t = torch.as_tensor(starts, device=dev).to(torch.int64)
     ends_t = (torch.full_like(starts_t, bank.shape[0]) if ends is None
               else torch.as_tensor(ends, device=dev).to(torch.int64))
@@ -133,8 +135,10 @@ def gather_pooled(bank: torch.Tensor, starts: np.ndarray | torch.Tensor, n_out: 
                 else torch.as_tensor(begins, device=dev).to(torch.int64))
     valid = (idx >= begins_t[:, None, None]) & (idx < ends_t[:, None, None]) & (idx >= 0) \
         & (idx < bank.shape[0])
-    rows = bank[torch.where(valid, idx, 0)].to(torch.float32)  # no copy of the whole bank
-    return (rows * valid[..., None]).mean(dim=2)
+    rows = bank[torch.where(valid, idx, 0)]  # no copy of the whole bank
+    if bank.ndim == 1:
+        rows = pseudo_activation(rows.reshape(-1)).reshape(*rows.shape, n_bins)
+    return (rows.to(torch.float32) * valid[..., None]).mean(dim=2)
 
 
 def crop_windows(windows: torch.Tensor, shift_bins: torch.Tensor | None = None) -> torch.Tensor:

@@ -16,13 +16,11 @@ import numpy as np
 import torch
 
 from humdex.frontend.audio import SAMPLE_RATE
-from humdex.frontend.pitch import CREPE_BINS
 from humdex.learned.features import (
     CREPE_HOP_S,
     WindowSpec,
     gather_pooled,
     model_inputs,
-    pseudo_activation,
 )
 
 
@@ -79,7 +77,8 @@ def passage_to_rendition_s(time_map: np.ndarray, passage_s: float, rng: np.rando
 
 
 class Bank:
-    """All renditions' features back to back in one (N, B) tensor on `device` (float16 on CUDA)."""
+    """All renditions' features back to back in one (N, B) tensor on `device` (float16 on CUDA), or
+    their pitch contours in one (N,) tensor (a pseudo-activation would take 360 floats a frame)."""
 
     def __init__(self, groups: list[TrainGroup], device: str = "cpu") -> None:
         self.groups = groups
@@ -95,13 +94,10 @@ class Bank:
                 self.index[gi, ri] = seen[key]
         lengths = np.array([len(a) for a in acts], np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(lengths)])
-        dtype = torch.float16 if str(device).startswith("cuda") else torch.float32  # fp16 gathers are slow on CPU
-        if acts and acts[0].ndim == 1:  # pitch contours: expanded on the device, a chunk at a time
-            midi = torch.from_numpy(np.concatenate(acts).astype(np.float32)).to(device)
-            self.frames = torch.empty((len(midi), CREPE_BINS), dtype=dtype, device=device)
-            for i in range(0, len(midi), 1 << 20):
-                self.frames[i:i + (1 << 20)] = pseudo_activation(midi[i:i + (1 << 20)]).to(dtype)
+        if acts and acts[0].ndim == 1:  # pitch contours: gather_pooled expands the windows it reads
+            self.frames = torch.from_numpy(np.concatenate(acts).astype(np.float32)).to(device)
         else:
+            dtype = torch.float16 if str(device).startswith("cuda") else torch.float32  # fp16 gathers are slow on CPU
             self.frames = torch.from_numpy(np.concatenate(acts)).to(device, dtype)
         self.by_melody: dict[str, list[int]] = {}  # melody -> its groups (batches: distinct melodies)
         for gi, g in enumerate(groups):
