@@ -7,6 +7,9 @@ FluidR3_GM), each stored with the renderer's true lead pitch per 10 ms; plus one
 parameters here only; report on the held-out records benchmark (benchmarks/records_benchmark.py).
 
     nice -n 10 python benchmarks/melody_extraction.py render --out data/melody_dev --songs 80
+    humdex index data/melody_dev/songs --db data/melody_dev/db        # the dev records as a catalog
+    humdex index data/melody_dev/midi --db data/melody_dev/db_midi    # the same melodies as MIDI
+    humdex eval --db data/melody_dev/db --queries data/melody_dev/dev_queries.tsv --anywhere
     nice -n 10 python benchmarks/melody_extraction.py eval --out data/melody_dev --pitch swift salience
 
 `eval` runs the song front end (humdex.catalog.ingest.read_song_melody) on each record with each
@@ -52,10 +55,15 @@ def render(args: argparse.Namespace) -> int:
 
     sound = get_sound(args.sound)
     out = Path(args.out)
+    from records_benchmark import write_score_midi
+
     for sub in ("songs", "truth", "info", "queries"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    lines = []
     for n, (song_id, score) in enumerate(dev_melodies(args.songs, args.seed)):
+        if not (out / "midi" / f"{song_id}.mid").is_file():
+            write_score_midi(score, out / "midi" / f"{song_id}.mid")
         if not (out / "songs" / f"{song_id}.wav").is_file():
             rec = render_record(score, np.random.default_rng([args.seed, n, 1]), sound, "original")
             np.save(out / "truth" / f"{song_id}.npy", rec.f0_midi.astype(np.float32))
@@ -68,8 +76,10 @@ def render(args: argparse.Namespace) -> int:
             rend = query_from_score(score, kind, np.random.default_rng([args.seed, n, 2]), plan)
             np.save(out / "truth" / f"{song_id}_{kind}.npy", rend.f0_midi.astype(np.float32))
             write_wav(q, rend.audio, rend.sample_rate)
+        lines.append(f"queries/{song_id}_{kind}.wav\t{song_id}")
         if (n + 1) % 10 == 0:
             print(f"{n + 1} songs, {time.perf_counter() - t0:.0f} s", flush=True)
+    (out / "dev_queries.tsv").write_text("\n".join(lines) + "\n")
     return 0
 
 
