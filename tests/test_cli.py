@@ -198,3 +198,19 @@ def test_every_subcommand_parses_in_cli_and_a_search_loads_no_heavy_library() ->
     elsewhere = [str(p.relative_to(src)) for p in src.rglob("*.py")
                  if p.name != "cli.py" and "add_argument(" in p.read_text()]
     assert elsewhere == []
+
+
+def test_ray_flag_without_ray_is_a_one_line_error(monkeypatch, song_dir, tmp_path, capsys) -> None:
+    """`--ray` where Ray is not installed: one line naming the extra, nothing created or mined."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    hint = "humdex: error: --ray needs Ray on this machine: pip install 'humdex[ray]'"
+    assert main(["index", str(song_dir), "--db", str(tmp_path / "db"), "--ray"]) == 2
+    assert capsys.readouterr().err.strip() == hint
+    assert not (tmp_path / "db").exists()
+    (tmp_path / "groups.csv").write_text(f"group_id,role,path\ng1,original,{song_dir}/song00.mid\n"
+                                         f"g1,cover,{song_dir}/song01.mid\n")
+    assert main(["mine", str(tmp_path / "groups.csv"), "--out", str(tmp_path / "mined"), "--ray"]) == 2
+    assert capsys.readouterr().err.strip() == hint
+    assert not (tmp_path / "mined" / "metadata.csv").exists()

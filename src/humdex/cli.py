@@ -23,6 +23,7 @@ def _print_report(report: object, verb: str) -> int:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from humdex.catalog.catalog import Catalog
+    from humdex.cluster import executor_for
     from humdex.learned.shipped import model_path
     from humdex.learned.store_spec import check_store, use_store
     from humdex.search import prepare_default_search
@@ -31,16 +32,26 @@ def cmd_index(args: argparse.Namespace) -> int:
     for name in settings().models:  # a bad HUMDEX_MODELS fails here, before the catalog changes
         model_path(name)
     store = check_store(args.store) if args.store else None  # so does a bad --store
-    catalog = Catalog.open(args.db, create=args.command == "index")
-    if store:
-        use_store(catalog, store)
-    report = catalog.add_files(args.paths, manifest=args.manifest, progress=not args.quiet,
-                               pitch_method=args.pitch, separate=args.separate)
-    if report.added or not report.failed:  # only rejected files: nothing new to fingerprint
-        prepare_default_search(catalog, progress=not args.quiet)
+    with executor_for(args.ray) as executor:  # and a missing Ray or an unreachable cluster
+        catalog = Catalog.open(args.db, create=args.command == "index")
+        if store:
+            use_store(catalog, store)
+        report = catalog.add_files(args.paths, manifest=args.manifest, progress=not args.quiet,
+                                   pitch_method=args.pitch, separate=args.separate, executor=executor)
+        if report.added or not report.failed:  # only rejected files: nothing new to fingerprint
+            prepare_default_search(catalog, progress=not args.quiet, executor=executor)
     code = _print_report(report, "indexed")
     print(f"catalog {args.db}: {len(catalog)} songs")
     return code
+
+
+def _add_ray(p: argparse.ArgumentParser, what: str) -> None:
+    from humdex.cluster import LOCAL
+
+    p.add_argument("--ray", nargs="?", const=LOCAL, default=None, metavar="ADDRESS",
+                   help=f"{what} on a Ray cluster: ADDRESS host:6379, ray://host:10001 or auto "
+                        f"(the one `ray start` runs here); without it a Ray instance on this "
+                        f"machine for this run (pip install 'humdex[ray]')")
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
@@ -333,6 +344,7 @@ def _mine_parser(sub: Any) -> None:
     p.add_argument("--separate", choices=("none", "spleeter"), default=d.separate,
                    help="fingerprint Spleeter's vocal stem instead of the mix")
     p.add_argument("--workers", type=int, default=1, help="groups mined in parallel processes")
+    _add_ray(p, "mine the groups (instead of --workers)")
     p.add_argument("--cache", default=None, help="feature cache folder (default OUT/.cache)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_mine)
@@ -463,6 +475,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                              help="audio songs: track the melody on Spleeter's vocal stem")
         _add_pitch(p[name])
         _add_store(p[name])
+        _add_ray(p[name], "read, track and fingerprint the songs")
     p["remove"].add_argument("song_ids", nargs="+")
     _add_db(p["remove"])
     _add_db(p["list"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,15 +143,17 @@ def resolve_method(snap: Snapshot, method: str = DEFAULT_METHOD) -> str:
     return "hybrid"
 
 
-def prepare_default_search(catalog: Catalog, progress: bool = False) -> str:
+def prepare_default_search(catalog: Catalog, progress: bool = False,
+                           executor: Executor | None = None) -> str:
     """Build now (at indexing) what the default search needs for this catalog, rather than at
-    its first query: the learned fingerprints unless it resolves to classical. Returns the method."""
+    its first query: the learned fingerprints unless it resolves to classical (computed in
+    `executor`'s workers when given). Returns the method."""
     snap = catalog.snapshot()
     method = resolve_method(snap)
     if method != "classical" and snap.songs:
         from humdex.learned.search import sync_catalog
 
-        sync_catalog(catalog.db_dir, snap, progress=progress)
+        sync_catalog(catalog.db_dir, snap, progress=progress, executor=executor)
     return method
 
 

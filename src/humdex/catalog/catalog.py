@@ -20,6 +20,7 @@ import re
 import threading
 import time
 import zipfile
+from concurrent.futures import Executor, Future
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -202,11 +203,15 @@ class Catalog:
         progress: bool = True,
         pitch_method: str | None = None,
         separate: str = "none",
+        executor: Executor | None = None,
     ) -> AddReport:
         """Add (or update) every song file under `paths`. Unchanged files are skipped.
 
         A file that cannot be read is reported in `failed`; the others are still added.
         Progress is saved at least every COMMIT_EVERY_S seconds, each save atomic.
+        With an `executor` (a process pool, humdex.cluster.RayExecutor) the songs' melodies are
+        read there (read_song, two songs ahead per worker); this process checks, orders and
+        commits them as without one, so the catalog is the same.
         """
         entries = read_manifest(Path(manifest)) if manifest else {}
         files = find_song_files([Path(p) for p in paths])
@@ -216,10 +221,14 @@ class Catalog:
         pending: list[tuple[Song, Contour]] = []
         last_commit = time.monotonic()
         claimed = {s.song_id: s.source for s in self.snapshot().songs}
+        ahead = None
+        if executor is not None:
+            ahead = self._read_ahead(files, entries, claimed, pitch_method, separate, executor)
         for path in tqdm(files, desc="indexing", unit="song", disable=not progress):
             entry = entries.get(str(path)) or SongFile(path, path.stem)
             try:
-                song, melody = self._read_song(entry, claimed, pitch_method, separate)
+                song, melody = self._read_song(entry, claimed, pitch_method, separate,
+                                               ahead.take(path) if ahead else None)
             except HumdexError as err:
                 report.failed.append((str(path), str(err).removeprefix(f"{path}: ")))
                 continue
@@ -243,10 +252,29 @@ class Catalog:
             self._commit(upserts=pending)
         return report
 
-    def _read_song(
-        self, entry: SongFile, claimed: dict[str, str], pitch_method: str | None,
-        separate: str = "none",
-    ) -> tuple[Song, Contour | None]:
+    def _read_ahead(
+        self, files: list[Path], entries: dict[str, SongFile], claimed: dict[str, str],
+        pitch_method: str | None, separate: str, executor: Executor,
+    ) -> _ReadAhead:
+        """The files add_files will read, read ahead by `executor` in add_files's order (two
+        songs per worker ahead)."""
+        from humdex.cluster import executor_workers
+
+        todo: list[tuple[Path, str]] = []
+        for path in files:
+            entry = entries.get(str(path)) or SongFile(path, path.stem)
+            try:
+                stamp = self._stamp_to_read(entry, claimed, pitch_method, separate)
+            except (HumdexError, OSError):
+                continue  # reported by add_files's own check
+            if stamp is not None:
+                todo.append((path, stamp))
+        return _ReadAhead(executor, todo, pitch_method, separate, 2 * executor_workers(executor))
+
+    def _stamp_to_read(self, entry: SongFile, claimed: dict[str, str], pitch_method: str | None,
+                       separate: str) -> str | None:
+        """The file's stamp if its melody must be read, None if the catalog has it unchanged.
+        HumdexError when its song id belongs to another file."""
         path = entry.path
         kind = song_kind(path)
         owner = claimed.get(entry.song_id)
@@ -260,17 +288,31 @@ class Catalog:
         if owner == str(path):
             old = snap.songs[snap.index_of(entry.song_id)]
             if old.stamp == stamp and old.title == (entry.title or old.title):
-                return old, None
-        melody = read_song_melody(path, pitch_method, separate).resample(REFERENCE_HOP_S).trimmed()
-        if melody.voiced.sum() < 10:
-            raise HumdexError(f"{path}: no melody found")
-        title, artist = read_tags(path)
+                return None
+        return stamp
+
+    def _read_song(
+        self, entry: SongFile, claimed: dict[str, str], pitch_method: str | None,
+        separate: str = "none", fetched: tuple[str, Future] | None = None,
+    ) -> tuple[Song, Contour | None]:
+        """The song and its melody, or (the catalog's song, None) when it is unchanged.
+        `fetched`: (stamp, future of read_song) when an executor read it ahead."""
+        path = entry.path
+        stamp = self._stamp_to_read(entry, claimed, pitch_method, separate)
+        if stamp is None:
+            snap = self._snapshot
+            return snap.songs[snap.index_of(entry.song_id)], None
+        if fetched is not None:
+            stamp, future = fetched  # the stamp of the file the executor read
+            melody, (title, artist) = future.result()
+        else:
+            melody, (title, artist) = read_song(path, pitch_method, separate)
         song = Song(
             song_id=entry.song_id,
             title=entry.title or title or None,
             artist=entry.artist or artist,
             source=str(path),
-            kind=kind,
+            kind=song_kind(path),
             duration_s=round(melody.duration_s, 3),
             stamp=stamp,
         )
@@ -323,6 +365,44 @@ class Catalog:
             self._snapshot = Snapshot(generation, songs, melodies, vector_store, [references])
             _remove_stale_files(self.db_dir, below=base.generation)
             remove_stray_temp_files(self.db_dir)  # of a writer killed earlier (we hold the lock)
+
+
+def read_song(path: Path, pitch_method: str | None, separate: str
+              ) -> tuple[Contour, tuple[str | None, str | None]]:
+    """What indexing reads of one song file: (its reference melody at REFERENCE_HOP_S, trimmed,
+    at the precision the catalog stores; (title, artist) from its tags). HumdexError when it has no melody. The per-song work of
+    add_files, in this process or in an executor's."""
+    melody = read_song_melody(path, pitch_method, separate).resample(REFERENCE_HOP_S).trimmed()
+    if melody.voiced.sum() < 10:
+        raise HumdexError(f"{path}: no melody found")
+    # as the data file keeps it (float16): what this process fingerprints and matches is then
+    # what a later one reads back (a killed `index` resumed, or the Ray path's driver)
+    stored = Contour(melody.midi.astype(np.float16).astype(np.float32), melody.hop_s)
+    return stored, read_tags(path)
+
+
+class _ReadAhead:
+    """(stamp, future of read_song) of the `todo` files (path, stamp), submitted in order, each
+    one taken letting the next in, so that `ahead` songs are read ahead of add_files."""
+
+    def __init__(self, executor: Executor, todo: list[tuple[Path, str]], pitch_method: str | None,
+                 separate: str, ahead: int) -> None:
+        self._executor, self._todo = executor, list(reversed(todo))
+        self._args = (pitch_method, separate)
+        self._submitted: dict[Path, tuple[str, Future]] = {}
+        for _ in range(ahead):
+            self._submit_next()
+
+    def _submit_next(self) -> None:
+        if self._todo:
+            path, stamp = self._todo.pop()
+            self._submitted[path] = (stamp, self._executor.submit(read_song, path, *self._args))
+
+    def take(self, path: Path) -> tuple[str, Future] | None:
+        found = self._submitted.pop(path, None)
+        if found is not None:
+            self._submit_next()
+        return found
 
 
 def _foreign_files(db_dir: Path, ignore_ours: bool) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,15 +124,37 @@ def song_fingerprints(model: Encoder, song, melody: Contour, song_hop_s: float,
     return fingerprint_contour(model, melody, song_hop_s)
 
 
+def worker_song_fingerprints(model_name: str, weights_sha256: str, precision: str, song,
+                             melody: Contour, song_hop_s: float, audio_songs: str,
+                             has_file: bool) -> np.ndarray:
+    """song_fingerprints by the shipped model `model_name`, in an executor's worker: ModelError
+    if the worker's model is not the driver's (its weights, its precision), HumdexError if the
+    worker cannot read the song's audio file that the driver can (`has_file`)."""
+    from humdex.errors import HumdexError, ModelError
+
+    model = model_handle(model_name)
+    if model.weights_sha256 != weights_sha256 or model.precision != precision:
+        raise ModelError(f"a worker's model {model_name} ({model.weights_sha256[:12]}, "
+                         f"{model.precision}) is not the driver's ({weights_sha256[:12]}, {precision}): "
+                         "run the same humdex and HUMDEX_INT8 on every node")
+    if has_file and song.kind == "audio" and not Path(song.source).is_file():
+        raise HumdexError(f"{song.source}: not found on a worker (songs must be on a filesystem "
+                          "every node shares)")
+    return song_fingerprints(model.encoder, song, melody, song_hop_s, audio_songs)
+
+
 def sync_store(db_dir: str | Path, snapshot, model: ModelHandle, song_hop_s: float,
-               progress: bool = False, audio_songs: str = "contour") -> VectorStore:
+               progress: bool = False, audio_songs: str = "contour",
+               executor: Executor | None = None) -> VectorStore:
     """The model's store for this catalog snapshot, fingerprinting songs it lacks and dropping stale ones.
 
     The store is the catalog's (snapshot.vector_store: FAISS files in the folder by default, or
     Milvus). One process at a time changes a store (a lock on its folder); progress is saved every
     CHECKPOINT_S seconds, so a killed run resumes where it stopped. A corrupt FAISS store is
     rebuilt (with a warning) rather than failing the search; a Milvus store is reconciled with the
-    catalog when first opened (milvus_store.MilvusStore.reconcile).
+    catalog when first opened (milvus_store.MilvusStore.reconcile). With an `executor` (a
+    process pool, humdex.cluster.RayExecutor) the songs are fingerprinted there and added here in
+    the same order: the same store.
     """
     folder = store_folder(db_dir, model, song_hop_s, audio_songs)
     wanted = {song_key(s.song_id, s.stamp): i for i, s in enumerate(snapshot.songs)}
@@ -165,7 +188,7 @@ def sync_store(db_dir: str | Path, snapshot, model: ModelHandle, song_hop_s: flo
                 return store
             store.remove(stale)
             _fingerprint_into(store, folder, missing, wanted, snapshot, model, song_hop_s,
-                              progress, audio_songs)
+                              progress, audio_songs, executor)
             if isinstance(store, FaissStore):
                 store.save(folder)
                 remove_stray_temp_files(folder)  # of a writer killed earlier (we hold the lock)
@@ -216,9 +239,10 @@ def _load_or_rebuild(folder: Path, codec: str) -> FaissStore:
 
 def _fingerprint_into(store: VectorStore, folder: Path, missing: list[str], wanted: dict[str, int],
                       snapshot, model: ModelHandle, song_hop_s: float, progress: bool,
-                      audio_songs: str) -> None:
+                      audio_songs: str, executor: Executor | None = None) -> None:
     """Add the `missing` songs' fingerprints to `store`: a FaissStore one by one, saved every
-    CHECKPOINT_S seconds; a Milvus store ADD_BATCH songs per call, each batch kept as it is added."""
+    CHECKPOINT_S seconds; a Milvus store ADD_BATCH songs per call, each batch kept as it is added.
+    With an `executor`, computed there (worker_song_fingerprints), a few songs ahead."""
     import time
 
     from tqdm import tqdm
@@ -226,10 +250,19 @@ def _fingerprint_into(store: VectorStore, folder: Path, missing: list[str], want
     saved_at = time.monotonic()
     batch_size = ADD_BATCH if isinstance(store, MilvusStore) else 1
     batch: tuple[list[str], list[np.ndarray]] = ([], [])
+    computed = None
+    if executor is not None:
+        from humdex.cluster import executor_workers, ordered_map
+
+        jobs = ((model.name, model.weights_sha256, model.precision, snapshot.songs[wanted[k]],
+                 snapshot.melodies[wanted[k]], song_hop_s, audio_songs,
+                 Path(snapshot.songs[wanted[k]].source).is_file()) for k in missing)
+        computed = ordered_map(executor, worker_song_fingerprints, jobs, 2 * executor_workers(executor))
     for n, k in enumerate(tqdm(missing, desc=f"fingerprint ({model.name})", disable=not progress), 1):
         i = wanted[k]
         batch[0].append(k)
-        batch[1].append(song_fingerprints(model.encoder, snapshot.songs[i], snapshot.melodies[i],
+        batch[1].append(next(computed).result() if computed is not None else
+                        song_fingerprints(model.encoder, snapshot.songs[i], snapshot.melodies[i],
                                           song_hop_s, audio_songs))
         if len(batch[0]) < batch_size and n < len(missing):
             continue
@@ -335,12 +368,13 @@ def load_default_models(db_dir: str | Path | None = None, snapshot=None,
 
 
 def sync_catalog(db_dir: str | Path, snapshot, config: LearnedConfig | None = None,
-                 progress: bool = False) -> None:
-    """Fingerprint every song the stores lack now (at indexing) rather than at the first query."""
+                 progress: bool = False, executor: Executor | None = None) -> None:
+    """Fingerprint every song the stores lack now (at indexing) rather than at the first query
+    (in `executor`'s workers when given: sync_store)."""
     config = config or default_config()
     for model in config.handles():
         sync_store(db_dir, snapshot, model, model.song_hop_s(config.min_song_hop_s),
-                   progress=progress, audio_songs=config.audio_songs)
+                   progress=progress, audio_songs=config.audio_songs, executor=executor)
 
 
 def prepared_query(query_audio: np.ndarray | None, sample_rate: int, query_contour: Contour | None,

@@ -24,7 +24,8 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,9 +290,12 @@ def collect(out: Path) -> list[FragmentRecord]:
 
 def mine(groups: Sequence[CoverGroup], model_path: str | None, out: str | Path,
          config: MineConfig = MineConfig(), workers: int = 1, cache: str | Path | None = None,
-         progress: bool = True, log: Callable[[str], None] = print) -> MineReport:
+         progress: bool = True, log: Callable[[str], None] = print,
+         executor: Executor | None = None) -> MineReport:
     """Mine every group (resumable: groups with meta/{group}.csv are skipped), in `workers`
-    processes; rebuilds metadata.csv. A group that fails (unreadable file) is reported, not fatal."""
+    processes or in `executor`'s workers (humdex.cluster.RayExecutor: one thread each; they
+    write the group's files into `out`, as the processes do); rebuilds metadata.csv. A group that
+    fails (unreadable file, its worker lost) is reported, not fatal."""
     from tqdm import tqdm
 
     out = Path(out)
@@ -315,12 +319,15 @@ def mine(groups: Sequence[CoverGroup], model_path: str | None, out: str | Path,
             log(f"  group {gid} failed: {err}")
         bar.update(1)
 
-    if workers <= 1:
+    if workers <= 1 and executor is None:
         for g in todo:
             done(g.group_id, functools.partial(mine_group, g, model_path, out, config, cache_dir))
     else:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(workers) as pool:
+        from humdex.cluster import executor_workers
+
+        threads = 1 if executor is not None else max(1, (os.cpu_count() or 1) // workers)
+        with nullcontext(executor) if executor is not None else ProcessPoolExecutor(workers) as pool:
+            workers = executor_workers(pool)
             pending: dict[Future, str] = {}
             queue = list(todo)
             while queue or pending:
@@ -445,6 +452,10 @@ def run_mine(args: argparse.Namespace) -> int:
                                  separate=args.separate)
     groups = read_groups(args.groups)
     t0 = time.perf_counter()
-    report = mine(groups, args.model, args.out, config, args.workers, args.cache, not args.quiet)
+    from humdex.cluster import executor_for
+
+    with executor_for(args.ray) as executor:
+        report = mine(groups, args.model, args.out, config, args.workers, args.cache, not args.quiet,
+                      executor=executor)
     print(f"{report.summary()} ({time.perf_counter() - t0:.0f} s) -> {Path(args.out) / METADATA_NAME}")
     return 2 if report.failed and not (report.groups or report.skipped) else 0

@@ -1,0 +1,195 @@
+"""`humdex index --ray` and `humdex mine --ray` on a local Ray cluster (two CPUs, one per module):
+the same catalog, fingerprint stores and mined fragments as the single-process path, a killed
+driver resumed, a killed worker's task retried."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import random_melody, sing
+from humdex.cli import main
+
+ray = pytest.importorskip("ray")  # the `ray` extra; under CI=true a skip fails (conftest.py)
+
+TESTS = Path(__file__).resolve().parent
+SRC = TESTS.parent / "src"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A local Ray cluster for this module: its address, and the file that orders a worker's death
+    (tests/cluster_faults.py)."""
+    from humdex.cluster import worker_env
+
+    kill_file = tmp_path_factory.mktemp("faults") / "kill.txt"
+    path = os.pathsep.join([str(TESTS), str(SRC), os.environ.get("PYTHONPATH", "")])
+    env = {**worker_env(), "HUMDEX_TEST_KILL_FILE": str(kill_file), "PYTHONPATH": path}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             runtime_env={"env_vars": env, "worker_process_setup_hook": "cluster_faults.install"})
+    try:
+        yield {"address": ray.get_runtime_context().gcs_address, "kill_file": str(kill_file)}
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The single-process runs use one thread per call, as the cluster's workers do."""
+    monkeypatch.setenv("HUMDEX_THREADS", "1")
+
+
+@pytest.fixture
+def songs(tmp_path: Path, melodies) -> Path:
+    """8 MIDI songs, 2 sung recordings (tracked by salience) and a file with no melody."""
+    from conftest import write_midi
+
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    for i, melody in enumerate(melodies[:8]):
+        write_midi(folder / f"song{i:02d}.mid", melody)
+    for i, melody in enumerate(melodies[8:10]):
+        sf.write(folder / f"sung{i}.wav", sing(melody[:16], seed=i), 16000)
+    sf.write(folder / "silence.wav", np.zeros(48000, np.float32), 16000)
+    return folder
+
+
+def catalog_contents(db: Path) -> dict:
+    """Everything a catalog holds: its song rows, its data arrays, its fingerprint stores' keys
+    and vectors (in the store's order)."""
+    from humdex.learned.stores import FaissStore
+
+    manifest = json.loads((db / "catalog.json").read_text())
+    with np.load(db / manifest["files"]["data"]) as data:
+        arrays = {name: data[name].copy() for name in data.files}
+    stores = {}
+    for folder in sorted((db / "learned").iterdir()):
+        store = FaissStore.load(folder)
+        keys = store.keys()  # a list, in the order the songs were added
+        stores[folder.name] = {k: store.sequence(k) for k in keys}
+    return {"songs": manifest["songs"], "arrays": arrays, "stores": stores}
+
+
+def assert_same_catalog(a: Path, b: Path) -> None:
+    ca, cb = catalog_contents(a), catalog_contents(b)
+    assert ca["songs"] == cb["songs"]
+    assert ca["arrays"].keys() == cb["arrays"].keys()
+    for name in ca["arrays"]:
+        np.testing.assert_array_equal(ca["arrays"][name], cb["arrays"][name], err_msg=name)
+    assert ca["stores"].keys() == cb["stores"].keys() and ca["stores"]
+    for folder, vectors in ca["stores"].items():
+        assert list(vectors) == list(cb["stores"][folder])  # the same songs, in the same order
+        for key in vectors:
+            np.testing.assert_array_equal(vectors[key], cb["stores"][folder][key], err_msg=key)
+
+
+def test_index_on_ray_equals_the_single_process_index(cluster, songs: Path, tmp_path: Path,
+                                                      capsys) -> None:
+    assert main(["index", str(songs), "--db", str(tmp_path / "one"), "--quiet"]) == 0
+    single = capsys.readouterr()
+    assert main(["index", str(songs), "--db", str(tmp_path / "ray"), "--quiet",
+                 "--ray", cluster["address"]]) == 0
+    on_ray = capsys.readouterr()
+    assert on_ray.out.replace(str(tmp_path / "ray"), str(tmp_path / "one")) == single.out
+    assert "indexed 10 songs, 0 unchanged, 1 failed" in single.out
+    assert on_ray.err.count("silence.wav") == single.err.count("silence.wav") == 1
+    assert_same_catalog(tmp_path / "one", tmp_path / "ray")
+    # idempotent: a second run on Ray reads nothing again
+    assert main(["add", str(songs), "--db", str(tmp_path / "ray"), "--quiet",
+                 "--ray", cluster["address"]]) == 0
+    assert "indexed 0 songs, 10 unchanged, 1 failed" in capsys.readouterr().out
+
+
+def test_killed_worker_task_is_retried(cluster, songs: Path, tmp_path: Path, capsys) -> None:
+    Path(cluster["kill_file"]).write_text("sung1")
+    assert main(["index", str(songs), "--db", str(tmp_path / "ray"), "--quiet",
+                 "--ray", cluster["address"]]) == 0
+    claimed = Path(cluster["kill_file"]).with_suffix(".claimed")
+    assert claimed.read_text().startswith("sung1 ")  # a worker did die on sung1 ...
+    assert "indexed 10 songs, 0 unchanged, 1 failed" in capsys.readouterr().out  # ... and it was retried
+    assert main(["index", str(songs), "--db", str(tmp_path / "one"), "--quiet"]) == 0
+    assert_same_catalog(tmp_path / "one", tmp_path / "ray")
+
+
+DRIVER = r"""
+import sys
+import humdex.catalog.catalog as catalog
+catalog.COMMIT_EVERY_S = 0.0  # commit every song, so that a kill finds some committed
+from humdex.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_killed_driver_resumes_to_the_single_process_catalog(cluster, songs: Path, tmp_path: Path,
+                                                             capsys) -> None:
+    db = tmp_path / "ray"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(TESTS)])}
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, "index", str(songs), "--db", str(db),
+                               "--quiet", "--ray", cluster["address"]], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    committed = 0
+    deadline = time.monotonic() + 120
+    while committed < 3 and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        try:
+            committed = len(json.loads((db / "catalog.json").read_text())["songs"])
+        except (OSError, ValueError, KeyError):
+            pass
+    assert driver.poll() is None, "the driver finished before it could be killed"
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    assert 3 <= committed < 10
+    assert main(["index", str(songs), "--db", str(db), "--quiet", "--ray", cluster["address"]]) == 0
+    out = capsys.readouterr().out
+    resumed = int(out.split(" songs, ")[1].split(" unchanged")[0])
+    assert resumed >= 3, out  # the songs the killed driver committed were not read again
+    assert main(["index", str(songs), "--db", str(tmp_path / "one"), "--quiet"]) == 0
+    assert_same_catalog(tmp_path / "one", db)
+
+
+# ---- humdex mine --ray --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def groups(tmp_path: Path) -> Path:
+    """Three cover groups: an original and a slower transposed cover each."""
+    rng = np.random.default_rng(5)
+    lines = ["group_id,role,path"]
+    for g in range(3):
+        melody = random_melody(rng, 20)
+        sf.write(tmp_path / f"orig{g}.wav", sing(melody, seed=g), 16000)
+        sf.write(tmp_path / f"cover{g}.wav", sing(melody, tempo=0.9, transpose_st=2, seed=10 + g), 16000)
+        lines += [f"g{g},original,orig{g}.wav", f"g{g},cover,cover{g}.wav"]
+    (tmp_path / "groups.csv").write_text("\n".join(lines) + "\n")
+    return tmp_path / "groups.csv"
+
+
+def mined(out: Path) -> dict[str, bytes]:
+    """Every file a mining run wrote (the feature cache aside), by relative path."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and ".cache" not in p.parts}
+
+
+def test_mine_on_ray_equals_single_process_and_survives_a_killed_worker(cluster, groups: Path,
+                                                                         tmp_path: Path) -> None:
+    from humdex.learned.model import default_model_path
+
+    model = str(default_model_path("cqt"))
+    args = ["mine", str(groups), "--model", model, "--fragment-s", "4", "--fragment-hop-s", "4", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    Path(cluster["kill_file"]).write_text("g1")
+    assert main([*args, "--out", str(tmp_path / "ray"), "--ray", cluster["address"]]) == 0
+    assert Path(cluster["kill_file"]).with_suffix(".claimed").read_text().startswith("g1 ")
+    one, on_ray = mined(tmp_path / "one"), mined(tmp_path / "ray")
+    assert len([p for p in one if p.startswith("meta/")]) == 3
+    assert one.keys() == on_ray.keys()
+    assert one == on_ray
