@@ -50,7 +50,8 @@ def one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def songs(tmp_path: Path, melodies) -> Path:
-    """8 MIDI songs, 2 sung recordings (tracked by salience) and a file with no melody."""
+    """2 sung recordings (tracked by salience; first in the order songs are indexed, so that a
+    killed driver has committed them), 8 MIDI songs and a file with no melody."""
     from conftest import write_midi
 
     folder = tmp_path / "songs"
@@ -58,7 +59,7 @@ def songs(tmp_path: Path, melodies) -> Path:
     for i, melody in enumerate(melodies[:8]):
         write_midi(folder / f"song{i:02d}.mid", melody)
     for i, melody in enumerate(melodies[8:10]):
-        sf.write(folder / f"sung{i}.wav", sing(melody[:16], seed=i), 16000)
+        sf.write(folder / f"aria{i}.wav", sing(melody[:16], seed=i), 16000)
     sf.write(folder / "silence.wav", np.zeros(48000, np.float32), 16000)
     return folder
 
@@ -110,11 +111,11 @@ def test_index_on_ray_equals_the_single_process_index(cluster, songs: Path, tmp_
 
 
 def test_killed_worker_task_is_retried(cluster, songs: Path, tmp_path: Path, capsys) -> None:
-    Path(cluster["kill_file"]).write_text("sung1")
+    Path(cluster["kill_file"]).write_text("aria1")
     assert main(["index", str(songs), "--db", str(tmp_path / "ray"), "--quiet",
                  "--ray", cluster["address"]]) == 0
     claimed = Path(cluster["kill_file"]).with_suffix(".claimed")
-    assert claimed.read_text().startswith("sung1 ")  # a worker did die on sung1 ...
+    assert claimed.read_text().startswith("aria1 ")  # a worker did die on aria1 ...
     assert "indexed 10 songs, 0 unchanged, 1 failed" in capsys.readouterr().out  # ... and it was retried
     assert main(["index", str(songs), "--db", str(tmp_path / "one"), "--quiet"]) == 0
     assert_same_catalog(tmp_path / "one", tmp_path / "ray")
