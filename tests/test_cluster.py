@@ -34,7 +34,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     kill_file = tmp_path_factory.mktemp("faults") / "kill.txt"
     path = os.pathsep.join([str(TESTS), str(SRC), os.environ.get("PYTHONPATH", "")])
     env = {**worker_env(), "HUMDEX_TEST_KILL_FILE": str(kill_file), "PYTHONPATH": path}
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+    ray.init(num_cpus=2, object_store_memory=200 * 1024**2, include_dashboard=False,
+             log_to_driver=False, logging_level="ERROR",
              runtime_env={"env_vars": env, "worker_process_setup_hook": "cluster_faults.install"})
     try:
         yield {"address": ray.get_runtime_context().gcs_address, "kill_file": str(kill_file)}
