@@ -111,6 +111,19 @@ def test_index_on_ray_equals_the_single_process_index(cluster, songs: Path, tmp_
     assert "indexed 0 songs, 10 unchanged, 1 failed" in capsys.readouterr().out
 
 
+def test_unreachable_cluster_is_a_one_line_error(song_dir: Path, tmp_path: Path) -> None:
+    """Nothing listening at --ray ADDRESS: one line at once (Ray alone retries for minutes)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(TESTS)])}
+    for address, says in (("127.0.0.1:1", "cannot reach a Ray cluster there"),
+                          ("nonsense", "give host:port, ray://host:port or auto")):
+        run = subprocess.run([sys.executable, "-m", "humdex", "index", str(song_dir), "--db",
+                              str(tmp_path / "db"), "--ray", address], check=False, env=env,
+                             capture_output=True,
+                             text=True, timeout=60)
+        assert run.returncode == 2 and run.stderr.startswith(f"humdex: error: --ray {address}: {says}")
+        assert len(run.stderr.strip().splitlines()) == 1 and not (tmp_path / "db").exists()
+
+
 def test_killed_worker_task_is_retried(cluster, songs: Path, tmp_path: Path, capsys) -> None:
     Path(cluster["kill_file"]).write_text("aria1")
     assert main(["index", str(songs), "--db", str(tmp_path / "ray"), "--quiet",

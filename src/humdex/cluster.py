@@ -16,6 +16,7 @@ same humdex (a worker checks that its models' weights are the driver's).
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -95,6 +96,7 @@ def ray_executor(address: str = LOCAL, num_cpus: int | None = None) -> Iterator[
     ray = _ray()
     opened = not ray.is_initialized()
     if opened:
+        _check_reachable(address)
         try:
             ray.init(address=None if address == LOCAL else address, num_cpus=num_cpus if address == LOCAL else None,
                      include_dashboard=False, log_to_driver=False, logging_level="ERROR",
@@ -107,6 +109,20 @@ def ray_executor(address: str = LOCAL, num_cpus: int | None = None) -> Iterator[
     finally:
         if opened:
             ray.shutdown()
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """HumdexError when nothing listens at a `host:port` / `ray://host:port` address (Ray itself
+    would retry for minutes, printing C++ warnings)."""
+    if address in (LOCAL, "auto"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise HumdexError(f"--ray {address}: give host:port, ray://host:port or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise HumdexError(f"--ray {address}: cannot reach a Ray cluster there ({err})") from None
 
 
 def executor_for(ray_address: str | None) -> AbstractContextManager[RayExecutor | None]:
