@@ -27,18 +27,21 @@ SRC = TESTS.parent / "src"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A local Ray cluster for this module: its address, and the file that orders a worker's death
-    (tests/cluster_faults.py)."""
+    """A local Ray cluster for this module: its address, and the files that order a worker's death
+    or a task's wait (tests/cluster_faults.py)."""
     from humdex.cluster import worker_env
 
-    kill_file = tmp_path_factory.mktemp("faults") / "kill.txt"
+    faults = tmp_path_factory.mktemp("faults")
+    kill_file, hold_file = faults / "kill.txt", faults / "hold.txt"
     path = os.pathsep.join([str(TESTS), str(SRC), os.environ.get("PYTHONPATH", "")])
-    env = {**worker_env(), "HUMDEX_TEST_KILL_FILE": str(kill_file), "PYTHONPATH": path}
+    env = {**worker_env(), "HUMDEX_TEST_KILL_FILE": str(kill_file),
+           "HUMDEX_TEST_HOLD_FILE": str(hold_file), "PYTHONPATH": path}
+    runtime_env = {"env_vars": env, "worker_process_setup_hook": "cluster_faults.install"}
     ray.init(num_cpus=2, object_store_memory=200 * 1024**2, include_dashboard=False,
-             log_to_driver=False, logging_level="ERROR",
-             runtime_env={"env_vars": env, "worker_process_setup_hook": "cluster_faults.install"})
+             log_to_driver=False, logging_level="ERROR", runtime_env=runtime_env)
     try:
-        yield {"address": ray.get_runtime_context().gcs_address, "kill_file": str(kill_file)}
+        yield {"address": ray.get_runtime_context().gcs_address, "kill_file": str(kill_file),
+               "hold_file": str(hold_file), "runtime_env": json.dumps(runtime_env)}
     finally:
         ray.shutdown()
 
@@ -136,32 +139,41 @@ def test_killed_worker_task_is_retried(cluster, songs: Path, tmp_path: Path, cap
 
 
 DRIVER = r"""
-import sys
+import json, os, sys
+import ray
 import humdex.catalog.catalog as catalog
 catalog.COMMIT_EVERY_S = 0.0  # commit every song, so that a kill finds some committed
 from humdex.cli import main
-sys.exit(main(sys.argv[1:]))
+# the test cluster's worker environment and faults (humdex would give this job its own)
+ray.init(address=sys.argv[1], runtime_env=json.loads(os.environ["TEST_RUNTIME_ENV"]),
+         log_to_driver=False, logging_level="ERROR")
+sys.exit(main(sys.argv[2:] + ["--ray", sys.argv[1]]))
 """
+
+
+def driver(cluster: dict[str, str], args: list[str]) -> subprocess.Popen:
+    """A `humdex` driver process on the test cluster (its workers get the faults)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(TESTS)]),
+           "TEST_RUNTIME_ENV": cluster["runtime_env"]}
+    return subprocess.Popen([sys.executable, "-c", DRIVER, cluster["address"], *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def test_killed_driver_resumes_to_the_single_process_catalog(cluster, songs: Path, tmp_path: Path,
                                                              capsys) -> None:
     db = tmp_path / "ray"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(TESTS)])}
-    driver = subprocess.Popen([sys.executable, "-c", DRIVER, "index", str(songs), "--db", str(db),
-                               "--quiet", "--ray", cluster["address"]], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    running = driver(cluster, ["index", str(songs), "--db", str(db), "--quiet"])
     committed = 0
     deadline = time.monotonic() + 120
-    while committed < 3 and driver.poll() is None and time.monotonic() < deadline:
+    while committed < 3 and running.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
         try:
             committed = len(json.loads((db / "catalog.json").read_text())["songs"])
         except (OSError, ValueError, KeyError):
             pass
-    assert driver.poll() is None, "the driver finished before it could be killed"
-    driver.send_signal(signal.SIGKILL)
-    driver.wait()
+    assert running.poll() is None, "the driver finished before it could be killed"
+    running.send_signal(signal.SIGKILL)
+    running.wait()
     assert 3 <= committed < 10
     assert main(["index", str(songs), "--db", str(db), "--quiet", "--ray", cluster["address"]]) == 0
     out = capsys.readouterr().out
@@ -208,3 +220,45 @@ def test_mine_on_ray_equals_single_process_and_survives_a_killed_worker(cluster,
     assert len([p for p in one if p.startswith("meta/")]) == 3
     assert one.keys() == on_ray.keys()
     assert one == on_ray
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_killed_mine_driver_resumes_to_the_single_process_output(cluster, groups: Path,
+                                                                tmp_path: Path, capsys) -> None:
+    """The driver is killed while g2 is held in its worker, after g0 and g1 were mined; the rerun
+    mines g2 alone, and the folder is the single-process one."""
+    from humdex.learned.model import default_model_path
+
+    model = str(default_model_path("cqt"))
+    args = ["mine", str(groups), "--model", model, "--fragment-s", "4", "--fragment-hop-s", "4", "--quiet"]
+    out = tmp_path / "ray"
+    hold = Path(cluster["hold_file"])
+    hold.write_text("g2")
+    try:
+        running = driver(cluster, [*args, "--out", str(out)])
+        deadline = time.monotonic() + 120
+        held_pid = hold.with_suffix(".pid")
+        while (len(list((out / "meta").glob("*.csv"))) < 2 or not held_pid.is_file()) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert running.poll() is None, "the driver finished before it could be killed"
+        running.send_signal(signal.SIGKILL)
+        running.wait()
+        held = int(held_pid.read_text())
+        while pid_alive(held) and time.monotonic() < deadline:
+            time.sleep(0.05)  # Ray ends the dead driver's tasks: their workers are killed
+        assert not pid_alive(held), "Ray left the killed driver's task running"
+    finally:
+        hold.unlink(missing_ok=True)
+    assert sorted(p.stem for p in (out / "meta").glob("*.csv")) == ["g0", "g1"]
+    assert main([*args, "--out", str(out), "--ray", cluster["address"]]) == 0
+    assert capsys.readouterr().out.startswith("1 groups mined, 2 already done, 0 failed")
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    assert mined(tmp_path / "one") == mined(out)
