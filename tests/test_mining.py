@@ -201,3 +201,22 @@ def test_mine_hums_aligns_a_users_hums_to_their_songs(tmp_path) -> None:
     (group,) = load_chad_groups(out, "train", progress=False, feature="cqt") + \
         load_chad_groups(out, "validation", progress=False, feature="cqt")
     assert [rd.kind for rd in group.renditions] == ["original", "hum"]
+
+
+def test_mining_again_from_cached_features_gives_the_same_files(cover_groups, tmp_path) -> None:
+    """A group mined again (a run killed before its meta file was written) reads its songs'
+    features from the cache: the fragments and scores are those of the first run."""
+    out = tmp_path / "mined"
+    config = MineConfig(fragment_s=6.0, fragment_hop_s=6.0)
+
+    def files() -> dict[str, bytes]:
+        return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+                if p.is_file() and ".cache" not in p.parts}
+
+    mine(read_groups(cover_groups), CQT_MODEL, out, config, progress=False)
+    first = files()
+    assert any((out / ".cache").iterdir())
+    for path in first:  # all but the feature cache
+        (out / path).unlink()
+    mine(read_groups(cover_groups), CQT_MODEL, out, config, progress=False)
+    assert files() == first

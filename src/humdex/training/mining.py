@@ -154,7 +154,8 @@ def _cache_path(cache: Path, path: Path, what: str) -> Path:
 
 
 def song_frames(path: Path, feature: str, separate: str, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
-    """(audio (n,) float32 at 16 kHz, (T, B) `feature` frames at 10 ms of its vocals or mix)."""
+    """(audio (n,) float32 at 16 kHz, (T, B) `feature` frames at 10 ms of its vocals or mix;
+    with a `cache`, at the float16 precision it keeps them in, whether read from it or not)."""
     from humdex.frontend.audio import load
     from humdex.learned.features import audio_frames
 
@@ -171,7 +172,9 @@ def song_frames(path: Path, feature: str, separate: str, cache: Path | None) -> 
     if cached is not None:
         from humdex.files import atomic_write
 
-        atomic_write(cached, lambda f: np.save(f, frames.astype(np.float16)), fsync=False)
+        kept = frames.astype(np.float16)
+        atomic_write(cached, lambda f: np.save(f, kept), fsync=False)
+        frames = kept.astype(np.float32)  # as a later run reads them back: the same results
     return audio, frames
 
 
