@@ -206,3 +206,21 @@ def test_pitch_files_are_songs_too(tmp_path: Path, melodies: list) -> None:
     assert {s.kind for s in catalog.songs()} == {"pitch"}
     expected_s = sum(b for _, b in melodies[1]) * 0.5
     assert abs(catalog.song("second").duration_s - expected_s) < 0.1
+
+
+def test_a_recordings_melody_is_the_same_before_and_after_reopening(tmp_path: Path, melodies) -> None:
+    """The indexing process holds the melody at the precision the data file stores (float16), so
+    what it fingerprints and matches is what a later process (a resumed `index`) reads back."""
+    import soundfile as sf
+
+    from conftest import sing
+    from humdex.frontend.audio import SAMPLE_RATE
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    sf.write(audio / "sung.wav", sing(melodies[0][:12]), SAMPLE_RATE)
+    catalog = Catalog.open(tmp_path / "db", create=True)
+    catalog.add_files([audio], progress=False)
+    held, read_back = catalog.melody("sung").midi, Catalog.open(tmp_path / "db").melody("sung").midi
+    assert np.isfinite(held).sum() > 100 and not np.allclose(held[np.isfinite(held)] % 1, 0)
+    np.testing.assert_array_equal(held, read_back)
