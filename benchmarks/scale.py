@@ -11,7 +11,7 @@ every catalog size holds them and the same queries run at every size. Beyond the
 sequences (each vector + Gaussian noise, renormalised), which cost what real songs cost but are
 not songs; the report says how many there are.
 
-    python benchmarks/scale.py prepare --songs 20000 --queries 100 --workers 2
+    python benchmarks/scale.py prepare --songs 20000 --queries 100 --workers 2   # or --ray [ADDRESS]
     python benchmarks/scale.py measure --songs 2000 --store faiss --out out/scale/2k.json
 
 `measure` builds the store, saves it (disk bytes), and runs the queries through the product's
@@ -101,6 +101,7 @@ def prepare(args: argparse.Namespace) -> None:
 
     from tqdm import tqdm
 
+    from humdex.cluster import executor_for
     from humdex.training.melody_pool import load_pool
 
     work = Path(args.work)
@@ -114,10 +115,10 @@ def prepare(args: argparse.Namespace) -> None:
         write_queries(queries_path, query_ids, args.seed)
     chunks = [(i // CHUNK, songs[i:i + CHUNK], str(work)) for i in range(0, len(songs), CHUNK)]
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(args.workers) as pool:
+    with executor_for(args.ray) if args.ray else ProcessPoolExecutor(args.workers) as pool:
         list(tqdm(pool.map(fingerprint_chunk, chunks), total=len(chunks), desc="fingerprint songs"))
     took = time.perf_counter() - t0
-    meta = {"songs": len(songs), "queries": len(query_ids), "workers": args.workers,
+    meta = {"songs": len(songs), "queries": len(query_ids), "workers": args.workers, "ray": args.ray,
             "fingerprint_s_this_run": round(took, 1), "chunks": len(chunks)}
     (work / f"prepare-{len(songs)}.json").write_text(json.dumps(meta, indent=1))
     print(json.dumps(meta))
@@ -293,6 +294,9 @@ def main(argv=None) -> int:
     a.add_argument("--songs", type=int, default=20000)
     a.add_argument("--queries", type=int, default=100)
     a.add_argument("--workers", type=int, default=2)
+    a.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="fingerprint the chunks as Ray tasks instead (humdex.cluster; no ADDRESS: "
+                        "a Ray instance on this machine)")
     a.add_argument("--seed", type=int, default=0)
     m = sub.add_parser("measure", help="build one store of --songs songs and query it")
     m.add_argument("--songs", type=int, required=True)
