@@ -370,8 +370,8 @@ class Catalog:
 def read_song(path: Path, pitch_method: str | None, separate: str
               ) -> tuple[Contour, tuple[str | None, str | None]]:
     """What indexing reads of one song file: (its reference melody at REFERENCE_HOP_S, trimmed,
-    at the precision the catalog stores; (title, artist) from its tags). HumdexError when it has no melody. The per-song work of
-    add_files, in this process or in an executor's."""
+    at the precision the catalog stores; (title, artist) from its tags). HumdexError when it has
+    no melody. The per-song work of add_files, in this process or in an executor's."""
     melody = read_song_melody(path, pitch_method, separate).resample(REFERENCE_HOP_S).trimmed()
     if melody.voiced.sum() < 10:
         raise HumdexError(f"{path}: no melody found")
