@@ -114,6 +114,21 @@ def test_index_on_ray_equals_the_single_process_index(cluster, songs: Path, tmp_
     assert "indexed 0 songs, 10 unchanged, 1 failed" in capsys.readouterr().out
 
 
+def test_index_on_ray_with_a_users_model_file(cluster, song_dir: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """HUMDEX_MODELS naming a .pt file: the workers load that file (not a shipped name)."""
+    from humdex.learned.shipped import default_model_path
+
+    own = tmp_path / "mine.pt"
+    own.write_bytes(default_model_path("cqt").read_bytes())
+    monkeypatch.setenv("HUMDEX_MODELS", str(own))
+    songs = [str(song_dir / f"song{i:02d}.mid") for i in range(3)]
+    assert main(["index", *songs, "--db", str(tmp_path / "one"), "--quiet"]) == 0
+    assert main(["index", *songs, "--db", str(tmp_path / "ray"), "--quiet", "--ray", cluster["address"]]) == 0
+    assert [p.name.split("-")[0] for p in (tmp_path / "ray" / "learned").iterdir()] == ["mine"]
+    assert_same_catalog(tmp_path / "one", tmp_path / "ray")
+
+
 def test_unreachable_cluster_is_a_one_line_error(song_dir: Path, tmp_path: Path) -> None:
     """Nothing listening at --ray ADDRESS: one line at once (Ray alone retries for minutes)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(TESTS)])}

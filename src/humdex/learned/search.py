@@ -124,10 +124,20 @@ def song_fingerprints(model: Encoder, song, melody: Contour, song_hop_s: float,
     return fingerprint_contour(model, melody, song_hop_s)
 
 
+def model_ref(model: ModelHandle) -> str:
+    """How another process names this model to load it (model_handle): a shipped model by its
+    name (its file may lie elsewhere on another machine), a user's by its .pt file."""
+    from humdex.learned.shipped import DEFAULT_MODELS, default_model_path
+
+    if model.name in DEFAULT_MODELS and default_model_path(model.name).resolve() == model.path:
+        return model.name
+    return str(model.path)
+
+
 def worker_song_fingerprints(model_name: str, weights_sha256: str, precision: str, song,
                              melody: Contour, song_hop_s: float, audio_songs: str,
                              has_file: bool) -> np.ndarray:
-    """song_fingerprints by the shipped model `model_name`, in an executor's worker: ModelError
+    """song_fingerprints by the model `model_name` (model_ref), in an executor's worker: ModelError
     if the worker's model is not the driver's (its weights, its precision), HumdexError if the
     worker cannot read the song's audio file that the driver can (`has_file`)."""
     from humdex.errors import HumdexError, ModelError
@@ -254,7 +264,7 @@ def _fingerprint_into(store: VectorStore, folder: Path, missing: list[str], want
     if executor is not None:
         from humdex.cluster import executor_workers, ordered_map
 
-        jobs = ((model.name, model.weights_sha256, model.precision, snapshot.songs[wanted[k]],
+        jobs = ((model_ref(model), model.weights_sha256, model.precision, snapshot.songs[wanted[k]],
                  snapshot.melodies[wanted[k]], song_hop_s, audio_songs,
                  Path(snapshot.songs[wanted[k]].source).is_file()) for k in missing)
         computed = ordered_map(executor, worker_song_fingerprints, jobs, 2 * executor_workers(executor))
