@@ -234,7 +234,10 @@ def test_a_cqt_model_reads_audio_songs_cqt_and_plays_melodies_as_tones(tmp_path,
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "cqt.pt", Encoder(ModelConfig(feature="cqt", n_bins=84, base_channels=8)))
     shipped = model_module.default_model_path
-    for module in (model_module, learned):
+    from humdex.learned import shipped as shipped_module
+
+    # model.load_model and shipped.model_path (what learned.search's model_handle reads) look it up
+    for module in (model_module, shipped_module):
         monkeypatch.setattr(module, "default_model_path",
                             lambda name="short": tmp_path / "cqt.pt" if name == "cqt" else shipped(name))
     audio_dir = tmp_path / "audio"
