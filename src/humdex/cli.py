@@ -77,9 +77,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.store:
         require_store(catalog, check_store(args.store))
     snap = catalog.snapshot()
-    loading = prewarm(snap, resolve_method(snap, args.method or "auto"), args.pitch, catalog.db_dir)
+    prewarm(snap, resolve_method(snap, args.method or "auto"), args.pitch, catalog.db_dir)
     query = load_query(args.query, pitch_method=args.pitch)
-    loading.join()
     result = search(query, catalog, top=args.top, from_start=args.from_start,
                     **({"method": args.method} if args.method else {}))
     if args.json:

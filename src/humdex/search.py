@@ -157,25 +157,27 @@ def prepare_default_search(catalog: Catalog, progress: bool = False) -> str:
 def prewarm(snap: Snapshot, method: str, pitch_method: str | None = None,
             db_dir: str | Path | None = None) -> threading.Thread:
     """Start loading what a search by `method` (resolved) will need in a background thread, while
-    the caller tracks the query's pitch: the DTW kernels (numba: ~0.5 s per new process), the
-    classical references, or the encoder (torch), its int8 module and the catalog's fingerprint
-    stores (in `db_dir`). join() it before search().
+    the caller tracks the query's pitch: the encoders' ONNX Runtime sessions and the catalog's
+    fingerprint stores (in `db_dir`) or the classical references, then the DTW kernels (numba:
+    ~0.5 s per new process). search() need not wait for it: each of these is loaded once, a
+    second thread asking for it waiting for the first (learned.runtime, learned.search.sync_store,
+    dtw.warmup), so the search starts with what it needs first while the rest still loads.
 
     For the pYIN tracker (librosa's numba kernels) the DTW kernels are left to the search: numba
     must not compile in two threads at once (dtw.warmup)."""
 
     def work() -> None:
         try:
-            if method != "learned" and pitch_method != "pyin":
-                from humdex.classical.dtw import warmup
-
-                warmup()
             if method == "classical":
                 snap.references()
             else:
                 from humdex.learned.search import load_default_models
 
                 load_default_models(db_dir, snap)
+            if method != "learned" and pitch_method != "pyin":
+                from humdex.classical.dtw import warmup
+
+                warmup()
         except Exception:  # noqa: BLE001, S110
             pass  # the search itself meets the same error and reports it
 
