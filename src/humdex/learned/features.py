@@ -211,7 +211,7 @@ def pooled_windows(frames: np.ndarray, starts: np.ndarray, n_out: int) -> np.nda
     4th pooled frame from each start: 4x less memory traffic than pooling every window apart.
     """
     padded = np.concatenate([frames, np.zeros((TIME_DECIMATION, frames.shape[1]), frames.dtype)])
-    csum = np.concatenate([np.zeros((1, frames.shape[1]), np.float64), np.cumsum(padded, axis=0)])
+    csum = np.concatenate([np.zeros((1, frames.shape[1]), np.float64), np.cumsum(padded, axis=0, dtype=np.float64)])
     pooled = ((csum[TIME_DECIMATION:] - csum[:-TIME_DECIMATION]) / TIME_DECIMATION).astype(np.float32)
     zero = np.zeros((1, frames.shape[1]), np.float32)
     pooled = np.concatenate([pooled[: len(frames)], zero])  # row T: past the end
