@@ -150,8 +150,8 @@ def test_a_default_search_in_a_new_process_imports_no_torch_and_ranks_as_the_tor
     in int8 did before: the same top 10, the same top 3 in order, scores within 0.01 (float32
     against int8 query fingerprints: songs far down the list, at near-equal scores, may swap)."""
     import soundfile as sf
-    from conftest import sing
 
+    from conftest import sing
     from humdex.frontend.audio import SAMPLE_RATE
 
     db = tmp_path / "db"
