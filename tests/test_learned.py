@@ -227,6 +227,7 @@ def test_a_cqt_model_reads_audio_songs_cqt_and_plays_melodies_as_tones(tmp_path,
     from humdex.catalog.catalog import Catalog
     from humdex.frontend.audio import SAMPLE_RATE, load
     from humdex.learned import search as learned
+    from humdex.learned import shipped as shipped_module
     from humdex.learned.features import cqt_features
     from humdex.learned.fingerprints import fingerprint_contour, fingerprint_frames
     from humdex.learned.model import Encoder, ModelConfig, save_checkpoint
@@ -234,10 +235,7 @@ def test_a_cqt_model_reads_audio_songs_cqt_and_plays_melodies_as_tones(tmp_path,
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "cqt.pt", Encoder(ModelConfig(feature="cqt", n_bins=84, base_channels=8)))
     shipped = model_module.default_model_path
-    from humdex.learned import shipped as shipped_module
-
-    # model.load_model and shipped.model_path (what learned.search's model_handle reads) look it up
-    for module in (model_module, shipped_module):
+    for module in (model_module, shipped_module):  # shipped.model_path calls its own
         monkeypatch.setattr(module, "default_model_path",
                             lambda name="short": tmp_path / "cqt.pt" if name == "cqt" else shipped(name))
     audio_dir = tmp_path / "audio"

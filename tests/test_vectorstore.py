@@ -207,6 +207,37 @@ def test_unreadable_saved_index_is_rebuilt_from_the_vectors(tmp_path) -> None:
         FaissStore.load(tmp_path / "st")
 
 
+def test_a_saved_index_is_read_memory_mapped_and_a_damaged_one_is_rebuilt(tmp_path) -> None:
+    """The index is memory-mapped out of vectors.npz (stores._mapped_member) with its CRC checked:
+    one flipped byte in it (a bit rot zipfile would have caught) loses the saved index, not the store."""
+    import zipfile
+
+    from humdex.learned.stores import _mapped_member
+
+    data = songs(12, seed=15)
+    store = FaissStore(dim=16, exact_limit=50)
+    store.add(list(data), list(data.values()))
+    store.save(tmp_path / "st")
+    path = tmp_path / "st" / "vectors.npz"
+    with np.load(path) as z:
+        saved = z["index"]
+    mapped = _mapped_member(path, "index")
+    assert isinstance(mapped, np.memmap) and np.array_equal(mapped, saved) and len(saved) > 1000
+    want = FaissStore.load(tmp_path / "st")
+    assert want._index is not None and want.kind == "hnsw"  # the saved index, not a rebuild
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("index.npy")
+    raw = bytearray(path.read_bytes())
+    raw[info.header_offset + 30 + len("index.npy") + 500] ^= 0xFF  # inside the index's bytes
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="corrupt"):
+        _mapped_member(path, "index")
+    loaded = FaissStore.load(tmp_path / "st")
+    assert loaded._index is None  # rebuilt from the vectors at the first search
+    for key in ("s3", "s9"):
+        assert loaded.search(data[key][:3], 1).song_keys[:, 0].tolist() == [key] * 3
+
+
 @pytest.mark.parametrize("codec", ["f16", "sq8", "pq"])
 def test_compressed_codecs_find_each_vector_and_round_trip(tmp_path: Path, codec: str) -> None:
     """Each codec's index beyond exact_limit finds stored vectors (PQ is lossy: most of them),

@@ -89,10 +89,13 @@ def cmd_search(args: argparse.Namespace) -> int:
         require_store(catalog, check_store(args.store))
     snap = catalog.snapshot()
     loading = prewarm(snap, resolve_method(snap, args.method or "auto"), args.pitch, catalog.db_dir)
-    query = load_query(args.query, pitch_method=args.pitch)
-    loading.join()
-    result = search(query, catalog, top=args.top, from_start=args.from_start,
-                    **({"method": args.method} if args.method else {}))
+    try:
+        query = load_query(args.query, pitch_method=args.pitch)
+        result = search(query, catalog, top=args.top, from_start=args.from_start,
+                        **({"method": args.method} if args.method else {}))
+    finally:  # never exit while a loader runs native code: a daemon thread killed there aborts
+        for thread in loading:  # the process ("terminate called without an active exception")
+            thread.join()
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
         return 0

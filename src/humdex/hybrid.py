@@ -65,9 +65,7 @@ def with_classical_scan(contour: Contour | None, refs, from_start: bool, config:
     config.full_scan_songs (the scan then needs the learned candidates: classical_stage)."""
     if contour is None or refs is None or len(refs) > config.full_scan_songs:
         return learned(), None
-    from humdex.classical.dtw import warmup
-
-    warmup()  # the DTW kernels compile here, not in the worker thread (dtw.warmup)
+    # the worker loads the DTW kernels (dtw.warmup, one thread at a time) while learned() runs
     with ThreadPoolExecutor(max_workers=1) as pool:
         scan = pool.submit(dtw_rows, contour, refs, from_start, config.classical_candidates)
         result = learned()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,33 +159,43 @@ def prepare_default_search(catalog: Catalog, progress: bool = False,
 
 
 def prewarm(snap: Snapshot, method: str, pitch_method: str | None = None,
-            db_dir: str | Path | None = None) -> threading.Thread:
-    """Start loading what a search by `method` (resolved) will need in a background thread, while
-    the caller tracks the query's pitch: the DTW kernels (numba: ~0.5 s per new process), the
-    classical references, or the encoder (torch), its int8 module and the catalog's fingerprint
-    stores (in `db_dir`). join() it before search().
+            db_dir: str | Path | None = None) -> list[threading.Thread]:
+    """Start loading what a search by `method` (resolved) will need in background threads, while
+    the caller tracks the query's pitch: one loads the encoders' ONNX Runtime sessions and the
+    catalog's fingerprint stores (in `db_dir`), or the classical references; another the DTW
+    kernels (numba: ~0.5 s per new process). search() need not wait for them: each of these is
+    loaded once, a second thread asking for it waiting for the first (learned.runtime,
+    learned.search.sync_store, dtw.warmup), so the search starts with what it needs first while
+    the rest still loads. Returns the threads (join() them to wait).
 
     For the pYIN tracker (librosa's numba kernels) the DTW kernels are left to the search: numba
     must not compile in two threads at once (dtw.warmup)."""
 
-    def work() -> None:
-        try:
-            if method != "learned" and pitch_method != "pyin":
-                from humdex.classical.dtw import warmup
+    def learned() -> None:
+        from humdex.learned.search import load_default_models
 
-                warmup()
-            if method == "classical":
-                snap.references()
-            else:
-                from humdex.learned.search import load_default_models
+        load_default_models(db_dir, snap)
 
-                load_default_models(db_dir, snap)
-        except Exception:  # noqa: BLE001, S110
-            pass  # the search itself meets the same error and reports it
+    def kernels() -> None:
+        from humdex.classical.dtw import warmup
 
-    thread = threading.Thread(target=work, name="humdex-prewarm", daemon=True)
-    thread.start()
-    return thread
+        warmup()
+
+    jobs = [snap.references if method == "classical" else learned]
+    if method != "learned" and pitch_method != "pyin":
+        jobs.append(kernels)
+    threads = [threading.Thread(target=_quietly, args=(job,), name="humdex-prewarm", daemon=True)
+               for job in jobs]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def _quietly(job: Callable[[], object]) -> None:
+    try:
+        job()
+    except Exception:  # noqa: BLE001, S110
+        pass  # the search itself meets the same error and reports it
 
 
 def search(

@@ -14,6 +14,7 @@ The octave branch forgives octave errors of pitch trackers at a small price.
 from __future__ import annotations
 
 import functools
+import threading
 
 import numba
 import numpy as np
@@ -177,13 +178,22 @@ def batch_subsequence_dtw(
     return costs, starts, ends, best_key
 
 
-@functools.cache
-def warmup() -> None:
-    """Compile (or load from numba's on-disk cache) the kernels on a tiny input, once per process.
+_WARMUP_LOCK = threading.Lock()
 
-    Call it before running the kernels in worker threads: numba's first compilation in a
-    process is not thread-safe (numba issue #2517; a hybrid search in the server failed once
-    with "No definition for lowering" while its DTW scan compiled in a worker thread)."""
+
+def warmup() -> None:
+    """Compile (or load from numba's on-disk cache) the kernels on a tiny input, once per process;
+    a thread that calls it while another is warming up waits for it.
+
+    Call it before running the kernels: numba's first compilation in a process is not
+    thread-safe (numba issue #2517; a hybrid search in the server failed once with "No
+    definition for lowering" while its DTW scan compiled in a worker thread)."""
+    with _WARMUP_LOCK:
+        _warmup()
+
+
+@functools.cache
+def _warmup() -> None:
     q = np.array([60.0, 62.0, 64.0], np.float32)
     w = np.ones(3, np.float32)
     offsets = np.array([0, 3], np.int64)

@@ -12,9 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.fft  # type: ignore[import-untyped]
 
-from humdex.classical.dtw import batch_subsequence_dtw
 from humdex.classical.references import ReferenceSet, held, smoothed, song_means, to_hop
 from humdex.errors import AudioError, CatalogError
 from humdex.frontend.contour import Contour, stretch_frames
@@ -146,13 +144,13 @@ def _blocks_spectrum(x: np.ndarray, n_fft: int, step: int) -> np.ndarray:
     padded = np.zeros(n_blocks * step + n_fft - step, np.float32)
     padded[: len(x)] = x
     blocks = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::step]
-    return scipy.fft.rfft(blocks, axis=1, workers=-1)
+    return np.fft.rfft(blocks, axis=1)
 
 
 def _correlate(product: np.ndarray, n_fft: int, step: int, n: int) -> np.ndarray:
     """Sliding correlations c[t] = sum_i k[i] x[t + i] from block spectra products
     X * conj(K) (overlap-save): (n,) float32."""
-    c = scipy.fft.irfft(product, n=n_fft, axis=1, workers=-1)
+    c = np.fft.irfft(product, n=n_fft, axis=1)
     return c[:, :step].reshape(-1)[:n]
 
 
@@ -192,8 +190,8 @@ def candidate_windows(
     for s_i, scale in enumerate(scales):
         ws, qs = _scaled(w, scale), _scaled(qv, scale)
         n_w, s_q, s_qq = ws.sum(), qs.sum(), (qs * qs).sum()
-        kw = np.conj(scipy.fft.rfft(ws, n=n_fft))
-        kq = np.conj(scipy.fft.rfft(qs, n=n_fft))
+        kw = np.conj(np.fft.rfft(ws, n=n_fft))
+        kq = np.conj(np.fft.rfft(qs, n=n_fft))
         s_r = _correlate(spec_r * kw, n_fft, step, refs.n_frames)
         rest = _correlate(spec_rr * kw - 2 * spec_r * kq, n_fft, step, refs.n_frames)
         diff = s_r - s_q
@@ -278,6 +276,9 @@ def match(
     songs, starts, scales, keys = candidate_windows(q, refs, from_start, config, also)
     if len(songs) == 0:
         return []
+    from humdex.classical.dtw import batch_subsequence_dtw, warmup
+
+    warmup()  # numba loads its kernels here (~0.5 s per process; search.prewarm starts it early)
     w = np.isfinite(q.midi).astype(np.float32)
     qv = np.where(w > 0, q.midi - np.nanmean(q.midi), 0.0).astype(np.float32)
     seg, seg_offsets, frame_idx, start_max = _segments(

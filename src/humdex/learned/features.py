@@ -1,7 +1,10 @@
 """Model inputs: CREPE activations cropped/resized to 80 x T/4, CQT, pitch-contour pseudo-activations, windows.
 
-Everything here is a pure array -> array function (numpy in, numpy out; the window transform
-also takes torch tensors so training on a GPU runs the very same code). Shapes are in the
+Everything here is a pure array -> array function. The product's path (a contour or a CREPE
+activation -> model inputs: contour_to_activation, feature_windows) is numpy and never imports
+torch, so a search fingerprints its query without it (learned.runtime); the training batches'
+path takes torch tensors (pseudo_activation, gather_pooled, model_inputs) so that a GPU runs it.
+The two compute the same numbers (tests/test_features.py compares them). Shapes are in the
 docstrings: T frames at 10 ms (CREPE's hop), F = T // 4 frames at 40 ms.
 """
 
@@ -10,10 +13,9 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from humdex.frontend.audio import SAMPLE_RATE
 from humdex.frontend.contour import Contour
@@ -24,6 +26,9 @@ from humdex.frontend.pitch import (
     HOP_SAMPLES,
     crepe_bin_to_midi,
 )
+
+if TYPE_CHECKING:
+    import torch
 
 CREPE_HOP_S = HOP_S
 BINS_PER_SEMITONE = round(100 / CREPE_CENTS_PER_BIN)
@@ -91,15 +96,26 @@ def contour_to_activation(contour: Contour, hop_s: float = CREPE_HOP_S,
     meet the same model as audio.
     """
     midi = contour.resample(hop_s).midi if contour.hop_s != hop_s else contour.midi
-    return pseudo_activation(torch.from_numpy(np.asarray(midi, np.float64)), std_cents).numpy()
+    return pseudo_activation_np(midi, std_cents)
+
+
+def pseudo_activation_np(midi: np.ndarray, std_cents: float = TARGET_STD_CENTS) -> np.ndarray:
+    """(T,) MIDI pitch per frame (NaN: unvoiced) -> (T, 360) float32 pseudo-activation (numpy:
+    the product's path; pseudo_activation is the same on torch tensors, for the trainer)."""
+    centre = (np.asarray(midi, np.float64)[:, None] - CREPE_BIN0_MIDI) * BINS_PER_SEMITONE  # (T, 1)
+    bins = np.arange(CREPE_BINS, dtype=np.float64)[None, :]
+    act = np.exp(-0.5 * ((bins - centre) / (std_cents / CREPE_CENTS_PER_BIN)) ** 2)
+    return np.nan_to_num(act, nan=0.0).astype(np.float32)
 
 
 def pseudo_activation(midi: torch.Tensor, std_cents: float = TARGET_STD_CENTS) -> torch.Tensor:
     """(T,) MIDI pitch per frame (NaN: unvoiced) -> (T, 360) float32 pseudo-activation, on midi's device.
 
     Computed in float64 (the GPU trainer expands millions of frames this way; the CPU product
-    gets the same numbers).
+    gets the same numbers from pseudo_activation_np).
     """
+    import torch
+
     centre = (midi.to(torch.float64)[:, None] - CREPE_BIN0_MIDI) * BINS_PER_SEMITONE  # (T, 1)
     bins = torch.arange(CREPE_BINS, dtype=torch.float64, device=midi.device)[None, :]
     act = torch.exp(-0.5 * ((bins - centre) / (std_cents / CREPE_CENTS_PER_BIN)) ** 2)
@@ -118,6 +134,8 @@ def gather_pooled(bank: torch.Tensor, starts: np.ndarray | torch.Tensor, n_out: 
     back to back (training), `ends` keeping each window inside its own clip. stretch > 1 reads
     a longer stretch of the clip into the same n_out frames (time-stretch augmentation).
     """
+    import torch
+
     dev = bank.device
     n_bins = CREPE_BINS if bank.ndim == 1 else bank.shape[1]
     if bank.shape[0] == 0:
@@ -147,7 +165,10 @@ def crop_windows(windows: torch.Tensor, shift_bins: torch.Tensor | None = None) 
     The crop centre is the peak-weighted mean of the frames' peak bins (frames with peak >=
     VOICED_ACTIVATION; all frames when none is). `shift_bins` (n,) moves each crop window
     (augmentation: the melody lands off-centre). Then 180 bins -> 80 by area averaging.
+    crop_windows_np is the same in numpy.
     """
+    import torch
+
     peak, arg = windows.max(dim=2)  # (n, F)
     w = torch.where(peak >= VOICED_ACTIVATION, peak, torch.zeros_like(peak))
     w = torch.where(w.sum(dim=1, keepdim=True) > 0, w, peak + 1e-6)
@@ -161,15 +182,26 @@ def crop_windows(windows: torch.Tensor, shift_bins: torch.Tensor | None = None) 
     return (cropped @ m).transpose(1, 2).contiguous()
 
 
+def crop_windows_np(windows: np.ndarray) -> np.ndarray:
+    """(n, F, 360) float32 activation windows -> (n, 80, F): crop_windows (without its
+    augmentation) in numpy, for the product's path."""
+    peak, arg = windows.max(axis=2), windows.argmax(axis=2)  # (n, F); the first maximum, as torch
+    w = np.where(peak >= VOICED_ACTIVATION, peak, np.float32(0.0))
+    w = np.where(w.sum(axis=1, keepdims=True) > 0, w, peak + np.float32(1e-6))
+    centre = (w * arg.astype(np.float32)).sum(axis=1) / w.sum(axis=1)
+    lo = np.clip(np.round(centre - CROP_BINS / 2), 0, CREPE_BINS - CROP_BINS).astype(np.int64)
+    idx = lo[:, None, None] + np.arange(CROP_BINS)[None, None, :]  # (n, 1, 180)
+    cropped = np.take_along_axis(windows, np.broadcast_to(idx, (*windows.shape[:2], CROP_BINS)), axis=2)
+    return np.ascontiguousarray((cropped @ bin_resize_matrix()).transpose(0, 2, 1))
+
+
 def crepe_windows(activation: np.ndarray, spec: WindowSpec) -> tuple[np.ndarray, np.ndarray]:
     """(T, 360) CREPE activation -> ((n, 80, F) float32 model inputs, (n,) window start seconds)."""
     act = np.asarray(activation, dtype=np.float32)
     if act.ndim != 2 or act.shape[1] != CREPE_BINS:
         raise ValueError(f"activation must be (T, {CREPE_BINS}), got {act.shape}")
     starts = spec.starts(act.shape[0])
-    with torch.no_grad():
-        x = crop_windows(torch.from_numpy(pooled_windows(act, starts, spec.feature_frames)))
-    return x.numpy(), starts * CREPE_HOP_S
+    return crop_windows_np(pooled_windows(act, starts, spec.feature_frames)), starts * CREPE_HOP_S
 
 
 def pooled_windows(frames: np.ndarray, starts: np.ndarray, n_out: int) -> np.ndarray:
@@ -179,7 +211,7 @@ def pooled_windows(frames: np.ndarray, starts: np.ndarray, n_out: int) -> np.nda
     4th pooled frame from each start: 4x less memory traffic than pooling every window apart.
     """
     padded = np.concatenate([frames, np.zeros((TIME_DECIMATION, frames.shape[1]), frames.dtype)])
-    csum = np.concatenate([np.zeros((1, frames.shape[1]), np.float64), np.cumsum(padded, axis=0)])
+    csum = np.concatenate([np.zeros((1, frames.shape[1]), np.float64), np.cumsum(padded, axis=0, dtype=np.float64)])
     pooled = ((csum[TIME_DECIMATION:] - csum[:-TIME_DECIMATION]) / TIME_DECIMATION).astype(np.float32)
     zero = np.zeros((1, frames.shape[1]), np.float32)
     pooled = np.concatenate([pooled[: len(frames)], zero])  # row T: past the end
@@ -212,6 +244,8 @@ def cqt_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     to 40 ms. Frame t is centred on sample 160 t (zeros beyond the ends). Level: dB re the
     clip's max (at least 1e-6), floor -80 dB, mapped to [0, 1]; silence is all 0.
     """
+    import torch
+
     from humdex.frontend.audio import SAMPLE_RATE, resample
 
     x = np.asarray(audio, dtype=np.float32)
@@ -234,13 +268,14 @@ def cqt_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 def cqt_windows(cqt: np.ndarray, spec: WindowSpec) -> tuple[np.ndarray, np.ndarray]:
     """(T, 84) CQT at 10 ms -> ((n, 84, F) float32 model inputs, (n,) window start seconds)."""
     starts = spec.starts(cqt.shape[0])
-    with torch.no_grad():
-        win = gather_pooled(torch.as_tensor(cqt, dtype=torch.float32), starts, spec.feature_frames)
-    return win.transpose(1, 2).contiguous().numpy(), starts * CREPE_HOP_S
+    win = pooled_windows(np.asarray(cqt, np.float32), starts, spec.feature_frames)
+    return np.ascontiguousarray(win.transpose(0, 2, 1)), starts * CREPE_HOP_S
 
 
 def shift_bins_of(windows: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """(n, bins, F) windows -> the same, window i moved up by round(shift[i]) bins (zeros fill)."""
+    import torch
+
     n_bins = windows.shape[1]
     src = torch.arange(n_bins, device=windows.device)[None, :] - torch.round(shift).to(torch.int64)[:, None]
     valid = (src >= 0) & (src < n_bins)  # (n, bins)

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from humdex.frontend.audio import SAMPLE_RATE
 from humdex.frontend.contour import Contour, stretch_frames
 from humdex.learned.features import WindowSpec, audio_frames, contour_to_activation, feature_windows
-from humdex.learned.model import Encoder, embed
+from humdex.learned.runtime import ModelHandle
 from humdex.learned.stores import VectorStore
+
+if TYPE_CHECKING:
+    from humdex.learned.model import Encoder
 
 TEMPO_RATIOS = (1.0, 0.9, 1.12, 0.8, 1.25)  # song windows per query window; ties keep the first
 # A hummer picks their own tempo: against MIDI references it lies anywhere in 0.5-2x (the
@@ -50,19 +54,20 @@ class ScaledQuery:
     fingerprints: np.ndarray
 
 
-def scaled_windows(model: Encoder, frames: np.ndarray, scales: tuple[float, ...] = QUERY_SCALES,
-                   hop_s: float | None = None) -> list[np.ndarray]:
+def scaled_windows(model: Encoder | ModelHandle, frames: np.ndarray,
+                   scales: tuple[float, ...] = QUERY_SCALES, hop_s: float | None = None) -> list[np.ndarray]:
     """(T, B) query features at 10 ms -> the model's input windows of the query stretched to each
     tempo scale (hop_s: window hop in the stretched time, default the model's hop)."""
     spec = model.config.window if hop_s is None else WindowSpec(model.config.window_s, hop_s)
     return [feature_windows(stretch_frames(frames, s), spec, model.config.feature)[0] for s in scales]
 
 
-def query_fingerprints(model: Encoder, frames: np.ndarray,
+def query_fingerprints(model: Encoder | ModelHandle, frames: np.ndarray,
                        scales: tuple[float, ...] = QUERY_SCALES, hop_s: float | None = None,
                        timing: dict[str, float] | None = None) -> list[ScaledQuery]:
     """(T, B) query features at 10 ms (the model's feature: CREPE activation or CQT) -> its
-    fingerprint sequence at each tempo scale (one embedding batch).
+    fingerprint sequence at each tempo scale (one embedding batch: a handle's embed_query,
+    ONNX Runtime without torch; an Encoder's learned.model.embed).
 
     hop_s: window hop in the stretched query's time (default the model's hop);
     timing: gets "features" and "embed" milliseconds added.
@@ -70,7 +75,12 @@ def query_fingerprints(model: Encoder, frames: np.ndarray,
     t0 = time.perf_counter()
     windows = scaled_windows(model, frames, scales, hop_s)
     t1 = time.perf_counter()
-    emb = embed(model, np.concatenate(windows))
+    if isinstance(model, ModelHandle):
+        emb = model.embed_query(np.concatenate(windows))
+    else:
+        from humdex.learned.model import embed
+
+        emb = embed(model, np.concatenate(windows))
     if timing is not None:
         add_ms(timing, "features", t1 - t0)
         add_ms(timing, "embed", time.perf_counter() - t1)
@@ -89,6 +99,8 @@ def fingerprint_frames(model: Encoder, frames: np.ndarray, hop_s: float | None =
     Windows of the model's length every `hop_s` (default the model's hop; references may use a
     coarser hop to index faster: rerank takes both hops into account).
     """
+    from humdex.learned.model import embed
+
     spec = model.config.window if hop_s is None else WindowSpec(model.config.window_s, hop_s)
     windows, _ = feature_windows(frames, spec, model.config.feature)
     return embed(model, windows)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,45 +13,15 @@ from torch import nn
 
 from humdex.errors import ModelError
 from humdex.files import atomic_write
-from humdex.learned.features import M_LONG, M_SHORT, WindowSpec
+from humdex.learned.model_config import (  # noqa: F401  (re-exported)
+    PRECISIONS,
+    ModelConfig,
+    long_config,
+    short_config,
+)
+from humdex.learned.runtime import ModelHandle, file_sha256, model_handle  # noqa: F401  (re-exported)
 from humdex.learned.shipped import DEFAULT_MODELS, default_model_path, model_path  # noqa: F401  (re-exported)
 from humdex.settings import settings
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Everything needed to rebuild an encoder and feed it; stored inside every checkpoint."""
-
-    feature: str = "crepe"  # "crepe" (80 bins) or "cqt" (84 bins)
-    n_bins: int = 80
-    window_s: float = M_SHORT.window_s
-    hop_s: float = M_SHORT.hop_s
-    base_channels: int = 32  # ResNet18 uses 64; 16-32 train on a CPU
-    blocks: tuple[int, ...] = (2, 2, 2, 2)
-    embedding_dim: int = 128
-
-    @property
-    def window(self) -> WindowSpec:
-        return WindowSpec(self.window_s, self.hop_s)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        d = {k: v for k, v in d.items() if k in known}
-        if "blocks" in d:
-            d["blocks"] = tuple(d["blocks"])
-        return cls(**d)
-
-
-def short_config(**kw) -> ModelConfig:
-    return ModelConfig(window_s=M_SHORT.window_s, hop_s=M_SHORT.hop_s, **kw)
-
-
-def long_config(**kw) -> ModelConfig:
-    return ModelConfig(window_s=M_LONG.window_s, hop_s=M_LONG.hop_s, **kw)
 
 
 class BasicBlock(nn.Module):
@@ -107,8 +75,6 @@ class Encoder(nn.Module):
 
 
 INT8_ENGINE = "x86"  # torch's quantized CPU engine (fbgemm/oneDNN kernels)
-# how song fingerprints made in each precision are told apart on disk (learned.store_folder)
-PRECISIONS = {"int8": "", "int8-7bit": "-i8r", "float32": "-f32"}
 
 
 def int8_enabled() -> bool:
@@ -334,57 +300,3 @@ def load_model(path: str | Path | None = None, name: str = "short") -> Encoder:
     if not p.is_file():
         raise ModelError(f"model checkpoint not found: {p}")
     return _load_cached(str(p.resolve()), p.stat().st_mtime_ns)
-
-
-@dataclass(frozen=True, eq=False)
-class ModelHandle:
-    """A shipped encoder loaded once per process, with what the learned search reads of it: its
-    name, file, the digest of its weights (weights_digest: it names the catalog's fingerprint
-    stores, so a change of the file's metadata alone keeps them), the encoder (its config:
-    feature kind, window, hop) and the precision it runs at."""
-
-    name: str
-    path: Path
-    weights_sha256: str
-    encoder: Encoder
-
-    @property
-    def config(self) -> ModelConfig:
-        return self.encoder.config
-
-    @property
-    def feature(self) -> str:
-        return self.encoder.config.feature
-
-    @property
-    def precision(self) -> str:
-        """PRECISIONS key: read when asked, as HUMDEX_INT8 may change between searches."""
-        return precision(self.encoder)
-
-    def song_hop_s(self, min_song_hop_s: float) -> float:
-        """The hop catalog songs are fingerprinted at: the model's, at least min_song_hop_s."""
-        return max(self.config.hop_s, min_song_hop_s)
-
-
-@functools.lru_cache(maxsize=8)
-def _handle(name: str, path: str, mtime_ns: int) -> ModelHandle:
-    encoder = _load_cached(path, mtime_ns)
-    return ModelHandle(name, Path(path), weights_digest(encoder), encoder)
-
-
-def model_handle(name: str = "short") -> ModelHandle:
-    """The model `name` (a shipped name, or a .pt file: shipped.model_path), loaded and hashed once
-    per process (again only when its file changes); ModelError for an unknown name or a missing or
-    corrupt file. A file's handle is named by its stem (its stores by stem and weights digest)."""
-    p = model_path(name)
-    if not p.is_file():
-        raise ModelError(f"model checkpoint not found: {p}")
-    return _handle(p.stem if name.endswith(".pt") else name, str(p.resolve()), p.stat().st_mtime_ns)
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

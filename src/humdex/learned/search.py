@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,17 +38,15 @@ from humdex.learned.fingerprints import (
     search_store,
 )
 from humdex.learned.milvus_store import MilvusStore
-from humdex.learned.model import (
-    PRECISIONS,
-    Encoder,
-    ModelHandle,
-    inference_module,
-    model_handle,
-    model_path,
-)
+from humdex.learned.model_config import PRECISIONS
+from humdex.learned.runtime import ModelHandle, model_handle
+from humdex.learned.shipped import model_path
 from humdex.learned.store_spec import DEFAULT_STORE, StoreSpec, parse_store
 from humdex.learned.stores import FaissStore, VectorStore
 from humdex.settings import settings
+
+if TYPE_CHECKING:
+    from humdex.learned.model import Encoder
 
 LEARNED_DIR = "learned"
 CHECKPOINT_S = 30.0  # while fingerprinting many songs, save the store at least this often
@@ -344,7 +343,7 @@ def learned_matches(query: np.ndarray | Callable[[str], np.ndarray], db_dir: str
             add_ms(timing, "index_sync", time.perf_counter() - t0)
         q_hop = config.query_hop_s or model.config.hop_s
         frames = query if isinstance(query, np.ndarray) else query(model.feature)
-        q = query_fingerprints(model.encoder, frames, query_scales_for(snapshot, config), q_hop,
+        q = query_fingerprints(model, frames, query_scales_for(snapshot, config), q_hop,
                                timing=timing)
         results.append(search_store(store, q, q_hop, top=max(top, config.n_candidates),
                                     n_candidates=config.n_candidates,
@@ -366,12 +365,15 @@ def default_config() -> LearnedConfig:
 
 def load_default_models(db_dir: str | Path | None = None, snapshot=None,
                         config: LearnedConfig | None = None) -> None:
-    """Load the configured encoders, their inference modules and (given the catalog) their
-    fingerprint stores now, as a search would at its first query: what search.prewarm runs
-    beside the query's pitch tracking."""
+    """Load the configured encoders' ONNX Runtime sessions (learned.runtime: no torch) and
+    (given the catalog) their fingerprint stores now, as a search would at its first query: what
+    search.prewarm runs beside the query's pitch tracking."""
     config = config or default_config()
     for model in config.handles():
-        inference_module(model.encoder)
+        if model.session is None:  # no export: the query runs through torch
+            from humdex.learned.model import inference_module
+
+            inference_module(model.encoder)
         if db_dir is not None and snapshot is not None and snapshot.songs:
             sync_store(db_dir, snapshot, model, model.song_hop_s(config.min_song_hop_s),
                        audio_songs=config.audio_songs)
