@@ -56,14 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     from humdex.training.melody_pool import load_pool
     from humdex.training.train import (
         TrainConfig,
-        _init_model,
+        init_model,
         export_model,
         load_mixture,
         retrieval_metrics,
         train,
     )
 
-    init = _init_model(args.init, "crepe")
+    init = init_model(args.init, "crepe")
     records, val = load_mixture(args.chad, None, None, "contour", ("original", "cover", "humming"), args.workers)
     # a fragment's hums are to find that fragment's original, not the melody's first one
     val = [TrainGroup(f"{g.melody_id}#{i}", g.renditions) for i, g in enumerate(val)]

@@ -264,7 +264,7 @@ def run_train(args) -> int:
     from humdex.training.data import model_feature
 
     feature = model_feature(args.feature)
-    init = _init_model(args.init, feature) if getattr(args, "init", None) else None
+    init = init_model(args.init, feature) if getattr(args, "init", None) else None
     types = ("original", "humming") if args.without_covers else ("original", "cover", "humming")
     train_groups, val_groups = load_mixture(args.chad, args.cache, args.max_fragments, args.feature, types,
                                              getattr(args, "workers", 1))
@@ -290,7 +290,7 @@ def run_train(args) -> int:
     return 0
 
 
-def _init_model(spec: str, feature: str) -> Encoder:
+def init_model(spec: str, feature: str) -> Encoder:
     """The model `--init` names (a shipped name or a .pt file), checked against the training feature."""
     from humdex.errors import HumdexError
     from humdex.learned.model import load_model
