@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     from humdex.training.melody_pool import load_pool
     from humdex.training.train import (
         TrainConfig,
-        init_model,
         export_model,
+        init_model,
         load_mixture,
         retrieval_metrics,
         train,
