@@ -374,7 +374,7 @@ def _selftrain_parser(sub: Any) -> None:
     d = SelfTrainConfig()
     p.add_argument("--rounds", type=int, default=d.rounds, help="retrainings after M0 (default 2: M0, M1, M2)")
     p.add_argument("--steps", type=int, default=d.steps, help="training steps per round")
-    p.add_argument("--feature", choices=("crepe", "cqt", "contour"), default=d.feature)
+    p.add_argument("--feature", choices=("crepe", "cqt"), default=d.feature)
     p.add_argument("--width", type=int, default=d.width)
     p.add_argument("--k-groups", type=int, default=d.k_groups)
     p.add_argument("--per-group", type=int, default=d.per_group)

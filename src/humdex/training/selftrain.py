@@ -42,12 +42,10 @@ class SelfTrainConfig:
 def _train_config(cfg: SelfTrainConfig):  # -> TrainConfig
     from humdex.learned.features import CQT_BINS, FEATURE_BINS, M_SHORT
     from humdex.learned.model import ModelConfig
-    from humdex.training.data import model_feature
     from humdex.training.train import TrainConfig
 
-    feature = model_feature(cfg.feature)
-    bins = {"crepe": FEATURE_BINS, "cqt": CQT_BINS}[feature]
-    return TrainConfig(model=ModelConfig(feature=feature, n_bins=bins, window_s=M_SHORT.window_s,
+    bins = {"crepe": FEATURE_BINS, "cqt": CQT_BINS}[cfg.feature]
+    return TrainConfig(model=ModelConfig(feature=cfg.feature, n_bins=bins, window_s=M_SHORT.window_s,
                                          hop_s=M_SHORT.hop_s, base_channels=cfg.width),
                        k_groups=cfg.k_groups, per_group=cfg.per_group, lr=cfg.lr,
                        max_steps=cfg.steps, eval_every=cfg.eval_every, seed=0)
