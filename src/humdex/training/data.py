@@ -263,18 +263,17 @@ def load_chad_groups(root: str | Path, split: str, cache_dir: str | Path | None 
     frags = [(k, recs) for k, recs in records_by_fragment(usable).items()
              if k[1] != "full" and chad_split(recs[0].split, k[0]) == split]
     frags = frags[:max_fragments] if max_fragments else frags
-    path_of = {id(rec): cache / f"{rec.group_id}__{rec.fragment_id}__{rec.id}{_CACHE_SUFFIX[feature]}.npy"
-               for _, recs in frags for rec in recs}
-    missing = [(rec, root, path_of[id(rec)], feature) for _, recs in frags for rec in recs
-               if not path_of[id(rec)].is_file()]
+    def path_of(rec) -> Path:
+        return cache / f"{rec.group_id}__{rec.fragment_id}__{rec.id}{_CACHE_SUFFIX[feature]}.npy"
+
+    missing = [(rec, root, path_of(rec), feature) for _, recs in frags for rec in recs if not path_of(rec).is_file()]
     if missing:
         _cache_features(missing, workers, progress)
     groups = []
     for (group_id, fragment_id), recs in tqdm(frags, desc=f"load {split}", disable=not progress):
         rends: list[TrainRendition] = []
         for rec in recs:
-            path = path_of[id(rec)]
-            act = np.load(path)
+            act = np.load(path_of(rec))
             dur = len(act) * CREPE_HOP_S
             if rec.time_map is not None:
                 tm = np.stack([rec.time_map.perf_s, rec.time_map.score_s], 1)

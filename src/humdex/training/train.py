@@ -294,8 +294,9 @@ def init_model(spec: str, feature: str) -> Encoder:
     """The model `--init` names (a shipped name or a .pt file), checked against the training feature."""
     from humdex.errors import HumdexError
     from humdex.learned.model import load_model
+    from humdex.learned.shipped import model_path
 
-    model = load_model(spec, name="short") if spec.endswith(".pt") else load_model(None, name=spec)
+    model = load_model(model_path(spec))
     if model.config.feature != feature:
         raise HumdexError(f"--init {spec}: a {model.config.feature} model cannot be trained on {feature} features")
     return model
