@@ -55,6 +55,7 @@ def install() -> None:
     @functools.wraps(read_song)
     def read_song_or_die(path: Path, *args: Any) -> Any:
         _die_if_named(Path(path).stem)
+        _wait_if_held(Path(path).stem)
         return read_song(path, *args)
 
     @functools.wraps(mine_worker)

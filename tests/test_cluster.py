@@ -177,18 +177,23 @@ def driver(cluster: dict[str, str], args: list[str]) -> subprocess.Popen:
 def test_killed_driver_resumes_to_the_single_process_catalog(cluster, songs: Path, tmp_path: Path,
                                                              capsys) -> None:
     db = tmp_path / "ray"
-    running = driver(cluster, ["index", str(songs), "--db", str(db), "--quiet"])
-    committed = 0
-    deadline = time.monotonic() + 120
-    while committed < 3 and running.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-        try:
-            committed = len(json.loads((db / "catalog.json").read_text())["songs"])
-        except (OSError, ValueError, KeyError):
-            pass
-    assert running.poll() is None, "the driver finished before it could be killed"
-    running.send_signal(signal.SIGKILL)
-    running.wait()
+    hold = Path(cluster["hold_file"])
+    hold.write_text("song04")  # its read waits: the driver commits in file order, so it stops before it
+    try:
+        running = driver(cluster, ["index", str(songs), "--db", str(db), "--quiet"])
+        committed = 0
+        deadline = time.monotonic() + 120
+        while committed < 3 and running.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            try:
+                committed = len(json.loads((db / "catalog.json").read_text())["songs"])
+            except (OSError, ValueError, KeyError):
+                pass
+        assert running.poll() is None, "the driver finished before it could be killed"
+        running.send_signal(signal.SIGKILL)
+        running.wait()
+    finally:
+        hold.unlink(missing_ok=True)
     assert 3 <= committed < 10
     assert main(["index", str(songs), "--db", str(db), "--quiet", "--ray", cluster["address"]]) == 0
     out = capsys.readouterr().out
