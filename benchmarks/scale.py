@@ -1,7 +1,8 @@
 """Scale benchmark (issue 18): build time, RAM, disk, latency and top-10 at growing catalog sizes.
 
-Songs are melodies of the shipped pool and variations of them (two pool melodies spliced at a
-note, 15 % of the notes moved 1-3 semitones, tempo x0.8-1.25), fingerprinted by the real shipped
+Songs are melodies of the shipped pool and variations of them (see `variation`: two pool
+melodies spliced at a note, transposed, ornamented, re-rhythmed, 12 % of the notes moved,
+tempo x0.8-1.25), fingerprinted by the real shipped
 model (M_short, int8 unless HUMDEX_INT8=0) from their melody, as `humdex index` fingerprints a
 MIDI file. Queries are synthesized hums (10 s, starting anywhere, with a microphone channel) of
 `--queries` melodies of the pool's test split, pitch-tracked and fingerprinted at the 7 tempo
@@ -55,8 +56,13 @@ def song_notes(n_songs: int, query_ids: list[str], seed: int = 0) -> list[tuple[
 
 
 def variation(a: list, b: list, rng: np.random.Generator) -> list:
-    """A new tune from two: a's notes up to a random note, then b's from a random note (shifted
-    to follow on), 15 % of the notes moved 1-3 semitones, the tempo scaled by 0.8-1.25."""
+    """A new tune made from two pool tunes, as a composer or a folk singer varies one: re-phrased
+    (a's notes up to a random note, then b's from a random note, shifted to follow on),
+    transposed (the whole tune -5..+6 semitones), ornamented (a quarter of the notes of 0.25 s
+    or more split into the note and a short upper or lower neighbour), re-rhythmed (a third of
+    the pairs of successive notes re-timed long-short, dotted, or short-long), 12 % of the
+    notes moved 1-3 semitones, and the tempo scaled by 0.8-1.25. Never a copy: every rule
+    changes the tune's notes or timing, and the splice makes a melody no single song has."""
     from humdex.frontend.melody import Note
 
     cut_a, cut_b = int(rng.integers(len(a) // 3, len(a))), int(rng.integers(0, max(1, len(b) // 2)))
@@ -64,11 +70,29 @@ def variation(a: list, b: list, rng: np.random.Generator) -> list:
     shift_s = (head[-1].onset_s + head[-1].duration_s) - tail[0].onset_s if head and tail else 0.0
     key_shift = head[-1].pitch_midi - tail[0].pitch_midi if head and tail else 0.0
     notes = head + [Note(n.onset_s + shift_s, n.duration_s, n.pitch_midi + round(key_shift)) for n in tail]
-    tempo = float(rng.uniform(0.8, 1.25))
-    moved = rng.random(len(notes)) < 0.15
+    # re-rhythm: pairs (i, i+1) share their total time differently (3:1, 1:3 or 2:1)
+    onsets = [n.onset_s for n in notes]
+    for i in range(0, len(notes) - 2, 2):
+        if rng.random() < 1 / 3:
+            span = onsets[i + 2] - onsets[i]
+            onsets[i + 1] = onsets[i] + span * float(rng.choice([0.75, 0.25, 2 / 3]))
+    # each note keeps its articulation: the share of its inter-onset time it sounds
+    durs = [n.duration_s if j + 1 == len(notes) else (onsets[j + 1] - onsets[j]) * min(
+        1.0, n.duration_s / max(notes[j + 1].onset_s - n.onset_s, 1e-3)) for j, n in enumerate(notes)]
+    transpose = int(rng.integers(-5, 7))
+    moved = rng.random(len(notes)) < 0.12
     steps = rng.choice([-3, -2, -1, 1, 2, 3], len(notes))
-    return [Note(n.onset_s * tempo, n.duration_s * tempo, n.pitch_midi + (int(s) if m else 0))
-            for n, m, s in zip(notes, moved, steps)]
+    out: list = []
+    for n, o, d, m, s in zip(notes, onsets, durs, moved, steps):
+        pitch = n.pitch_midi + transpose + (int(s) if m else 0)
+        if d >= 0.25 and rng.random() < 0.25:  # ornament: note, then a short neighbour
+            grace = min(0.12, d / 3)
+            out.append(Note(o, d - grace, pitch))
+            out.append(Note(o + d - grace, grace, pitch + int(rng.choice([-2, -1, 1, 2]))))
+        else:
+            out.append(Note(o, max(d, 0.05), pitch))
+    tempo = float(rng.uniform(0.8, 1.25))
+    return [Note(n.onset_s * tempo, n.duration_s * tempo, n.pitch_midi) for n in out]
 
 
 def fingerprint_chunk(args: tuple[int, list[tuple[str, list]], str]) -> str:
