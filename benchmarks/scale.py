@@ -148,29 +148,60 @@ def prepare(args: argparse.Namespace) -> None:
     print(json.dumps(meta))
 
 
-def write_queries(path: Path, query_ids: list[str], seed: int) -> None:
-    """Hum each melody (10 s from anywhere), track its pitch, fingerprint it at the 7 scales."""
-    from humdex.frontend.pitch import query_contour
+def write_queries(path: Path, query_ids: list[str], seed: int, split: str = "test") -> None:
+    """Hum each melody (10 s from anywhere), track its pitch, fingerprint it at the 7 scales;
+    the tracked contours go beside them (query_contours: the hybrid's DTW reads them)."""
     from humdex.learned.fingerprints import QUERY_SCALES, contour_frames, query_fingerprints
     from humdex.learned.model import load_model
-    from humdex.synth.benchmark import QueryPlan, query_from_score
-    from humdex.synth.score import Score
-    from humdex.training.melody_pool import load_pool
 
-    by_id = {m.melody_id: m for m in load_pool("test")}
     model = load_model(name="short")
-    plan = QueryPlan(duration_s=10.0, from_start=False)
     arrays: dict[str, np.ndarray] = {"ids": np.array(query_ids), "hop_s": np.array(model.config.hop_s)}
-    for n, qid in enumerate(query_ids):
-        rend = query_from_score(Score.from_notes(by_id[qid].notes), "hum", np.random.default_rng([seed, n]), plan)
-        contour = query_contour(rend.audio, rend.sample_rate)
+    contours: dict[str, np.ndarray] = {}
+    for n, (qid, contour) in enumerate(zip(query_ids, hummed_contours(query_ids, seed, split))):
         scaled = query_fingerprints(model, contour_frames(contour, "crepe"), QUERY_SCALES, model.config.hop_s)
         for s, q in enumerate(scaled):
             arrays[f"q{n}_s{s}"] = q.fingerprints.astype(np.float32)
             arrays[f"q{n}_scale{s}"] = np.array(q.scale)
+        contours[f"c{n}"], contours[f"hop{n}"] = contour.midi, np.array(contour.hop_s)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, **arrays)
     tmp.replace(path)
+    np.savez(contours_path(path), ids=np.array(query_ids), **contours)
+
+
+def hummed_contours(query_ids: list[str], seed: int, split: str):
+    """The tracked pitch contour of a 10 s hum (from anywhere, microphone channel) of each melody;
+    query n's hum is drawn from np.random.default_rng([seed, n])."""
+    from humdex.frontend.pitch import query_contour
+    from humdex.synth.benchmark import QueryPlan, query_from_score
+    from humdex.synth.score import Score
+    from humdex.training.melody_pool import load_pool
+
+    by_id = {m.melody_id: m for m in load_pool(split)}
+    plan = QueryPlan(duration_s=10.0, from_start=False)
+    for n, qid in enumerate(query_ids):
+        rend = query_from_score(Score.from_notes(by_id[qid].notes), "hum", np.random.default_rng([seed, n]), plan)
+        yield query_contour(rend.audio, rend.sample_rate)
+
+
+def contours_path(queries_path: Path) -> Path:
+    return queries_path.with_name(queries_path.stem + "-contours.npz")
+
+
+def query_contours(queries_path: Path, seed: int = 0, split: str = "test"):
+    """The queries' tracked contours (written by write_queries; re-made for an older queries file)."""
+    from humdex.frontend.contour import Contour
+
+    path = contours_path(queries_path)
+    if not path.is_file():
+        with np.load(queries_path) as z:
+            ids = [str(i) for i in z["ids"]]
+        arrays = {}
+        for n, c in enumerate(hummed_contours(ids, seed, split)):
+            arrays[f"c{n}"], arrays[f"hop{n}"] = c.midi, np.array(c.hop_s)
+        np.savez(path, ids=np.array(ids), **arrays)
+    with np.load(path) as z:
+        return [Contour(z[f"c{n}"], float(z[f"hop{n}"])) for n in range(len(z["ids"]))]
 
 
 def load_songs(work: Path, n_songs: int, noise: float, seed: int = 0):
@@ -200,10 +231,10 @@ def load_songs(work: Path, n_songs: int, noise: float, seed: int = 0):
     return keys, seqs, n_songs - real
 
 
-def load_queries(work: Path):
+def load_queries(path: Path):
     from humdex.learned.fingerprints import ScaledQuery
 
-    with np.load(work / "queries.npz") as z:
+    with np.load(path) as z:
         ids, hop_s = [str(i) for i in z["ids"]], float(z["hop_s"])
         out = []
         for n in range(len(ids)):
@@ -216,19 +247,30 @@ def load_queries(work: Path):
 
 
 class CpuTimed:
-    """A store whose k-NN searches add their CPU time (ms) to cpu_ms; the rest passes through."""
+    """A store whose k-NN searches add their CPU time (ms) to cpu_ms and keep their answer
+    (last_hits); k: the number of neighbours asked for instead of the caller's (None: theirs)."""
 
-    def __init__(self, store) -> None:
-        self.store, self.cpu_ms = store, 0.0
+    def __init__(self, store, k: int | None = None) -> None:
+        self.store, self.cpu_ms, self.k, self.last_hits = store, 0.0, k, None
 
     def search(self, vectors: np.ndarray, k: int):
         t = time.process_time()
-        hits = self.store.search(vectors, k)
+        self.last_hits = self.store.search(vectors, self.k or k)
         self.cpu_ms += 1000 * (time.process_time() - t)
-        return hits
+        return self.last_hits
 
     def __getattr__(self, name: str):
         return getattr(self.store, name)
+
+
+class Replay:
+    """A store that answers every search with the hits it was given (to re-count votes)."""
+
+    def __init__(self, hits) -> None:
+        self.hits = hits
+
+    def search(self, vectors: np.ndarray, k: int):
+        return self.hits
 
 
 def store_for(text: str, work: Path, n_songs: int):
@@ -243,68 +285,173 @@ def store_for(text: str, work: Path, n_songs: int):
     return FaissStore(codec=spec.codec)
 
 
-def measure(args: argparse.Namespace) -> None:
+def built_store(args: argparse.Namespace, work: Path):
+    """(store, build facts): the store of args.songs songs saved under work/stores by an earlier
+    run (its build.json holds that run's build time), else built now and saved."""
     import faiss
 
-    from humdex.learned.fingerprints import search_store
     from humdex.learned.stores import FaissStore
 
-    threads = int(os.environ.get("HUMDEX_THREADS", "1"))
-    faiss.omp_set_num_threads(threads)
-    work = Path(args.work)
+    folder = work / "stores" / f"{args.songs}-{args.store.replace(':', '_')}"
+    facts_path = folder / "build.json"
+    if facts_path.is_file() and (folder / "vectors.npz").is_file():
+        t0 = time.perf_counter()
+        store = FaissStore.load(folder, mmap_sequences=args.mmap)
+        facts = json.loads(facts_path.read_text())
+        facts["load_store_s"] = round(time.perf_counter() - t0, 1)
+        return store, facts
     t0 = time.perf_counter()
     keys, seqs, n_distractors = load_songs(work, args.songs, args.noise)
     load_s = time.perf_counter() - t0
     store = store_for(args.store, work, args.songs)
-    t0 = time.perf_counter()
+    faiss.omp_set_num_threads(args.build_threads)
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(0, len(keys), 1000):
         store.add(keys[i:i + 1000], seqs[i:i + 1000])
     del seqs
     store.search(np.full((1, 128), 0.088, np.float32), 1)  # builds the index
-    build_s = time.perf_counter() - t0
-    disk = -1
+    facts = {"build_s": round(time.perf_counter() - t0, 1), "build_cpu_s": round(time.process_time() - c0, 1),
+             "build_threads": args.build_threads, "load_fingerprints_s": round(load_s, 1),
+             "distractor_copies": n_distractors, "load_average_1min_at_build": round(os.getloadavg()[0], 1)}
     if isinstance(store, FaissStore):
-        folder = work / "stores" / f"{args.songs}-{args.store.replace(':', '_')}"
         t0 = time.perf_counter()
         store.save(folder)
-        save_s = time.perf_counter() - t0
-        disk = (folder / "vectors.npz").stat().st_size
-        index_bytes = len(faiss.serialize_index(store._index))
-        seq_bytes = sum(s.nbytes for s in store._seqs.values())
-    ids, queries, hop_s = load_queries(work)
-    ranks, ann_ms, rerank_ms, ann_cpu_ms, total_cpu_ms = [], [], [], [], []
-    for qid, q in zip(ids[: args.limit or None], queries[: args.limit or None]):
+        facts["save_s"] = round(time.perf_counter() - t0, 1)
+        facts["disk_bytes"] = (folder / "vectors.npz").stat().st_size
+        facts_path.write_text(json.dumps(facts, indent=1))
+    return store, facts
+
+
+def song_references(work: Path, keys: list[str], seed: int = 0):
+    """The classical matcher's ReferenceSet of the catalog's songs (row i = keys[i]), from the
+    same melodies `prepare` fingerprinted (song_notes), as a catalog stores a MIDI song's."""
+    from humdex.catalog.ingest import REFERENCE_HOP_S
+    from humdex.classical.references import ReferenceSet
+    from humdex.frontend.melody import notes_to_contour
+
+    with np.load(work / "queries.npz") as z:
+        query_ids = [str(i) for i in z["ids"]]
+    songs = dict(song_notes(len(keys), query_ids, seed))
+    return ReferenceSet.from_contours(
+        [notes_to_contour(songs[k], REFERENCE_HOP_S).resample(REFERENCE_HOP_S).trimmed() for k in keys])
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    return {"p50": round(float(np.median(values)), 1), "p95": round(float(np.percentile(values, 95)), 1)}
+
+
+def hit_rates(ranks: list[int]) -> dict[str, float]:
+    r = np.array(ranks)
+    return {"top1": round(float(np.mean(r == 1)), 3), "top10": round(float(np.mean(r > 0)), 3),
+            "mrr": round(float(np.mean(np.where(r > 0, 1.0 / np.maximum(r, 1), 0.0))), 3)}
+
+
+def split_queries(args: argparse.Namespace) -> None:
+    """Hums of args.n melodies of args.split (e.g. pool validation: for tuning, never the test
+    melodies or MIREX's), written as `prepare` writes the test queries."""
+    from humdex.training.melody_pool import load_pool
+
+    melodies = load_pool(args.split)
+    rng = np.random.default_rng(args.seed)
+    ids = [melodies[i].melody_id for i in sorted(rng.choice(len(melodies), args.n, replace=False))]
+    write_queries(Path(args.out), ids, args.seed, args.split)
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Build (or load) the store, then run the queries through the learned search (k-NN votes ->
+    candidates -> rerank, the product's search_store) and, with --hybrid, the product's hybrid
+    stages on its answer (humdex.hybrid.classical_stage + weighted_union: `auto` on a melody
+    catalog). Each query's true song's place among the vote-ranked candidates is recorded too."""
+    import faiss
+
+    from humdex.hybrid import HYBRID_DTW_CANDIDATES, classical_stage, dtw_rows, weighted_union
+    from humdex.learned.fingerprints import KNN_K, scale_votes, search_store
+    from humdex.learned.search import LearnedConfig
+    from humdex.learned.stores import FaissStore
+
+    work = Path(args.work)
+    store, facts = built_store(args, work)
+    threads = int(os.environ.get("HUMDEX_THREADS", "1"))
+    faiss.omp_set_num_threads(threads)
+    index = getattr(store, "_index", None)
+    if args.ef_search and hasattr(index, "hnsw"):
+        index.hnsw.efSearch = args.ef_search
+    if args.nprobe and hasattr(index, "nprobe"):
+        index.nprobe = args.nprobe
+    config = LearnedConfig(dtw_candidates=HYBRID_DTW_CANDIDATES)
+    refs, row_of = None, {}
+    if args.hybrid:
+        t0 = time.perf_counter()
+        keys = store.keys()
+        refs = song_references(work, keys)
+        row_of = {k: i for i, k in enumerate(keys)}
+        facts["references_s"] = round(time.perf_counter() - t0, 1)
+    queries_path = Path(args.queries) if args.queries else work / "queries.npz"
+    ids, queries, hop_s = load_queries(queries_path)
+    contours = query_contours(queries_path, split=args.split) if args.hybrid else [None] * len(ids)
+    limit = slice(args.offset, args.offset + args.limit if args.limit else None)
+    ranks, hybrid_ranks, cand_ranks = [], [], []
+    ann_ms, rerank_ms, dtw_ms, ann_cpu_ms, learned_cpu_ms, dtw_cpu_ms = [], [], [], [], [], []
+    for qid, q, contour in zip(ids[limit], queries[limit], contours[limit]):
         timing: dict[str, float] = {}
-        timed = CpuTimed(store)
+        timed = CpuTimed(store, args.k or None)
         cpu0 = time.process_time()
-        top = [m.song_key for m in search_store(timed, q, hop_s, top=10, song_hop_s=SONG_HOP_S, timing=timing)]
-        total_cpu_ms.append(1000 * (time.process_time() - cpu0))
+        matches = search_store(timed, q, hop_s, top=args.candidates, n_candidates=args.candidates,
+                               song_hop_s=SONG_HOP_S, timing=timing)
+        learned_cpu_ms.append(1000 * (time.process_time() - cpu0))
+        top = [m.song_key for m in matches[:10]]
         ranks.append(top.index(qid) + 1 if qid in top else 0)
         ann_ms.append(timing["ann"])
         rerank_ms.append(timing["rerank"])
         ann_cpu_ms.append(timed.cpu_ms)
-    r = np.array(ranks)
+        keys, votes = scale_votes(Replay(timed.last_hits), q, args.k or KNN_K)
+        by_votes = [keys[i] for i in np.argsort(-votes.max(axis=1), kind="stable")] if keys else []
+        cand_ranks.append(by_votes.index(qid) + 1 if qid in by_votes else 0)
+        if refs is not None:
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            query_s = contour.duration_s
+            learned = [(row_of[m.song_key], m.score, m.offset_s, m.offset_s + query_s * m.ratio)
+                       for m in matches if m.song_key in row_of]
+            scanned = dtw_rows(contour, refs, False, config.classical_candidates) \
+                if len(refs) <= config.full_scan_songs else None
+            dtw = classical_stage(contour, refs, [r[0] for r in learned], False, config, scanned)
+            rows = weighted_union(dtw, learned, config.dtw_weight)[:10]
+            dtw_ms.append(1000 * (time.perf_counter() - t0))
+            dtw_cpu_ms.append(1000 * (time.process_time() - cpu0))
+            hybrid_ranks.append(next((i + 1 for i, r in enumerate(rows) if r[0] == row_of.get(qid)), 0))
+    c = np.array(cand_ranks)
     report = {
-        "songs": len(keys), "distractor_copies": n_distractors, "store": args.store,
-        "load_average_1min_at_end": round(os.getloadavg()[0], 1),
-        "vectors": store.n_vectors, "threads": threads, "queries": len(r),
-        "top1": round(float(np.mean(r == 1)), 3), "top10": round(float(np.mean(r > 0)), 3),
-        "mrr": round(float(np.mean(np.where(r > 0, 1.0 / np.maximum(r, 1), 0.0))), 3),
-        "ann_ms": {"p50": round(float(np.median(ann_ms)), 1), "p95": round(float(np.percentile(ann_ms, 95)), 1)},
-        "rerank_ms": {"p50": round(float(np.median(rerank_ms)), 1),
-                      "p95": round(float(np.percentile(rerank_ms, 95)), 1)},
-        "search_ms_p50": round(float(np.median(np.add(ann_ms, rerank_ms))), 1),
+        "songs": len(store), "distractor_copies": facts.get("distractor_copies", 0), "store": args.store,
+        "index_kind": getattr(store, "kind", None), "mmap_sequences": args.mmap,
+        "queries_file": str(queries_path), "queries": len(ranks), "query_offset": args.offset,
+        "vectors": store.n_vectors, "threads": threads,
+        "knn_k": args.k or KNN_K, "candidates": args.candidates,
+        "ef_search": getattr(getattr(index, "hnsw", None), "efSearch", None),
+        "nprobe": getattr(index, "nprobe", None),
+        "learned": hit_rates(ranks),
+        "true_song_in_candidates": {f"@{n}": round(float(np.mean((c > 0) & (c <= n))), 3)
+                                    for n in (50, 100, 200, 500, 1000)},
+        "true_song_voted": round(float(np.mean(c > 0)), 3),
+        "ann_ms": percentiles(ann_ms), "rerank_ms": percentiles(rerank_ms),
+        "learned_ms_p50": round(float(np.median(np.add(ann_ms, rerank_ms))), 1),
         # CPU time of this process (all its threads): what the search costs, whatever else runs
-        "knn_cpu_ms_p50": round(float(np.median(ann_cpu_ms)), 1),
-        "search_cpu_ms": {"p50": round(float(np.median(total_cpu_ms)), 1),
-                          "p95": round(float(np.percentile(total_cpu_ms, 95)), 1)},
-        "load_fingerprints_s": round(load_s, 1), "build_s": round(build_s, 1),
+        "knn_cpu_ms": percentiles(ann_cpu_ms), "learned_cpu_ms": percentiles(learned_cpu_ms),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "disk_bytes": disk, "disk_bytes_per_song": round(disk / len(keys)) if disk > 0 else None,
+        **facts,
     }
+    if refs is not None:
+        report.update(hybrid=hit_rates(hybrid_ranks), dtw_ms=percentiles(dtw_ms), dtw_cpu_ms=percentiles(dtw_cpu_ms),
+                      hybrid_ms_p50=round(float(np.median(np.add(np.add(ann_ms, rerank_ms), dtw_ms))), 1),
+                      hybrid_cpu_ms=percentiles(list(np.add(learned_cpu_ms, dtw_cpu_ms))),
+                      references_bytes=int(refs.midi.nbytes + refs.voiced.nbytes + refs.offsets.nbytes),
+                      dtw_full_scan=len(refs) <= config.full_scan_songs)
     if isinstance(store, FaissStore):
-        report.update(index_kind=store.kind, save_s=round(save_s, 1), index_bytes=index_bytes,
-                      sequence_bytes=seq_bytes, ram_bytes_per_song=round((index_bytes + seq_bytes) / len(keys)))
+        index_bytes = len(faiss.serialize_index(store._index)) if store._index is not None else 0
+        seq_bytes = sum(s.nbytes for s in store._seqs.values())
+        report.update(index_bytes=index_bytes, sequence_bytes=seq_bytes,
+                      ram_bytes_per_song=round((index_bytes + (0 if args.mmap else seq_bytes)) / len(store)),
+                      disk_bytes_per_song=round(facts["disk_bytes"] / len(store)) if "disk_bytes" in facts else None)
     print(json.dumps(report), flush=True)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -322,16 +469,31 @@ def main(argv=None) -> int:
                    help="fingerprint the chunks as Ray tasks instead (humdex.cluster; no ADDRESS: "
                         "a Ray instance on this machine)")
     a.add_argument("--seed", type=int, default=0)
-    m = sub.add_parser("measure", help="build one store of --songs songs and query it")
+    m = sub.add_parser("measure", help="build (or load) one store of --songs songs and query it")
     m.add_argument("--songs", type=int, required=True)
     m.add_argument("--store", default="faiss")
     m.add_argument("--noise", type=float, default=0.05, help="distractor copies: noise per dimension")
+    m.add_argument("--queries", default=None, help="queries file (default: WORK/queries.npz)")
+    m.add_argument("--split", default="test", help="the pool split the queries' melodies come from")
     m.add_argument("--limit", type=int, default=0, help="queries to run (0: all)")
+    m.add_argument("--offset", type=int, default=0, help="first query to run")
+    m.add_argument("--hybrid", action="store_true", help="also run the hybrid's DTW stages (auto)")
+    m.add_argument("--candidates", type=int, default=200, help="songs the rerank scores")
+    m.add_argument("--k", type=int, default=0, help="neighbours per query fingerprint (0: the product's)")
+    m.add_argument("--ef-search", type=int, default=0, help="HNSW efSearch (0: the product's)")
+    m.add_argument("--nprobe", type=int, default=0, help="IVF lists searched (0: the product's)")
+    m.add_argument("--mmap", action="store_true", help="load a saved store with memory-mapped sequences")
+    m.add_argument("--build-threads", type=int, default=1)
     m.add_argument("--out", default=None)
-    for q in (a, m):
-        q.add_argument("--work", default=str(WORK))
+    q = sub.add_parser("queries", help="write hummed queries of another pool split (e.g. validation)")
+    q.add_argument("--split", default="validation")
+    q.add_argument("--n", type=int, default=100)
+    q.add_argument("--seed", type=int, default=1)
+    q.add_argument("--out", required=True)
+    for sp in (a, m, q):
+        sp.add_argument("--work", default=str(WORK))
     args = p.parse_args(argv)
-    prepare(args) if args.command == "prepare" else measure(args)
+    {"prepare": prepare, "measure": measure, "queries": split_queries}[args.command](args)
     return 0
 
 
