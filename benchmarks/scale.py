@@ -23,6 +23,7 @@ stage; peak RSS is the measuring process's own.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -336,6 +337,17 @@ def song_references(work: Path, keys: list[str], seed: int = 0):
         [notes_to_contour(songs[k], REFERENCE_HOP_S).resample(REFERENCE_HOP_S).trimmed() for k in keys])
 
 
+def rss_now() -> dict[str, float]:
+    """This process's resident memory now, MB: anonymous (its own RAM) and file-backed (pages of
+    memory-mapped files, which the kernel can drop and re-read)."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("RssAnon:", "RssFile:", "VmHWM:")):
+            name, kb = line.split(":")
+            out[f"{name.lower()}_mb"] = round(int(kb.split()[0]) / 1024, 1)
+    return out
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": round(float(np.median(values)), 1), "p95": round(float(np.percentile(values, 95)), 1)}
 
@@ -344,6 +356,113 @@ def hit_rates(ranks: list[int]) -> dict[str, float]:
     r = np.array(ranks)
     return {"top1": round(float(np.mean(r == 1)), 3), "top10": round(float(np.mean(r > 0)), 3),
             "mrr": round(float(np.mean(np.where(r > 0, 1.0 / np.maximum(r, 1), 0.0))), 3)}
+
+
+def real_songs(work: Path, limit: int = 0) -> tuple[list[str], list[np.ndarray]]:
+    """(keys, float16 sequences) of the songs `prepare` fingerprinted, at most `limit` (0: all)."""
+    keys: list[str] = []
+    seqs: list[np.ndarray] = []
+    for path in sorted((work / "songs").glob("chunk-*.npz")):
+        with np.load(path) as z:
+            bounds = np.concatenate([[0], np.cumsum(z["lengths"])])
+            vectors = z["vectors"]
+            keys += [str(k) for k in z["keys"]]
+            seqs += [vectors[a:b] for a, b in itertools.pairwise(bounds)]
+        if limit and len(keys) >= limit:
+            break
+    return keys[: limit or None], seqs[: limit or None]
+
+
+def write_member(zf, name: str, array: np.ndarray) -> None:
+    with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+        np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
+
+
+def build_big(args: argparse.Namespace) -> None:
+    """A FaissStore file (vectors.npz, the product's format) of args.songs songs too many to
+    hold in RAM: the real fingerprinted songs, then DISTRACTORS (perturbed copies of them, as
+    load_songs makes) up to args.songs, streamed to disk song chunk by chunk while an IVF-PQ index
+    (PQ_M-byte codes, the product's `faiss:pq`, with args.nlist lists) takes their vectors. The
+    coarse quantizer is an HNSW graph over the list centroids (faiss "IVFn_HNSW32,PQm"): the
+    product's exact quantizer would compare every vector with every centroid (51M x 4096 dot
+    products, most of the build on two cores). Load it with FaissStore.load: the sequences
+    (13 GB at 1M songs) are then memory-mapped."""
+    import zipfile
+
+    import faiss
+
+    from humdex.learned.stores import PQ_M, PQ_MAX_LISTS, PQ_TRAIN_MAX
+
+    work = Path(args.work)
+    faiss.omp_set_num_threads(args.build_threads)
+    folder = work / "stores" / f"{args.songs}-bigpq"  # measure --store bigpq
+    folder.mkdir(parents=True, exist_ok=True)
+    t0, c0 = time.perf_counter(), time.process_time()
+    keys_r, seqs_r = real_songs(work, args.real)
+    n_real = len(keys_r)
+    source = np.arange(args.songs) % n_real  # song j is real song j, or a copy of song j % n_real
+    lengths = np.array([len(seqs_r[i]) for i in source], np.int64)
+    copy_no = np.arange(args.songs) // n_real
+    keys = [keys_r[i] if c == 0 else f"{keys_r[i]}~{c}" for i, c in zip(source, copy_no)]
+    n_vectors = int(lengths.sum())
+    # the product's number of lists (FaissStore._new_index): ~4 sqrt(N), at most PQ_MAX_LISTS
+    nlist = args.nlist or int(np.clip(min(4 * np.sqrt(n_vectors), n_vectors / 39), 16, PQ_MAX_LISTS))
+    index = faiss.index_factory(128, f"IVF{nlist}_HNSW32,PQ{PQ_M}", faiss.METRIC_INNER_PRODUCT)
+    ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
+    ivf.cp.niter = args.niter
+    # index_factory turns on polysemous training (not used by the product's IndexIVFPQ, nor by
+    # its searches): 50 s of CPU on 16k vectors here
+    ivf.do_polysemous_training = False
+    flat = np.concatenate(seqs_r)
+    rng = np.random.default_rng(0)
+    n_train = min(len(flat), max(PQ_TRAIN_MAX, 39 * nlist))
+    index.train(flat[np.sort(rng.permutation(len(flat))[:n_train])].astype(np.float32))
+    del flat
+    quantizer = faiss.downcast_index(ivf.quantizer)
+    quantizer.hnsw.efSearch = args.add_ef  # assigning the vectors to lists: the build's bulk
+    train_s = time.perf_counter() - t0
+    tmp = folder / "vectors.tmp.npz"
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        with zf.open("vectors.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_2_0(f, {"descr": "<f2", "fortran_order": False,
+                                                     "shape": (n_vectors, 128)})
+            for j0 in range(0, args.songs, args.chunk):
+                part = []
+                for j in range(j0, min(args.songs, j0 + args.chunk)):
+                    seq = seqs_r[source[j]]
+                    if copy_no[j]:
+                        x = seq.astype(np.float32) + args.noise * rng.standard_normal(seq.shape, dtype=np.float32)
+                        seq = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float16)
+                    part.append(seq)
+                block = np.concatenate(part)
+                f.write(block.tobytes())
+                index.add(block.astype(np.float32))
+                print(f"{min(args.songs, j0 + args.chunk)} songs, {index.ntotal} vectors, "
+                      f"{time.perf_counter() - t0:.0f} s", flush=True)
+        add_s = time.perf_counter() - t0 - train_s
+        quantizer.hnsw.efSearch = args.quantizer_ef  # for searches (saved with the index)
+        write_member(zf, "index", faiss.serialize_index(index))
+        del index
+        meta = {"dim": 128, "exact_limit": 16_384, "kind": "ivfpq", "n_vectors": n_vectors, "codec": "pq"}
+        write_member(zf, "keys", np.array(keys, dtype=str))
+        write_member(zf, "slots", np.array(keys, dtype=str))
+        write_member(zf, "lengths", lengths)
+        write_member(zf, "meta", np.array(json.dumps(meta)))
+        owner = np.repeat(np.arange(args.songs, dtype=np.int64), lengths)
+        write_member(zf, "owner", owner)
+        write_member(zf, "frame", np.arange(n_vectors, dtype=np.int64) - np.repeat(
+            np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths))
+    tmp.replace(folder / "vectors.npz")
+    facts = {"build_s": round(time.perf_counter() - t0, 1), "build_cpu_s": round(time.process_time() - c0, 1),
+             "train_s": round(train_s, 1), "add_s": round(add_s, 1), "build_threads": args.build_threads,
+             "real_songs": n_real, "distractor_copies": args.songs - n_real, "noise": args.noise,
+             "nlist": nlist, "niter": args.niter,
+             "quantizer": f"HNSW32 (efSearch {args.add_ef} adding, {args.quantizer_ef} searching)",
+             "disk_bytes": (folder / "vectors.npz").stat().st_size,
+             "peak_rss_mb_build": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+             "load_average_1min_at_build": round(os.getloadavg()[0], 1)}
+    (folder / "build.json").write_text(json.dumps(facts, indent=1))
+    print(json.dumps(facts))
 
 
 def split_queries(args: argparse.Namespace) -> None:
@@ -389,8 +508,15 @@ def measure(args: argparse.Namespace) -> None:
     queries_path = Path(args.queries) if args.queries else work / "queries.npz"
     ids, queries, hop_s = load_queries(queries_path)
     contours = query_contours(queries_path, split=args.split) if args.hybrid else [None] * len(ids)
+    present = set(store.keys())  # a validation melody may lie beyond a small catalog's songs
+    kept = [n for n, qid in enumerate(ids) if qid in present]
+    ids, queries, contours = [ids[n] for n in kept], [queries[n] for n in kept], [contours[n] for n in kept]
     limit = slice(args.offset, args.offset + args.limit if args.limit else None)
     ranks, hybrid_ranks, cand_ranks = [], [], []
+    # a song's rerank score does not depend on the other candidates, so one rerank of N
+    # candidates gives the top-10 for every smaller n: its list cut to the n best-voted songs
+    n_cuts = [n for n in (100, 200, 300, 500, 1000, 2000) if n < args.candidates] + [args.candidates]
+    cut_ranks: dict[int, list[int]] = {n: [] for n in n_cuts}
     ann_ms, rerank_ms, dtw_ms, ann_cpu_ms, learned_cpu_ms, dtw_cpu_ms = [], [], [], [], [], []
     for qid, q, contour in zip(ids[limit], queries[limit], contours[limit]):
         timing: dict[str, float] = {}
@@ -407,6 +533,10 @@ def measure(args: argparse.Namespace) -> None:
         keys, votes = scale_votes(Replay(timed.last_hits), q, args.k or KNN_K)
         by_votes = [keys[i] for i in np.argsort(-votes.max(axis=1), kind="stable")] if keys else []
         cand_ranks.append(by_votes.index(qid) + 1 if qid in by_votes else 0)
+        for n in n_cuts:
+            allowed = set(by_votes[:n])
+            cut = [m.song_key for m in matches if m.song_key in allowed][:10]
+            cut_ranks[n].append(cut.index(qid) + 1 if qid in cut else 0)
         if refs is not None:
             cpu0, t0 = time.process_time(), time.perf_counter()
             query_s = contour.duration_s
@@ -432,13 +562,14 @@ def measure(args: argparse.Namespace) -> None:
         "true_song_in_candidates": {f"@{n}": round(float(np.mean((c > 0) & (c <= n))), 3)
                                     for n in (50, 100, 200, 500, 1000)},
         "true_song_voted": round(float(np.mean(c > 0)), 3),
+        "learned_by_candidates": {str(n): hit_rates(r) for n, r in cut_ranks.items()},
         "ann_ms": percentiles(ann_ms), "rerank_ms": percentiles(rerank_ms),
         "learned_ms_p50": round(float(np.median(np.add(ann_ms, rerank_ms))), 1),
         # CPU time of this process (all its threads): what the search costs, whatever else runs
         "knn_cpu_ms": percentiles(ann_cpu_ms), "learned_cpu_ms": percentiles(learned_cpu_ms),
         "load_average_1min_at_end": round(os.getloadavg()[0], 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        **facts,
+        **rss_now(), **facts,
     }
     if refs is not None:
         report.update(hybrid=hit_rates(hybrid_ranks), dtw_ms=percentiles(dtw_ms), dtw_cpu_ms=percentiles(dtw_cpu_ms),
@@ -485,15 +616,25 @@ def main(argv=None) -> int:
     m.add_argument("--mmap", action="store_true", help="load a saved store with memory-mapped sequences")
     m.add_argument("--build-threads", type=int, default=1)
     m.add_argument("--out", default=None)
+    g = sub.add_parser("big", help="stream a store of --songs songs (real + perturbed copies) to disk")
+    g.add_argument("--songs", type=int, default=1_000_000)
+    g.add_argument("--real", type=int, default=0, help="real songs to use (0: all fingerprinted)")
+    g.add_argument("--noise", type=float, default=0.05)
+    g.add_argument("--nlist", type=int, default=0, help="IVF lists (0: the product's rule)")
+    g.add_argument("--add-ef", type=int, default=16, help="quantizer efSearch while adding")
+    g.add_argument("--niter", type=int, default=10, help="k-means iterations of the list centroids")
+    g.add_argument("--quantizer-ef", type=int, default=64)
+    g.add_argument("--chunk", type=int, default=20000, help="songs per streamed block")
+    g.add_argument("--build-threads", type=int, default=1)
     q = sub.add_parser("queries", help="write hummed queries of another pool split (e.g. validation)")
     q.add_argument("--split", default="validation")
     q.add_argument("--n", type=int, default=100)
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--out", required=True)
-    for sp in (a, m, q):
+    for sp in (a, m, q, g):
         sp.add_argument("--work", default=str(WORK))
     args = p.parse_args(argv)
-    {"prepare": prepare, "measure": measure, "queries": split_queries}[args.command](args)
+    {"prepare": prepare, "measure": measure, "queries": split_queries, "big": build_big}[args.command](args)
     return 0
 
 
