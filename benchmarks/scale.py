@@ -517,6 +517,9 @@ def measure(args: argparse.Namespace) -> None:
     # candidates gives the top-10 for every smaller n: its list cut to the n best-voted songs
     n_cuts = [n for n in (100, 200, 300, 500, 1000, 2000) if n < args.candidates] + [args.candidates]
     cut_ranks: dict[int, list[int]] = {n: [] for n in n_cuts}
+    dumped: list[dict] = []
+    pools = [int(x) for x in args.dtw_pools.split(",") if x] if args.hybrid else []
+    pool_ranks: dict[int, list[int]] = {n: [] for n in pools}
     ann_ms, rerank_ms, dtw_ms, ann_cpu_ms, learned_cpu_ms, dtw_cpu_ms = [], [], [], [], [], []
     for qid, q, contour in zip(ids[limit], queries[limit], contours[limit]):
         timing: dict[str, float] = {}
@@ -533,6 +536,12 @@ def measure(args: argparse.Namespace) -> None:
         keys, votes = scale_votes(Replay(timed.last_hits), q, args.k or KNN_K)
         by_votes = [keys[i] for i in np.argsort(-votes.max(axis=1), kind="stable")] if keys else []
         cand_ranks.append(by_votes.index(qid) + 1 if qid in by_votes else 0)
+        if args.dump:
+            score_of = {m.song_key: m.score for m in matches}
+            vote_of = dict(zip(keys, votes.max(axis=1))) if keys else {}
+            cands = by_votes[: args.candidates]
+            dumped.append({"id": qid, "keys": cands, "votes": [float(vote_of[k]) for k in cands],
+                           "scores": [float(score_of.get(k, -1.0)) for k in cands]})
         for n in n_cuts:
             allowed = set(by_votes[:n])
             cut = [m.song_key for m in matches if m.song_key in allowed][:10]
@@ -544,11 +553,22 @@ def measure(args: argparse.Namespace) -> None:
                        for m in matches if m.song_key in row_of]
             scanned = dtw_rows(contour, refs, False, config.classical_candidates) \
                 if len(refs) <= config.full_scan_songs else None
-            dtw = classical_stage(contour, refs, [r[0] for r in learned], False, config, scanned)
+            pool = [row_of[k] for k in by_votes[: config.dtw_pool] if k in row_of]  # as hybrid_search
+            dtw = classical_stage(contour, refs, [r[0] for r in learned], False, config, scanned, pool)
             rows = weighted_union(dtw, learned, config.dtw_weight)[:10]
             dtw_ms.append(1000 * (time.perf_counter() - t0))
             dtw_cpu_ms.append(1000 * (time.process_time() - cpu0))
             hybrid_ranks.append(next((i + 1 for i, r in enumerate(rows) if r[0] == row_of.get(qid)), 0))
+            # the classical FFT stage picking from the n best-voted songs instead of the reranked ones
+            reranked = set(by_votes[:config.n_candidates])
+            learned_n = [r for r, m in zip(learned, [m for m in matches if m.song_key in row_of])
+                         if m.song_key in reranked]
+            for n in pools:
+                among = np.unique([row_of[k] for k in by_votes[:n]] + [r[0] for r in learned_n])
+                also = np.array([r[0] for r in learned_n[: config.dtw_candidates]], np.int64)
+                dtw = dtw_rows(contour, refs, False, config.classical_candidates, among=among, also=also)
+                rows = weighted_union(dtw, learned_n, config.dtw_weight)[:10]
+                pool_ranks[n].append(next((i + 1 for i, r in enumerate(rows) if r[0] == row_of.get(qid)), 0))
     c = np.array(cand_ranks)
     report = {
         "songs": len(store), "distractor_copies": facts.get("distractor_copies", 0), "store": args.store,
@@ -572,11 +592,12 @@ def measure(args: argparse.Namespace) -> None:
         **rss_now(), **facts,
     }
     if refs is not None:
-        report.update(hybrid=hit_rates(hybrid_ranks), dtw_ms=percentiles(dtw_ms), dtw_cpu_ms=percentiles(dtw_cpu_ms),
+        report.update(hybrid=hit_rates(hybrid_ranks),
+                      hybrid_by_dtw_pool={str(n): hit_rates(r) for n, r in pool_ranks.items()}, dtw_ms=percentiles(dtw_ms), dtw_cpu_ms=percentiles(dtw_cpu_ms),
                       hybrid_ms_p50=round(float(np.median(np.add(np.add(ann_ms, rerank_ms), dtw_ms))), 1),
                       hybrid_cpu_ms=percentiles(list(np.add(learned_cpu_ms, dtw_cpu_ms))),
                       references_bytes=int(refs.midi.nbytes + refs.voiced.nbytes + refs.offsets.nbytes),
-                      dtw_full_scan=len(refs) <= config.full_scan_songs)
+                      dtw_full_scan=len(refs) <= config.full_scan_songs, dtw_pool=config.dtw_pool)
     if isinstance(store, FaissStore):
         index_bytes = len(faiss.serialize_index(store._index)) if store._index is not None else 0
         seq_bytes = sum(s.nbytes for s in store._seqs.values())
@@ -584,6 +605,8 @@ def measure(args: argparse.Namespace) -> None:
                       ram_bytes_per_song=round((index_bytes + (0 if args.mmap else seq_bytes)) / len(store)),
                       disk_bytes_per_song=round(facts["disk_bytes"] / len(store)) if "disk_bytes" in facts else None)
     print(json.dumps(report), flush=True)
+    if args.dump:
+        Path(args.dump).write_text(json.dumps(dumped))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=1))
@@ -616,6 +639,9 @@ def main(argv=None) -> int:
     m.add_argument("--mmap", action="store_true", help="load a saved store with memory-mapped sequences")
     m.add_argument("--build-threads", type=int, default=1)
     m.add_argument("--out", default=None)
+    m.add_argument("--dtw-pools", default="", help="hybrid: also let the classical stage pick from "
+                   "the N best-voted songs, for each N of this comma list")
+    m.add_argument("--dump", default=None, help="JSON file: each query's candidates, votes, rerank scores")
     g = sub.add_parser("big", help="stream a store of --songs songs (real + perturbed copies) to disk")
     g.add_argument("--songs", type=int, default=1_000_000)
     g.add_argument("--real", type=int, default=0, help="real songs to use (0: all fingerprinted)")
