@@ -325,16 +325,18 @@ def built_store(args: argparse.Namespace, work: Path):
 
 def song_references(work: Path, keys: list[str], seed: int = 0):
     """The classical matcher's ReferenceSet of the catalog's songs (row i = keys[i]), from the
-    same melodies `prepare` fingerprinted (song_notes), as a catalog stores a MIDI song's."""
+    same melodies `prepare` fingerprinted (song_notes), as a catalog stores a MIDI song's. A
+    distractor copy "id~n" has its source's melody (a cover with the same tune)."""
     from humdex.catalog.ingest import REFERENCE_HOP_S
     from humdex.classical.references import ReferenceSet
     from humdex.frontend.melody import notes_to_contour
 
     with np.load(work / "queries.npz") as z:
         query_ids = [str(i) for i in z["ids"]]
-    songs = dict(song_notes(len(keys), query_ids, seed))
-    return ReferenceSet.from_contours(
-        [notes_to_contour(songs[k], REFERENCE_HOP_S).resample(REFERENCE_HOP_S).trimmed() for k in keys])
+    real = [k for k in keys if "~" not in k]
+    songs = dict(song_notes(len(real), query_ids, seed))
+    contours = {k: notes_to_contour(songs[k], REFERENCE_HOP_S).resample(REFERENCE_HOP_S).trimmed() for k in real}
+    return ReferenceSet.from_contours([contours[k.split("~")[0]] for k in keys])
 
 
 def rss_now() -> dict[str, float]:
@@ -490,6 +492,9 @@ def measure(args: argparse.Namespace) -> None:
 
     work = Path(args.work)
     store, facts = built_store(args, work)
+    if args.build_only:
+        print(json.dumps(facts))
+        return
     threads = int(os.environ.get("HUMDEX_THREADS", "1"))
     faiss.omp_set_num_threads(threads)
     index = getattr(store, "_index", None)
@@ -518,6 +523,7 @@ def measure(args: argparse.Namespace) -> None:
     n_cuts = [n for n in (100, 200, 300, 500, 1000, 2000) if n < args.candidates] + [args.candidates]
     cut_ranks: dict[int, list[int]] = {n: [] for n in n_cuts}
     dumped: list[dict] = []
+    fused_ranks: list[int] = []
     pools = [int(x) for x in args.dtw_pools.split(",") if x] if args.hybrid else []
     pool_ranks: dict[int, list[int]] = {n: [] for n in pools}
     ann_ms, rerank_ms, dtw_ms, ann_cpu_ms, learned_cpu_ms, dtw_cpu_ms = [], [], [], [], [], []
@@ -536,9 +542,14 @@ def measure(args: argparse.Namespace) -> None:
         keys, votes = scale_votes(Replay(timed.last_hits), q, args.k or KNN_K)
         by_votes = [keys[i] for i in np.argsort(-votes.max(axis=1), kind="stable")] if keys else []
         cand_ranks.append(by_votes.index(qid) + 1 if qid in by_votes else 0)
+        score_of = {m.song_key: m.score for m in matches}
+        vote_of = dict(zip(keys, votes.max(axis=1))) if keys else {}
+        # rerank score + w * votes / the best song's votes (benchmarks/scale_fusion.py; w = 0.3
+        # chosen on pool-validation hums at 9,500 songs): not the product's ranking
+        top_votes = max(vote_of.values(), default=1.0) or 1.0
+        fused = sorted(score_of, key=lambda k: -(score_of[k] + args.vote_weight * vote_of.get(k, 0) / top_votes))
+        fused_ranks.append(fused[:10].index(qid) + 1 if qid in fused[:10] else 0)
         if args.dump:
-            score_of = {m.song_key: m.score for m in matches}
-            vote_of = dict(zip(keys, votes.max(axis=1))) if keys else {}
             cands = by_votes[: args.candidates]
             dumped.append({"id": qid, "keys": cands, "votes": [float(vote_of[k]) for k in cands],
                            "scores": [float(score_of.get(k, -1.0)) for k in cands]})
@@ -583,6 +594,7 @@ def measure(args: argparse.Namespace) -> None:
                                     for n in (50, 100, 200, 500, 1000)},
         "true_song_voted": round(float(np.mean(c > 0)), 3),
         "learned_by_candidates": {str(n): hit_rates(r) for n, r in cut_ranks.items()},
+        "learned_vote_fused": {"w": args.vote_weight, **hit_rates(fused_ranks)},
         "ann_ms": percentiles(ann_ms), "rerank_ms": percentiles(rerank_ms),
         "learned_ms_p50": round(float(np.median(np.add(ann_ms, rerank_ms))), 1),
         # CPU time of this process (all its threads): what the search costs, whatever else runs
@@ -638,6 +650,8 @@ def main(argv=None) -> int:
     m.add_argument("--nprobe", type=int, default=0, help="IVF lists searched (0: the product's)")
     m.add_argument("--mmap", action="store_true", help="load a saved store with memory-mapped sequences")
     m.add_argument("--build-threads", type=int, default=1)
+    m.add_argument("--vote-weight", type=float, default=0.3, help="learned_vote_fused: votes' weight")
+    m.add_argument("--build-only", action="store_true", help="build and save the store, no queries")
     m.add_argument("--out", default=None)
     m.add_argument("--dtw-pools", default="", help="hybrid: also let the classical stage pick from "
                    "the N best-voted songs, for each N of this comma list")
