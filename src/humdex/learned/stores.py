@@ -115,6 +115,8 @@ class FaissStore:
         self._frame: np.ndarray = np.zeros(0, np.int64)  # index id -> window number in its song
         self._order: list[str] = []  # slots: song keys in the order their vectors were indexed
         self._slot: dict[str, int] = {}  # live song key -> slot
+        self._removals = 0  # remove() calls that marked vectors dead (keys the caches below)
+        self._cached: dict[str, tuple[Any, tuple, Any]] = {}  # per-search values, O(vectors) to make
 
     def __len__(self) -> int:
         return len(self._seqs)
@@ -146,7 +148,16 @@ class FaissStore:
     @property
     def dead_share(self) -> float:
         """Fraction of the index's vectors that belong to removed songs."""
-        return float(np.mean(self._owner < 0)) if len(self._owner) else 0.0
+        return self._memo("dead", self._owner, (len(self._owner), self._removals),
+                          lambda: float(np.mean(self._owner < 0)) if len(self._owner) else 0.0)
+
+    def _memo(self, name: str, source: Any, state: tuple, make) -> Any:
+        """make(), remembered while it reads the same `source` object in the same `state`: at
+        1M songs the dead share and the key array cost ~0.1 s a search to recompute."""
+        hit = self._cached.get(name)
+        if hit is None or hit[0] is not source or hit[1] != state:
+            hit = self._cached[name] = (source, state, make())
+        return hit[2]
 
     def keys(self) -> list[str]:
         return list(self._seqs)
@@ -183,6 +194,7 @@ class FaissStore:
             slot = self._slot.pop(key, None)
             if self._index is not None and slot is not None:
                 self._owner[self._owner == slot] = -1
+                self._removals += 1
         if self._index is not None and (self.dead_share > MAX_DEAD_SHARE or self._index_kind != self.kind):
             self._index = None
         return n
@@ -256,7 +268,8 @@ class FaissStore:
         if k_fetch > k:  # removed songs' vectors fetched too: keep the k best live ones
             keep = np.argsort(~valid, axis=1, kind="stable")[:, :k]
             scores, safe, owner, valid = (np.take_along_axis(a, keep, 1) for a in (scores, safe, owner, valid))
-        keys = np.array(self._order + [""], dtype=object)
+        keys = self._memo("keys", self._order, (len(self._order),),
+                          lambda: np.array(self._order + [""], dtype=object))
         return Hits(scores=np.where(valid, scores, -np.inf).astype(np.float32),
                     song_keys=keys[np.where(valid, owner, len(self._order))],
                     frames=np.where(valid, self._frame[safe] if len(self._frame) else 0, -1))
