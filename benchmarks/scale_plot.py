@@ -19,11 +19,39 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 
+def table_row(r: dict) -> str:
+    """One markdown row of a `scale.py measure` report."""
+    def pp(d: dict | None) -> str:
+        return f"{d['p50']:.0f} / {d['p95']:.0f}" if d else "-"
+
+    h = r.get("hybrid")
+    real = r["songs"] - r.get("distractor_copies", 0)
+    ram = r.get("ram_bytes_per_song")
+    return " | ".join([
+        f"| {r['songs']:,} ({real:,} real)", r["store"] + (" (mmap)" if r.get("mmap_sequences") else ""),
+        f"{r['learned']['top1']:.2f} / {r['learned']['top10']:.2f}",
+        f"{h['top1']:.2f} / {h['top10']:.2f}" if h else "-",
+        f"{r['true_song_in_candidates']['@200']:.2f}",
+        pp(r["ann_ms"]), pp(r["rerank_ms"]), pp(r.get("dtw_ms")),
+        f"{r['learned_cpu_ms']['p50']:.0f} / " + (f"{r['hybrid_cpu_ms']['p50']:.0f}" if h else "-"),
+        f"{ram:,}" if ram else "-", f"{r.get('disk_bytes_per_song') or 0:,}",
+        f"{r.get('build_s', '-')}", f"{r['peak_rss_mb']:.0f} / {r.get('rssanon_mb', 0):.0f}",
+        f"{r['load_average_1min_at_end']} |"])
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--series", action="append", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--table", action="store_true", help="also print a markdown row per report")
     args = p.parse_args(argv)
+    if args.table:
+        seen = set()
+        for spec in args.series:
+            for f in spec.partition("=")[2].split(","):
+                if f not in seen:
+                    seen.add(f)
+                    print(table_row(json.loads(Path(f).read_text())))
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
     for spec in args.series:
         label, _, files = spec.partition("=")
