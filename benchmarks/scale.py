@@ -467,6 +467,89 @@ def build_big(args: argparse.Namespace) -> None:
     print(json.dumps(facts))
 
 
+def replicate_big(args: argparse.Namespace) -> None:
+    """A store of args.songs songs made by REPLICATING a `big` store of fewer (args.source):
+    copy c of its song "key" is "key#c", its float16 sequence repeated byte for byte in the new
+    file, and its index entries (list, 32-byte PQ code) repeated with args.flip of the 32 code
+    bytes of each entry set at random, so that copies are not exact ties in the k-NN stage. No
+    vector is assigned or encoded again: this measures what a catalog of that size costs to hold
+    and to search (RAM, disk, k-NN and rerank time), not its hit rates (the rerank sees exact
+    copies). Written because `big` itself, under nice 19 on the shared machine, added 20,000
+    songs in 5 minutes at 1M (4 CPU-seconds a minute)."""
+    import zipfile
+
+    import faiss
+
+    from humdex.learned.stores import PQ_M, _mapped_member
+
+    work = Path(args.work)
+    src = work / "stores" / f"{args.source}-bigpq" / "vectors.npz"
+    folder = work / "stores" / f"{args.songs}-bigpq"
+    folder.mkdir(parents=True, exist_ok=True)
+    t0, c0 = time.perf_counter(), time.process_time()
+    with np.load(src) as z:
+        keys0, lengths0 = [str(k) for k in z["keys"]], z["lengths"].astype(np.int64)
+    n0, v0 = len(keys0), int(lengths0.sum())
+    index = faiss.deserialize_index(_mapped_member(src, "index"))
+    ivf = faiss.extract_index_ivf(index)
+    invlists = ivf.invlists
+    n_copies = -(-args.songs // n0)  # the source itself is copy 0
+    n_songs_last = args.songs - (n_copies - 1) * n0
+    v_last = int(lengths0[:n_songs_last].sum())
+    rng = np.random.default_rng(0)
+    for lst in range(ivf.nlist):
+        n = invlists.list_size(lst)
+        if n == 0:
+            continue
+        ids = faiss.rev_swig_ptr(invlists.get_ids(lst), n).copy()
+        codes = faiss.rev_swig_ptr(invlists.get_codes(lst), n * PQ_M).copy().reshape(n, PQ_M)
+        for c in range(1, n_copies):
+            keep = ids < (v0 if c < n_copies - 1 else v_last)
+            new_codes = codes[keep].copy()
+            rows = np.repeat(np.arange(len(new_codes)), args.flip)
+            cols = rng.integers(0, PQ_M, len(rows))
+            new_codes[rows, cols] = rng.integers(0, 256, len(rows), dtype=np.uint8)
+            new_ids = ids[keep] + c * v0
+            invlists.add_entries(lst, len(new_ids), faiss.swig_ptr(new_ids), faiss.swig_ptr(new_codes))
+    n_vectors = (n_copies - 1) * v0 + v_last
+    index.ntotal = ivf.ntotal = n_vectors
+    index_s = time.perf_counter() - t0
+    seq0 = _mapped_member(src, "vectors", check=False)
+    lengths = np.concatenate([lengths0] * (n_copies - 1) + [lengths0[:n_songs_last]])
+    keys = [f"{k}#{c}" if c else k for c in range(n_copies) for k in keys0][: args.songs]
+    tmp = folder / "vectors.tmp.npz"
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        with zf.open("vectors.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_2_0(f, {"descr": "<f2", "fortran_order": False,
+                                                     "shape": (n_vectors, 128)})
+            for c in range(n_copies):
+                end = v0 if c < n_copies - 1 else v_last
+                for a in range(0, end, 1 << 20):
+                    f.write(np.ascontiguousarray(seq0[a:min(end, a + (1 << 20))]).tobytes())
+        write_member(zf, "index", faiss.serialize_index(index))
+        del index
+        meta = {"dim": 128, "exact_limit": 16_384, "kind": "ivfpq", "n_vectors": n_vectors, "codec": "pq"}
+        write_member(zf, "keys", np.array(keys, dtype=str))
+        write_member(zf, "slots", np.array(keys, dtype=str))
+        write_member(zf, "lengths", lengths)
+        write_member(zf, "meta", np.array(json.dumps(meta)))
+        write_member(zf, "owner", np.repeat(np.arange(args.songs, dtype=np.int64), lengths))
+        write_member(zf, "frame", np.arange(n_vectors, dtype=np.int64) - np.repeat(
+            np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths))
+    tmp.replace(folder / "vectors.npz")
+    source_facts = json.loads((src.parent / "build.json").read_text())
+    facts = {"replicated_from": args.source, "replicate_s": round(time.perf_counter() - t0, 1),
+             "replicate_cpu_s": round(time.process_time() - c0, 1), "index_copy_s": round(index_s, 1),
+             "code_bytes_flipped": args.flip, "real_songs": source_facts["real_songs"],
+             "distractor_copies": args.songs - source_facts["real_songs"],
+             "exact_sequence_copies": args.songs - n0, "nlist": ivf.nlist,
+             "disk_bytes": (folder / "vectors.npz").stat().st_size,
+             "peak_rss_mb_build": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+             "load_average_1min_at_build": round(os.getloadavg()[0], 1)}
+    (folder / "build.json").write_text(json.dumps(facts, indent=1))
+    print(json.dumps(facts))
+
+
 def split_queries(args: argparse.Namespace) -> None:
     """Hums of args.n melodies of args.split (e.g. pool validation: for tuning, never the test
     melodies or MIREX's), written as `prepare` writes the test queries."""
@@ -666,15 +749,19 @@ def main(argv=None) -> int:
     g.add_argument("--quantizer-ef", type=int, default=64)
     g.add_argument("--chunk", type=int, default=20000, help="songs per streamed block")
     g.add_argument("--build-threads", type=int, default=1)
+    r = sub.add_parser("replicate", help="a larger store made by replicating a `big` one (cost only)")
+    r.add_argument("--songs", type=int, default=1_000_000)
+    r.add_argument("--source", type=int, default=90_000)
+    r.add_argument("--flip", type=int, default=4, help="code bytes set at random per copied entry")
     q = sub.add_parser("queries", help="write hummed queries of another pool split (e.g. validation)")
     q.add_argument("--split", default="validation")
     q.add_argument("--n", type=int, default=100)
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--out", required=True)
-    for sp in (a, m, q, g):
+    for sp in (a, m, q, g, r):
         sp.add_argument("--work", default=str(WORK))
     args = p.parse_args(argv)
-    {"prepare": prepare, "measure": measure, "queries": split_queries, "big": build_big}[args.command](args)
+    {"prepare": prepare, "measure": measure, "queries": split_queries, "big": build_big, "replicate": replicate_big}[args.command](args)
     return 0
 
 
