@@ -333,10 +333,19 @@ def song_references(work: Path, keys: list[str], seed: int = 0):
 
     with np.load(work / "queries.npz") as z:
         query_ids = [str(i) for i in z["ids"]]
-    real = [k for k in keys if "~" not in k]
+    base = [k.split("#")[0].split("~")[0] for k in keys]  # "id~n" copies, "id~n#c" replicas
+    real = list(dict.fromkeys(base))
     songs = dict(song_notes(len(real), query_ids, seed))
-    contours = {k: notes_to_contour(songs[k], REFERENCE_HOP_S).resample(REFERENCE_HOP_S).trimmed() for k in real}
-    return ReferenceSet.from_contours([contours[k.split("~")[0]] for k in keys])
+    refs = ReferenceSet.from_contours(
+        [notes_to_contour(songs[k], REFERENCE_HOP_S).resample(REFERENCE_HOP_S).trimmed() for k in real])
+    row = {k: i for i, k in enumerate(real)}
+    rows = np.array([row[k] for k in base], np.int64)
+    parts = [refs.select(rows[a:a + 100_000]) for a in range(0, len(rows), 100_000)]  # bounded temporaries
+    if len(parts) == 1:
+        return parts[0]
+    lengths = np.concatenate([np.diff(p.offsets) for p in parts])
+    return ReferenceSet(np.concatenate([p.midi for p in parts]), np.concatenate([p.voiced for p in parts]),
+                        np.concatenate([[0], np.cumsum(lengths)]), refs.hop_s)
 
 
 def rss_now() -> dict[str, float]:
