@@ -3,7 +3,8 @@
     python benchmarks/scale_plot.py --out benchmarks/plots/scale.png \
         --series "learned, HNSW=out/scale/r2000-faiss.json,out/scale/r9500-faiss.json" ...
 
-Each --series is "label=file,file,..." ("label:hybrid=..." plots the report's hybrid hit rates);
+Each --series is "label=file,file,..." ("label:hybrid=..." plots the report's hybrid hit rates,
+"label!cpu=..." only its CPU: a replicated catalog's hit rates mean nothing);
 the left panel is top-10 against catalog size, the right one query CPU p50 (ms).
 """
 
@@ -55,14 +56,17 @@ def main(argv=None) -> int:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
     for spec in args.series:
         label, _, files = spec.partition("=")
+        cpu_only = label.endswith("!cpu")  # hit rates not meaningful (replicated catalogs)
+        label = label.removesuffix("!cpu")
         method = "hybrid" if label.endswith(":hybrid") else "learned"
         label = label.removesuffix(":hybrid")
         reports = sorted((json.loads(Path(f).read_text()) for f in files.split(",")), key=lambda r: r["songs"])
         sizes = [r["songs"] for r in reports]
-        ax1.plot(sizes, [r[method]["top10"] for r in reports], "o-", label=label)
+        if not cpu_only:
+            ax1.plot(sizes, [r[method]["top10"] for r in reports], "o-", label=label)
         cpu = [r["learned_cpu_ms"]["p50"] + (r["dtw_cpu_ms"]["p50"] if method == "hybrid" else 0)
                for r in reports]
-        ax2.plot(sizes, cpu, "o-", label=label)
+        ax2.plot(sizes, cpu, "s--" if cpu_only else "o-", label=label)
     for ax, title in ((ax1, "top-10 (same 100 hums)"), (ax2, "query CPU ms p50 (1 thread)")):
         ax.set_xscale("log")
         ax.set_xlabel("catalog songs")
@@ -70,6 +74,7 @@ def main(argv=None) -> int:
         ax.grid(alpha=0.3)
     ax2.set_yscale("log")
     ax1.legend(fontsize=7)
+    ax2.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(args.out, dpi=80)
     return 0
