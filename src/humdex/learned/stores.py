@@ -336,7 +336,8 @@ class FaissStore:
                 return store
             if index.ntotal == len(saved["owner"]):
                 store._order = [str(k) for k in saved["slots"]]
-                store._owner, store._frame = saved["owner"].astype(np.int64), saved["frame"].astype(np.int64)
+                store._owner = saved["owner"].astype(np.int64, copy=False)
+                store._frame = saved["frame"].astype(np.int64, copy=False)
                 store._slot = {k: int(i) for i, k in enumerate(store._order) if k in store._seqs}
                 store._set_index(index, meta["kind"])
         return store
