@@ -266,7 +266,7 @@ def test_compressed_codecs_find_each_vector_and_round_trip(tmp_path: Path, codec
     assert loaded.search(seqs[1][:3], 1).song_keys[:, 0].tolist() == ["s80"] * 3
 
 
-@pytest.mark.parametrize("codec", ["flat", "pq"])
+@pytest.mark.parametrize("codec", ["flat", "f16"])
 def test_memory_mapped_sequences_answer_as_sequences_in_ram(tmp_path: Path, codec: str,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A saved store loaded with its sequences memory-mapped (as a large one is by default) reads
