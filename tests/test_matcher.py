@@ -227,3 +227,80 @@ def test_a_stray_squeak_three_octaves_up_does_not_hide_the_song(songs, refs):
     midi[300:312] = np.nan  # a breath ...
     midi[304:309] = np.nanmedian(midi) + 38.0  # ... in which the tracker hears a squeak
     assert match(Contour(midi, HOP_S), refs)[0].index == 4
+
+
+# ---- the C kernel against numba's ---------------------------------------------------------------
+
+
+def _random_batch(rng: np.random.Generator, trial: int) -> tuple:
+    n = int(rng.integers(1, 160))
+    q = rng.normal(0, 5, n).astype(np.float32)
+    w = (rng.random(n) > 0.2).astype(np.float32) if trial % 3 else rng.random(n).astype(np.float32)
+    lengths = rng.integers(0, 300, int(rng.integers(1, 6)))
+    refs = np.round(rng.normal(0, 6, int(lengths.sum())) * 2).astype(np.float32) / 2  # some exact ties
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    keys = np.round(rng.normal(0, 3, (len(lengths), int(rng.integers(1, 4)))) * 2) / 2
+    start_max = rng.integers(1, 100, len(lengths)).astype(np.int64)
+    if trial % 2:
+        start_max[:] = 1 << 40
+    return (q, w, refs, offsets, keys, start_max, float(rng.choice([0.0, 1.0, rng.random() * 2])),
+            float(rng.choice([4.0, rng.random() * 6 + 0.5])), int(rng.integers(0, 3)))
+
+
+def test_the_c_kernel_equals_numba_to_the_bit():
+    """humdex.classical.dtw runs the C kernel (a C compiler is a test dependency: the Makefile's
+    system-deps) and gives numba's costs, paths, residuals and keys exactly, batch and single."""
+    from humdex.classical import dtw, dtw_numba
+
+    assert dtw.backend() == "native", "no C kernel: is a C compiler (cc) installed?"
+    rng = np.random.default_rng(0)
+    for trial in range(150):
+        args = _random_batch(rng, trial)
+        want = dtw_numba.batch_subsequence_dtw(*args)
+        got = dtw.batch_subsequence_dtw(*args)
+        for a, b in zip(want, got):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+        q, w, refs, offsets, keys, start_max, octave, cap, _ = args
+        for k in range(len(offsets) - 1):
+            seg = refs[offsets[k]:offsets[k + 1]]
+            c, s, e, r = dtw_numba.subsequence_dtw(q, w, seg, keys[k, 0], start_max[k], octave, cap)
+            assert dtw.subsequence_dtw(q, w, seg, keys[k, 0], start_max[k], octave, cap) \
+                == (float(c), int(s), int(e), float(r))
+
+
+def test_the_c_kernel_raises_as_numba_on_a_query_without_weight():
+    from humdex.classical import dtw, dtw_numba
+
+    args = (np.ones(4, np.float32), np.zeros(4, np.float32), np.ones(8, np.float32),
+            np.array([0, 8], np.int64), np.zeros((1, 1)), np.array([8], np.int64), 1.0, 4.0, 1)
+    for kernel in (dtw_numba.batch_subsequence_dtw, dtw.batch_subsequence_dtw):
+        with pytest.raises(ZeroDivisionError):
+            kernel(*args)
+
+
+def test_the_c_kernel_is_built_again_when_its_file_is_bad_and_numba_runs_without_a_compiler(
+        tmp_path, monkeypatch, songs, refs):
+    """A damaged cached library is compiled again; with no C compiler the numba kernel runs, and
+    the matcher ranks alike either way."""
+    from humdex.classical import dtw, native
+
+    query = Contour(_excerpt(songs[5], 4.0, 12.0) + 1.0, HOP_S)
+    before = match(query, refs, top=5)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = native.library_path()
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x7fELF truncated")
+    for cached in (native._library, dtw._native):
+        cached.cache_clear()
+    try:
+        assert dtw.backend() == "native" and path.stat().st_size > 1000
+        assert match(query, refs, top=5) == before
+        path.unlink()
+        for cached in (native._library, dtw._native):
+            cached.cache_clear()
+        monkeypatch.setattr(native, "compiler", lambda: None)
+        assert dtw.backend() == "numba" and not path.exists()
+        assert match(query, refs, top=5) == before
+    finally:
+        for cached in (native._library, dtw._native):
+            cached.cache_clear()

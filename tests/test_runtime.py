@@ -146,8 +146,8 @@ def test_without_an_export_the_query_runs_through_torch(tmp_path, monkeypatch) -
 def test_a_default_search_in_a_new_process_imports_no_torch_and_ranks_as_the_torch_query(
         tmp_path, song_dir, melodies) -> None:
     """The default search (hybrid) of a fresh `humdex search` process never imports torch once
-    the model's export is cached (indexing made it); it ranks as the query fingerprinted by torch
-    in int8 did before: the same top 10, the same top 3 in order, scores within 0.01 (float32
+    the model's export is cached (indexing made it), nor numba (the DTW kernel is C); it ranks as
+    the query fingerprinted by torch in int8 did before: the same top 10, the same top 3 in order, scores within 0.01 (float32
     against int8 query fingerprints: songs far down the list, at near-equal scores, may swap)."""
     import soundfile as sf
 
@@ -171,13 +171,15 @@ def test_a_default_search_in_a_new_process_imports_no_torch_and_ranks_as_the_tor
             "    runtime.ModelHandle.session = property(lambda self: None)  # the query through torch\n"
             "out = [[(h.song_id, h.score) for h in search(load_query(q), Catalog.open(sys.argv[2])).hits]\n"
             "       for q in sys.argv[3:]]\n"
-            "print(json.dumps({'ranked': out, 'torch': 'torch' in sys.modules}))\n")
+            "print(json.dumps({'ranked': out, 'torch': 'torch' in sys.modules,\n"
+            "                  'numba': 'numba' in sys.modules}))\n")
     runs = {}
     for how in ("onnx", "torch"):
         done = subprocess.run([sys.executable, "-c", code, how, str(db), *map(str, queries)],
                               check=True, capture_output=True, text=True, env=env)
         runs[how] = json.loads(done.stdout)
     assert runs["onnx"]["torch"] is False and runs["torch"]["torch"] is True
+    assert runs["onnx"]["numba"] is False  # the DTW kernel is the C one (classical.native)
     for onnx, torch_run in zip(runs["onnx"]["ranked"], runs["torch"]["ranked"]):
         assert len(onnx) == 10 and {s for s, _ in onnx} == {s for s, _ in torch_run}
         assert [s for s, _ in onnx[:3]] == [s for s, _ in torch_run[:3]]

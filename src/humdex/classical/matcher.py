@@ -278,7 +278,7 @@ def match(
         return []
     from humdex.classical.dtw import batch_subsequence_dtw, warmup
 
-    warmup()  # numba loads its kernels here (~0.5 s per process; search.prewarm starts it early)
+    warmup()  # the C kernel loads here (or numba's, ~0.5 s per process; search.prewarm starts it early)
     w = np.isfinite(q.midi).astype(np.float32)
     qv = np.where(w > 0, q.midi - np.nanmean(q.midi), 0.0).astype(np.float32)
     seg, seg_offsets, frame_idx, start_max = _segments(

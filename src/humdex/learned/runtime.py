@@ -25,7 +25,6 @@ import functools
 import hashlib
 import io
 import json
-import platform
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from humdex.errors import ModelError
 from humdex.files import atomic_write_bytes
 from humdex.learned.model_config import ModelConfig
 from humdex.learned.shipped import model_path
+from humdex.machine import cpu_tag
 from humdex.settings import settings
 
 if TYPE_CHECKING:
@@ -80,23 +80,6 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-@functools.cache
-def cpu_tag() -> str:
-    """A digest of this CPU's model and feature flags (Linux: /proc/cpuinfo's first processor)."""
-    lines = []
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("model name", "flags")):
-                    lines.append(line.strip())
-                if not line.strip() and lines:
-                    break
-    except OSError:
-        pass
-    text = "\n".join(lines) or f"{platform.machine()} {platform.processor()}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def cache_paths(checkpoint_sha256: str) -> tuple[Path, Path]:
