@@ -147,8 +147,8 @@ def test_a_default_search_in_a_new_process_imports_no_torch_and_ranks_as_the_tor
         tmp_path, song_dir, melodies) -> None:
     """The default search (hybrid) of a fresh `humdex search` process never imports torch once
     the model's export is cached (indexing made it), nor numba (the DTW kernel is C); it ranks as
-    the query fingerprinted by torch in int8 did before: the same top 10, the same top 3 in order, scores within 0.01 (float32
-    against int8 query fingerprints: songs far down the list, at near-equal scores, may swap)."""
+    the query fingerprinted by torch in int8 did before: the same top 10, the same top 3 in
+    order, scores within 0.01 (float32 against int8 query fingerprints: songs far down the list, at near-equal scores, may swap)."""
     import soundfile as sf
 
     from conftest import sing
