@@ -185,8 +185,12 @@ def candidate_windows(
     spec_r = _blocks_spectrum(r, n_fft, step)
     spec_rr = _blocks_spectrum(r * r, n_fft, step)
     n_songs = len(refs)
-    best_dist = np.full((len(scales), refs.n_frames), np.inf, np.float32)
-    keys = np.zeros_like(best_dist)
+    # per frame: the least distance over the scales, the first scale that reached it and the key
+    # there (a (scales, frames) table of each would take 60 MB at 2048 songs: its page faults
+    # cost more than the arithmetic)
+    best_dist = np.full(refs.n_frames, np.inf, np.float32)
+    best_scale = np.zeros(refs.n_frames, np.int64)
+    best_key = np.zeros(refs.n_frames, np.float32)
     for s_i, scale in enumerate(scales):
         ws, qs = _scaled(w, scale), _scaled(qv, scale)
         n_w, s_q, s_qq = ws.sum(), qs.sum(), (qs * qs).sum()
@@ -195,11 +199,13 @@ def candidate_windows(
         s_r = _correlate(spec_r * kw, n_fft, step, refs.n_frames)
         rest = _correlate(spec_rr * kw - 2 * spec_r * kq, n_fft, step, refs.n_frames)
         diff = s_r - s_q
-        dist = (rest + s_qq - diff * diff / n_w) / n_w
+        dist = ((rest + s_qq - diff * diff / n_w) / n_w).astype(np.float32, copy=False)
         dist[~_valid_starts(refs, len(ws), from_start, config)] = np.inf
-        best_dist[s_i] = dist
-        keys[s_i] = diff / n_w
-    per_song = np.minimum.reduceat(best_dist.min(axis=0), refs.offsets[:-1])
+        better = np.flatnonzero(dist < best_dist)  # ties keep the earlier scale
+        best_dist[better] = dist[better]
+        best_scale[better] = s_i
+        best_key[better] = diff[better] / n_w
+    per_song = np.minimum.reduceat(best_dist, refs.offsets[:-1])
     per_song[np.diff(refs.offsets) == 0] = np.inf
     n_keep = min(config.candidates, n_songs)
     songs = np.argpartition(per_song, n_keep - 1)[:n_keep]
@@ -210,10 +216,12 @@ def candidate_windows(
     song_scales = np.empty(len(songs))
     song_keys = np.empty(len(songs))
     for k, song in enumerate(songs):
+        # the song's least distance at its first scale, and there at its first frame
         lo, hi = refs.offsets[song], refs.offsets[song + 1]
-        flat = np.argmin(best_dist[:, lo:hi])
-        s_i, t = divmod(int(flat), int(hi - lo))
-        starts[k], song_scales[k], song_keys[k] = lo + t, scales[s_i], keys[s_i, lo + t]
+        at = lo + np.flatnonzero(best_dist[lo:hi] == per_song[song])
+        s_i = int(best_scale[at].min())
+        t = int(at[best_scale[at] == s_i][0])
+        starts[k], song_scales[k], song_keys[k] = t, scales[s_i], best_key[t]
     return songs, starts, song_scales, song_keys
 
 
