@@ -61,28 +61,37 @@ def test_numpy_query_features_equal_the_torch_ones_the_trainer_uses() -> None:
 
 
 @pytest.mark.skipif(not default_model_path("short").is_file(), reason="no shipped model")
-def test_onnx_fingerprints_of_the_shipped_model_equal_torch_float_and_stay_near_int8(monkeypatch) -> None:
+def test_onnx_fingerprints_of_the_shipped_model_stay_near_torch_int8_and_equal_torch_float(monkeypatch) -> None:
+    """At int8 (the CPU default for a calibrated model) the query runs the int8 graph, near torch
+    int8 (how the catalog's songs are fingerprinted); at HUMDEX_INT8=0 the float32 graph, equal
+    to torch float32."""
     monkeypatch.setenv("HUMDEX_INT8", "1")
     handle = runtime.model_handle("short")
-    assert handle.session is not None  # exported (or read from the cache)
+    assert handle.session is not None and handle.onnx_int8 is not None  # exported (or cached)
     x = _query_windows(np.random.default_rng(5))
     got = handle.embed_query(x)
-    with torch.inference_mode():
-        want = handle.encoder(torch.from_numpy(x)).numpy()  # float32 torch
-    assert got.shape == (len(x), 128) and got.dtype == np.float32
-    assert np.abs(got - want).max() < 1e-4
-    int8 = embed(handle.encoder, x)  # how the catalog's songs are fingerprinted on the CPU
-    assert handle.precision.startswith("int8") and (got * int8).sum(1).min() > 0.99
+    int8 = embed(handle.encoder, x)
+    cos = (got * int8).sum(1)
+    assert handle.precision.startswith("int8") and got.shape == (len(x), 128) and got.dtype == np.float32
+    assert cos.min() > 0.99 and cos.mean() > 0.998
     assert handle.embed_query(x[:0]).shape == (0, 128)
     card = handle.card
     assert card.config == handle.encoder.config and card.weights_sha256 == handle.weights_sha256
     monkeypatch.setenv("HUMDEX_INT8", "0")
     assert handle.precision == precision(handle.encoder) == "float32"
+    with torch.inference_mode():
+        want = handle.encoder(torch.from_numpy(x)).numpy()  # float32 torch
+    assert np.abs(handle.embed_query(x) - want).max() < 1e-4
 
 
-def _tiny_checkpoint(path: Path) -> Path:
+def _tiny_checkpoint(path: Path, calibrated: bool = False) -> Path:
     torch.manual_seed(0)
-    save_checkpoint(path, Encoder(ModelConfig(base_channels=4)))
+    model = Encoder(ModelConfig(base_channels=4))
+    if calibrated:
+        from humdex.learned.model import calibrate_int8
+
+        model.int8_calibration = calibrate_int8(model, _query_windows(np.random.default_rng(1)))
+    save_checkpoint(path, model, half=False)
     return path
 
 
@@ -98,8 +107,8 @@ def test_the_export_is_cached_once_checked_and_a_bad_or_foreign_file_is_made_aga
     x = np.random.default_rng(2).random((5, 80, 75), dtype=np.float32)
     first = _fresh_handle(ckpt)
     want = first.embed_query(x)
-    card_path, onnx_path = runtime.cache_paths(runtime.file_sha256(ckpt))
-    assert card_path.is_file() and onnx_path.is_file()
+    card_path, onnx_path, int8_path = runtime.cache_paths(runtime.file_sha256(ckpt))
+    assert card_path.is_file() and onnx_path.is_file() and not int8_path.exists()  # not calibrated
     assert json.loads(card_path.read_text())["config"]["base_channels"] == 4
     exports = []
     real_export = runtime.export
@@ -126,6 +135,29 @@ def test_the_export_is_cached_once_checked_and_a_bad_or_foreign_file_is_made_aga
     other = _fresh_handle(ckpt)
     assert len(exports) == 4 and other.weights_sha256 != first.weights_sha256
     assert not np.allclose(other.embed_query(x), want)
+
+
+def test_a_calibrated_model_is_exported_in_int8_too_and_a_bad_int8_file_is_made_again(
+        tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("HUMDEX_INT8", "1")
+    ckpt = _tiny_checkpoint(tmp_path / "tiny.pt", calibrated=True)
+    x = _query_windows(np.random.default_rng(2))[:40]
+    handle = _fresh_handle(ckpt)
+    assert handle.precision.startswith("int8") and handle.onnx_int8 is not None
+    got = handle.embed_query(x)
+    torch_int8 = embed(handle.encoder, x)
+    assert (got * torch_int8).sum(1).min() > 0.99
+    with torch.inference_mode():  # the int8 graph ran, not the float32 one
+        assert not np.allclose(got, handle.encoder(torch.from_numpy(x)).numpy(), atol=1e-5)
+    int8_path = runtime.cache_paths(runtime.file_sha256(ckpt))[2]
+    int8_path.write_bytes(int8_path.read_bytes()[:500])  # truncated
+    again = _fresh_handle(ckpt)
+    assert np.array_equal(again.embed_query(x), got)
+    assert runtime._cached(runtime.file_sha256(ckpt)) is not None  # written again, whole
+    monkeypatch.setenv("HUMDEX_INT8", "0")
+    with torch.inference_mode():
+        assert np.abs(again.embed_query(x) - again.encoder(torch.from_numpy(x)).numpy()).max() < 1e-4
 
 
 def test_without_an_export_the_query_runs_through_torch(tmp_path, monkeypatch) -> None:
