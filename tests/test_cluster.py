@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,13 +39,37 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = {**worker_env(), "HUMDEX_TEST_KILL_FILE": str(kill_file),
            "HUMDEX_TEST_HOLD_FILE": str(hold_file), "PYTHONPATH": path}
     runtime_env = {"env_vars": env, "worker_process_setup_hook": "cluster_faults.install"}
-    ray.init(num_cpus=2, object_store_memory=200 * 1024**2, include_dashboard=False,
-             log_to_driver=False, logging_level="ERROR", runtime_env=runtime_env)
+    temp_dir = start_local_ray(runtime_env)
     try:
         yield {"address": ray.get_runtime_context().gcs_address, "kill_file": str(kill_file),
                "hold_file": str(hold_file), "runtime_env": json.dumps(runtime_env)}
     finally:
         ray.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def start_local_ray(runtime_env: dict, tries: int = 3) -> str:
+    """`ray.init` of a 2-CPU local cluster in a session folder of its own (not the machine-wide
+    /tmp/ray), given 120 s instead of 30 s to start its GCS server, and tried again from a fresh
+    folder if it still does not start: a CI run on a loaded machine once saw the GCS server write
+    no port file (nor a log line) within Ray's 30 s, which failed every test of this module.
+    Returns the session folder."""
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "120")
+    for attempt in range(1, tries + 1):
+        # a short path: Ray's Unix sockets live under it (108-byte limit)
+        temp_dir = tempfile.mkdtemp(prefix=f"ray{attempt}-", dir="/tmp")
+        try:
+            ray.init(num_cpus=2, object_store_memory=200 * 1024**2, include_dashboard=False,
+                     log_to_driver=False, logging_level="ERROR", runtime_env=runtime_env,
+                     _temp_dir=temp_dir)
+            return temp_dir
+        except RuntimeError as err:
+            ray.shutdown()
+            logs = sorted(str(p.relative_to(temp_dir)) for p in Path(temp_dir).rglob("*") if p.is_file())
+            print(f"ray.init attempt {attempt} of {tries} failed: {err}; logs: {logs[:20]}", file=sys.stderr)
+            if attempt == tries:
+                raise
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture(autouse=True)
