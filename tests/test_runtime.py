@@ -130,6 +130,13 @@ def test_the_export_is_cached_once_checked_and_a_bad_or_foreign_file_is_made_aga
     _fresh_handle(ckpt)
     assert len(exports) == 3
 
+    sha = runtime.file_sha256(ckpt)  # another humdex (card format) sharing the cache: its own files
+    monkeypatch.setattr(runtime, "CARD_FORMAT", runtime.CARD_FORMAT + 1)
+    assert set(runtime.cache_paths(sha)).isdisjoint([card_path, onnx_path, int8_path])
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(runtime, "export", lambda *a: exports.append(a) or real_export(*a))
+
     torch.manual_seed(1)  # another model in the same file: another digest, another cache entry
     save_checkpoint(ckpt, Encoder(ModelConfig(base_channels=4)))
     other = _fresh_handle(ckpt)

@@ -87,8 +87,10 @@ def file_sha256(path: str | Path) -> str:
 
 
 def cache_paths(checkpoint_sha256: str) -> tuple[Path, Path, Path]:
-    """(card, float32 ONNX file, int8 ONNX file) of a checkpoint in the user's cache."""
-    stem = settings().cache_dir / "onnx" / f"encoder-{checkpoint_sha256[:32]}"
+    """(card, float32 ONNX file, int8 ONNX file) of a checkpoint in the user's cache, named by the
+    card format too: humdex versions that share a cache keep their own files instead of
+    exporting again over each other's."""
+    stem = settings().cache_dir / "onnx" / f"encoder-{checkpoint_sha256[:32]}-v{CARD_FORMAT}"
     return stem.with_suffix(".json"), stem.with_suffix(".onnx"), stem.with_suffix(".int8.onnx")
 
 
