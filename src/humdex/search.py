@@ -166,7 +166,8 @@ def prewarm(snap: Snapshot, method: str, pitch_method: str | None = None,
     """Start loading what a search by `method` (resolved) will need in background threads, while
     the caller tracks the query's pitch: one loads the encoders' ONNX Runtime sessions and the
     catalog's fingerprint stores (in `db_dir`), or the classical references; another the DTW
-    kernel (a millisecond for the C one; numba's, where no C compiler built it: ~0.5 s). search() need not wait for them: each of these is
+    kernel (a millisecond for the C one; numba's, where no C compiler built it: ~0.5 s).
+    search() need not wait for them: each of these is
     loaded once, a second thread asking for it waiting for the first (learned.runtime,
     learned.search.sync_store, dtw.warmup), so the search starts with what it needs first while
     the rest still loads. Returns the threads (join() them to wait).
