@@ -304,3 +304,23 @@ def test_the_c_kernel_is_built_again_when_its_file_is_bad_and_numba_runs_without
     finally:
         for cached in (native._library, dtw._native):
             cached.cache_clear()
+
+
+def test_a_classical_match_in_a_new_process_imports_neither_numba_nor_scipy():
+    """The cold classical search's floor: numba's start (0.5 s) and scipy are off its path."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import numpy as np\n"
+            "from humdex.classical.matcher import match\n"
+            "from humdex.classical.references import ReferenceSet\n"
+            "from humdex.frontend.contour import Contour\n"
+            "song = np.repeat(np.arange(60, 80, dtype=np.float32), 40)\n"
+            "refs = ReferenceSet.from_contours([Contour(song, 0.01), Contour(song[::-1].copy(), 0.01)])\n"
+            "best = match(Contour(song[200:600] + 2, 0.01), refs)[0]\n"
+            "print(best.index, sorted(m for m in ('numba', 'scipy') if m in sys.modules))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == ["0", "[]"]
