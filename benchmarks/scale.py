@@ -1,7 +1,8 @@
 """Scale benchmark (issue 18): build time, RAM, disk, latency and top-10 at growing catalog sizes.
 
-Songs are melodies of the shipped pool and variations of them (two pool melodies spliced at a
-note, 15 % of the notes moved 1-3 semitones, tempo x0.8-1.25), fingerprinted by the real shipped
+Songs are melodies of the shipped pool and variations of them (see `variation`: two pool
+melodies spliced at a note, transposed, ornamented, re-rhythmed, 12 % of the notes moved,
+tempo x0.8-1.25), fingerprinted by the real shipped
 model (M_short, int8 unless HUMDEX_INT8=0) from their melody, as `humdex index` fingerprints a
 MIDI file. Queries are synthesized hums (10 s, starting anywhere, with a microphone channel) of
 `--queries` melodies of the pool's test split, pitch-tracked and fingerprinted at the 7 tempo
@@ -22,6 +23,7 @@ stage; peak RSS is the measuring process's own.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -55,8 +57,13 @@ def song_notes(n_songs: int, query_ids: list[str], seed: int = 0) -> list[tuple[
 
 
 def variation(a: list, b: list, rng: np.random.Generator) -> list:
-    """A new tune from two: a's notes up to a random note, then b's from a random note (shifted
-    to follow on), 15 % of the notes moved 1-3 semitones, the tempo scaled by 0.8-1.25."""
+    """A new tune made from two pool tunes, as a composer or a folk singer varies one: re-phrased
+    (a's notes up to a random note, then b's from a random note, shifted to follow on),
+    transposed (the whole tune -5..+6 semitones), ornamented (a quarter of the notes of 0.25 s
+    or more split into the note and a short upper or lower neighbour), re-rhythmed (a third of
+    the pairs of successive notes re-timed long-short, dotted, or short-long), 12 % of the
+    notes moved 1-3 semitones, and the tempo scaled by 0.8-1.25. Never a copy: every rule
+    changes the tune's notes or timing, and the splice makes a melody no single song has."""
     from humdex.frontend.melody import Note
 
     cut_a, cut_b = int(rng.integers(len(a) // 3, len(a))), int(rng.integers(0, max(1, len(b) // 2)))
@@ -64,11 +71,29 @@ def variation(a: list, b: list, rng: np.random.Generator) -> list:
     shift_s = (head[-1].onset_s + head[-1].duration_s) - tail[0].onset_s if head and tail else 0.0
     key_shift = head[-1].pitch_midi - tail[0].pitch_midi if head and tail else 0.0
     notes = head + [Note(n.onset_s + shift_s, n.duration_s, n.pitch_midi + round(key_shift)) for n in tail]
-    tempo = float(rng.uniform(0.8, 1.25))
-    moved = rng.random(len(notes)) < 0.15
+    # re-rhythm: pairs (i, i+1) share their total time differently (3:1, 1:3 or 2:1)
+    onsets = [n.onset_s for n in notes]
+    for i in range(0, len(notes) - 2, 2):
+        if rng.random() < 1 / 3:
+            span = onsets[i + 2] - onsets[i]
+            onsets[i + 1] = onsets[i] + span * float(rng.choice([0.75, 0.25, 2 / 3]))
+    # each note keeps its articulation: the share of its inter-onset time it sounds
+    durs = [n.duration_s if j + 1 == len(notes) else (onsets[j + 1] - onsets[j]) * min(
+        1.0, n.duration_s / max(notes[j + 1].onset_s - n.onset_s, 1e-3)) for j, n in enumerate(notes)]
+    transpose = int(rng.integers(-5, 7))
+    moved = rng.random(len(notes)) < 0.12
     steps = rng.choice([-3, -2, -1, 1, 2, 3], len(notes))
-    return [Note(n.onset_s * tempo, n.duration_s * tempo, n.pitch_midi + (int(s) if m else 0))
-            for n, m, s in zip(notes, moved, steps)]
+    out: list = []
+    for n, o, d, m, s in zip(notes, onsets, durs, moved, steps):
+        pitch = n.pitch_midi + transpose + (int(s) if m else 0)
+        if d >= 0.25 and rng.random() < 0.25:  # ornament: note, then a short neighbour
+            grace = min(0.12, d / 3)
+            out.append(Note(o, d - grace, pitch))
+            out.append(Note(o + d - grace, grace, pitch + int(rng.choice([-2, -1, 1, 2]))))
+        else:
+            out.append(Note(o, max(d, 0.05), pitch))
+    tempo = float(rng.uniform(0.8, 1.25))
+    return [Note(n.onset_s * tempo, n.duration_s * tempo, n.pitch_midi) for n in out]
 
 
 def fingerprint_chunk(args: tuple[int, list[tuple[str, list]], str]) -> str:
@@ -124,29 +149,60 @@ def prepare(args: argparse.Namespace) -> None:
     print(json.dumps(meta))
 
 
-def write_queries(path: Path, query_ids: list[str], seed: int) -> None:
-    """Hum each melody (10 s from anywhere), track its pitch, fingerprint it at the 7 scales."""
-    from humdex.frontend.pitch import query_contour
+def write_queries(path: Path, query_ids: list[str], seed: int, split: str = "test") -> None:
+    """Hum each melody (10 s from anywhere), track its pitch, fingerprint it at the 7 scales;
+    the tracked contours go beside them (query_contours: the hybrid's DTW reads them)."""
     from humdex.learned.fingerprints import QUERY_SCALES, contour_frames, query_fingerprints
     from humdex.learned.model import load_model
-    from humdex.synth.benchmark import QueryPlan, query_from_score
-    from humdex.synth.score import Score
-    from humdex.training.melody_pool import load_pool
 
-    by_id = {m.melody_id: m for m in load_pool("test")}
     model = load_model(name="short")
-    plan = QueryPlan(duration_s=10.0, from_start=False)
     arrays: dict[str, np.ndarray] = {"ids": np.array(query_ids), "hop_s": np.array(model.config.hop_s)}
-    for n, qid in enumerate(query_ids):
-        rend = query_from_score(Score.from_notes(by_id[qid].notes), "hum", np.random.default_rng([seed, n]), plan)
-        contour = query_contour(rend.audio, rend.sample_rate)
+    contours: dict[str, np.ndarray] = {}
+    for n, (qid, contour) in enumerate(zip(query_ids, hummed_contours(query_ids, seed, split))):
         scaled = query_fingerprints(model, contour_frames(contour, "crepe"), QUERY_SCALES, model.config.hop_s)
         for s, q in enumerate(scaled):
             arrays[f"q{n}_s{s}"] = q.fingerprints.astype(np.float32)
             arrays[f"q{n}_scale{s}"] = np.array(q.scale)
+        contours[f"c{n}"], contours[f"hop{n}"] = contour.midi, np.array(contour.hop_s)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, **arrays)
     tmp.replace(path)
+    np.savez(contours_path(path), ids=np.array(query_ids), **contours)
+
+
+def hummed_contours(query_ids: list[str], seed: int, split: str):
+    """The tracked pitch contour of a 10 s hum (from anywhere, microphone channel) of each melody;
+    query n's hum is drawn from np.random.default_rng([seed, n])."""
+    from humdex.frontend.pitch import query_contour
+    from humdex.synth.benchmark import QueryPlan, query_from_score
+    from humdex.synth.score import Score
+    from humdex.training.melody_pool import load_pool
+
+    by_id = {m.melody_id: m for m in load_pool(split)}
+    plan = QueryPlan(duration_s=10.0, from_start=False)
+    for n, qid in enumerate(query_ids):
+        rend = query_from_score(Score.from_notes(by_id[qid].notes), "hum", np.random.default_rng([seed, n]), plan)
+        yield query_contour(rend.audio, rend.sample_rate)
+
+
+def contours_path(queries_path: Path) -> Path:
+    return queries_path.with_name(queries_path.stem + "-contours.npz")
+
+
+def query_contours(queries_path: Path, seed: int = 0, split: str = "test"):
+    """The queries' tracked contours (written by write_queries; re-made for an older queries file)."""
+    from humdex.frontend.contour import Contour
+
+    path = contours_path(queries_path)
+    if not path.is_file():
+        with np.load(queries_path) as z:
+            ids = [str(i) for i in z["ids"]]
+        arrays = {}
+        for n, c in enumerate(hummed_contours(ids, seed, split)):
+            arrays[f"c{n}"], arrays[f"hop{n}"] = c.midi, np.array(c.hop_s)
+        np.savez(path, ids=np.array(ids), **arrays)
+    with np.load(path) as z:
+        return [Contour(z[f"c{n}"], float(z[f"hop{n}"])) for n in range(len(z["ids"]))]
 
 
 def load_songs(work: Path, n_songs: int, noise: float, seed: int = 0):
@@ -176,10 +232,10 @@ def load_songs(work: Path, n_songs: int, noise: float, seed: int = 0):
     return keys, seqs, n_songs - real
 
 
-def load_queries(work: Path):
+def load_queries(path: Path):
     from humdex.learned.fingerprints import ScaledQuery
 
-    with np.load(work / "queries.npz") as z:
+    with np.load(path) as z:
         ids, hop_s = [str(i) for i in z["ids"]], float(z["hop_s"])
         out = []
         for n in range(len(ids)):
@@ -192,19 +248,30 @@ def load_queries(work: Path):
 
 
 class CpuTimed:
-    """A store whose k-NN searches add their CPU time (ms) to cpu_ms; the rest passes through."""
+    """A store whose k-NN searches add their CPU time (ms) to cpu_ms and keep their answer
+    (last_hits); k: the number of neighbours asked for instead of the caller's (None: theirs)."""
 
-    def __init__(self, store) -> None:
-        self.store, self.cpu_ms = store, 0.0
+    def __init__(self, store, k: int | None = None) -> None:
+        self.store, self.cpu_ms, self.k, self.last_hits = store, 0.0, k, None
 
     def search(self, vectors: np.ndarray, k: int):
         t = time.process_time()
-        hits = self.store.search(vectors, k)
+        self.last_hits = self.store.search(vectors, self.k or k)
         self.cpu_ms += 1000 * (time.process_time() - t)
-        return hits
+        return self.last_hits
 
     def __getattr__(self, name: str):
         return getattr(self.store, name)
+
+
+class Replay:
+    """A store that answers every search with the hits it was given (to re-count votes)."""
+
+    def __init__(self, hits) -> None:
+        self.hits = hits
+
+    def search(self, vectors: np.ndarray, k: int):
+        return self.hits
 
 
 def store_for(text: str, work: Path, n_songs: int):
@@ -219,69 +286,431 @@ def store_for(text: str, work: Path, n_songs: int):
     return FaissStore(codec=spec.codec)
 
 
-def measure(args: argparse.Namespace) -> None:
+def built_store(args: argparse.Namespace, work: Path):
+    """(store, build facts): the store of args.songs songs saved under work/stores by an earlier
+    run (its build.json holds that run's build time), else built now and saved."""
     import faiss
 
-    from humdex.learned.fingerprints import search_store
     from humdex.learned.stores import FaissStore
 
-    threads = int(os.environ.get("HUMDEX_THREADS", "1"))
-    faiss.omp_set_num_threads(threads)
-    work = Path(args.work)
+    folder = work / "stores" / f"{args.songs}-{args.store.replace(':', '_')}"
+    facts_path = folder / "build.json"
+    if facts_path.is_file() and (folder / "vectors.npz").is_file():
+        t0 = time.perf_counter()
+        store = FaissStore.load(folder, mmap_sequences=args.mmap)
+        facts = json.loads(facts_path.read_text())
+        facts["load_store_s"] = round(time.perf_counter() - t0, 1)
+        return store, facts
     t0 = time.perf_counter()
     keys, seqs, n_distractors = load_songs(work, args.songs, args.noise)
     load_s = time.perf_counter() - t0
     store = store_for(args.store, work, args.songs)
-    t0 = time.perf_counter()
+    faiss.omp_set_num_threads(args.build_threads)
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(0, len(keys), 1000):
         store.add(keys[i:i + 1000], seqs[i:i + 1000])
     del seqs
     store.search(np.full((1, 128), 0.088, np.float32), 1)  # builds the index
-    build_s = time.perf_counter() - t0
-    disk = -1
+    facts = {"build_s": round(time.perf_counter() - t0, 1), "build_cpu_s": round(time.process_time() - c0, 1),
+             "build_threads": args.build_threads, "load_fingerprints_s": round(load_s, 1),
+             "distractor_copies": n_distractors, "load_average_1min_at_build": round(os.getloadavg()[0], 1)}
     if isinstance(store, FaissStore):
-        folder = work / "stores" / f"{args.songs}-{args.store.replace(':', '_')}"
         t0 = time.perf_counter()
         store.save(folder)
-        save_s = time.perf_counter() - t0
-        disk = (folder / "vectors.npz").stat().st_size
-        index_bytes = len(faiss.serialize_index(store._index))
-        seq_bytes = sum(s.nbytes for s in store._seqs.values())
-    ids, queries, hop_s = load_queries(work)
-    ranks, ann_ms, rerank_ms, ann_cpu_ms, total_cpu_ms = [], [], [], [], []
-    for qid, q in zip(ids[: args.limit or None], queries[: args.limit or None]):
+        facts["save_s"] = round(time.perf_counter() - t0, 1)
+        facts["disk_bytes"] = (folder / "vectors.npz").stat().st_size
+        facts_path.write_text(json.dumps(facts, indent=1))
+    return store, facts
+
+
+def song_references(work: Path, keys: list[str], seed: int = 0):
+    """The classical matcher's ReferenceSet of the catalog's songs (row i = keys[i]), from the
+    same melodies `prepare` fingerprinted (song_notes), as a catalog stores a MIDI song's. A
+    distractor copy "id~n" has its source's melody (a cover with the same tune)."""
+    from humdex.catalog.ingest import REFERENCE_HOP_S
+    from humdex.classical.references import ReferenceSet
+    from humdex.frontend.melody import notes_to_contour
+
+    with np.load(work / "queries.npz") as z:
+        query_ids = [str(i) for i in z["ids"]]
+    base = [k.split("#")[0].split("~")[0] for k in keys]  # "id~n" copies, "id~n#c" replicas
+    real = list(dict.fromkeys(base))
+    songs = dict(song_notes(len(real), query_ids, seed))
+    refs = ReferenceSet.from_contours(
+        [notes_to_contour(songs[k], REFERENCE_HOP_S).resample(REFERENCE_HOP_S).trimmed() for k in real])
+    row = {k: i for i, k in enumerate(real)}
+    rows = np.array([row[k] for k in base], np.int64)
+    parts = [refs.select(rows[a:a + 100_000]) for a in range(0, len(rows), 100_000)]  # bounded temporaries
+    if len(parts) == 1:
+        return parts[0]
+    lengths = np.concatenate([np.diff(p.offsets) for p in parts])
+    return ReferenceSet(np.concatenate([p.midi for p in parts]), np.concatenate([p.voiced for p in parts]),
+                        np.concatenate([[0], np.cumsum(lengths)]), refs.hop_s)
+
+
+def rss_now() -> dict[str, float]:
+    """This process's resident memory now, MB: anonymous (its own RAM) and file-backed (pages of
+    memory-mapped files, which the kernel can drop and re-read)."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("RssAnon:", "RssFile:", "VmHWM:")):
+            name, kb = line.split(":")
+            out[f"{name.lower()}_mb"] = round(int(kb.split()[0]) / 1024, 1)
+    return out
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    return {"p50": round(float(np.median(values)), 1), "p95": round(float(np.percentile(values, 95)), 1)}
+
+
+def hit_rates(ranks: list[int]) -> dict[str, float]:
+    r = np.array(ranks)
+    return {"top1": round(float(np.mean(r == 1)), 3), "top10": round(float(np.mean(r > 0)), 3),
+            "mrr": round(float(np.mean(np.where(r > 0, 1.0 / np.maximum(r, 1), 0.0))), 3)}
+
+
+def real_songs(work: Path, limit: int = 0) -> tuple[list[str], list[np.ndarray]]:
+    """(keys, float16 sequences) of the songs `prepare` fingerprinted, at most `limit` (0: all)."""
+    keys: list[str] = []
+    seqs: list[np.ndarray] = []
+    for path in sorted((work / "songs").glob("chunk-*.npz")):
+        with np.load(path) as z:
+            bounds = np.concatenate([[0], np.cumsum(z["lengths"])])
+            vectors = z["vectors"]
+            keys += [str(k) for k in z["keys"]]
+            seqs += [vectors[a:b] for a, b in itertools.pairwise(bounds)]
+        if limit and len(keys) >= limit:
+            break
+    return keys[: limit or None], seqs[: limit or None]
+
+
+def write_member(zf, name: str, array: np.ndarray) -> None:
+    with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+        np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
+
+
+def build_big(args: argparse.Namespace) -> None:
+    """A FaissStore file (vectors.npz, the product's format) of args.songs songs too many to
+    hold in RAM: the real fingerprinted songs, then DISTRACTORS (perturbed copies of them, as
+    load_songs makes) up to args.songs, streamed to disk song chunk by chunk while an IVF-PQ index
+    (PQ_M-byte codes, the product's `faiss:pq`, with args.nlist lists) takes their vectors. The
+    coarse quantizer is an HNSW graph over the list centroids (faiss "IVFn_HNSW32,PQm"): the
+    product's exact quantizer would compare every vector with every centroid (51M x 4096 dot
+    products, most of the build on two cores). Load it with FaissStore.load: the sequences
+    (13 GB at 1M songs) are then memory-mapped."""
+    import zipfile
+
+    import faiss
+
+    from humdex.learned.stores import PQ_M, PQ_MAX_LISTS, PQ_TRAIN_MAX
+
+    work = Path(args.work)
+    faiss.omp_set_num_threads(args.build_threads)
+    folder = work / "stores" / f"{args.songs}-bigpq"  # measure --store bigpq
+    folder.mkdir(parents=True, exist_ok=True)
+    t0, c0 = time.perf_counter(), time.process_time()
+    keys_r, seqs_r = real_songs(work, args.real)
+    n_real = len(keys_r)
+    source = np.arange(args.songs) % n_real  # song j is real song j, or a copy of song j % n_real
+    lengths = np.array([len(seqs_r[i]) for i in source], np.int64)
+    copy_no = np.arange(args.songs) // n_real
+    keys = [keys_r[i] if c == 0 else f"{keys_r[i]}~{c}" for i, c in zip(source, copy_no)]
+    n_vectors = int(lengths.sum())
+    # the product's number of lists (FaissStore._new_index): ~4 sqrt(N), at most PQ_MAX_LISTS
+    nlist = args.nlist or int(np.clip(min(4 * np.sqrt(n_vectors), n_vectors / 39), 16, PQ_MAX_LISTS))
+    index = faiss.index_factory(128, f"IVF{nlist}_HNSW32,PQ{PQ_M}", faiss.METRIC_INNER_PRODUCT)
+    ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
+    ivf.cp.niter = args.niter
+    # index_factory turns on polysemous training (not used by the product's IndexIVFPQ, nor by
+    # its searches): 50 s of CPU on 16k vectors here
+    ivf.do_polysemous_training = False
+    flat = np.concatenate(seqs_r)
+    rng = np.random.default_rng(0)
+    n_train = min(len(flat), max(PQ_TRAIN_MAX, 39 * nlist))
+    index.train(flat[np.sort(rng.permutation(len(flat))[:n_train])].astype(np.float32))
+    del flat
+    quantizer = faiss.downcast_index(ivf.quantizer)
+    quantizer.hnsw.efSearch = args.add_ef  # assigning the vectors to lists: the build's bulk
+    train_s = time.perf_counter() - t0
+    tmp = folder / "vectors.tmp.npz"
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        with zf.open("vectors.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_2_0(f, {"descr": "<f2", "fortran_order": False,
+                                                     "shape": (n_vectors, 128)})
+            for j0 in range(0, args.songs, args.chunk):
+                part = []
+                for j in range(j0, min(args.songs, j0 + args.chunk)):
+                    seq = seqs_r[source[j]]
+                    if copy_no[j]:
+                        x = seq.astype(np.float32) + args.noise * rng.standard_normal(seq.shape, dtype=np.float32)
+                        seq = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float16)
+                    part.append(seq)
+                block = np.concatenate(part)
+                f.write(block.tobytes())
+                index.add(block.astype(np.float32))
+                print(f"{min(args.songs, j0 + args.chunk)} songs, {index.ntotal} vectors, "
+                      f"{time.perf_counter() - t0:.0f} s", flush=True)
+        add_s = time.perf_counter() - t0 - train_s
+        quantizer.hnsw.efSearch = args.quantizer_ef  # for searches (saved with the index)
+        write_member(zf, "index", faiss.serialize_index(index))
+        del index
+        meta = {"dim": 128, "exact_limit": 16_384, "kind": "ivfpq", "n_vectors": n_vectors, "codec": "pq"}
+        write_member(zf, "keys", np.array(keys, dtype=str))
+        write_member(zf, "slots", np.array(keys, dtype=str))
+        write_member(zf, "lengths", lengths)
+        write_member(zf, "meta", np.array(json.dumps(meta)))
+        owner = np.repeat(np.arange(args.songs, dtype=np.int64), lengths)
+        write_member(zf, "owner", owner)
+        write_member(zf, "frame", np.arange(n_vectors, dtype=np.int64) - np.repeat(
+            np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths))
+    tmp.replace(folder / "vectors.npz")
+    facts = {"build_s": round(time.perf_counter() - t0, 1), "build_cpu_s": round(time.process_time() - c0, 1),
+             "train_s": round(train_s, 1), "add_s": round(add_s, 1), "build_threads": args.build_threads,
+             "real_songs": n_real, "distractor_copies": args.songs - n_real, "noise": args.noise,
+             "nlist": nlist, "niter": args.niter,
+             "quantizer": f"HNSW32 (efSearch {args.add_ef} adding, {args.quantizer_ef} searching)",
+             "disk_bytes": (folder / "vectors.npz").stat().st_size,
+             "peak_rss_mb_build": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+             "load_average_1min_at_build": round(os.getloadavg()[0], 1)}
+    (folder / "build.json").write_text(json.dumps(facts, indent=1))
+    print(json.dumps(facts))
+
+
+def replicate_big(args: argparse.Namespace) -> None:
+    """A store of args.songs songs made by REPLICATING a `big` store of fewer (args.source):
+    copy c of its song "key" is "key#c", its float16 sequence repeated byte for byte in the new
+    file, and its index entries (list, 32-byte PQ code) repeated with args.flip of the 32 code
+    bytes of each entry set at random, so that copies are not exact ties in the k-NN stage. No
+    vector is assigned or encoded again: this measures what a catalog of that size costs to hold
+    and to search (RAM, disk, k-NN and rerank time), not its hit rates (the rerank sees exact
+    copies). Written because `big` itself, under nice 19 on the shared machine, added 20,000
+    songs in 5 minutes at 1M (4 CPU-seconds a minute)."""
+    import zipfile
+
+    import faiss
+
+    from humdex.learned.stores import PQ_M, _mapped_member
+
+    work = Path(args.work)
+    src = work / "stores" / f"{args.source}-bigpq" / "vectors.npz"
+    folder = work / "stores" / f"{args.songs}-bigpq"
+    folder.mkdir(parents=True, exist_ok=True)
+    t0, c0 = time.perf_counter(), time.process_time()
+    with np.load(src) as z:
+        keys0, lengths0 = [str(k) for k in z["keys"]], z["lengths"].astype(np.int64)
+    n0, v0 = len(keys0), int(lengths0.sum())
+    index = faiss.deserialize_index(_mapped_member(src, "index"))
+    ivf = faiss.extract_index_ivf(index)
+    invlists = ivf.invlists
+    n_copies = -(-args.songs // n0)  # the source itself is copy 0
+    n_songs_last = args.songs - (n_copies - 1) * n0
+    v_last = int(lengths0[:n_songs_last].sum())
+    rng = np.random.default_rng(0)
+    for lst in range(ivf.nlist):
+        n = invlists.list_size(lst)
+        if n == 0:
+            continue
+        ids = faiss.rev_swig_ptr(invlists.get_ids(lst), n).copy()
+        codes = faiss.rev_swig_ptr(invlists.get_codes(lst), n * PQ_M).copy().reshape(n, PQ_M)
+        for c in range(1, n_copies):
+            keep = ids < (v0 if c < n_copies - 1 else v_last)
+            new_codes = codes[keep].copy()
+            rows = np.repeat(np.arange(len(new_codes)), args.flip)
+            cols = rng.integers(0, PQ_M, len(rows))
+            new_codes[rows, cols] = rng.integers(0, 256, len(rows), dtype=np.uint8)
+            new_ids = ids[keep] + c * v0
+            invlists.add_entries(lst, len(new_ids), faiss.swig_ptr(new_ids), faiss.swig_ptr(new_codes))
+    n_vectors = (n_copies - 1) * v0 + v_last
+    index.ntotal = ivf.ntotal = n_vectors
+    index_s = time.perf_counter() - t0
+    seq0 = _mapped_member(src, "vectors", check=False)
+    lengths = np.concatenate([lengths0] * (n_copies - 1) + [lengths0[:n_songs_last]])
+    keys = [f"{k}#{c}" if c else k for c in range(n_copies) for k in keys0][: args.songs]
+    tmp = folder / "vectors.tmp.npz"
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        with zf.open("vectors.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_2_0(f, {"descr": "<f2", "fortran_order": False,
+                                                     "shape": (n_vectors, 128)})
+            for c in range(n_copies):
+                end = v0 if c < n_copies - 1 else v_last
+                for a in range(0, end, 1 << 20):
+                    f.write(np.ascontiguousarray(seq0[a:min(end, a + (1 << 20))]).tobytes())
+        write_member(zf, "index", faiss.serialize_index(index))
+        del index
+        meta = {"dim": 128, "exact_limit": 16_384, "kind": "ivfpq", "n_vectors": n_vectors, "codec": "pq"}
+        write_member(zf, "keys", np.array(keys, dtype=str))
+        write_member(zf, "slots", np.array(keys, dtype=str))
+        write_member(zf, "lengths", lengths)
+        write_member(zf, "meta", np.array(json.dumps(meta)))
+        write_member(zf, "owner", np.repeat(np.arange(args.songs, dtype=np.int64), lengths))
+        write_member(zf, "frame", np.arange(n_vectors, dtype=np.int64) - np.repeat(
+            np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths))
+    tmp.replace(folder / "vectors.npz")
+    source_facts = json.loads((src.parent / "build.json").read_text())
+    facts = {"replicated_from": args.source, "replicate_s": round(time.perf_counter() - t0, 1),
+             "replicate_cpu_s": round(time.process_time() - c0, 1), "index_copy_s": round(index_s, 1),
+             "code_bytes_flipped": args.flip, "real_songs": source_facts["real_songs"],
+             "distractor_copies": args.songs - source_facts["real_songs"],
+             "exact_sequence_copies": args.songs - n0, "nlist": ivf.nlist,
+             "disk_bytes": (folder / "vectors.npz").stat().st_size,
+             "peak_rss_mb_build": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+             "load_average_1min_at_build": round(os.getloadavg()[0], 1)}
+    (folder / "build.json").write_text(json.dumps(facts, indent=1))
+    print(json.dumps(facts))
+
+
+def split_queries(args: argparse.Namespace) -> None:
+    """Hums of args.n melodies of args.split (e.g. pool validation: for tuning, never the test
+    melodies or MIREX's), written as `prepare` writes the test queries."""
+    from humdex.training.melody_pool import load_pool
+
+    melodies = load_pool(args.split)
+    rng = np.random.default_rng(args.seed)
+    ids = [melodies[i].melody_id for i in sorted(rng.choice(len(melodies), args.n, replace=False))]
+    write_queries(Path(args.out), ids, args.seed, args.split)
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Build (or load) the store, then run the queries through the learned search (k-NN votes ->
+    candidates -> rerank, the product's search_store) and, with --hybrid, the product's hybrid
+    stages on its answer (humdex.hybrid.classical_stage + weighted_union: `auto` on a melody
+    catalog). Each query's true song's place among the vote-ranked candidates is recorded too."""
+    import faiss
+
+    from humdex.hybrid import HYBRID_DTW_CANDIDATES, classical_stage, dtw_rows, weighted_union
+    from humdex.learned.fingerprints import KNN_K, scale_votes, search_store
+    from humdex.learned.search import LearnedConfig
+    from humdex.learned.stores import FaissStore
+
+    work = Path(args.work)
+    store, facts = built_store(args, work)
+    if args.build_only:
+        print(json.dumps(facts))
+        return
+    threads = int(os.environ.get("HUMDEX_THREADS", "1"))
+    faiss.omp_set_num_threads(threads)
+    index = getattr(store, "_index", None)
+    if args.ef_search and hasattr(index, "hnsw"):
+        index.hnsw.efSearch = args.ef_search
+    if args.nprobe and hasattr(index, "nprobe"):
+        index.nprobe = args.nprobe
+    config = LearnedConfig(dtw_candidates=HYBRID_DTW_CANDIDATES)
+    refs, row_of = None, {}
+    if args.hybrid:
+        t0 = time.perf_counter()
+        keys = store.keys()
+        refs = song_references(work, keys)
+        row_of = {k: i for i, k in enumerate(keys)}
+        facts["references_s"] = round(time.perf_counter() - t0, 1)
+    queries_path = Path(args.queries) if args.queries else work / "queries.npz"
+    ids, queries, hop_s = load_queries(queries_path)
+    contours = query_contours(queries_path, split=args.split) if args.hybrid else [None] * len(ids)
+    present = set(store.keys())  # a validation melody may lie beyond a small catalog's songs
+    kept = [n for n, qid in enumerate(ids) if qid in present]
+    ids, queries, contours = [ids[n] for n in kept], [queries[n] for n in kept], [contours[n] for n in kept]
+    limit = slice(args.offset, args.offset + args.limit if args.limit else None)
+    ranks, hybrid_ranks, cand_ranks = [], [], []
+    # a song's rerank score does not depend on the other candidates, so one rerank of N
+    # candidates gives the top-10 for every smaller n: its list cut to the n best-voted songs
+    n_cuts = [n for n in (100, 200, 300, 500, 1000, 2000) if n < args.candidates] + [args.candidates]
+    cut_ranks: dict[int, list[int]] = {n: [] for n in n_cuts}
+    dumped: list[dict] = []
+    fused_ranks: list[int] = []
+    pools = [int(x) for x in args.dtw_pools.split(",") if x] if args.hybrid else []
+    pool_ranks: dict[int, list[int]] = {n: [] for n in pools}
+    ann_ms, rerank_ms, dtw_ms, ann_cpu_ms, learned_cpu_ms, dtw_cpu_ms = [], [], [], [], [], []
+    for qid, q, contour in zip(ids[limit], queries[limit], contours[limit]):
         timing: dict[str, float] = {}
-        timed = CpuTimed(store)
+        timed = CpuTimed(store, args.k or None)
         cpu0 = time.process_time()
-        top = [m.song_key for m in search_store(timed, q, hop_s, top=10, song_hop_s=SONG_HOP_S, timing=timing)]
-        total_cpu_ms.append(1000 * (time.process_time() - cpu0))
+        matches = search_store(timed, q, hop_s, top=args.candidates, n_candidates=args.candidates,
+                               song_hop_s=SONG_HOP_S, timing=timing)
+        learned_cpu_ms.append(1000 * (time.process_time() - cpu0))
+        top = [m.song_key for m in matches[:10]]
         ranks.append(top.index(qid) + 1 if qid in top else 0)
         ann_ms.append(timing["ann"])
         rerank_ms.append(timing["rerank"])
         ann_cpu_ms.append(timed.cpu_ms)
-    r = np.array(ranks)
+        keys, votes = scale_votes(Replay(timed.last_hits), q, args.k or KNN_K)
+        by_votes = [keys[i] for i in np.argsort(-votes.max(axis=1), kind="stable")] if keys else []
+        cand_ranks.append(by_votes.index(qid) + 1 if qid in by_votes else 0)
+        score_of = {m.song_key: m.score for m in matches}
+        vote_of = dict(zip(keys, votes.max(axis=1))) if keys else {}
+        # rerank score + w * votes / the best song's votes (benchmarks/scale_fusion.py; w = 0.3
+        # chosen on pool-validation hums at 9,500 songs): not the product's ranking
+        top_votes = max(vote_of.values(), default=1.0) or 1.0
+        fused = sorted(score_of, key=lambda k: -(score_of[k] + args.vote_weight * vote_of.get(k, 0) / top_votes))
+        fused_ranks.append(fused[:10].index(qid) + 1 if qid in fused[:10] else 0)
+        if args.dump:
+            cands = by_votes[: args.candidates]
+            dumped.append({"id": qid, "keys": cands, "votes": [float(vote_of[k]) for k in cands],
+                           "scores": [float(score_of.get(k, -1.0)) for k in cands]})
+        for n in n_cuts:
+            allowed = set(by_votes[:n])
+            cut = [m.song_key for m in matches if m.song_key in allowed][:10]
+            cut_ranks[n].append(cut.index(qid) + 1 if qid in cut else 0)
+        if refs is not None:
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            query_s = contour.duration_s
+            learned = [(row_of[m.song_key], m.score, m.offset_s, m.offset_s + query_s * m.ratio)
+                       for m in matches if m.song_key in row_of]
+            scanned = dtw_rows(contour, refs, False, config.classical_candidates) \
+                if len(refs) <= config.full_scan_songs else None
+            pool = [row_of[k] for k in by_votes[: config.dtw_pool] if k in row_of]  # as hybrid_search
+            dtw = classical_stage(contour, refs, [r[0] for r in learned], False, config, scanned, pool)
+            rows = weighted_union(dtw, learned, config.dtw_weight)[:10]
+            dtw_ms.append(1000 * (time.perf_counter() - t0))
+            dtw_cpu_ms.append(1000 * (time.process_time() - cpu0))
+            hybrid_ranks.append(next((i + 1 for i, r in enumerate(rows) if r[0] == row_of.get(qid)), 0))
+            # the classical FFT stage picking from the n best-voted songs instead of the reranked ones
+            reranked = set(by_votes[:config.n_candidates])
+            learned_n = [r for r, m in zip(learned, [m for m in matches if m.song_key in row_of])
+                         if m.song_key in reranked]
+            for n in pools:
+                among = np.unique([row_of[k] for k in by_votes[:n]] + [r[0] for r in learned_n])
+                also = np.array([r[0] for r in learned_n[: config.dtw_candidates]], np.int64)
+                dtw = dtw_rows(contour, refs, False, config.classical_candidates, among=among, also=also)
+                rows = weighted_union(dtw, learned_n, config.dtw_weight)[:10]
+                pool_ranks[n].append(next((i + 1 for i, r in enumerate(rows) if r[0] == row_of.get(qid)), 0))
+    c = np.array(cand_ranks)
     report = {
-        "songs": len(keys), "distractor_copies": n_distractors, "store": args.store,
-        "load_average_1min_at_end": round(os.getloadavg()[0], 1),
-        "vectors": store.n_vectors, "threads": threads, "queries": len(r),
-        "top1": round(float(np.mean(r == 1)), 3), "top10": round(float(np.mean(r > 0)), 3),
-        "mrr": round(float(np.mean(np.where(r > 0, 1.0 / np.maximum(r, 1), 0.0))), 3),
-        "ann_ms": {"p50": round(float(np.median(ann_ms)), 1), "p95": round(float(np.percentile(ann_ms, 95)), 1)},
-        "rerank_ms": {"p50": round(float(np.median(rerank_ms)), 1),
-                      "p95": round(float(np.percentile(rerank_ms, 95)), 1)},
-        "search_ms_p50": round(float(np.median(np.add(ann_ms, rerank_ms))), 1),
+        "songs": len(store), "distractor_copies": facts.get("distractor_copies", 0), "store": args.store,
+        "index_kind": getattr(store, "kind", None), "mmap_sequences": args.mmap,
+        "queries_file": str(queries_path), "queries": len(ranks), "query_offset": args.offset,
+        "vectors": store.n_vectors, "threads": threads,
+        "knn_k": args.k or KNN_K, "candidates": args.candidates,
+        "ef_search": getattr(getattr(index, "hnsw", None), "efSearch", None),
+        "nprobe": getattr(index, "nprobe", None),
+        "learned": hit_rates(ranks),
+        "true_song_in_candidates": {f"@{n}": round(float(np.mean((c > 0) & (c <= n))), 3)
+                                    for n in (50, 100, 200, 500, 1000)},
+        "true_song_voted": round(float(np.mean(c > 0)), 3),
+        "learned_by_candidates": {str(n): hit_rates(r) for n, r in cut_ranks.items()},
+        "learned_vote_fused": {"w": args.vote_weight, **hit_rates(fused_ranks)},
+        "ann_ms": percentiles(ann_ms), "rerank_ms": percentiles(rerank_ms),
+        "learned_ms_p50": round(float(np.median(np.add(ann_ms, rerank_ms))), 1),
         # CPU time of this process (all its threads): what the search costs, whatever else runs
-        "knn_cpu_ms_p50": round(float(np.median(ann_cpu_ms)), 1),
-        "search_cpu_ms": {"p50": round(float(np.median(total_cpu_ms)), 1),
-                          "p95": round(float(np.percentile(total_cpu_ms, 95)), 1)},
-        "load_fingerprints_s": round(load_s, 1), "build_s": round(build_s, 1),
+        "knn_cpu_ms": percentiles(ann_cpu_ms), "learned_cpu_ms": percentiles(learned_cpu_ms),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "disk_bytes": disk, "disk_bytes_per_song": round(disk / len(keys)) if disk > 0 else None,
+        **rss_now(), **facts,
     }
+    if refs is not None:
+        report.update(hybrid=hit_rates(hybrid_ranks),
+                      hybrid_by_dtw_pool={str(n): hit_rates(r) for n, r in pool_ranks.items()}, dtw_ms=percentiles(dtw_ms), dtw_cpu_ms=percentiles(dtw_cpu_ms),
+                      hybrid_ms_p50=round(float(np.median(np.add(np.add(ann_ms, rerank_ms), dtw_ms))), 1),
+                      hybrid_cpu_ms=percentiles(list(np.add(learned_cpu_ms, dtw_cpu_ms))),
+                      references_bytes=int(refs.midi.nbytes + refs.voiced.nbytes + refs.offsets.nbytes),
+                      dtw_full_scan=len(refs) <= config.full_scan_songs, dtw_pool=config.dtw_pool)
     if isinstance(store, FaissStore):
-        report.update(index_kind=store.kind, save_s=round(save_s, 1), index_bytes=index_bytes,
-                      sequence_bytes=seq_bytes, ram_bytes_per_song=round((index_bytes + seq_bytes) / len(keys)))
+        index_bytes = len(faiss.serialize_index(store._index)) if store._index is not None else 0
+        seq_bytes = sum(s.nbytes for s in store._seqs.values())
+        report.update(index_bytes=index_bytes, sequence_bytes=seq_bytes,
+                      ram_bytes_per_song=round((index_bytes + (0 if args.mmap else seq_bytes)) / len(store)),
+                      disk_bytes_per_song=round(facts["disk_bytes"] / len(store)) if "disk_bytes" in facts else None)
     print(json.dumps(report), flush=True)
+    if args.dump:
+        Path(args.dump).write_text(json.dumps(dumped))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=1))
@@ -298,16 +727,50 @@ def main(argv=None) -> int:
                    help="fingerprint the chunks as Ray tasks instead (humdex.cluster; no ADDRESS: "
                         "a Ray instance on this machine)")
     a.add_argument("--seed", type=int, default=0)
-    m = sub.add_parser("measure", help="build one store of --songs songs and query it")
+    m = sub.add_parser("measure", help="build (or load) one store of --songs songs and query it")
     m.add_argument("--songs", type=int, required=True)
     m.add_argument("--store", default="faiss")
     m.add_argument("--noise", type=float, default=0.05, help="distractor copies: noise per dimension")
+    m.add_argument("--queries", default=None, help="queries file (default: WORK/queries.npz)")
+    m.add_argument("--split", default="test", help="the pool split the queries' melodies come from")
     m.add_argument("--limit", type=int, default=0, help="queries to run (0: all)")
+    m.add_argument("--offset", type=int, default=0, help="first query to run")
+    m.add_argument("--hybrid", action="store_true", help="also run the hybrid's DTW stages (auto)")
+    m.add_argument("--candidates", type=int, default=200, help="songs the rerank scores")
+    m.add_argument("--k", type=int, default=0, help="neighbours per query fingerprint (0: the product's)")
+    m.add_argument("--ef-search", type=int, default=0, help="HNSW efSearch (0: the product's)")
+    m.add_argument("--nprobe", type=int, default=0, help="IVF lists searched (0: the product's)")
+    m.add_argument("--mmap", action="store_true", help="load a saved store with memory-mapped sequences")
+    m.add_argument("--build-threads", type=int, default=1)
+    m.add_argument("--vote-weight", type=float, default=0.3, help="learned_vote_fused: votes' weight")
+    m.add_argument("--build-only", action="store_true", help="build and save the store, no queries")
     m.add_argument("--out", default=None)
-    for q in (a, m):
-        q.add_argument("--work", default=str(WORK))
+    m.add_argument("--dtw-pools", default="", help="hybrid: also let the classical stage pick from "
+                   "the N best-voted songs, for each N of this comma list")
+    m.add_argument("--dump", default=None, help="JSON file: each query's candidates, votes, rerank scores")
+    g = sub.add_parser("big", help="stream a store of --songs songs (real + perturbed copies) to disk")
+    g.add_argument("--songs", type=int, default=1_000_000)
+    g.add_argument("--real", type=int, default=0, help="real songs to use (0: all fingerprinted)")
+    g.add_argument("--noise", type=float, default=0.05)
+    g.add_argument("--nlist", type=int, default=0, help="IVF lists (0: the product's rule)")
+    g.add_argument("--add-ef", type=int, default=16, help="quantizer efSearch while adding")
+    g.add_argument("--niter", type=int, default=10, help="k-means iterations of the list centroids")
+    g.add_argument("--quantizer-ef", type=int, default=64)
+    g.add_argument("--chunk", type=int, default=20000, help="songs per streamed block")
+    g.add_argument("--build-threads", type=int, default=1)
+    r = sub.add_parser("replicate", help="a larger store made by replicating a `big` one (cost only)")
+    r.add_argument("--songs", type=int, default=1_000_000)
+    r.add_argument("--source", type=int, default=90_000)
+    r.add_argument("--flip", type=int, default=4, help="code bytes set at random per copied entry")
+    q = sub.add_parser("queries", help="write hummed queries of another pool split (e.g. validation)")
+    q.add_argument("--split", default="validation")
+    q.add_argument("--n", type=int, default=100)
+    q.add_argument("--seed", type=int, default=1)
+    q.add_argument("--out", required=True)
+    for sp in (a, m, q, g, r):
+        sp.add_argument("--work", default=str(WORK))
     args = p.parse_args(argv)
-    prepare(args) if args.command == "prepare" else measure(args)
+    {"prepare": prepare, "measure": measure, "queries": split_queries, "big": build_big, "replicate": replicate_big}[args.command](args)
     return 0
 
 

@@ -195,6 +195,49 @@ def test_classical_stage_adds_the_learned_candidates_its_scan_missed(tmp_path, s
     assert [r[1] for r in rows] == sorted((r[1] for r in rows), reverse=True)
 
 
+def test_above_full_scan_the_classical_stage_picks_from_the_best_voted_pool(tmp_path, song_dir,
+                                                                             melodies) -> None:
+    """On a catalog above full_scan_songs the classical FFT stage picks among the reranked
+    learned candidates and the best-voted pool: a song only in the pool is found by DTW, and
+    without the pool it is not scored at all."""
+    from dataclasses import replace
+
+    from humdex.catalog.catalog import Catalog
+    from humdex.hybrid import classical_stage
+    from humdex.learned.search import default_config
+    from humdex.search import load_query
+
+    catalog = Catalog.open(tmp_path / "db", create=True)
+    catalog.add_files([song_dir], progress=False)
+    refs = catalog.snapshot().references()
+    contour = load_query(write_f0_csv(tmp_path / "q.csv", melodies[3], 2, 16, transpose=-4.0)).contour
+    config = replace(default_config(), classical_candidates=2, dtw_candidates=2, full_scan_songs=4,
+                     dtw_pool=3)
+    learned_rows = [11, 10]  # the reranked candidates miss song 3
+    without = classical_stage(contour, refs, learned_rows, False, config)
+    assert 3 not in [r[0] for r in without]
+    rows = classical_stage(contour, refs, learned_rows, False, config, pool=[0, 3, 5, 7])
+    assert rows[0][0] == 3  # the pool's song 3, picked by the FFT stage, wins the DTW
+    beyond = classical_stage(contour, refs, learned_rows, False, config, pool=[0, 5, 7, 3])
+    assert 3 not in [r[0] for r in beyond]  # only the first dtw_pool of the pool count
+
+
+def test_search_store_reports_the_best_voted_songs(tmp_path) -> None:
+    """search_store appends the n_voted best-voted song keys to `voted`, the reranked ones among them."""
+    from humdex.learned.fingerprints import search_store
+    from humdex.learned.stores import FaissStore
+
+    rng = np.random.default_rng(2)
+    seqs = [rng.normal(size=(20, 128)).astype(np.float32) for _ in range(12)]
+    seqs = [s / np.linalg.norm(s, axis=1, keepdims=True) for s in seqs]
+    store = FaissStore(dim=128)
+    store.add([f"s{i}" for i in range(12)], seqs)
+    voted: list[str] = []
+    top = search_store(store, seqs[4][3:12], hop_s=0.5, top=3, n_candidates=5, voted=voted, n_voted=8)
+    assert top[0].song_key == "s4" and voted[0] == "s4" and len(voted) == 8 == len(set(voted))
+    assert {m.song_key for m in top} <= set(voted[:5])
+
+
 @pytest.mark.skipif(not default_model_path("long").is_file(), reason="no shipped M_long")
 def test_fused_short_and_long_models_find_the_song(tmp_path, song_dir, melodies) -> None:
     """M_fused: the shipped M_short and M_long each search their own store, scores are fused."""

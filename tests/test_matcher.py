@@ -324,3 +324,69 @@ def test_a_classical_match_in_a_new_process_imports_neither_numba_nor_scipy():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.split() == ["0", "[]"]
+
+
+def test_the_dtw_tries_more_than_stage_ones_best_window_of_a_song(songs):
+    """A melody tracked from a record: the sung stretch holds 0.3 s of accompaniment an octave up
+    (a large mean square for stage 1), and another stretch is the tune with its intervals squeezed
+    (a small one, but a worse DTW). The song's answer is found at the sung stretch only when the
+    DTW is given stage 1's next windows too."""
+    sung = _excerpt(songs[5], 10.0, 18.0)
+    leaked = sung.copy()
+    leaked[300:330] += 12.0
+    mean = np.nanmean(sung)
+    squeezed = (sung - mean) * 0.7 + mean
+    tracked = np.concatenate([squeezed, _song(np.random.default_rng(1), 8.0)[:800], leaked])
+    sung_at_s = (len(squeezed) + 800) * HOP_S
+    refs = ReferenceSet.from_contours([Contour(s, HOP_S) for s in [tracked, *songs[10:30]]])
+    query = Contour(sung - 3.0, HOP_S)
+    one = match(query, refs, config=MatcherConfig(windows_per_song=1), top=len(refs))
+    assert next(m for m in one if m.index == 0).start_s < 1.0  # the squeezed stretch
+    found = match(query, refs)
+    assert found[0].index == 0 and found[0].start_s == pytest.approx(sung_at_s, abs=0.5)
+    assert found[0].score > next(m for m in one if m.index == 0).score + 0.3
+    assert len({m.index for m in found}) == len(found)  # one answer per song
+
+
+def test_stage_one_windows_of_a_song_are_apart_and_best_first(songs, refs):
+    from humdex.classical.matcher import candidate_windows, prepare_query
+
+    config = MatcherConfig(windows_per_song=3)
+    q = prepare_query(Contour(_excerpt(songs[7], 10.0, 18.0), HOP_S), refs.hop_s, config)
+    picked, starts, scales, _ = candidate_windows(q, refs, False, config)
+    best, best_starts, _, _ = candidate_windows(q, refs, False, MatcherConfig(windows_per_song=1))
+    assert set(picked) == set(best) and np.bincount(picked).max() == 3
+    for song in np.unique(picked):
+        at = starts[picked == song]
+        assert at[0] == best_starts[best == song][0]  # the best window first
+        gaps = np.abs(at[:, None] - at[None, :])[np.triu_indices(len(at), 1)]
+        assert np.all(gaps >= len(q.midi) * scales[picked == song].min() / 2)
+
+
+def test_dtw_in_threads_returns_what_one_call_returns(songs):
+    from humdex.classical.dtw import batch_subsequence_dtw
+    from humdex.classical.matcher import dtw_in_threads
+
+    rng = np.random.default_rng(5)
+    q = _excerpt(songs[2], 3.0, 9.0)[::8].astype(np.float32)
+    w = np.isfinite(q).astype(np.float32)
+    q = np.where(w > 0, q - np.nanmean(q), 0.0).astype(np.float32)
+    pieces = [s[::8][int(rng.integers(0, 100)):][: int(rng.integers(40, 160))] for s in songs * 2]
+    seg = np.concatenate([held_centred(p) for p in pieces]).astype(np.float32)
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces])]).astype(np.int64)
+    keys = rng.normal(0, 2, (len(pieces), 3))
+    start_max = np.full(len(pieces), 1 << 40, np.int64)
+    config = MatcherConfig()
+    one = batch_subsequence_dtw(q, w, seg, offsets, keys, start_max, config.octave_penalty_st,
+                                config.cost_cap_st, config.key_refinements)
+    for threads in (1, 2, 3, 7):
+        split = dtw_in_threads(q, w, seg, offsets, keys, start_max, config, threads=threads)
+        for a, b in zip(one, split):
+            np.testing.assert_array_equal(a, b)
+
+
+def held_centred(midi: np.ndarray) -> np.ndarray:
+    from humdex.classical.references import held
+
+    out = held(midi)
+    return out - out.mean()

@@ -23,6 +23,7 @@ from humdex.learned.search import (
     LearnedConfig,
     Rows,
     default_config,
+    key_song_id,
     learned_matches,
     match_rows,
     prepared_query,
@@ -45,13 +46,17 @@ def hybrid_search(query_audio: np.ndarray | None, sample_rate: int, query_contou
         return []
     query, query_s = prepared_query(query_audio, sample_rate, query_contour, config, timing)
     refs = snapshot.references()
+    voted: list[str] = []
     matches, scanned = with_classical_scan(
         query_contour, refs, from_start, config,
         lambda: learned_matches(query, db_dir, snapshot, max(top, config.n_candidates), from_start,
-                                config, timing))
+                                config, timing, voted))
     learned = match_rows(matches, snapshot, query_s)
+    row_of = {s.song_id: i for i, s in enumerate(snapshot.songs)}
+    pool = [row_of[key_song_id(k)] for k in voted if key_song_id(k) in row_of]
     t1 = time.perf_counter()
-    dtw = classical_stage(query_contour, refs, [row[0] for row in learned], from_start, config, scanned)
+    dtw = classical_stage(query_contour, refs, [row[0] for row in learned], from_start, config, scanned,
+                          pool)
     if timing is not None:  # what the DTW adds after the learned search (the scan ran beside it)
         add_ms(timing, "dtw_rerank", time.perf_counter() - t1)
     return weighted_union(dtw, learned, config.dtw_weight_from_start if from_start else config.dtw_weight)[:top]
@@ -73,17 +78,20 @@ def with_classical_scan(contour: Contour | None, refs, from_start: bool, config:
 
 
 def classical_stage(contour: Contour, refs, learned_rows: list[int], from_start: bool,
-                    config: LearnedConfig, scanned: Rows | None = None) -> Rows:
+                    config: LearnedConfig, scanned: Rows | None = None,
+                    pool: list[int] | None = None) -> Rows:
     """The hybrid's DTW rows, best first: the classical matcher's own config.classical_candidates
     best songs and the learned top config.dtw_candidates, each scored by DTW.
 
     The matcher scans every song of `refs` (`scanned`, when with_classical_scan already did), or
-    above config.full_scan_songs only the learned candidates `learned_rows` (best first).
+    above config.full_scan_songs only the learned candidates `learned_rows` (best first) and the
+    rows `pool` (the learned k-NN stage's best-voted songs, config.dtw_pool of them).
     """
     cand = np.array(learned_rows[: config.dtw_candidates], np.int64)
     if len(refs) > config.full_scan_songs:
+        among = np.array(list(learned_rows) + list(pool or [])[: config.dtw_pool], np.int64)
         return dtw_rows(contour, refs, from_start, config.classical_candidates,
-                        among=np.unique(np.array(learned_rows, np.int64)), also=cand)
+                        among=np.unique(among), also=cand)
     if scanned is None:
         scanned = dtw_rows(contour, refs, from_start, config.classical_candidates)
     missing = np.setdiff1d(cand, [row[0] for row in scanned])  # a song's DTW depends on it alone

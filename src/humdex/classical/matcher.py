@@ -9,6 +9,7 @@ songs, under a small transposition search around stage 1's key, gives the final 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +33,7 @@ class MatcherConfig:
         1.0  # from_start: the match may begin this late after the song's start
     )
     candidates: int = 200  # songs reranked by DTW
+    windows_per_song: int = 3  # stage 1's best non-overlapping windows of each song the DTW tries
     margin: float = 0.25  # DTW segment = candidate window +- margin * window length
     key_offsets_st: tuple[float, ...] = (-0.5, 0.0, 0.5)  # around stage 1's key
     key_refinements: int = 1  # DTW reruns at the best key + mean residual along its path
@@ -169,10 +171,14 @@ def candidate_windows(
     q: Contour, refs: ReferenceSet, from_start: bool, config: MatcherConfig,
     also: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Stage 1: the best window of each of the `config.candidates` best songs (and of `also`).
+    """Stage 1: the best windows of each of the `config.candidates` best songs (and of `also`):
+    up to `config.windows_per_song` per song, each at least half a window away from the better
+    ones (a song's melody tracked from a record has octave slips and accompaniment where its
+    best-by-mean-square window need not be the sung one; the DTW decides among them).
 
-    Returns (songs, start frames (global), scales, keys): keys in semitones to add to the
-    (mean-centred) query to reach the (mean-centred) song.
+    Returns (songs, start frames (global), scales, keys), one entry per window (a song repeats
+    once per window, its best first): keys in semitones to add to the (mean-centred) query to
+    reach the (mean-centred) song.
     """
     w = np.isfinite(q.midi).astype(np.float32)
     smooth = max(1, round(config.smooth_s / refs.hop_s))
@@ -212,17 +218,28 @@ def candidate_windows(
     if also is not None and len(also):
         songs = np.union1d(songs, np.asarray(also, np.int64))
     songs = songs[np.isfinite(per_song[songs])]
-    starts = np.empty(len(songs), np.int64)
-    song_scales = np.empty(len(songs))
-    song_keys = np.empty(len(songs))
-    for k, song in enumerate(songs):
-        # the song's least distance at its first scale, and there at its first frame
-        lo, hi = refs.offsets[song], refs.offsets[song + 1]
-        at = lo + np.flatnonzero(best_dist[lo:hi] == per_song[song])
-        s_i = int(best_scale[at].min())
-        t = int(at[best_scale[at] == s_i][0])
-        starts[k], song_scales[k], song_keys[k] = t, scales[s_i], best_key[t]
-    return songs, starts, song_scales, song_keys
+    picks: list[tuple[int, int, float, float]] = []
+    for song in songs:
+        # the first minimum of the song's (scales, frames) distances, found on the per-frame
+        # minima: the least distance left, at its first scale, there at its first frame (a
+        # window masks its frames at every scale, so the per-frame minima stay the table's)
+        lo, hi = int(refs.offsets[song]), int(refs.offsets[song + 1])
+        dist = best_dist[lo:hi].copy()
+        for _ in range(config.windows_per_song):
+            least = dist.min()
+            if not np.isfinite(least):
+                break
+            at = np.flatnonzero(dist == least)
+            s_i = int(best_scale[lo + at].min())
+            t = int(at[best_scale[lo + at] == s_i][0])
+            picks.append((int(song), lo + t, float(scales[s_i]), float(best_key[lo + t])))
+            half = max(1, round(len(w) * scales[s_i] / 2))
+            dist[max(0, t - half): t + half + 1] = np.inf
+    if not picks:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    song_ids, starts, song_scales, song_keys = zip(*picks)
+    return (np.array(song_ids, np.int64), np.array(starts, np.int64), np.array(song_scales),
+            np.array(song_keys))
 
 
 def _segments(
@@ -256,6 +273,34 @@ def _segments(
     return np.concatenate(pieces).astype(np.float32), offsets, frame_idx, start_max
 
 
+def dtw_in_threads(
+    qv: np.ndarray, w: np.ndarray, seg: np.ndarray, seg_offsets: np.ndarray, key_grid: np.ndarray,
+    start_max: np.ndarray, config: MatcherConfig, threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """dtw.batch_subsequence_dtw of the query against every segment, the segments split into
+    `threads` runs of about equal length (default: humdex.settings' thread count) that run at
+    once (the kernel releases the GIL). The same arrays as one call, whatever the split."""
+    from humdex.classical.dtw import batch_subsequence_dtw
+    from humdex.settings import settings
+
+    def run(a: int, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        lo, hi = seg_offsets[a], seg_offsets[b]
+        return batch_subsequence_dtw(qv, w, seg[lo:hi], seg_offsets[a:b + 1] - lo, key_grid[a:b],
+                                     start_max[a:b], config.octave_penalty_st, config.cost_cap_st,
+                                     config.key_refinements)
+
+    count = len(seg_offsets) - 1
+    threads = min(threads or settings().threads, max(1, count // 8))
+    if threads <= 1:
+        return run(0, count)
+    # cut where the cumulative segment length crosses each 1/threads of the total
+    cuts = np.searchsorted(seg_offsets, np.arange(1, threads) * seg_offsets[-1] / threads)
+    bounds = np.unique(np.concatenate([[0], np.clip(cuts, 1, count - 1), [count]]))
+    with ThreadPoolExecutor(max_workers=len(bounds) - 1, thread_name_prefix="humdex-dtw") as pool:
+        parts = list(pool.map(run, bounds[:-1], bounds[1:]))
+    return tuple(np.concatenate(arrays) for arrays in zip(*parts))  # type: ignore[return-value]
+
+
 def match(
     query: Contour,
     refs: ReferenceSet,
@@ -284,7 +329,7 @@ def match(
     songs, starts, scales, keys = candidate_windows(q, refs, from_start, config, also)
     if len(songs) == 0:
         return []
-    from humdex.classical.dtw import batch_subsequence_dtw, warmup
+    from humdex.classical.dtw import warmup
 
     warmup()  # the C kernel loads here (or numba's, ~0.5 s per process; search.prewarm starts it early)
     w = np.isfinite(q.midi).astype(np.float32)
@@ -293,25 +338,18 @@ def match(
         refs, songs, starts, scales, len(qv), from_start, config
     )
     key_grid = keys[:, None] + np.asarray(config.key_offsets_st, np.float64)[None, :]
-    costs, js, je, best_keys = batch_subsequence_dtw(
-        qv,
-        w,
-        seg,
-        seg_offsets,
-        key_grid,
-        start_max,
-        config.octave_penalty_st,
-        config.cost_cap_st,
-        config.key_refinements,
-    )
+    costs, js, je, best_keys = dtw_in_threads(qv, w, seg, seg_offsets, key_grid, start_max, config)
     mean_cost = costs / w.sum()
-    order = np.argsort(mean_cost, kind="stable")[:top]
-    out = []
+    out: list[Match] = []
     means = song_means(refs)
-    for k in order:
-        if not np.isfinite(mean_cost[k]):
-            continue
+    seen: set[int] = set()
+    for k in np.argsort(mean_cost, kind="stable"):  # a song's best window first
+        if not np.isfinite(mean_cost[k]) or len(out) == top:
+            break
         song = int(songs[k])
+        if song in seen:
+            continue
+        seen.add(song)
         key = float(best_keys[k] + means[song] - np.nanmean(q.midi))
         out.append(
             Match(

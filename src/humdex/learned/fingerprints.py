@@ -211,16 +211,22 @@ def rerank(store: VectorStore, query: np.ndarray | list[ScaledQuery], keys: list
 def search_store(store: VectorStore, query: np.ndarray | list[ScaledQuery], hop_s: float,
                  top: int = 10, n_candidates: int = N_CANDIDATES,
                  max_offset_s: float | dict[str, float] | None = None,
-                 song_hop_s: float | None = None, timing: dict[str, float] | None = None) -> list[Match]:
+                 song_hop_s: float | None = None, timing: dict[str, float] | None = None,
+                 voted: list[str] | None = None, n_voted: int = 0) -> list[Match]:
     """k-NN candidates then rerank: the query's fingerprints (one sequence or several tempo scales) -> top matches.
 
     max_offset_s: the query starts at most this far into the song (MIREX from-start protocol),
     one limit for all songs or one per song key;
-    song_hop_s: the hop the songs were fingerprinted at (default: the query's).
+    song_hop_s: the hop the songs were fingerprinted at (default: the query's);
+    voted: gets the n_voted best-voted song keys appended, best first (the hybrid's classical
+    stage picks from them on a large catalog).
     """
     t0 = time.perf_counter()
     keys, votes = scale_votes(store, query)
-    order = np.argsort(-votes.max(axis=1), kind="stable")[:n_candidates] if keys else np.zeros(0, int)
+    by_votes = np.argsort(-votes.max(axis=1), kind="stable") if keys else np.zeros(0, int)
+    order = by_votes[:n_candidates]
+    if voted is not None:
+        voted.extend(keys[i] for i in by_votes[:n_voted])
     # each candidate is reranked at the tempo scales that gave it the most votes
     scaled = as_scaled(query)
     as_sung = [i for i, q in enumerate(scaled) if q.scale == 1.0]  # always tried: the tempo as hummed

@@ -1,9 +1,10 @@
 """Where a catalog keeps its song fingerprints: a store URI, parsed and checked before anything is written.
 
     faiss                      the default: FAISS files in the catalog folder (float16 on disk)
-    faiss:f16 | faiss:sq8 | faiss:pq
-                               the same, with the index compressed (float16, 8-bit scalar or
-                               product quantisation; stores.CODECS)
+    faiss:f16 | faiss:sq8 | faiss:pq | faiss:hnswpq
+                               the same, with the index compressed (float16, 8-bit scalar,
+                               product quantisation in inverted lists or in an HNSW graph;
+                               stores.CODECS)
     milvus:///abs/file.db      milvus-lite, an embedded Milvus in one file (one process at a time)
     milvus://rel/file.db       the same, relative to the working directory (stored absolute)
     http://host:19530          a Milvus server or cluster (also https://)
@@ -24,9 +25,9 @@ from urllib.parse import parse_qs, urlsplit
 from humdex.errors import HumdexError
 
 DEFAULT_STORE = "faiss"
-FAISS_CODECS = ("flat", "f16", "sq8", "pq")  # "flat": float32 vectors in the index (HNSW above EXACT_LIMIT)
+FAISS_CODECS = ("flat", "f16", "sq8", "pq", "hnswpq")  # "flat": float32 vectors in the index (HNSW above EXACT_LIMIT)
 COLLECTION_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")  # Milvus collection names
-USAGE = ("give faiss, faiss:f16|sq8|pq, milvus:///path/file.db (milvus-lite) or "
+USAGE = ("give faiss, faiss:f16|sq8|pq|hnswpq, milvus:///path/file.db (milvus-lite) or "
          "http://host:19530 (a Milvus server)")
 
 

@@ -28,14 +28,20 @@ HNSW_EF_SEARCH = 128
 HNSW_EF_CONSTRUCTION = 80
 # Index codecs beyond EXACT_LIMIT (store_spec: --store faiss:<codec>), bytes per 128-d vector in
 # the index: "flat" HNSW over float32 (512 + graph), "f16" HNSW over float16 (256 + graph), "sq8"
-# HNSW over 8-bit scalar codes (128 + graph), "pq" IVF-PQ (PQ_M bytes + an 8-byte id, no graph).
+# HNSW over 8-bit scalar codes (128 + graph), "pq" IVF-PQ (PQ_M bytes + an 8-byte id, no graph),
+# "hnswpq" HNSW over PQ codes (PQ_M bytes + graph, no inverted lists).
 # Compressed codecs also keep the songs' sequences (the rerank's input) as float16 in RAM, as does
 # any store loaded from its file (sequence() converts a song when asked).
-CODECS = ("flat", "f16", "sq8", "pq")
+CODECS = ("flat", "f16", "sq8", "pq", "hnswpq")
 PQ_M = 32  # sub-quantizers of 4 dims, 8 bits each: 32 bytes per vector
 PQ_NPROBE = 32  # inverted lists searched per query vector
 PQ_MAX_LISTS = 4096  # (4 sqrt(N) reaches it at ~1M vectors, ~25k songs)
 PQ_TRAIN_MAX = 200_000  # vectors sampled to train the coarse quantizer and the codebooks
+# A saved store whose float16 sequences pass this many bytes (~165k songs of 51 fingerprints)
+# reads them memory-mapped from vectors.npz (load(mmap_sequences=None)): the rerank reads only
+# its candidates' sequences, so they need not all sit in RAM (1M songs: 13 GB).
+MMAP_SEQUENCES_BYTES = 2 << 30
+KINDS = {"flat": "hnsw", "f16": "hnsw-f16", "sq8": "hnsw-sq8", "pq": "ivfpq", "hnswpq": "hnsw-pq"}
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,8 @@ class FaissStore:
         self._frame: np.ndarray = np.zeros(0, np.int64)  # index id -> window number in its song
         self._order: list[str] = []  # slots: song keys in the order their vectors were indexed
         self._slot: dict[str, int] = {}  # live song key -> slot
+        self._removals = 0  # remove() calls that marked vectors dead (keys the caches below)
+        self._cached: dict[str, tuple[Any, tuple, Any]] = {}  # per-search values, O(vectors) to make
 
     def __len__(self) -> int:
         return len(self._seqs)
@@ -121,10 +129,10 @@ class FaissStore:
     @property
     def kind(self) -> str:
         """'flat' (exact) or the approximate index of the codec ('hnsw', 'hnsw-f16', 'hnsw-sq8',
-        'ivfpq'), by the number of vectors."""
+        'ivfpq', 'hnsw-pq'), by the number of vectors."""
         if self.n_vectors <= self.exact_limit:
             return "flat"
-        return {"flat": "hnsw", "f16": "hnsw-f16", "sq8": "hnsw-sq8", "pq": "ivfpq"}[self.codec]
+        return KINDS[self.codec]
 
     def set_codec(self, codec: str) -> None:
         """Change how the index (and the sequences in RAM) are stored; rebuilt at the next search."""
@@ -141,7 +149,16 @@ class FaissStore:
     @property
     def dead_share(self) -> float:
         """Fraction of the index's vectors that belong to removed songs."""
-        return float(np.mean(self._owner < 0)) if len(self._owner) else 0.0
+        return self._memo("dead", self._owner, (len(self._owner), self._removals),
+                          lambda: float(np.mean(self._owner < 0)) if len(self._owner) else 0.0)
+
+    def _memo(self, name: str, source: Any, state: tuple, make) -> Any:
+        """make(), remembered while it reads the same `source` object in the same `state`: at
+        1M songs the dead share and the key array cost ~0.1 s a search to recompute."""
+        hit = self._cached.get(name)
+        if hit is None or hit[0] is not source or hit[1] != state:
+            hit = self._cached[name] = (source, state, make())
+        return hit[2]
 
     def keys(self) -> list[str]:
         return list(self._seqs)
@@ -179,6 +196,7 @@ class FaissStore:
             slot = self._slot.pop(key, None)
             if self._index is not None and slot is not None:
                 self._owner[self._owner == slot] = -1
+                self._removals += 1
         if self._index is not None and (self.dead_share > MAX_DEAD_SHARE or self._index_kind != self.kind):
             self._index = None
         return n
@@ -204,6 +222,8 @@ class FaissStore:
             return faiss.IndexIVFPQ(faiss.IndexFlatIP(self.dim), self.dim, n_lists, PQ_M, 8, ip)
         if self.kind == "hnsw":
             index = faiss.IndexHNSWFlat(self.dim, HNSW_M, ip)
+        elif self.kind == "hnsw-pq":  # trained in _build, like IVF-PQ
+            index = faiss.IndexHNSWPQ(self.dim, PQ_M, HNSW_M, 8, ip)
         else:
             qtype = {"hnsw-f16": faiss.ScalarQuantizer.QT_fp16, "hnsw-sq8": faiss.ScalarQuantizer.QT_8bit}
             index = faiss.IndexHNSWSQ(self.dim, qtype[self.kind], HNSW_M, ip)
@@ -250,7 +270,8 @@ class FaissStore:
         if k_fetch > k:  # removed songs' vectors fetched too: keep the k best live ones
             keep = np.argsort(~valid, axis=1, kind="stable")[:, :k]
             scores, safe, owner, valid = (np.take_along_axis(a, keep, 1) for a in (scores, safe, owner, valid))
-        keys = np.array(self._order + [""], dtype=object)
+        keys = self._memo("keys", self._order, (len(self._order),),
+                          lambda: np.array(self._order + [""], dtype=object))
         return Hits(scores=np.where(valid, scores, -np.inf).astype(np.float32),
                     song_keys=keys[np.where(valid, owner, len(self._order))],
                     frames=np.where(valid, self._frame[safe] if len(self._frame) else 0, -1))
@@ -276,21 +297,32 @@ class FaissStore:
         atomic_write(folder / "vectors.npz", lambda f: np.savez(f, **arrays))
 
     @classmethod
-    def load(cls, folder: str | Path) -> FaissStore:
-        """The store saved in `folder`; CatalogError when missing or corrupt."""
+    def load(cls, folder: str | Path, mmap_sequences: bool | None = None) -> FaissStore:
+        """The store saved in `folder`; CatalogError when missing or corrupt.
+
+        mmap_sequences: read the songs' float16 sequences memory-mapped from the file (pages
+        come from disk as the rerank reads a candidate) instead of into RAM; None: when they
+        pass MMAP_SEQUENCES_BYTES. Songs added later are held in RAM.
+        """
         folder = Path(folder)
         try:
             with np.load(folder / "vectors.npz", allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
-                keys, lengths, flat = list(z["keys"]), z["lengths"], z["vectors"]
+                keys, lengths = list(z["keys"]), z["lengths"]
+                if mmap_sequences is None:
+                    mmap_sequences = 2 * int(np.sum(lengths)) * int(meta["dim"]) > MMAP_SEQUENCES_BYTES
+                flat = None if mmap_sequences else z["vectors"]
                 saved = {n: z[n] for n in ("slots", "owner", "frame") if n in z.files}
                 has_index = "index" in z.files
             store = cls(dim=int(meta["dim"]), exact_limit=int(meta["exact_limit"]),
                         codec=str(meta.get("codec", "flat")))
-            # kept as saved (float16): sequence() gives each song in float32 when asked, the same
-            # numbers; converting all of them here cost a cold search 44 MB and ~50 ms at 2048 songs
-            if flat.dtype != np.float16:
-                flat = store._kept(flat)
+            if flat is None:  # a plain ndarray view of the mapped member: cheap to slice per song
+                flat = _mapped_member(folder / "vectors.npz", "vectors", check=False).view(np.ndarray)
+                if flat.dtype != np.float16:
+                    raise ValueError(f"sequences are {flat.dtype}, not float16")
+            elif flat.dtype != np.float16:  # float16 is kept as saved: sequence() gives a song in
+                flat = store._kept(flat)  # float32 when asked (converting every song here cost a
+                # cold search 44 MB and ~50 ms at 2048 songs, of which the rerank reads 200)
             bounds = np.concatenate([[0], np.cumsum(lengths)])
             if len(keys) != len(lengths) or bounds[-1] != len(flat) or flat.shape[1:] != (store.dim,):
                 raise ValueError("vectors do not match the song list")
@@ -307,16 +339,18 @@ class FaissStore:
                 return store
             if index.ntotal == len(saved["owner"]):
                 store._order = [str(k) for k in saved["slots"]]
-                store._owner, store._frame = saved["owner"].astype(np.int64), saved["frame"].astype(np.int64)
+                store._owner = saved["owner"].astype(np.int64, copy=False)
+                store._frame = saved["frame"].astype(np.int64, copy=False)
                 store._slot = {k: int(i) for i, k in enumerate(store._order) if k in store._seqs}
                 store._set_index(index, meta["kind"])
         return store
 
 
-def _mapped_member(npz: Path, name: str) -> np.ndarray:
+def _mapped_member(npz: Path, name: str, check: bool = True) -> np.ndarray:
     """Array `name` of an uncompressed .npz, memory-mapped instead of read through zipfile (a
     store's HNSW index, ~70 MB at 2048 songs: half the CPU of loading it); its CRC-32 is checked
-    as zipfile would. ValueError when the member is missing, compressed or corrupt."""
+    as zipfile would, unless check is False (the songs' sequences, too large to read whole at
+    each load). ValueError when the member is missing, compressed or corrupt."""
     with zipfile.ZipFile(npz) as z:
         info = z.getinfo(f"{name}.npy")  # KeyError: missing
     if info.compress_type != zipfile.ZIP_STORED:
@@ -333,6 +367,6 @@ def _mapped_member(npz: Path, name: str) -> np.ndarray:
         shape, fortran, dtype = read_header(f)
         offset = f.tell()
     raw = np.memmap(npz, dtype=np.uint8, mode="r", offset=start, shape=(info.file_size,))
-    if zlib.crc32(raw.data) != info.CRC or fortran or dtype.hasobject:
+    if (check and zlib.crc32(raw.data) != info.CRC) or fortran or dtype.hasobject:
         raise ValueError(f"{name} is corrupt")
     return np.memmap(npz, dtype=dtype, mode="r", offset=offset, shape=shape)

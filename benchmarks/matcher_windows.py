@@ -1,0 +1,65 @@
+"""Latency of the classical matcher's DTW trying 1 vs N stage-1 windows per song, in one process.
+
+Each query is searched by the product's `search` (method classical or hybrid) once per setting of
+`MatcherConfig.windows_per_song`, the settings taking turns query by query so that load on the
+machine shifts them alike; prints search-time p50 / p95 and top-1 / top-10 per setting.
+
+    HUMDEX_THREADS=2 python benchmarks/matcher_windows.py --db data/mirex2048 \
+        --queries Q.tsv --method classical --windows 1 3 [--limit 30] [--from-start]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import humdex.classical.matcher as matcher
+from humdex.catalog.catalog import Catalog
+from humdex.evaluate import read_query_list
+from humdex.search import load_query, prewarm, search
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--queries", required=True)
+    ap.add_argument("--method", default="classical", choices=("classical", "hybrid"))
+    ap.add_argument("--windows", type=int, nargs="+", default=[1, 3])
+    ap.add_argument("--limit", type=int, default=30)
+    ap.add_argument("--from-start", action="store_true")
+    args = ap.parse_args()
+    catalog = Catalog.open(args.db)
+    snap = catalog.snapshot()
+    for thread in prewarm(snap, args.method, db_dir=args.db):
+        thread.join()
+    queries = [(load_query(path), song) for path, song in read_query_list(Path(args.queries))[: args.limit]]
+    original = matcher.MatcherConfig
+    times: dict[int, list[float]] = {k: [] for k in args.windows}
+    ranks: dict[int, list[int]] = {k: [] for k in args.windows}
+    search(queries[0][0], snap, method=args.method, db_dir=args.db)  # first-call costs out of the way
+    for query, song in queries:
+        for k in args.windows:
+            config = functools.partial(original, windows_per_song=k)
+            matcher.MatcherConfig = config  # type: ignore[misc]  # what hybrid.dtw_rows builds
+            matcher.match.__kwdefaults__["config"] = config()  # what search's classical path uses
+            t0 = time.perf_counter()
+            result = search(query, snap, top=10, from_start=args.from_start, method=args.method,
+                            db_dir=args.db)
+            times[k].append(time.perf_counter() - t0)
+            found = [hit.song_id for hit in result.hits]
+            ranks[k].append(found.index(song) + 1 if song in found else 99)
+    matcher.MatcherConfig = original  # type: ignore[misc]
+    for k in args.windows:
+        t, r = np.array(times[k]) * 1e3, np.array(ranks[k])
+        print(f"windows_per_song={k}: search p50 {np.median(t):.0f} ms p95 {np.percentile(t, 95):.0f} ms"
+              f"  top-1 {np.mean(r <= 1):.3f} top-10 {np.mean(r <= 10):.3f}  ({len(r)} queries)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
