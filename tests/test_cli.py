@@ -174,12 +174,14 @@ def test_demo_excerpts_come_from_anywhere_or_from_the_first_note() -> None:
 
 def test_every_subcommand_parses_in_cli_and_a_search_loads_no_heavy_library() -> None:
     """Argument parsers live in cli.py; parsing `search` imports neither numpy, torch nor fastapi
-    (the CLI sets native thread settings before they load: settings.configure_native_runtime)."""
+    (the CLI sets native thread settings before they load: settings.configure_native_runtime),
+    nor numba, nor humdex.cluster (the --ray options of index/add: 25 ms of a cold search)."""
     code = ("import sys\n"
             "from humdex.cli import build_parser\n"
             "args = build_parser('search').parse_args(['search', 'q.wav', '--db', 'd'])\n"
             "assert args.func.__name__ == 'cmd_search'\n"
-            "print(sorted(m for m in ('numpy', 'torch', 'fastapi', 'numba') if m in sys.modules))\n")
+            "print(sorted(m for m in ('numpy', 'torch', 'fastapi', 'numba', 'humdex.cluster')\n"
+            "             if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     from humdex.cli import build_parser

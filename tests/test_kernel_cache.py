@@ -129,9 +129,9 @@ PIPELINE = textwrap.dedent("""
         import torch  # another native library loaded first, as in the server and the tests
         torch.ones(3).sum()
     import numpy as np
-    from humdex.classical import dtw
+    from humdex.classical import dtw_numba
     from humdex.frontend.pitch import _track_pyin
-    dtw.warmup()
+    dtw_numba.warmup()
     t = np.arange(16000) / 16000
     f0, conf = _track_pyin((0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
     assert abs(np.median(f0) - 220) < 5, np.median(f0)

@@ -229,6 +229,103 @@ def test_a_stray_squeak_three_octaves_up_does_not_hide_the_song(songs, refs):
     assert match(Contour(midi, HOP_S), refs)[0].index == 4
 
 
+# ---- the C kernel against numba's ---------------------------------------------------------------
+
+
+def _random_batch(rng: np.random.Generator, trial: int) -> tuple:
+    n = int(rng.integers(1, 160))
+    q = rng.normal(0, 5, n).astype(np.float32)
+    w = (rng.random(n) > 0.2).astype(np.float32) if trial % 3 else rng.random(n).astype(np.float32)
+    lengths = rng.integers(0, 300, int(rng.integers(1, 6)))
+    refs = np.round(rng.normal(0, 6, int(lengths.sum())) * 2).astype(np.float32) / 2  # some exact ties
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    keys = np.round(rng.normal(0, 3, (len(lengths), int(rng.integers(1, 4)))) * 2) / 2
+    start_max = rng.integers(1, 100, len(lengths)).astype(np.int64)
+    if trial % 2:
+        start_max[:] = 1 << 40
+    return (q, w, refs, offsets, keys, start_max, float(rng.choice([0.0, 1.0, rng.random() * 2])),
+            float(rng.choice([4.0, rng.random() * 6 + 0.5])), int(rng.integers(0, 3)))
+
+
+def test_the_c_kernel_equals_numba_to_the_bit():
+    """humdex.classical.dtw runs the C kernel (a C compiler is a test dependency: the Makefile's
+    system-deps) and gives numba's costs, paths, residuals and keys exactly, batch and single."""
+    from humdex.classical import dtw, dtw_numba
+
+    assert dtw.backend() == "native", "no C kernel: is a C compiler (cc) installed?"
+    rng = np.random.default_rng(0)
+    for trial in range(150):
+        args = _random_batch(rng, trial)
+        want = dtw_numba.batch_subsequence_dtw(*args)
+        got = dtw.batch_subsequence_dtw(*args)
+        for a, b in zip(want, got):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+        q, w, refs, offsets, keys, start_max, octave, cap, _ = args
+        for k in range(len(offsets) - 1):
+            seg = refs[offsets[k]:offsets[k + 1]]
+            c, s, e, r = dtw_numba.subsequence_dtw(q, w, seg, keys[k, 0], start_max[k], octave, cap)
+            assert dtw.subsequence_dtw(q, w, seg, keys[k, 0], start_max[k], octave, cap) \
+                == (float(c), int(s), int(e), float(r))
+
+
+def test_the_c_kernel_raises_as_numba_on_a_query_without_weight():
+    from humdex.classical import dtw, dtw_numba
+
+    args = (np.ones(4, np.float32), np.zeros(4, np.float32), np.ones(8, np.float32),
+            np.array([0, 8], np.int64), np.zeros((1, 1)), np.array([8], np.int64), 1.0, 4.0, 1)
+    for kernel in (dtw_numba.batch_subsequence_dtw, dtw.batch_subsequence_dtw):
+        with pytest.raises(ZeroDivisionError):
+            kernel(*args)
+
+
+def test_the_c_kernel_is_built_again_when_its_file_is_bad_and_numba_runs_without_a_compiler(
+        tmp_path, monkeypatch, songs, refs):
+    """A damaged cached library is compiled again; with no C compiler the numba kernel runs, and
+    the matcher ranks alike either way."""
+    from humdex.classical import dtw, native
+
+    query = Contour(_excerpt(songs[5], 4.0, 12.0) + 1.0, HOP_S)
+    before = match(query, refs, top=5)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = native.library_path()
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x7fELF truncated")
+    for cached in (native._library, dtw._native):
+        cached.cache_clear()
+    try:
+        assert dtw.backend() == "native" and path.stat().st_size > 1000
+        assert match(query, refs, top=5) == before
+        path.unlink()
+        for cached in (native._library, dtw._native):
+            cached.cache_clear()
+        monkeypatch.setattr(native, "compiler", lambda: None)
+        assert dtw.backend() == "numba" and not path.exists()
+        assert match(query, refs, top=5) == before
+    finally:
+        for cached in (native._library, dtw._native):
+            cached.cache_clear()
+
+
+def test_a_classical_match_in_a_new_process_imports_neither_numba_nor_scipy():
+    """The cold classical search's floor: numba's start (0.5 s) and scipy are off its path."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import numpy as np\n"
+            "from humdex.classical.matcher import match\n"
+            "from humdex.classical.references import ReferenceSet\n"
+            "from humdex.frontend.contour import Contour\n"
+            "song = np.repeat(np.arange(60, 80, dtype=np.float32), 40)\n"
+            "refs = ReferenceSet.from_contours([Contour(song, 0.01), Contour(song[::-1].copy(), 0.01)])\n"
+            "best = match(Contour(song[200:600] + 2, 0.01), refs)[0]\n"
+            "print(best.index, sorted(m for m in ('numba', 'scipy') if m in sys.modules))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == ["0", "[]"]
+
+
 def test_the_dtw_tries_more_than_stage_ones_best_window_of_a_song(songs):
     """A melody tracked from a record: the sung stretch holds 0.3 s of accompaniment an octave up
     (a large mean square for stage 1), and another stretch is the tune with its intervals squeezed

@@ -61,28 +61,37 @@ def test_numpy_query_features_equal_the_torch_ones_the_trainer_uses() -> None:
 
 
 @pytest.mark.skipif(not default_model_path("short").is_file(), reason="no shipped model")
-def test_onnx_fingerprints_of_the_shipped_model_equal_torch_float_and_stay_near_int8(monkeypatch) -> None:
+def test_onnx_fingerprints_of_the_shipped_model_stay_near_torch_int8_and_equal_torch_float(monkeypatch) -> None:
+    """At int8 (the CPU default for a calibrated model) the query runs the int8 graph, near torch
+    int8 (how the catalog's songs are fingerprinted); at HUMDEX_INT8=0 the float32 graph, equal
+    to torch float32."""
     monkeypatch.setenv("HUMDEX_INT8", "1")
     handle = runtime.model_handle("short")
-    assert handle.session is not None  # exported (or read from the cache)
+    assert handle.session is not None and handle.onnx_int8 is not None  # exported (or cached)
     x = _query_windows(np.random.default_rng(5))
     got = handle.embed_query(x)
-    with torch.inference_mode():
-        want = handle.encoder(torch.from_numpy(x)).numpy()  # float32 torch
-    assert got.shape == (len(x), 128) and got.dtype == np.float32
-    assert np.abs(got - want).max() < 1e-4
-    int8 = embed(handle.encoder, x)  # how the catalog's songs are fingerprinted on the CPU
-    assert handle.precision.startswith("int8") and (got * int8).sum(1).min() > 0.99
+    int8 = embed(handle.encoder, x)
+    cos = (got * int8).sum(1)
+    assert handle.precision.startswith("int8") and got.shape == (len(x), 128) and got.dtype == np.float32
+    assert cos.min() > 0.99 and cos.mean() > 0.998
     assert handle.embed_query(x[:0]).shape == (0, 128)
     card = handle.card
     assert card.config == handle.encoder.config and card.weights_sha256 == handle.weights_sha256
     monkeypatch.setenv("HUMDEX_INT8", "0")
     assert handle.precision == precision(handle.encoder) == "float32"
+    with torch.inference_mode():
+        want = handle.encoder(torch.from_numpy(x)).numpy()  # float32 torch
+    assert np.abs(handle.embed_query(x) - want).max() < 1e-4
 
 
-def _tiny_checkpoint(path: Path) -> Path:
+def _tiny_checkpoint(path: Path, calibrated: bool = False) -> Path:
     torch.manual_seed(0)
-    save_checkpoint(path, Encoder(ModelConfig(base_channels=4)))
+    model = Encoder(ModelConfig(base_channels=4))
+    if calibrated:
+        from humdex.learned.model import calibrate_int8
+
+        model.int8_calibration = calibrate_int8(model, _query_windows(np.random.default_rng(1))[::4])
+    save_checkpoint(path, model, half=False)
     return path
 
 
@@ -98,8 +107,8 @@ def test_the_export_is_cached_once_checked_and_a_bad_or_foreign_file_is_made_aga
     x = np.random.default_rng(2).random((5, 80, 75), dtype=np.float32)
     first = _fresh_handle(ckpt)
     want = first.embed_query(x)
-    card_path, onnx_path = runtime.cache_paths(runtime.file_sha256(ckpt))
-    assert card_path.is_file() and onnx_path.is_file()
+    card_path, onnx_path, int8_path = runtime.cache_paths(runtime.file_sha256(ckpt))
+    assert card_path.is_file() and onnx_path.is_file() and not int8_path.exists()  # not calibrated
     assert json.loads(card_path.read_text())["config"]["base_channels"] == 4
     exports = []
     real_export = runtime.export
@@ -121,11 +130,41 @@ def test_the_export_is_cached_once_checked_and_a_bad_or_foreign_file_is_made_aga
     _fresh_handle(ckpt)
     assert len(exports) == 3
 
+    sha = runtime.file_sha256(ckpt)  # another humdex (card format) sharing the cache: its own files
+    monkeypatch.setattr(runtime, "CARD_FORMAT", runtime.CARD_FORMAT + 1)
+    assert set(runtime.cache_paths(sha)).isdisjoint([card_path, onnx_path, int8_path])
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(runtime, "export", lambda *a: exports.append(a) or real_export(*a))
+
     torch.manual_seed(1)  # another model in the same file: another digest, another cache entry
     save_checkpoint(ckpt, Encoder(ModelConfig(base_channels=4)))
     other = _fresh_handle(ckpt)
     assert len(exports) == 4 and other.weights_sha256 != first.weights_sha256
     assert not np.allclose(other.embed_query(x), want)
+
+
+def test_a_calibrated_model_is_exported_in_int8_too_and_a_bad_int8_file_is_a_miss(
+        tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("HUMDEX_INT8", "1")
+    ckpt = _tiny_checkpoint(tmp_path / "tiny.pt", calibrated=True)
+    x = _query_windows(np.random.default_rng(2))[:40]
+    handle = _fresh_handle(ckpt)
+    assert handle.precision.startswith("int8") and handle.onnx_int8 is not None
+    got = handle.embed_query(x)
+    with torch.inference_mode():  # the int8 graph ran, not the float32 one (the shipped model's
+        want = handle.encoder(torch.from_numpy(x)).numpy()  # test compares it with torch int8)
+    assert (got * want).sum(1).min() > 0.95 and not np.allclose(got, want, atol=1e-5)
+    sha = runtime.file_sha256(ckpt)
+    assert np.array_equal(_fresh_handle(ckpt).embed_query(x), got)  # read back from the cache
+    int8_path = runtime.cache_paths(sha)[2]
+    whole = int8_path.read_bytes()
+    int8_path.write_bytes(whole[:500])  # truncated: a miss (exported again, as the float32 file
+    assert runtime._cached(sha) is None  # in the test above)
+    int8_path.write_bytes(whole)
+    monkeypatch.setenv("HUMDEX_INT8", "0")
+    assert np.abs(handle.embed_query(x) - want).max() < 1e-4  # the float32 graph
 
 
 def test_without_an_export_the_query_runs_through_torch(tmp_path, monkeypatch) -> None:
@@ -146,9 +185,9 @@ def test_without_an_export_the_query_runs_through_torch(tmp_path, monkeypatch) -
 def test_a_default_search_in_a_new_process_imports_no_torch_and_ranks_as_the_torch_query(
         tmp_path, song_dir, melodies) -> None:
     """The default search (hybrid) of a fresh `humdex search` process never imports torch once
-    the model's export is cached (indexing made it); it ranks as the query fingerprinted by torch
-    in int8 did before: the same top 10, the same top 3 in order, scores within 0.01 (float32
-    against int8 query fingerprints: songs far down the list, at near-equal scores, may swap)."""
+    the model's export is cached (indexing made it), nor numba (the DTW kernel is C); it ranks as
+    the query fingerprinted by torch in int8 did before: the same top 10, the same top 3 in
+    order, scores within 0.01 (float32 against int8 query fingerprints: songs far down the list, at near-equal scores, may swap)."""
     import soundfile as sf
 
     from conftest import sing
@@ -171,13 +210,15 @@ def test_a_default_search_in_a_new_process_imports_no_torch_and_ranks_as_the_tor
             "    runtime.ModelHandle.session = property(lambda self: None)  # the query through torch\n"
             "out = [[(h.song_id, h.score) for h in search(load_query(q), Catalog.open(sys.argv[2])).hits]\n"
             "       for q in sys.argv[3:]]\n"
-            "print(json.dumps({'ranked': out, 'torch': 'torch' in sys.modules}))\n")
+            "print(json.dumps({'ranked': out, 'torch': 'torch' in sys.modules,\n"
+            "                  'numba': 'numba' in sys.modules}))\n")
     runs = {}
     for how in ("onnx", "torch"):
         done = subprocess.run([sys.executable, "-c", code, how, str(db), *map(str, queries)],
                               check=True, capture_output=True, text=True, env=env)
         runs[how] = json.loads(done.stdout)
     assert runs["onnx"]["torch"] is False and runs["torch"]["torch"] is True
+    assert runs["onnx"]["numba"] is False  # the DTW kernel is the C one (classical.native)
     for onnx, torch_run in zip(runs["onnx"]["ranked"], runs["torch"]["ranked"]):
         assert len(onnx) == 10 and {s for s, _ in onnx} == {s for s, _ in torch_run}
         assert [s for s, _ in onnx[:3]] == [s for s, _ in torch_run[:3]]

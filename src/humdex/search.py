@@ -147,10 +147,13 @@ def resolve_method(snap: Snapshot, method: str = DEFAULT_METHOD) -> str:
 def prepare_default_search(catalog: Catalog, progress: bool = False,
                            executor: Executor | None = None) -> str:
     """Build now (at indexing) what the default search needs for this catalog, rather than at
-    its first query: the learned fingerprints unless it resolves to classical (computed in
-    `executor`'s workers when given). Returns the method."""
+    its first query: the DTW kernel (classical.native) and the learned fingerprints unless it
+    resolves to classical (computed in `executor`'s workers when given). Returns the method."""
     snap = catalog.snapshot()
     method = resolve_method(snap)
+    from humdex.classical.dtw import warmup
+
+    warmup()  # builds the DTW kernel for this machine now (classical.native), not at a first search
     if method != "classical" and snap.songs:
         from humdex.learned.search import sync_catalog
 
@@ -163,13 +166,14 @@ def prewarm(snap: Snapshot, method: str, pitch_method: str | None = None,
     """Start loading what a search by `method` (resolved) will need in background threads, while
     the caller tracks the query's pitch: one loads the encoders' ONNX Runtime sessions and the
     catalog's fingerprint stores (in `db_dir`), or the classical references; another the DTW
-    kernels (numba: ~0.5 s per new process). search() need not wait for them: each of these is
+    kernel (a millisecond for the C one; numba's, where no C compiler built it: ~0.5 s).
+    search() need not wait for them: each of these is
     loaded once, a second thread asking for it waiting for the first (learned.runtime,
     learned.search.sync_store, dtw.warmup), so the search starts with what it needs first while
     the rest still loads. Returns the threads (join() them to wait).
 
-    For the pYIN tracker (librosa's numba kernels) the DTW kernels are left to the search: numba
-    must not compile in two threads at once (dtw.warmup)."""
+    For the pYIN tracker (librosa's numba kernels) the DTW kernel is left to the search: where it
+    is numba's, numba must not compile in two threads at once (dtw.warmup)."""
 
     def learned() -> None:
         from humdex.learned.search import load_default_models

@@ -1,4 +1,4 @@
-"""Subsequence DTW between a pitch query and reference pitch segments (numba kernels).
+"""Subsequence DTW between a pitch query and reference pitch segments.
 
 Conventions: the query has n frames (rows i), a reference segment m frames (columns j). The path
 starts anywhere in the segment's first `start_max` frames and ends anywhere. Steps (slope constraint
@@ -9,43 +9,30 @@ the total cost divided by the query's weight sum is the mean cost per (voiced) q
 Local cost of query pitch q (weight w, 0 where unvoiced) against reference pitch r under key shift k:
     d = |r - q - k|;  c = w * min(d, |d - 12| + octave_penalty_st, cost_cap_st)
 The octave branch forgives octave errors of pitch trackers at a small price.
+
+Two implementations of one kernel, equal to the bit: C (dtw_kernel.c, compiled once per machine
+and loaded with ctypes by humdex.classical.native: a new process loads it in a millisecond) and
+numba (dtw_numba.py, the reference: ~0.5 s of numba start-up per process), which runs where no C
+compiler can build the first. `backend()` says which one this process runs.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
+from typing import Any
 
-import numba
 import numpy as np
 
-from humdex import kernel_cache
-
-kernel_cache.install()  # before the first @numba.njit(cache=True) below
-
-_INF = np.inf
+_WARMUP_LOCK = threading.Lock()
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _local_cost(
-    q: float, w: float, r: float, key: float, octave_penalty: float, cap: float
-) -> float:
-    d = abs(r - q - key)
-    o = abs(d - 12.0) + octave_penalty
-    d = min(d, o)
-    d = min(d, cap)
-    return w * d
+def _ptr(a: np.ndarray, ctype: Any) -> Any:
+    import ctypes
+
+    return a.ctypes.data_as(ctypes.POINTER(ctype))
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _residual(q: float, w: float, r: float, key: float, limit: float) -> float:
-    """w * (r - q - key) folded to the nearest octave and clipped to +-limit: key refinement."""
-    d = r - q - key
-    d -= 12.0 * np.round(d / 12.0)
-    return w * min(max(d, -limit), limit)
-
-
-@numba.njit(cache=True, nogil=True)
 def subsequence_dtw(
     query: np.ndarray,
     weights: np.ndarray,
@@ -71,67 +58,29 @@ def subsequence_dtw(
         residuals r - q - key along the path, octave-folded and clipped to +-2 st) of the best
         path; (inf, -1, -1, 0) if no path fits (segment too short for the slope constraint).
     """
-    n = query.shape[0]
-    m = ref.shape[0]
-    prev2 = np.full(m, _INF)  # row i-2
-    prev = np.full(m, _INF)  # row i-1
-    cur = np.full(m, _INF)
-    s_prev2 = np.full(m, -1, np.int64)
-    s_prev = np.full(m, -1, np.int64)
-    s_cur = np.full(m, -1, np.int64)
-    e_prev2 = np.zeros(m)  # sum of residuals along the best path (key refinement)
-    e_prev = np.zeros(m)
-    e_cur = np.zeros(m)
-    lim = 2.0
-    for j in range(min(start_max, m)):
-        prev[j] = _local_cost(query[0], weights[0], ref[j], key, octave_penalty, cost_cap)
-        s_prev[j] = j
-        e_prev[j] = _residual(query[0], weights[0], ref[j], key, lim)
-    for i in range(1, n):
-        q = query[i]
-        w = weights[i]
-        q1 = query[i - 1]
-        w1 = weights[i - 1]
-        for j in range(m):
-            best = _INF
-            start = -1
-            resid = 0.0
-            if j >= 1:
-                if prev[j - 1] < best:
-                    best = prev[j - 1]
-                    start = s_prev[j - 1]
-                    resid = e_prev[j - 1]
-                if i >= 2 and prev2[j - 1] < _INF:
-                    v = prev2[j - 1] + _local_cost(q1, w1, ref[j], key, octave_penalty, cost_cap)
-                    if v < best:
-                        best = v
-                        start = s_prev2[j - 1]
-                        resid = e_prev2[j - 1] + _residual(q1, w1, ref[j], key, lim)
-            if j >= 2 and prev[j - 2] < best:
-                best = prev[j - 2]
-                start = s_prev[j - 2]
-                resid = e_prev[j - 2]
-            if start >= 0:
-                cur[j] = best + _local_cost(q, w, ref[j], key, octave_penalty, cost_cap)
-                e_cur[j] = resid + _residual(q, w, ref[j], key, lim)
-            else:
-                cur[j] = _INF
-            s_cur[j] = start
-        prev2, prev, cur = prev, cur, prev2
-        s_prev2, s_prev, s_cur = s_prev, s_cur, s_prev2
-        e_prev2, e_prev, e_cur = e_prev, e_cur, e_prev2
-    best = _INF
-    end = -1
-    for j in range(m):
-        if prev[j] < best:
-            best = prev[j]
-            end = j
-    if end < 0:
-        return _INF, -1, -1, 0.0
-    return best, int(s_prev[end]), end, e_prev[end]
+    lib = _native()
+    if lib is None:
+        from humdex.classical import dtw_numba
+
+        out = dtw_numba.subsequence_dtw(query, weights, ref, key, start_max, octave_penalty, cost_cap)
+        return float(out[0]), int(out[1]), int(out[2]), float(out[3])
+    import ctypes
+
+    q = np.ascontiguousarray(query, np.float32)
+    w = np.ascontiguousarray(weights, np.float32)
+    r = np.ascontiguousarray(ref, np.float32)
+    if len(w) != len(q):
+        raise ValueError("query and weights differ in length")
+    cost, resid = ctypes.c_double(), ctypes.c_double()
+    start, end = ctypes.c_int64(), ctypes.c_int64()
+    if lib.humdex_subsequence_dtw(_ptr(q, ctypes.c_float), _ptr(w, ctypes.c_float), len(q),
+                                  _ptr(r, ctypes.c_float), len(r), float(key), int(start_max),
+                                  float(octave_penalty), float(cost_cap), ctypes.byref(cost),
+                                  ctypes.byref(start), ctypes.byref(end), ctypes.byref(resid)):
+        raise MemoryError("subsequence_dtw: out of memory")
+    return cost.value, start.value, end.value, resid.value
 
 
-@numba.njit(cache=True, nogil=True)
 def batch_subsequence_dtw(
     query: np.ndarray,
     weights: np.ndarray,
@@ -155,46 +104,77 @@ def batch_subsequence_dtw(
         costs (segments,) float64, starts (segments,) int64, ends (segments,) int64 (segment frames),
         best_key (segments,) float64.
     """
-    count = keys.shape[0]
-    costs = np.full(count, _INF)
-    starts = np.full(count, -1, np.int64)
-    ends = np.full(count, -1, np.int64)
-    best_key = np.zeros(count)
-    total_w = weights.sum()
-    for k in range(count):
-        seg = refs[ref_offsets[k] : ref_offsets[k + 1]]
-        shift = 0.0
-        for t in range(keys.shape[1] + refine):
-            key = keys[k, t] if t < keys.shape[1] else best_key[k] + shift
-            c, s, e, resid = subsequence_dtw(
-                query, weights, seg, key, start_max[k], octave_penalty, cost_cap
-            )
-            if c < costs[k]:
-                costs[k] = c
-                starts[k] = s
-                ends[k] = e
-                best_key[k] = key
-                shift = resid / total_w
+    lib = _native()
+    if lib is None:
+        from humdex.classical import dtw_numba
+
+        return dtw_numba.batch_subsequence_dtw(query, weights, refs, ref_offsets, keys, start_max,
+                                               octave_penalty, cost_cap, refine)
+    import ctypes
+
+    q = np.ascontiguousarray(query, np.float32)
+    w = np.ascontiguousarray(weights, np.float32)
+    r = np.ascontiguousarray(refs, np.float32)
+    offsets = np.ascontiguousarray(ref_offsets, np.int64)
+    k = np.ascontiguousarray(keys, np.float64)
+    starts_max = np.ascontiguousarray(start_max, np.int64)
+    count = k.shape[0]
+    if k.ndim != 2 or len(w) != len(q) or len(offsets) < count + 1 or len(starts_max) < count \
+            or (count and (offsets[: count + 1].min() < 0 or offsets[: count + 1].max() > len(r)
+                           or np.any(np.diff(offsets[: count + 1]) < 0))):
+        raise ValueError("batch_subsequence_dtw: arrays of inconsistent shapes")
+    costs, best_key = np.empty(count), np.empty(count)
+    starts, ends = np.empty(count, np.int64), np.empty(count, np.int64)
+    status = lib.humdex_batch_subsequence_dtw(
+            _ptr(q, ctypes.c_float), _ptr(w, ctypes.c_float), len(q), _ptr(r, ctypes.c_float),
+            _ptr(offsets, ctypes.c_int64), _ptr(k, ctypes.c_double), count, k.shape[1],
+            _ptr(starts_max, ctypes.c_int64), float(octave_penalty), float(cost_cap), int(refine),
+            _ptr(costs, ctypes.c_double), _ptr(starts, ctypes.c_int64), _ptr(ends, ctypes.c_int64),
+            _ptr(best_key, ctypes.c_double))
+    if status == -2:
+        raise ZeroDivisionError("batch_subsequence_dtw: the query's weights sum to 0")
+    if status:
+        raise MemoryError("batch_subsequence_dtw: out of memory")
     return costs, starts, ends, best_key
 
 
-_WARMUP_LOCK = threading.Lock()
+@functools.cache
+def _native() -> Any:
+    """The C kernel (humdex.classical.native) when it builds, loads and passes a known case; else None."""
+    from humdex.classical import native
+
+    lib = native.library()
+    if lib is None:
+        return None
+    import ctypes
+
+    q = np.array([60.0, 62.0, 64.0, 65.0], np.float32)
+    ref = np.array([50.0, 60.0, 62.5, 64.0, 53.0], np.float32)
+    w = np.ones(4, np.float32)
+    cost, resid = ctypes.c_double(), ctypes.c_double()
+    start, end = ctypes.c_int64(), ctypes.c_int64()
+    lib.humdex_subsequence_dtw(_ptr(q, ctypes.c_float), _ptr(w, ctypes.c_float), 4, _ptr(ref, ctypes.c_float),
+                               5, 0.0, 5, 1.0, 4.0, ctypes.byref(cost), ctypes.byref(start),
+                               ctypes.byref(end), ctypes.byref(resid))
+    # (60, 62, 64, 65) on (60, 62.5, 64, 64): 0 + 0.5 + 0 + 1, residuals 0 + 0.5 + 0 - 1
+    ok = (cost.value, start.value, end.value, resid.value) == (1.5, 1, 3, -0.5)
+    return lib if ok else None
+
+
+def backend() -> str:
+    """The kernel this process runs: "native" (C) or "numba"."""
+    return "numba" if _native() is None else "native"
 
 
 def warmup() -> None:
-    """Compile (or load from numba's on-disk cache) the kernels on a tiny input, once per process;
-    a thread that calls it while another is warming up waits for it.
+    """Load the kernel (build the C one where this machine lacks it, or load numba's from its
+    on-disk cache), once per process; a thread that calls it while another is warming up waits.
 
     Call it before running the kernels: numba's first compilation in a process is not
     thread-safe (numba issue #2517; a hybrid search in the server failed once with "No
     definition for lowering" while its DTW scan compiled in a worker thread)."""
     with _WARMUP_LOCK:
-        _warmup()
+        if _native() is None:
+            from humdex.classical import dtw_numba
 
-
-@functools.cache
-def _warmup() -> None:
-    q = np.array([60.0, 62.0, 64.0], np.float32)
-    w = np.ones(3, np.float32)
-    offsets = np.array([0, 3], np.int64)
-    batch_subsequence_dtw(q, w, q.copy(), offsets, np.zeros((1, 1)), offsets[1:], 1.0, 4.0, 1)
+            dtw_numba.warmup()

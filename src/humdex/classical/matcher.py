@@ -191,8 +191,12 @@ def candidate_windows(
     spec_r = _blocks_spectrum(r, n_fft, step)
     spec_rr = _blocks_spectrum(r * r, n_fft, step)
     n_songs = len(refs)
-    best_dist = np.full((len(scales), refs.n_frames), np.inf, np.float32)
-    keys = np.zeros_like(best_dist)
+    # per frame: the least distance over the scales, the first scale that reached it and the key
+    # there (a (scales, frames) table of each would take 60 MB at 2048 songs: its page faults
+    # cost more than the arithmetic)
+    best_dist = np.full(refs.n_frames, np.inf, np.float32)
+    best_scale = np.zeros(refs.n_frames, np.int64)
+    best_key = np.zeros(refs.n_frames, np.float32)
     for s_i, scale in enumerate(scales):
         ws, qs = _scaled(w, scale), _scaled(qv, scale)
         n_w, s_q, s_qq = ws.sum(), qs.sum(), (qs * qs).sum()
@@ -201,11 +205,13 @@ def candidate_windows(
         s_r = _correlate(spec_r * kw, n_fft, step, refs.n_frames)
         rest = _correlate(spec_rr * kw - 2 * spec_r * kq, n_fft, step, refs.n_frames)
         diff = s_r - s_q
-        dist = (rest + s_qq - diff * diff / n_w) / n_w
+        dist = ((rest + s_qq - diff * diff / n_w) / n_w).astype(np.float32, copy=False)
         dist[~_valid_starts(refs, len(ws), from_start, config)] = np.inf
-        best_dist[s_i] = dist
-        keys[s_i] = diff / n_w
-    per_song = np.minimum.reduceat(best_dist.min(axis=0), refs.offsets[:-1])
+        better = np.flatnonzero(dist < best_dist)  # ties keep the earlier scale
+        best_dist[better] = dist[better]
+        best_scale[better] = s_i
+        best_key[better] = diff[better] / n_w
+    per_song = np.minimum.reduceat(best_dist, refs.offsets[:-1])
     per_song[np.diff(refs.offsets) == 0] = np.inf
     n_keep = min(config.candidates, n_songs)
     songs = np.argpartition(per_song, n_keep - 1)[:n_keep]
@@ -214,15 +220,21 @@ def candidate_windows(
     songs = songs[np.isfinite(per_song[songs])]
     picks: list[tuple[int, int, float, float]] = []
     for song in songs:
+        # the first minimum of the song's (scales, frames) distances, found on the per-frame
+        # minima: the least distance left, at its first scale, there at its first frame (a
+        # window masks its frames at every scale, so the per-frame minima stay the table's)
         lo, hi = int(refs.offsets[song]), int(refs.offsets[song + 1])
-        dist = best_dist[:, lo:hi].copy()
+        dist = best_dist[lo:hi].copy()
         for _ in range(config.windows_per_song):
-            s_i, t = divmod(int(np.argmin(dist)), hi - lo)
-            if not np.isfinite(dist[s_i, t]):
+            least = dist.min()
+            if not np.isfinite(least):
                 break
-            picks.append((int(song), lo + t, float(scales[s_i]), float(keys[s_i, lo + t])))
+            at = np.flatnonzero(dist == least)
+            s_i = int(best_scale[lo + at].min())
+            t = int(at[best_scale[lo + at] == s_i][0])
+            picks.append((int(song), lo + t, float(scales[s_i]), float(best_key[lo + t])))
             half = max(1, round(len(w) * scales[s_i] / 2))
-            dist[:, max(0, t - half): t + half + 1] = np.inf
+            dist[max(0, t - half): t + half + 1] = np.inf
     if not picks:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
     song_ids, starts, song_scales, song_keys = zip(*picks)
@@ -319,7 +331,7 @@ def match(
         return []
     from humdex.classical.dtw import warmup
 
-    warmup()  # numba loads its kernels here (~0.5 s per process; search.prewarm starts it early)
+    warmup()  # the C kernel loads here (or numba's, ~0.5 s per process; search.prewarm starts it early)
     w = np.isfinite(q.midi).astype(np.float32)
     qv = np.where(w > 0, q.midi - np.nanmean(q.midi), 0.0).astype(np.float32)
     seg, seg_offsets, frame_idx, start_max = _segments(

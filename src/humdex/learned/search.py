@@ -343,14 +343,15 @@ def learned_matches(query: np.ndarray | Callable[[str], np.ndarray], db_dir: str
     results = []
     for model in config.handles():
         song_hop = model.song_hop_s(config.min_song_hop_s)
-        t0 = time.perf_counter()
-        store = sync_store(db_dir, snapshot, model, song_hop, audio_songs=config.audio_songs)
-        if timing is not None:
-            add_ms(timing, "index_sync", time.perf_counter() - t0)
+        # the query first: in a new process search.prewarm is still loading the store meanwhile
         q_hop = config.query_hop_s or model.config.hop_s
         frames = query if isinstance(query, np.ndarray) else query(model.feature)
         q = query_fingerprints(model, frames, query_scales_for(snapshot, config), q_hop,
                                timing=timing)
+        t0 = time.perf_counter()
+        store = sync_store(db_dir, snapshot, model, song_hop, audio_songs=config.audio_songs)
+        if timing is not None:
+            add_ms(timing, "index_sync", time.perf_counter() - t0)
         results.append(search_store(store, q, q_hop, top=max(top, config.n_candidates),
                                     n_candidates=config.n_candidates,
                                     max_offset_s=from_start_limits(snapshot, config) if from_start else None,
