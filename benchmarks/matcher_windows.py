@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-import humdex.classical.matcher as matcher
 from humdex.catalog.catalog import Catalog
+from humdex.classical import matcher
 from humdex.evaluate import read_query_list
 from humdex.search import load_query, prewarm, search
 

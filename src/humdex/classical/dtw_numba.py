@@ -46,22 +46,7 @@ def subsequence_dtw(
     octave_penalty: float,
     cost_cap: float,
 ) -> tuple[float, int, int, float]:
-    """Best subsequence alignment of `query` (n,) inside `ref` (m,).
-
-    Args:
-        query: (n,) float32 query pitch in semitones (any value where weights == 0).
-        weights: (n,) float32 per-frame weight (1 voiced, 0 unvoiced).
-        ref: (m,) float32 reference pitch in semitones, no NaN.
-        key: semitones added to the query before comparing.
-        start_max: the path may start at reference frames 0..start_max-1 (m for "anywhere").
-        octave_penalty: extra cost in semitones of matching an octave off.
-        cost_cap: maximum local cost in semitones (robustness to outliers).
-
-    Returns:
-        (total cost in semitones, first reference frame, last reference frame, sum of weighted
-        residuals r - q - key along the path, octave-folded and clipped to +-2 st) of the best
-        path; (inf, -1, -1, 0) if no path fits (segment too short for the slope constraint).
-    """
+    """humdex.classical.dtw.subsequence_dtw (its docstring holds the arguments and the result)."""
     n = query.shape[0]
     m = ref.shape[0]
     prev2 = np.full(m, _INF)  # row i-2
