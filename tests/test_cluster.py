@@ -39,37 +39,86 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = {**worker_env(), "HUMDEX_TEST_KILL_FILE": str(kill_file),
            "HUMDEX_TEST_HOLD_FILE": str(hold_file), "PYTHONPATH": path}
     runtime_env = {"env_vars": env, "worker_process_setup_hook": "cluster_faults.install"}
-    temp_dir = start_local_ray(runtime_env)
+    head, temp_dir, address = start_local_ray()
     try:
-        yield {"address": ray.get_runtime_context().gcs_address, "kill_file": str(kill_file),
-               "hold_file": str(hold_file), "runtime_env": json.dumps(runtime_env)}
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level="ERROR")
+        yield {"address": address, "kill_file": str(kill_file), "hold_file": str(hold_file),
+               "runtime_env": json.dumps(runtime_env)}
     finally:
         ray.shutdown()
+        stop_head(head)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def start_local_ray(runtime_env: dict, tries: int = 3) -> str:
-    """`ray.init` of a 2-CPU local cluster in a session folder of its own (not the machine-wide
-    /tmp/ray), given 120 s instead of 30 s to start its GCS server, and tried again from a fresh
-    folder if it still does not start: a CI run on a loaded machine once saw the GCS server write
-    no port file (nor a log line) within Ray's 30 s, which failed every test of this module.
-    Returns the session folder."""
-    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "120")
+# The cluster's head runs in a fresh process of its own. Started from the test process, Ray forks
+# its GCS server and raylet from a process whose earlier tests left threads (ONNX Runtime, the DTW,
+# thread pools) and runs Python in the forked child before exec (Ray's preexec_fn): a child forked
+# while another thread held a lock hangs there. Two CI runs saw it: a GCS server, then a raylet,
+# that never wrote a line, and every test of this module errored.
+HEAD = """
+import sys, ray
+ray.init(num_cpus=2, object_store_memory=200 * 1024**2, include_dashboard=False, log_to_driver=False,
+         logging_level="ERROR", _temp_dir=sys.argv[1])
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()  # until the test closes it
+ray.shutdown()
+"""
+
+
+def start_local_ray(tries: int = 3, timeout_s: float = 180.0) -> tuple[subprocess.Popen, str, str]:
+    """(head process, its session folder, the cluster's address) of a 2-CPU local Ray cluster
+    started by a fresh Python process in a folder of its own (not the machine-wide /tmp/ray), its
+    GCS server given 120 s to start; tried again from a fresh folder when it does not come up."""
+    # RAY_AUTH_MODE disabled: a local cluster turns on token authentication by default, which the
+    # drivers connecting to it (this process and those the tests start) would have to be told of
+    env = {**os.environ, "RAY_gcs_server_port_wait_time_s": "120", "RAY_AUTH_MODE": "disabled"}
     for attempt in range(1, tries + 1):
         # a short path: Ray's Unix sockets live under it (108-byte limit)
         temp_dir = tempfile.mkdtemp(prefix=f"ray{attempt}-", dir="/tmp")
-        try:
-            ray.init(num_cpus=2, object_store_memory=200 * 1024**2, include_dashboard=False,
-                     log_to_driver=False, logging_level="ERROR", runtime_env=runtime_env,
-                     _temp_dir=temp_dir)
-            return temp_dir
-        except RuntimeError as err:
-            ray.shutdown()
-            logs = sorted(str(p.relative_to(temp_dir)) for p in Path(temp_dir).rglob("*") if p.is_file())
-            print(f"ray.init attempt {attempt} of {tries} failed: {err}; logs: {logs[:20]}", file=sys.stderr)
-            if attempt == tries:
-                raise
-    raise AssertionError("unreachable")
+        with open(Path(temp_dir) / "head.err", "w") as err:
+            head = subprocess.Popen([sys.executable, "-c", HEAD, temp_dir], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=err, text=True, env=env,
+                                    start_new_session=True)
+        address = read_address(head, timeout_s)
+        if address:
+            return head, temp_dir, address
+        stop_head(head)
+        logs = sorted(str(p.relative_to(temp_dir)) for p in Path(temp_dir).rglob("*") if p.is_file())
+        print(f"Ray head attempt {attempt} of {tries} failed: "
+              f"{(Path(temp_dir) / 'head.err').read_text()[-2000:]}; logs: {logs[:30]}", file=sys.stderr)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    raise RuntimeError(f"a local Ray cluster did not start in {tries} tries")
+
+
+def read_address(head: subprocess.Popen, timeout_s: float) -> str | None:
+    """The first host:port line the head prints within timeout_s; None if it ends or stays silent."""
+    import re
+    import selectors
+
+    deadline = time.monotonic() + timeout_s
+    with selectors.DefaultSelector() as sel:
+        sel.register(head.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
+        while sel.select(max(0.0, deadline - time.monotonic())):
+            line = head.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                return None  # the head ended
+            if re.fullmatch(r"\S+:\d+", line.strip()):
+                return line.strip()
+    return None
+
+
+def stop_head(head: subprocess.Popen) -> None:
+    """Let the head shut its cluster down; kill its whole session when it does not in 60 s."""
+    try:
+        head.stdin.close()  # type: ignore[union-attr]
+        head.wait(timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    try:
+        os.killpg(head.pid, signal.SIGKILL)  # the head and any of its Ray daemons still running
+    except (ProcessLookupError, PermissionError):
+        pass
+    head.wait()
 
 
 @pytest.fixture(autouse=True)
