@@ -119,18 +119,7 @@ def batch_subsequence_dtw(
     cost_cap: float,
     refine: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """`subsequence_dtw` of one query against many segments, each under several key shifts.
-
-    Args:
-        refs: (sum of m,) float32 segments concatenated; segment k is refs[ref_offsets[k]:ref_offsets[k+1]].
-        keys: (segments, keys) float64 key shifts tried per segment; the cheapest wins.
-        start_max: (segments,) int64, see `subsequence_dtw`.
-        refine: extra passes, each at the best key so far plus the mean residual along its path.
-
-    Returns:
-        costs (segments,) float64, starts (segments,) int64, ends (segments,) int64 (segment frames),
-        best_key (segments,) float64.
-    """
+    """humdex.classical.dtw.batch_subsequence_dtw (its docstring holds the arguments and the result)."""
     count = keys.shape[0]
     costs = np.full(count, _INF)
     starts = np.full(count, -1, np.int64)
