@@ -389,6 +389,29 @@ def write_member(zf, name: str, array: np.ndarray) -> None:
         np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
 
 
+def write_song_table(zf, keys: list[str], lengths: np.ndarray) -> None:
+    """The members of an IVF-PQ store's vectors.npz after its vectors and index (FaissStore's
+    layout): song keys, per-song lengths, meta, and each vector's song and frame."""
+    n_vectors = int(lengths.sum())
+    meta = {"dim": 128, "exact_limit": 16_384, "kind": "ivfpq", "n_vectors": n_vectors, "codec": "pq"}
+    write_member(zf, "keys", np.array(keys, dtype=str))
+    write_member(zf, "slots", np.array(keys, dtype=str))
+    write_member(zf, "lengths", lengths)
+    write_member(zf, "meta", np.array(json.dumps(meta)))
+    write_member(zf, "owner", np.repeat(np.arange(len(lengths), dtype=np.int64), lengths))
+    write_member(zf, "frame", np.arange(n_vectors, dtype=np.int64) - np.repeat(
+        np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths))
+
+
+def save_build_facts(folder: Path, facts: dict) -> None:
+    """facts + the store's disk bytes, this process's peak RSS and the load, to build.json."""
+    facts = {**facts, "disk_bytes": (folder / "vectors.npz").stat().st_size,
+             "peak_rss_mb_build": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+             "load_average_1min_at_build": round(os.getloadavg()[0], 1)}
+    (folder / "build.json").write_text(json.dumps(facts, indent=1))
+    print(json.dumps(facts))
+
+
 def build_big(args: argparse.Namespace) -> None:
     """A FaissStore file (vectors.npz, the product's format) of args.songs songs too many to
     hold in RAM: the real fingerprinted songs, then DISTRACTORS (perturbed copies of them, as
@@ -454,26 +477,14 @@ def build_big(args: argparse.Namespace) -> None:
         quantizer.hnsw.efSearch = args.quantizer_ef  # for searches (saved with the index)
         write_member(zf, "index", faiss.serialize_index(index))
         del index
-        meta = {"dim": 128, "exact_limit": 16_384, "kind": "ivfpq", "n_vectors": n_vectors, "codec": "pq"}
-        write_member(zf, "keys", np.array(keys, dtype=str))
-        write_member(zf, "slots", np.array(keys, dtype=str))
-        write_member(zf, "lengths", lengths)
-        write_member(zf, "meta", np.array(json.dumps(meta)))
-        owner = np.repeat(np.arange(args.songs, dtype=np.int64), lengths)
-        write_member(zf, "owner", owner)
-        write_member(zf, "frame", np.arange(n_vectors, dtype=np.int64) - np.repeat(
-            np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths))
+        write_song_table(zf, keys, lengths)
     tmp.replace(folder / "vectors.npz")
     facts = {"build_s": round(time.perf_counter() - t0, 1), "build_cpu_s": round(time.process_time() - c0, 1),
              "train_s": round(train_s, 1), "add_s": round(add_s, 1), "build_threads": args.build_threads,
              "real_songs": n_real, "distractor_copies": args.songs - n_real, "noise": args.noise,
              "nlist": nlist, "niter": args.niter,
-             "quantizer": f"HNSW32 (efSearch {args.add_ef} adding, {args.quantizer_ef} searching)",
-             "disk_bytes": (folder / "vectors.npz").stat().st_size,
-             "peak_rss_mb_build": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-             "load_average_1min_at_build": round(os.getloadavg()[0], 1)}
-    (folder / "build.json").write_text(json.dumps(facts, indent=1))
-    print(json.dumps(facts))
+             "quantizer": f"HNSW32 (efSearch {args.add_ef} adding, {args.quantizer_ef} searching)"}
+    save_build_facts(folder, facts)
 
 
 def replicate_big(args: argparse.Namespace) -> None:
@@ -537,26 +548,15 @@ def replicate_big(args: argparse.Namespace) -> None:
                     f.write(np.ascontiguousarray(seq0[a:min(end, a + (1 << 20))]).tobytes())
         write_member(zf, "index", faiss.serialize_index(index))
         del index
-        meta = {"dim": 128, "exact_limit": 16_384, "kind": "ivfpq", "n_vectors": n_vectors, "codec": "pq"}
-        write_member(zf, "keys", np.array(keys, dtype=str))
-        write_member(zf, "slots", np.array(keys, dtype=str))
-        write_member(zf, "lengths", lengths)
-        write_member(zf, "meta", np.array(json.dumps(meta)))
-        write_member(zf, "owner", np.repeat(np.arange(args.songs, dtype=np.int64), lengths))
-        write_member(zf, "frame", np.arange(n_vectors, dtype=np.int64) - np.repeat(
-            np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths))
+        write_song_table(zf, keys, lengths)
     tmp.replace(folder / "vectors.npz")
     source_facts = json.loads((src.parent / "build.json").read_text())
     facts = {"replicated_from": args.source, "replicate_s": round(time.perf_counter() - t0, 1),
              "replicate_cpu_s": round(time.process_time() - c0, 1), "index_copy_s": round(index_s, 1),
              "code_bytes_flipped": args.flip, "real_songs": source_facts["real_songs"],
              "distractor_copies": args.songs - source_facts["real_songs"],
-             "exact_sequence_copies": args.songs - n0, "nlist": ivf.nlist,
-             "disk_bytes": (folder / "vectors.npz").stat().st_size,
-             "peak_rss_mb_build": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-             "load_average_1min_at_build": round(os.getloadavg()[0], 1)}
-    (folder / "build.json").write_text(json.dumps(facts, indent=1))
-    print(json.dumps(facts))
+             "exact_sequence_copies": args.songs - n0, "nlist": ivf.nlist}
+    save_build_facts(folder, facts)
 
 
 def split_queries(args: argparse.Namespace) -> None:
