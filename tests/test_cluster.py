@@ -53,8 +53,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 # The cluster's head runs in a fresh process of its own. Started from the test process, Ray forks
 # its GCS server and raylet from a process whose earlier tests left threads (ONNX Runtime, the DTW,
 # thread pools) and runs Python in the forked child before exec (Ray's preexec_fn): a child forked
-# while another thread held a lock hangs there. Two CI runs saw it: a GCS server, then a raylet,
-# that never wrote a line, and every test of this module errored.
+# while another thread held a lock hangs there. A CI run and a clean-clone run saw it: a GCS
+# server, then a raylet, that never wrote a line, and every test of this module errored.
 HEAD = """
 import sys, ray
 ray.init(num_cpus=2, object_store_memory=200 * 1024**2, include_dashboard=False, log_to_driver=False,
@@ -108,7 +108,8 @@ def read_address(head: subprocess.Popen, timeout_s: float) -> str | None:
 
 
 def stop_head(head: subprocess.Popen) -> None:
-    """Let the head shut its cluster down; kill its whole session when it does not in 60 s."""
+    """Let the head shut its cluster down (up to 60 s), then kill whatever of its process group is
+    left (its Ray daemons, or the head itself when it hung)."""
     try:
         head.stdin.close()  # type: ignore[union-attr]
         head.wait(timeout=60)
