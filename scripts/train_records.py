@@ -52,7 +52,6 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from train_cpu_pseudo import performed_groups
 
-    from humdex.training.data import TrainGroup
     from humdex.training.melody_pool import load_pool
     from humdex.training.train import (
         TrainConfig,
@@ -65,8 +64,6 @@ def main(argv: list[str] | None = None) -> int:
 
     init = init_model(args.init, "crepe")
     records, val = load_mixture(args.chad, None, None, "contour", ("original", "cover", "humming"), args.workers)
-    # a fragment's hums are to find that fragment's original, not the melody's first one
-    val = [TrainGroup(f"{g.melody_id}#{i}", g.renditions) for i, g in enumerate(val)]
     pool = load_pool("train")
     picks = np.random.default_rng(0).permutation(len(pool))[: args.score_melodies]
     scores = performed_groups([pool[i] for i in picks], args.performances, 1, as_contours=True)

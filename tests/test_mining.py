@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 from scipy.io import wavfile
@@ -12,7 +15,7 @@ from humdex.learned.model import default_model_path
 from humdex.synth.timemap import TimeMap
 from humdex.training.alignment import AlignConfig, CoverSpectrum, align_fragment, stretch_sequence
 from humdex.training.chad import read_metadata
-from humdex.training.mining import MineConfig, mine, read_groups
+from humdex.training.mining import MineConfig, calibrated, mine, null_scores, read_groups
 from humdex.training.mining_eval import judge_pair, perf_times_at, quality
 
 HOP, WIN = 0.25, 3.0
@@ -141,6 +144,69 @@ def test_mine_accepts_the_cover_rejects_the_stranger_and_resumes(cover_groups, t
     assert [r.id for r in read_metadata(out / "metadata.csv")] == [r.id for r in rows]
 
 
+def test_mining_with_tracked_contours_feeds_a_crepe_model_the_search_path(cover_groups, tmp_path, capsys) -> None:
+    """frames="contour": songs are fingerprinted from the melody the song tracker follows (as the
+    default search does); the cache keeps the (T,) contour; the cover still beats the stranger.
+    A CQT model cannot be fed contours: one line, nothing mined."""
+    out = tmp_path / "mined"
+    config = MineConfig(fragment_s=6.0, fragment_hop_s=6.0, frames="contour")
+    mine(read_groups(cover_groups), str(default_model_path("short")), out, config, progress=False)
+    rows = read_metadata(out / "metadata.csv")
+    true = [r.correlation for r in rows if r.extra["source"].endswith("cover.wav")]
+    false = [r.correlation for r in rows if r.extra["source"].endswith("other.wav")]
+    assert len(true) >= 3 and min(true) > max(false), (true, false)
+    originals = {r.fragment_id: r for r in rows if r.audio_type == "original"}
+    for r in rows:
+        if r.extra["source"].endswith("cover.wav") and r.extra["status"] == "accepted":
+            assert r.interval[0] == pytest.approx(2 + originals[r.fragment_id].interval[0] * 1.15, abs=0.6)
+    cached = [np.load(p) for p in (out / ".cache").iterdir()]
+    assert len(cached) == 3 and all(c.ndim == 1 and c.dtype == np.float32 for c in cached)
+    assert np.nanmedian(cached[0]) > 40  # MIDI pitch, NaN where unvoiced
+    assert main(["mine", str(cover_groups), "--model", CQT_MODEL, "--frames", "contour",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "cannot be fed tracked contours" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_calibrated_thresholds_are_quantiles_of_the_null() -> None:
+    null = np.linspace(0.0, 1.0, 101)
+    tuned = calibrated(MineConfig(accept=0.9, review=0.1, calibrate=0.02), null)
+    assert (tuned.accept, tuned.review) == (pytest.approx(0.98), pytest.approx(0.90))
+    assert calibrated(MineConfig(calibrate=0.19), null).review == pytest.approx(0.05)  # 1 - 5 x 0.19 < 0
+
+
+def test_mining_with_calibrated_thresholds(cover_groups, tmp_path) -> None:
+    """Thresholds from unrelated pairs (each group's fragments against the other group's cover):
+    the true cover passes them, the stranger does not; they are kept for a resumed run."""
+    root = cover_groups.parent
+    rng = np.random.default_rng(3)  # the fixture's second melody, sung again: the other group's cover
+    random_melody(rng, 36)
+    write_wav(root / "other_cover.wav", sing(random_melody(rng, 36), tempo=0.9, transpose_st=-2, seed=9))
+    csv = root / "two.csv"
+    csv.write_text("group_id,role,path\ng1,original,orig.wav\ng1,cover,cover.wav\ng1,cover,other.wav\n"
+                   "g2,original,other.wav\ng2,cover,other_cover.wav\n")
+    groups = read_groups(csv)
+    config = MineConfig(fragment_s=6.0, fragment_hop_s=6.0, calibrate=0.05)
+    out = tmp_path / "mined"
+    report = mine(groups, CQT_MODEL, out, config, progress=False)
+    null = null_scores(groups, CQT_MODEL, config, out / ".cache")  # the features mining cached
+    assert len(null) >= 6
+    kept = json.loads((out / "calibration.json").read_text())
+    assert (report.accept, report.review) == (kept["accept"], kept["review"])
+    assert kept["accept"] == pytest.approx(np.quantile(null, 0.95), abs=1e-4) and kept["review"] <= kept["accept"]
+    rows = read_metadata(out / "metadata.csv")
+    status = {r.id: r.extra["status"] for r in rows if r.audio_type == "cover"}
+    assert sum(s == "accepted" for k, s in status.items() if k.endswith("_cover")) >= 2
+    assert all(s != "accepted" for k, s in status.items() if k.startswith("g1_") and k.endswith("_other"))
+    kept["accept"] = kept["review"] = 0.999  # a resumed run sorts by the thresholds it started with
+    (out / "calibration.json").write_text(json.dumps(kept))
+    for meta in (out / "meta").glob("g2.csv"):
+        meta.unlink()
+    again = mine(groups, CQT_MODEL, out, config, progress=False)
+    assert again.groups == 1 and again.accept == 0.999
+    assert all(r.extra["status"] == "rejected" for r in read_metadata(out / "meta" / "g2.csv") if r.audio_type == "cover")
+
+
 def test_mine_cli_refuses_bad_inputs(tmp_path, capsys) -> None:
     (tmp_path / "g.csv").write_text("group_id,role,path\ng1,original,a.wav\n")
     assert main(["mine", str(tmp_path / "g.csv"), "--out", str(tmp_path / "o")]) == 2
@@ -178,6 +244,9 @@ def test_train_mixture_uses_only_usable_mined_rows(tmp_path) -> None:
     no_covers, _ = load_mixture([str(tmp_path / "hums"), str(mined)], None, None, "crepe",
                                 ("original", "humming"))
     assert len(no_covers) == 3  # mined fragments without their covers are not groups
+    write_metadata(mined / "metadata.csv", [dataclasses.replace(r, split="validation") for r in rows])
+    _, val = load_mixture([str(mined)], None, None, "crepe", ("original", "cover", "humming"))
+    assert len(val) == 2 and len({g.melody_id for g in val}) == 2  # one melody, validated per fragment
 
 
 def test_mine_hums_aligns_a_users_hums_to_their_songs(tmp_path) -> None:

@@ -341,11 +341,18 @@ def _mine_parser(sub: Any) -> None:
     p.add_argument("--accept", type=float, default=d.accept, help=f"accept at this score (default {d.accept})")
     p.add_argument("--review", type=float, default=d.review,
                    help=f"send to review from this score up to --accept (default {d.review})")
+    p.add_argument("--calibrate", type=float, default=d.calibrate, metavar="SHARE",
+                   help="thresholds from the model's scores of unrelated pairs (a fragment against another "
+                        "group's cover): accept lets SHARE of them through (e.g. 0.02), review 5x as many; "
+                        "--accept/--review are then ignored")
     p.add_argument("--fragment-s", type=float, default=d.fragment_s,
                    help="length of the original's fragments when GROUPS.csv gives none")
     p.add_argument("--fragment-hop-s", type=float, default=d.fragment_hop_s)
     p.add_argument("--separate", choices=("none", "spleeter"), default=d.separate,
                    help="fingerprint Spleeter's vocal stem instead of the mix")
+    p.add_argument("--frames", choices=("model", "contour"), default=d.frames,
+                   help="feed a CREPE model what the front end tracks (contour: the default search's "
+                        "path, for models trained with --feature contour) instead of CREPE activations")
     p.add_argument("--workers", type=int, default=1, help="groups mined in parallel processes")
     _add_ray(p, "mine the groups (instead of --workers)")
     p.add_argument("--cache", default=None, help="feature cache folder (default OUT/.cache)")
@@ -359,6 +366,7 @@ def _mine_parser(sub: Any) -> None:
     h.add_argument("--out", required=True, help="output folder (CHAD layout; resumable)")
     h.add_argument("--accept", type=float, default=d.accept)
     h.add_argument("--review", type=float, default=d.review)
+    h.add_argument("--frames", choices=("model", "contour"), default=d.frames)
     h.add_argument("--quiet", action="store_true")
     h.set_defaults(func=cmd_mine_hums)
 
@@ -374,15 +382,22 @@ def _selftrain_parser(sub: Any) -> None:
     d = SelfTrainConfig()
     p.add_argument("--rounds", type=int, default=d.rounds, help="retrainings after M0 (default 2: M0, M1, M2)")
     p.add_argument("--steps", type=int, default=d.steps, help="training steps per round")
-    p.add_argument("--feature", choices=("crepe", "cqt"), default=d.feature)
+    p.add_argument("--feature", choices=("crepe", "cqt", "contour"), default=d.feature,
+                   help="contour: train on the melody the front end tracks and mine with it (the default search's path)")
     p.add_argument("--width", type=int, default=d.width)
+    p.add_argument("--from", dest="start", default=None, metavar="MODEL",
+                   help="M0 fine-tunes this shipped model name or .pt file (its architecture; --width ignored)")
+    p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--k-groups", type=int, default=d.k_groups)
     p.add_argument("--per-group", type=int, default=d.per_group)
     p.add_argument("--eval-every", type=int, default=d.eval_every)
+    p.add_argument("--val-queries", type=int, default=d.val_queries, help="validation hums searched per evaluation")
     p.add_argument("--init", choices=("previous", "scratch"), default=d.init,
-                   help="start M_k from M_{k-1}'s weights (default) or from scratch")
+                   help="start M_k from M_{k-1}'s weights (default) or from scratch (M0's --from, if given)")
     p.add_argument("--accept", type=float, default=d.mine.accept)
     p.add_argument("--review", type=float, default=d.mine.review)
+    p.add_argument("--calibrate", type=float, default=d.mine.calibrate, metavar="SHARE",
+                   help="each round's thresholds from its model's scores of unrelated pairs (see humdex mine)")
     p.add_argument("--separate", choices=("none", "spleeter"), default="none")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--truth", default=None,

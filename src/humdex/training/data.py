@@ -205,12 +205,18 @@ def rendition_contour(audio: np.ndarray, audio_type: str) -> np.ndarray:
 
 def rendition_frames(rendition: TrainRendition) -> np.ndarray:
     """(T, B) float32 model features of a rendition (a contour becomes its pseudo-activation)."""
-    if rendition.activation.ndim == 2:
-        return rendition.activation.astype(np.float32)
+    return model_input(rendition.activation)
+
+
+def model_input(frames: np.ndarray) -> np.ndarray:
+    """(T, B) float32 model input: features as they are, a (T,) tracked contour as its (T, 360)
+    pseudo-activation."""
+    if frames.ndim == 2:
+        return frames.astype(np.float32)
     from humdex.frontend.contour import Contour
     from humdex.learned.features import contour_to_activation
 
-    return contour_to_activation(Contour(rendition.activation, CREPE_HOP_S))
+    return contour_to_activation(Contour(frames, CREPE_HOP_S))
 
 
 def chad_split(rec_split: str, group_id: str, val_percent: int = 5) -> str:

@@ -66,8 +66,16 @@ class MineConfig:
     fragment_hop_s: float = 8.0  # and spacing
     min_voiced: float = 0.3  # automatic fragments with less of their frames voiced are skipped (CREPE models)
     separate: str = "none"  # none | spleeter: fingerprint the vocal stem
+    # what a CREPE model is fed: "model" its own input (CREPE activations), "contour" the melody
+    # humdex's front end tracks (the song tracker on songs, the query tracker on hums) as a
+    # pseudo-activation: the default search's path, for models trained with `--feature contour`
+    frames: str = "model"
 
     min_margin: float = 0.0  # accepted pairs' peak must stand this far above the fragment's median score
+    # > 0: accept and review come from this model's scores of unrelated pairs (null_scores) instead:
+    # accept lets this share of them through, review five times as many (thresholds that follow
+    # the model: a weak one scores everything high)
+    calibrate: float = 0.0
 
     def status(self, score: float, margin: float = 1.0) -> str:
         if score >= self.accept and margin >= self.min_margin:
@@ -95,11 +103,13 @@ class MineReport:
     skipped: int = 0  # already mined (resume)
     failed: list[tuple[str, str]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # status -> cover rows
+    accept: float = MineConfig.accept  # the thresholds used (calibrated ones, when asked for)
+    review: float = MineConfig.review
 
     def summary(self) -> str:
         c = ", ".join(f"{self.counts.get(s, 0)} {s}" for s in ("accepted", "uncertain", "rejected"))
         return (f"{self.groups} groups mined, {self.skipped} already done, {len(self.failed)} failed; "
-                f"cover fragments: {c}")
+                f"cover fragments: {c} (accept >= {self.accept:.3f}, review >= {self.review:.3f})")
 
 
 def read_groups(path: str | Path) -> list[CoverGroup]:
@@ -153,29 +163,56 @@ def _cache_path(cache: Path, path: Path, what: str) -> Path:
     return cache / f"{path.stem}_{key}.npy"
 
 
-def song_frames(path: Path, feature: str, separate: str, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
-    """(audio (n,) float32 at 16 kHz, (T, B) `feature` frames at 10 ms of its vocals or mix;
-    with a `cache`, at the float16 precision it keeps them in, whether read from it or not)."""
-    from humdex.frontend.audio import load
+FRAME_SOURCES = ("model", "contour")
+
+
+def input_feature(model_feature: str, config: MineConfig) -> str:
+    """The features mining computes for a model: its own ("crepe", "cqt") or "contour"."""
+    if config.frames not in FRAME_SOURCES:
+        raise HumdexError(f"unknown frames {config.frames!r}; expected one of {FRAME_SOURCES}")
+    if config.frames == "contour":
+        if model_feature != "crepe":
+            raise HumdexError(f"a {model_feature} model cannot be fed tracked contours (CREPE models only)")
+        return "contour"
+    return model_feature
+
+
+def version_frames(audio: np.ndarray, feature: str, audio_type: str) -> np.ndarray:
+    """(T, B) frames at 10 ms: `feature` "crepe"/"cqt" of the audio, or ("contour") the melody
+    the front end tracks in it as (T,) MIDI (training.data.rendition_contour; `audio_type`
+    picks the song or the query tracker), to be expanded by training.data.model_input."""
     from humdex.learned.features import audio_frames
+    from humdex.training.data import rendition_contour
+
+    if feature == "contour":
+        return rendition_contour(audio, audio_type)
+    return audio_frames(audio, SAMPLE_RATE, feature)
+
+
+def song_frames(path: Path, feature: str, separate: str, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """(audio (n,) float32 at 16 kHz, (T, B) model input at 10 ms of its vocals or mix: `feature`
+    frames, or the song tracker's contour as a pseudo-activation ("contour"); with a `cache`,
+    at the precision it keeps them in (float16 features, float32 contours), read from it or not)."""
+    from humdex.frontend.audio import load
+    from humdex.training.data import model_input
 
     audio = load(path, SAMPLE_RATE)
     cached = _cache_path(cache, path, f"{feature}|{separate}") if cache else None
     if cached is not None and cached.is_file():
-        return audio, np.load(cached).astype(np.float32)
+        return audio, model_input(np.load(cached).astype(np.float32))
     voice = audio
     if separate == "spleeter":
         from humdex.frontend.separation import separate_vocals
 
         voice = separate_vocals(audio, SAMPLE_RATE)
-    frames = audio_frames(voice, SAMPLE_RATE, feature).astype(np.float32)
+    frames = version_frames(voice, feature, "original").astype(np.float32)
     if cached is not None:
         from humdex.files import atomic_write
 
-        kept = frames.astype(np.float16)
+        kept = frames if feature == "contour" else frames.astype(np.float16)
         atomic_write(cached, lambda f: np.save(f, kept), fsync=False)
         frames = kept.astype(np.float32)  # as a later run reads them back: the same results
-    return audio, frames
+    return audio, model_input(frames)
 
 
 def original_fragments(version: Version, duration_s: float, frames: np.ndarray, feature: str,
@@ -198,12 +235,74 @@ def original_fragments(version: Version, duration_s: float, frames: np.ndarray, 
         count = int(np.floor((b - first * hop - win) / hop + 1e-9)) + 1
         if count < 2:
             continue
-        if not version.intervals and feature == "crepe" and config.min_voiced > 0:
+        if not version.intervals and feature in ("crepe", "contour") and config.min_voiced > 0:
             seg = frames[int(first * hop / 0.01):int((first * hop + (count - 1) * hop + win) / 0.01)]
             if len(seg) == 0 or np.mean(seg.max(axis=1) >= 0.5) < config.min_voiced:
                 continue
         out.append((first, count))
     return out
+
+
+# ---- thresholds from unrelated pairs -----------------------------------------------------
+
+CALIBRATION_NAME = "calibration.json"
+NULL_GROUPS = 30  # groups whose fragments meet another group's cover
+
+
+def null_scores(groups: Sequence[CoverGroup], model_path: str | None, config: MineConfig,
+                cache: Path | None = None, max_groups: int = NULL_GROUPS) -> np.ndarray:
+    """What unrelated pairs score with this model: every fragment of group i's original aligned
+    to the first cover of group i + 1 (the first max_groups groups, in a ring), as mining
+    aligns a fragment to its own covers."""
+    from humdex.learned.fingerprints import fingerprint_frames
+    from humdex.learned.model import load_model
+
+    picked = list(groups)[:max_groups]
+    if len(picked) < 2:
+        raise HumdexError("calibrated thresholds need two or more cover groups (unrelated pairs)")
+    model = load_model(model_path)
+    align = AlignConfig(hop_s=model.config.hop_s, window_s=model.config.window_s)
+    scores: list[float] = []
+    for i, group in enumerate(picked):
+        _, fp, frags = _original(group.original, model, align, config, cache)
+        if not frags:
+            continue
+        decoy = picked[(i + 1) % len(picked)].covers[0]
+        _, frames = song_frames(decoy.path, input_feature(model.config.feature, config), config.separate, cache)
+        spectrum = CoverSpectrum(fingerprint_frames(model, frames), max(max_fragment_windows(c, align) for _, c in frags))
+        scores += [align_fragment(fp[f:f + c], spectrum, align).score for f, c in frags]
+    if not scores:
+        raise HumdexError("calibrated thresholds: no fragment of the originals could be aligned")
+    return np.asarray(scores)
+
+
+def calibrated(config: MineConfig, null: np.ndarray) -> MineConfig:
+    """accept at the null's (1 - calibrate) quantile, review at its (1 - 5 calibrate) one."""
+    accept = float(np.quantile(null, 1.0 - config.calibrate))
+    review = float(np.quantile(null, max(0.0, 1.0 - 5.0 * config.calibrate)))
+    return dataclasses.replace(config, accept=round(accept, 4), review=round(min(review, accept), 4))
+
+
+def _calibrate_once(groups: Sequence[CoverGroup], model_path: str | None, out: Path, config: MineConfig,
+                    cache: Path, log: Callable[[str], None]) -> MineConfig:
+    """The run's calibrated thresholds, computed once and kept in out/calibration.json (a resumed
+    run sorts its remaining groups by the same ones)."""
+    import json
+
+    from humdex.files import atomic_write_bytes
+
+    path = out / CALIBRATION_NAME
+    if path.is_file():
+        kept = json.loads(path.read_text())
+        return dataclasses.replace(config, accept=kept["accept"], review=kept["review"])
+    null = null_scores(groups, model_path, config, cache)
+    tuned = calibrated(config, null)
+    facts = {"accept": tuned.accept, "review": tuned.review, "calibrate": config.calibrate,
+             "null_pairs": len(null), "null_median": round(float(np.median(null)), 4),
+             "null_max": round(float(null.max()), 4), "model": str(model_path)}
+    atomic_write_bytes(path, json.dumps(facts, indent=1).encode())
+    log(f"thresholds from {len(null)} unrelated pairs: accept >= {tuned.accept:.3f}, review >= {tuned.review:.3f}")
+    return tuned
 
 
 # ---- one group ---------------------------------------------------------------------------
@@ -213,6 +312,17 @@ def _cut(audio: np.ndarray, interval: tuple[float, float]) -> np.ndarray:
     """The samples of [start, end) seconds: sample-accurate (round(t * rate))."""
     a, b = (round(t * SAMPLE_RATE) for t in interval)
     return audio[max(0, a):max(0, b)]
+
+
+def _original(version: Version, model, align: AlignConfig, config: MineConfig,
+              cache: Path | None) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """An original's audio, (n, D) fingerprints and fragments (original_fragments)."""
+    from humdex.learned.fingerprints import fingerprint_frames
+
+    feature = input_feature(model.config.feature, config)
+    audio, frames = song_frames(version.path, feature, config.separate, cache)
+    frags = original_fragments(version, len(audio) / SAMPLE_RATE, frames, feature, align, config)
+    return audio, fingerprint_frames(model, frames), frags
 
 
 def mine_group(group: CoverGroup, model_path: str | None, out: Path, config: MineConfig,
@@ -225,12 +335,8 @@ def mine_group(group: CoverGroup, model_path: str | None, out: Path, config: Min
     if meta.is_file():
         return read_metadata(meta)
     model = load_model(model_path)
-    feature = model.config.feature
     align = AlignConfig(hop_s=model.config.hop_s, window_s=model.config.window_s)
-    orig_audio, orig_frames = song_frames(group.original.path, feature, config.separate, cache)
-    orig_fp = fingerprint_frames(model, orig_frames)
-    frags = original_fragments(group.original, len(orig_audio) / SAMPLE_RATE, orig_frames, feature,
-                               align, config)
+    orig_audio, orig_fp, frags = _original(group.original, model, align, config, cache)
     records: list[FragmentRecord] = []
     if not frags:
         write_metadata(meta, records)
@@ -242,7 +348,7 @@ def mine_group(group: CoverGroup, model_path: str | None, out: Path, config: Min
         spans[k] = (start, start + (count - 1) * align.hop_s + align.window_s)
     covers = []
     for cover in group.covers:
-        audio, frames = song_frames(cover.path, feature, config.separate, cache)
+        audio, frames = song_frames(cover.path, input_feature(model.config.feature, config), config.separate, cache)
         covers.append((cover, audio, CoverSpectrum(fingerprint_frames(model, frames), longest)))
     for k, (first, count) in enumerate(frags):
         fid = str(k)
@@ -304,7 +410,9 @@ def mine(groups: Sequence[CoverGroup], model_path: str | None, out: str | Path,
     out = Path(out)
     (out / META_DIR).mkdir(parents=True, exist_ok=True)
     cache_dir = Path(cache) if cache else out / ".cache"
-    report = MineReport()
+    if config.calibrate > 0:
+        config = _calibrate_once(groups, model_path, out, config, cache_dir, log)
+    report = MineReport(accept=config.accept, review=config.review)
     todo = []
     for g in groups:
         if (out / META_DIR / f"{g.group_id}.csv").is_file():
@@ -369,15 +477,15 @@ def mine_hums(pairs: Sequence[tuple[Path, str]], songs: str | Path, model_path: 
     from tqdm import tqdm
 
     from humdex.frontend.audio import load
-    from humdex.learned.features import audio_frames
     from humdex.learned.fingerprints import fingerprint_frames
     from humdex.learned.model import load_model
+    from humdex.training.data import model_input
 
     out, songs = Path(out), Path(songs)
     (out / META_DIR).mkdir(parents=True, exist_ok=True)
     cache_dir = Path(cache) if cache else out / ".cache"
     model = load_model(model_path)
-    feature = model.config.feature
+    feature = input_feature(model.config.feature, config)
     align = AlignConfig(hop_s=model.config.hop_s, window_s=model.config.window_s, ratios=HUM_RATIOS)
     report = MineReport()
     song_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -394,7 +502,7 @@ def mine_hums(pairs: Sequence[tuple[Path, str]], songs: str | Path, model_path: 
                 song_cache[song_id] = (audio, fingerprint_frames(model, frames))
             song_audio, song_fp = song_cache[song_id]
             hum = load(query, SAMPLE_RATE)
-            hum_fp = fingerprint_frames(model, audio_frames(hum, SAMPLE_RATE, feature))
+            hum_fp = fingerprint_frames(model, model_input(version_frames(hum, feature, "humming")))
         except HumdexError as err:
             report.failed.append((str(query), str(err)))
             continue
@@ -431,7 +539,7 @@ def run_mine_hums(args: argparse.Namespace) -> int:
         raise HumdexError("--review and --accept must satisfy 0 <= review <= accept <= 1")
     if not Path(args.songs).is_dir():
         raise HumdexError(f"{args.songs}: songs folder not found")
-    config = dataclasses.replace(MineConfig(), accept=args.accept, review=args.review)
+    config = dataclasses.replace(MineConfig(), accept=args.accept, review=args.review, frames=args.frames)
     report = mine_hums(read_query_list(Path(args.queries)), args.songs, args.model, args.out, config,
                        progress=not args.quiet)
     print(f"{report.groups} hums aligned, {report.skipped} already done, {len(report.failed)} failed: "
@@ -446,13 +554,14 @@ def run_mine(args: argparse.Namespace) -> int:
         raise HumdexError("--review and --accept must satisfy 0 <= review <= accept <= 1")
     if args.workers < 1 or args.fragment_s <= 0 or args.fragment_hop_s <= 0:
         raise HumdexError("--workers, --fragment-s and --fragment-hop-s must be positive")
-    if args.model:
-        from humdex.learned.model import load_model
-
-        load_model(args.model)  # a bad checkpoint fails here, in one line
+    if not 0.0 <= args.calibrate < 0.2:
+        raise HumdexError("--calibrate is a share of unrelated pairs to let through: 0 (off) up to 0.2")
     config = dataclasses.replace(MineConfig(), accept=args.accept, review=args.review,
                                  fragment_s=args.fragment_s, fragment_hop_s=args.fragment_hop_s,
-                                 separate=args.separate)
+                                 separate=args.separate, frames=args.frames, calibrate=args.calibrate)
+    from humdex.learned.model import load_model
+
+    input_feature(load_model(args.model).config.feature, config)  # a bad checkpoint or --frames: one line
     groups = read_groups(args.groups)
     t0 = time.perf_counter()
     from humdex.cluster import executor_for

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from humdex.errors import HumdexError
@@ -27,12 +27,14 @@ ALL_TYPES = ("original", "cover", "humming")
 class SelfTrainConfig:
     rounds: int = 2  # mined retrainings after M0: models M0 .. M_rounds
     steps: int = 300  # training steps per round
-    feature: str = "cqt"
+    feature: str = "cqt"  # crepe | cqt | contour (the tracked melody: trained on and mined with)
     width: int = 16
+    start: str | None = None  # M0 fine-tunes this shipped model name or .pt file (its architecture)
     k_groups: int = 32
     per_group: int = 4
     lr: float = 2e-3
     eval_every: int = 100
+    val_queries: int | None = 300
     init: str = "previous"  # previous | scratch
     workers: int = 1
     device: str = "cpu"
@@ -42,13 +44,36 @@ class SelfTrainConfig:
 def _train_config(cfg: SelfTrainConfig):  # -> TrainConfig
     from humdex.learned.features import CQT_BINS, FEATURE_BINS, M_SHORT
     from humdex.learned.model import ModelConfig
-    from humdex.training.train import TrainConfig
+    from humdex.training.data import model_feature
+    from humdex.training.train import TrainConfig, init_model
 
-    bins = {"crepe": FEATURE_BINS, "cqt": CQT_BINS}[cfg.feature]
-    return TrainConfig(model=ModelConfig(feature=cfg.feature, n_bins=bins, window_s=M_SHORT.window_s,
-                                         hop_s=M_SHORT.hop_s, base_channels=cfg.width),
-                       k_groups=cfg.k_groups, per_group=cfg.per_group, lr=cfg.lr,
-                       max_steps=cfg.steps, eval_every=cfg.eval_every, seed=0)
+    feature = model_feature(cfg.feature)
+    if cfg.start is not None:
+        model = init_model(cfg.start, feature).config
+    else:
+        bins = {"crepe": FEATURE_BINS, "cqt": CQT_BINS}[feature]
+        model = ModelConfig(feature=feature, n_bins=bins, window_s=M_SHORT.window_s, hop_s=M_SHORT.hop_s,
+                            base_channels=cfg.width)
+    return TrainConfig(model=model, k_groups=cfg.k_groups, per_group=cfg.per_group, lr=cfg.lr,
+                       max_steps=cfg.steps, eval_every=cfg.eval_every, val_queries=cfg.val_queries, seed=0)
+
+
+def mine_config(cfg: SelfTrainConfig) -> MineConfig:
+    """Mining feeds the model what it was trained on: contour-trained models the tracked melody."""
+    return replace(cfg.mine, frames="contour" if cfg.feature == "contour" else "model")
+
+
+def _start_weights(k: int, out: Path, cfg: SelfTrainConfig) -> dict | None:
+    """The weights M_k starts from: M_{k-1}'s (init "previous"), else --from's model, else none."""
+    import torch
+
+    from humdex.training.data import model_feature
+    from humdex.training.train import init_model
+
+    if k > 0 and cfg.init == "previous":
+        return torch.load(out / f"round{k - 1}" / "model" / "ckpt.pt", map_location="cpu",
+                          weights_only=True)["model"]
+    return init_model(cfg.start, model_feature(cfg.feature)).state_dict() if cfg.start else None
 
 
 def run_round(k: int, hums: list[str], groups_csv: str | Path, out: Path, cfg: SelfTrainConfig,
@@ -62,11 +87,11 @@ def run_round(k: int, hums: list[str], groups_csv: str | Path, out: Path, cfg: S
     done = rdir / "metrics.json"
     if done.is_file():
         return json.loads(done.read_text())
-    cache = str(out / "cache")
     t0 = time.process_time()
     w0 = time.perf_counter()
     # covers only from the mined folder: hum folders give hums + originals (M0's diet)
-    train_g, val_g = load_mixture(list(hums), cache, None, cfg.feature, WITHOUT_COVERS)
+    # (their features cached in each folder's own .humdex_cache, as `humdex train` does)
+    train_g, val_g = load_mixture(list(hums), None, None, cfg.feature, WITHOUT_COVERS)
     if k > 0:
         mined_train, _ = load_mixture([str(out / f"round{k - 1}" / "mined")],
                                       str(out / "cache_mined" / f"round{k - 1}"), None,
@@ -76,29 +101,28 @@ def run_round(k: int, hums: list[str], groups_csv: str | Path, out: Path, cfg: S
         mined_train = []
     if not train_g:
         raise HumdexError(f"{', '.join(hums)}: no hum/original training fragments")
-    init = None
-    prev = out / f"round{k - 1}" / "model" / "ckpt.pt"
     model_dir = rdir / "model"
-    if k > 0 and cfg.init == "previous" and not (model_dir / "ckpt.pt").is_file():
-        init = torch.load(prev, map_location="cpu", weights_only=True)["model"]
+    init = None if (model_dir / "ckpt.pt").is_file() else _start_weights(k, out, cfg)
     log(f"round {k}: training M{k} on {len(train_g)} fragment groups "
         f"({len(mined_train)} mined), {len(val_g)} validation")
     ckpt = train(train_g, val_g, _train_config(cfg), model_dir, device=cfg.device, resume=True,
                  log=log, init_state=init)
     train_cpu, train_wall = time.process_time() - t0, time.perf_counter() - w0
     t1, w1 = time.process_time(), time.perf_counter()
-    report = mine(read_groups(groups_csv), str(ckpt), rdir / "mined", cfg.mine, cfg.workers,
+    report = mine(read_groups(groups_csv), str(ckpt), rdir / "mined", mine_config(cfg), cfg.workers,
                   cache=out / "cache_mine_features", progress=False, log=log)
     metrics = json.loads(json.dumps(torch.load(ckpt, map_location="cpu", weights_only=True)["metrics"]))
     val = [m for m in metrics if "val_top1" in m]
     row: dict = {"round": k, "model": str(ckpt), "train_fragments": len(train_g),
                  "mined_fragments_used": len(mined_train),
                  "val": val[-1] if val else {}, "mined": report.counts,
+                 "thresholds": {"accept": report.accept, "review": report.review},
                  "train_wall_s": round(train_wall, 1), "train_cpu_s": round(train_cpu, 1),
                  "mine_wall_s": round(time.perf_counter() - w1, 1),
                  "mine_cpu_s": round(time.process_time() - t1, 1)}
     if truth is not None:
-        row["mining_quality"] = mining_quality(Path(truth), rdir / "mined", cfg.mine)
+        used = replace(cfg.mine, accept=report.accept, review=report.review)  # calibrated ones, if asked for
+        row["mining_quality"] = mining_quality(Path(truth), rdir / "mined", used)
     done.write_text(json.dumps(row, indent=1))
     log(f"round {k}: {report.summary()}; val {row['val']}")
     return row
@@ -162,18 +186,22 @@ def plot_rounds(rows: list[dict], path: Path) -> None:
 
 
 def run_selftrain(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     if args.rounds < 0 or args.steps < 1:
         raise HumdexError("--rounds must be >= 0 and --steps >= 1")
     if not 0.0 <= args.review <= args.accept <= 1.0:
         raise HumdexError("--review and --accept must satisfy 0 <= review <= accept <= 1")
-    read_groups(args.groups)  # a bad GROUPS.csv fails before any training
+    read_groups(args.groups)  # a bad GROUPS.csv or --from model fails before any training
+    if args.start is not None:
+        from humdex.training.data import model_feature
+        from humdex.training.train import init_model
+
+        init_model(args.start, model_feature(args.feature))
     cfg = SelfTrainConfig(rounds=args.rounds, steps=args.steps, feature=args.feature, width=args.width,
-                          k_groups=args.k_groups, per_group=args.per_group, eval_every=args.eval_every,
+                          start=args.start, lr=args.lr, k_groups=args.k_groups, per_group=args.per_group,
+                          eval_every=args.eval_every, val_queries=args.val_queries,
                           init=args.init, workers=args.workers, device=args.device,
                           mine=replace(MineConfig(), accept=args.accept, review=args.review,
-                                       separate=args.separate))
+                                       separate=args.separate, calibrate=args.calibrate))
     rows = selftrain(args.hums, args.groups, args.out, cfg, args.truth)
     for r in rows:
         v = r["val"]

@@ -240,7 +240,8 @@ def load_mixture(roots: list[str], cache: str | None, max_fragments: int | None,
                  audio_types: tuple[str, ...], workers: int = 1) -> tuple[list[TrainGroup], list[TrainGroup]]:
     """(train, validation) groups of several CHAD-layout folders together; a folder that is not
     one fails in one line. Each folder's features are cached in its own .humdex_cache (or in
-    its own subfolder of `cache`)."""
+    its own subfolder of `cache`). Validation groups are labelled per fragment: a fragment's
+    hums are to find that fragment's original, not their melody's first one."""
     from humdex.errors import HumdexError
     from humdex.training.chad import METADATA_NAME
     from humdex.training.data import load_chad_groups
@@ -255,6 +256,7 @@ def load_mixture(roots: list[str], cache: str | None, max_fragments: int | None,
                                          audio_types=audio_types, workers=workers)
         val_groups += load_chad_groups(root, "validation", sub, max_fragments, feature=feature,
                                        audio_types=audio_types, workers=workers)
+    val_groups = [TrainGroup(f"{g.melody_id}#{i}", g.renditions) for i, g in enumerate(val_groups)]
     return train_groups, val_groups
 
 
