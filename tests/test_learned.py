@@ -99,7 +99,9 @@ def test_auto_method_is_hybrid_for_melody_and_audio_catalogs(tmp_path, song_dir,
     on_records = search(query, catalog, top=3)
     assert on_records.method == "hybrid" and on_records.rule == config_for("hybrid", audio_catalog=True)
     assert result.rule == config_for("hybrid")  # the MIDI catalog's rule before the audio came
-    assert search(query, catalog, top=3, method="learned").method == "learned"
+    learned = search(query, catalog, top=3, method="learned")  # records rules for every method
+    assert learned.method == "learned" and learned.rule == config_for("learned", audio_catalog=True)
+    assert search(query, catalog, top=3, method="classical").rule == config_for("classical", audio_catalog=True)
     with pytest.raises(ValueError, match="unknown search method"):
         resolve_method(catalog.snapshot(), "dtw")
 

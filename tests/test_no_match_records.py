@@ -50,7 +50,7 @@ def test_the_fit_never_exceeds_the_cap_and_matches_a_full_grid_search() -> None:
         truth = ids[int(rng.integers(0, 3))] if rng.random() < 0.8 else "elsewhere"
         rows.append({"truth": truth, "ids": ids, "scores": [float(s) for s in scores]})
     for cap in (0.0, 0.05, 0.2):
-        rule, got = bench.fit_rule(rows, BASE, max_false_accept=cap, score_step=0.02, margin_step=0.01)
+        _rule, got = bench.fit_rule(rows, BASE, max_false_accept=cap, score_step=0.02, margin_step=0.01)
         assert got["false_accept"] <= cap
         full = [bench.rates(rows, dataclasses.replace(BASE, min_score=s, min_margin=m))
                 for s in np.arange(0.0, 1.0, 0.02) for m in np.arange(0.0, 0.7, 0.01)]

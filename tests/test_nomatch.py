@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from humdex import nomatch
 from humdex.nomatch import Decision, NoMatchConfig, config_for, decide, margin
 
 
@@ -87,5 +88,17 @@ def test_the_hybrid_rule_on_records_is_its_own_and_the_search_applies_it() -> No
     assert records != melodies
     lead = [0.45, 0.30, 0.30, 0.29, 0.29, 0.28, 0.28, 0.27, 0.27, 0.26]  # clear, but low
     assert decide(lead, records).match and not decide(lead, melodies).match
-    assert config_for("learned", audio_catalog=True) == config_for("learned")
-    assert config_for("classical", audio_catalog=True) == config_for("classical")
+
+
+@pytest.mark.parametrize("method", ["learned", "classical"])
+def test_learned_and_classical_take_their_records_rules_on_audio_catalogs_only(method: str) -> None:
+    """Issue 15: each method has a rule fitted on records (nomatch.*_RECORDS_*); MIDI catalogs
+    keep the rules calibrated on melodies."""
+    prefix = method.upper()
+    records = NoMatchConfig(min_score=getattr(nomatch, f"{prefix}_RECORDS_MIN_SCORE"),
+                            min_margin=getattr(nomatch, f"{prefix}_RECORDS_MIN_MARGIN"))
+    assert config_for(method, audio_catalog=True) == records
+    midi = {"learned": NoMatchConfig(min_score=nomatch.LEARNED_MIN_SCORE, min_margin=nomatch.LEARNED_MIN_MARGIN),
+            "classical": NoMatchConfig(min_score=nomatch.MIN_SCORE, min_margin=nomatch.MIN_MARGIN)}[method]
+    assert config_for(method) == config_for(method, audio_catalog=False) == midi
+    assert records != midi
