@@ -20,8 +20,9 @@ thresholds: each round's mining judged against the time maps at the fixed thresh
 thresholds calibrated on unrelated pairs (training.mining.null_scores: each group's fragments
 against another group's cover, with that round's model), from the scores the round stored
 (rejected pairs included), so nothing is mined again.
-Each round's model is then evaluated like any user's model: `HUMDEX_MODELS=model.pt humdex eval`
-(BENCHMARKS.md, "Self-training rounds on records").
+retrieval: the table and plot of `humdex eval --report` files named TAG_SET_METHOD.json (each
+round's model exported and evaluated like any user's model: `HUMDEX_MODELS=model.pt humdex eval`;
+BENCHMARKS.md, "Self-training rounds on records").
 """
 
 from __future__ import annotations
@@ -97,6 +98,39 @@ def control(rounds: Path, hums: list[str], cfg: SelfTrainConfig) -> Path:
                  init_state=None if (out / "ckpt.pt").is_file() else start)
 
 
+def retrieval(reports: Path, tags: list[str], plot: Path | None) -> None:
+    """Markdown rows top-1 / top-10 / MRR per (set, method) and model tag; a plot of top-10."""
+    cells: dict[tuple[str, str], dict[str, tuple[float, float, float]]] = {}
+    for tag in tags:
+        for path in sorted(reports.glob(f"{tag}_*.json")):
+            _, dataset, method = path.stem.split("_")
+            m = json.loads(path.read_text())["metrics"]
+            cells.setdefault((dataset, method), {})[tag] = (m["Top-1"], m["Top-10"], m["MRR"])
+    print("| catalog | method | " + " | ".join(tags) + " |")
+    print("|---|---|" + "---|" * len(tags))
+    for (dataset, method), row in sorted(cells.items()):
+        print(f"| {dataset} | {method} | " + " | ".join(
+            "{:.3f} / {:.3f} / {:.3f}".format(*row[t]) if t in row else "" for t in tags) + " |")
+    if plot is None:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for (dataset, method), row in sorted(cells.items()):
+        xs = [i for i, t in enumerate(tags) if t in row]
+        ax.plot(xs, [row[tags[i]][1] for i in xs], marker="o", label=f"{dataset} {method}",
+                linestyle="-" if method == "hybrid" else ":")
+    ax.set_xticks(range(len(tags)), tags)
+    ax.set(ylabel="top-10", ylim=(0.3, 1.0), title="retrieval per model (dev and held-out catalogs)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(plot, dpi=100)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -118,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--rounds", required=True)
     t.add_argument("--covers", required=True)
     t.add_argument("--shares", type=float, nargs="+", default=[0.02, 0.05])
+    e = sub.add_parser("retrieval")
+    e.add_argument("--reports", required=True, help="folder of TAG_SET_METHOD.json eval reports")
+    e.add_argument("--tags", nargs="+", required=True)
+    e.add_argument("--plot", default=None)
     args = p.parse_args(argv)
     if args.cmd == "render":
         render(Path(args.out), args.groups, args.seed, args.exclude, args.workers)
@@ -125,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = SelfTrainConfig(feature="contour", start=args.start, steps=args.steps, lr=args.lr,
                               eval_every=args.eval_every, val_queries=args.val_queries)
         print(control(Path(args.rounds), args.hums, cfg))
+    elif args.cmd == "retrieval":
+        retrieval(Path(args.reports), args.tags, Path(args.plot) if args.plot else None)
     else:
         thresholds(Path(args.rounds), Path(args.covers), args.shares)
     return 0
