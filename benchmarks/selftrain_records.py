@@ -65,7 +65,7 @@ def thresholds(rounds: Path, covers: Path, shares: list[float]) -> list[dict]:
     groups = read_groups(covers / "groups.csv")
     base = MineConfig(frames="contour")
     rows = []
-    for rdir in sorted(rounds.glob("round*"), key=lambda p: int(p.name[5:])):
+    for rdir in sorted(rounds.glob("round[0-9]*"), key=lambda p: int(p.name[5:])):
         model, mined = rdir / "model" / "ckpt.pt", rdir / "mined"
         if not (mined / "metadata.csv").is_file():
             continue
