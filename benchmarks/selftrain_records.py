@@ -20,6 +20,7 @@ thresholds: each round's mining judged against the time maps at the fixed thresh
 thresholds calibrated on unrelated pairs (training.mining.null_scores: each group's fragments
 against another group's cover, with that round's model), from the scores the round stored
 (rejected pairs included), so nothing is mined again.
+export: a round's (or the control's) checkpoint as a shippable float16 model file.
 retrieval: the table and plot of `humdex eval --report` files named TAG_SET_METHOD.json (each
 round's model exported and evaluated like any user's model: `HUMDEX_MODELS=model.pt humdex eval`;
 BENCHMARKS.md, "Self-training rounds on records").
@@ -152,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--rounds", required=True)
     t.add_argument("--covers", required=True)
     t.add_argument("--shares", type=float, nargs="+", default=[0.02, 0.05])
+    x = sub.add_parser("export")
+    x.add_argument("--ckpt", required=True)
+    x.add_argument("--out", required=True)
     e = sub.add_parser("retrieval")
     e.add_argument("--reports", required=True, help="folder of TAG_SET_METHOD.json eval reports")
     e.add_argument("--tags", nargs="+", required=True)
@@ -163,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         cfg = SelfTrainConfig(feature="contour", start=args.start, steps=args.steps, lr=args.lr,
                               eval_every=args.eval_every, val_queries=args.val_queries)
         print(control(Path(args.rounds), args.hums, cfg))
+    elif args.cmd == "export":
+        from humdex.training.train import export_model
+
+        print(export_model(args.ckpt, args.out))
     elif args.cmd == "retrieval":
         retrieval(Path(args.reports), args.tags, Path(args.plot) if args.plot else None)
     else:

@@ -32,10 +32,27 @@ RECIPES: dict[str, list[tuple[str, str, str]]] = {
                     "--max-melodies 250 --passes 1 --eval-every 100000"),
          ("one H100; OUT/encoder_crepe_short.pt is the GPU model (sha256 3f176922...); HEAD's "
          "train_gpu.py is a different, later trainer")),
-        ("HEAD", ("python scripts/train_cpu_pseudo.py --window short --init OUT/encoder_crepe_short.pt "
-                 f"--minutes 13 --melodies 250 --performances 3 --k-groups 32 --lr 3e-4 --out runs/short_ft "
-                 f"--export {ASSETS}/encoder_crepe_short.pt"),
-         "HUMDEX_THREADS=1, one CPU core; --init was the shipped M_short of the time, the GPU model"),
+        ("c7ce1d4", ("python scripts/train_cpu_pseudo.py --window short --init OUT/encoder_crepe_short.pt "
+                    f"--minutes 13 --melodies 250 --performances 3 --k-groups 32 --lr 3e-4 --out runs/short_ft "
+                    f"--export {ASSETS}/encoder_crepe_short.pt"),
+         ("HUMDEX_THREADS=1, one CPU core; --init was the GPU model; then calibrated for int8: the M_short "
+          "shipped until the step below (sha256 3ae80c8c...)")),
+        ("bb20bd1", ("humdex synth corpus --out data/records_train --hours 25.5 --split train --songs records "
+                    "--sound train --workers 2 --full-songs none"),
+         "the records corpus: 604 TRAIN-split melodies as fragment groups (BENCHMARKS.md, 'Training on records')"),
+        ("bb20bd1", ("humdex synth corpus --out data/records_val --hours 3 --split validation --songs records "
+                    "--sound train --workers 2 --full-songs none"), "its validation split"),
+        ("HEAD", "python benchmarks/selftrain_records.py render --out data/st_records/covers --groups 80 "
+                 "--exclude data/records_train",
+         "cover groups for the rounds' mining; they do not reach M0's weights"),
+        ("HEAD", ("humdex selftrain data/records_train data/records_val --groups data/st_records/covers/groups.csv "
+                 "--out data/st_records/rounds --feature contour --from short --rounds 2 --steps 300 --eval-every 150 "
+                 "--val-queries 200 --lr 3e-4 --truth data/st_records/covers/songs.csv"),
+         ("OMP_NUM_THREADS=1, one CPU core; --from short was the M_short of the step above; this model is M0, "
+          "round0/model/ckpt.pt: the hums and originals of the records corpus, no covers (the later rounds "
+          "do not change it)")),
+        ("HEAD", ("python benchmarks/selftrain_records.py export --ckpt data/st_records/rounds/round0/model/ckpt.pt "
+                 f"--out {ASSETS}/encoder_crepe_short.pt"), "float16 weights"),
         ("HEAD", CALIBRATION.format(name="short"), "int8 activation ranges from pool training melodies"),
     ],
     "long": [

@@ -28,7 +28,7 @@ from humdex.learned.model import (
 
 # sha256 of the shipped weights (src/humdex/assets); update together with the files
 SHIPPED_SHA256: dict[str, str] = {
-    "short": "3ae80c8cafb3a4f769498001f3ef054dca17b9c1a78fea99f9ff4d0ab9bfdc08",
+    "short": "2413674c583a13501d4c10e0f3454d76336de97ea2fd5de75895f450719bd9ff",
     "long": "5317c8205795b3fa579160a94f48d148c62e8f161909ec2020db708c9776a1ea",
     "short16": "a0343fefbe5cbe82d364893410ef999b4dfcab723a030a6f5e46551545b1ae15",
     "cqt": "0d74911600a819d491b8931ce09a19ff39a19ca760ea4d3ee2b7949ba5a50439",
