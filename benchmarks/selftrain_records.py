@@ -120,10 +120,10 @@ def retrieval(reports: Path, tags: list[str], plot: Path | None) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4))
-    for (dataset, method), row in sorted(cells.items()):
+    for n, ((dataset, method), row) in enumerate(sorted(cells.items())):
         xs = [i for i, t in enumerate(tags) if t in row]
         ax.plot(xs, [row[tags[i]][1] for i in xs], marker="o", label=f"{dataset} {method}",
-                linestyle="-" if method == "hybrid" else ":")
+                linestyle="-" if method == "hybrid" else ":", color=plt.get_cmap("tab20")(n % 20))
     ax.set_xticks(range(len(tags)), tags)
     ax.set(ylabel="top-10", ylim=(0.3, 1.0), title="retrieval per model (dev and held-out catalogs)")
     ax.legend(fontsize=7, ncol=2)
