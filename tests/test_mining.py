@@ -216,6 +216,10 @@ def test_mine_cli_refuses_bad_inputs(tmp_path, capsys) -> None:
     assert main(["mine", str(tmp_path / "h.csv"), "--out", str(tmp_path / "o")]) == 2
     assert main(["mine", str(tmp_path / "g.csv"), "--out", str(tmp_path / "o"), "--accept", "0.2",
                  "--review", "0.5"]) == 2
+    for share in ("-0.1", "0.5"):  # a share of unrelated pairs let through: 0 (off) up to 0.2
+        assert main(["mine", str(tmp_path / "g.csv"), "--out", str(tmp_path / "o"), "--calibrate", share]) == 2
+        assert "--calibrate" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_train_mixture_uses_only_usable_mined_rows(tmp_path) -> None:
