@@ -42,8 +42,8 @@ RECIPES: dict[str, list[tuple[str, str, str]]] = {
          "the records corpus: 604 TRAIN-split melodies as fragment groups (BENCHMARKS.md, 'Training on records')"),
         ("bb20bd1", ("humdex synth corpus --out data/records_val --hours 3 --split validation --songs records "
                     "--sound train --workers 2 --full-songs none"), "its validation split"),
-        ("HEAD", "python benchmarks/selftrain_records.py render --out data/st_records/covers --groups 80 "
-                 "--exclude data/records_train",
+        ("HEAD", ("python benchmarks/selftrain_records.py render --out data/st_records/covers --groups 80 "
+                 "--exclude data/records_train"),
          "cover groups for the rounds' mining; they do not reach M0's weights"),
         ("HEAD", ("humdex selftrain data/records_train data/records_val --groups data/st_records/covers/groups.csv "
                  "--out data/st_records/rounds --feature contour --from short --rounds 2 --steps 300 --eval-every 150 "

@@ -335,6 +335,7 @@ def mine_group(group: CoverGroup, model_path: str | None, out: Path, config: Min
     if meta.is_file():
         return read_metadata(meta)
     model = load_model(model_path)
+    feature = input_feature(model.config.feature, config)
     align = AlignConfig(hop_s=model.config.hop_s, window_s=model.config.window_s)
     orig_audio, orig_fp, frags = _original(group.original, model, align, config, cache)
     records: list[FragmentRecord] = []
@@ -348,7 +349,7 @@ def mine_group(group: CoverGroup, model_path: str | None, out: Path, config: Min
         spans[k] = (start, start + (count - 1) * align.hop_s + align.window_s)
     covers = []
     for cover in group.covers:
-        audio, frames = song_frames(cover.path, input_feature(model.config.feature, config), config.separate, cache)
+        audio, frames = song_frames(cover.path, feature, config.separate, cache)
         covers.append((cover, audio, CoverSpectrum(fingerprint_frames(model, frames), longest)))
     for k, (first, count) in enumerate(frags):
         fid = str(k)

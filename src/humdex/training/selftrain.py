@@ -190,6 +190,8 @@ def run_selftrain(args: argparse.Namespace) -> int:
         raise HumdexError("--rounds must be >= 0 and --steps >= 1")
     if not 0.0 <= args.review <= args.accept <= 1.0:
         raise HumdexError("--review and --accept must satisfy 0 <= review <= accept <= 1")
+    if not 0.0 <= args.calibrate < 0.2:
+        raise HumdexError("--calibrate is a share of unrelated pairs to let through: 0 (off) up to 0.2")
     read_groups(args.groups)  # a bad GROUPS.csv or --from model fails before any training
     if args.start is not None:
         from humdex.training.data import model_feature
