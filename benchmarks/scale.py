@@ -122,6 +122,7 @@ def fingerprint_chunk(args: tuple[int, list[tuple[str, list]], str]) -> str:
 
 
 def prepare(args: argparse.Namespace) -> None:
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from tqdm import tqdm
@@ -140,7 +141,10 @@ def prepare(args: argparse.Namespace) -> None:
         write_queries(queries_path, query_ids, args.seed)
     chunks = [(i // CHUNK, songs[i:i + CHUNK], str(work)) for i in range(0, len(songs), CHUNK)]
     t0 = time.perf_counter()
-    with executor_for(args.ray) if args.ray else ProcessPoolExecutor(args.workers) as pool:
+    # spawn: writing the queries left torch/ONNX Runtime threads in this process, and a child forked
+    # while one of them holds a lock can hang there (a fresh run's worker sat at 0 % CPU for 23 min)
+    spawn = multiprocessing.get_context("spawn")
+    with executor_for(args.ray) if args.ray else ProcessPoolExecutor(args.workers, mp_context=spawn) as pool:
         list(tqdm(pool.map(fingerprint_chunk, chunks), total=len(chunks), desc="fingerprint songs"))
     took = time.perf_counter() - t0
     meta = {"songs": len(songs), "queries": len(query_ids), "workers": args.workers, "ray": args.ray,
