@@ -20,6 +20,8 @@ thresholds: each round's mining judged against the time maps at the fixed thresh
 thresholds calibrated on unrelated pairs (training.mining.null_scores: each group's fragments
 against another group's cover, with that round's model), from the scores the round stored
 (rejected pairs included), so nothing is mined again.
+repeats: how many of the accepted pairs the time maps call wrong sing the same notes as the
+fragment elsewhere in the tune (a repeated phrase: a right pair for training).
 export: a round's (or the control's) checkpoint as a shippable float16 model file.
 retrieval: the table and plot of `humdex eval --report` files named TAG_SET_METHOD.json (each
 round's model exported and evaluated like any user's model: `HUMDEX_MODELS=model.pt humdex eval`;
@@ -33,6 +35,8 @@ import json
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from humdex.synth.cli import _jobs
 from humdex.synth.corpus import CorpusConfig, collect_metadata, write_group
@@ -82,6 +86,55 @@ def thresholds(rounds: Path, covers: Path, shares: list[float]) -> list[dict]:
                       f"{q['n_pairs']}, precision {q['precision']:.3f}, recall {q['recall']:.3f}, "
                       f"to review {q['review_share']:.3f}")
     (rounds / "thresholds.json").write_text(json.dumps(rows, indent=1))
+    return rows
+
+
+def sounding_pitch(melody, times_s: np.ndarray) -> np.ndarray:
+    """MIDI pitch of the note sounding at each score time (NaN in rests and outside the tune)."""
+    i = np.searchsorted(melody.onset_s, times_s, side="right") - 1
+    j = i.clip(0)
+    on = (i >= 0) & (times_s < melody.onset_s[j] + melody.duration_s[j])
+    return np.where(on, melody.pitch_midi[j], np.nan)
+
+
+def same_notes(melody, a_s: float, b_s: float, span_s: float, step_s: float = 0.05) -> float:
+    """Share of a 50 ms grid over a span where the tune sounds the same (pitch or rest) around
+    score times a_s and b_s."""
+    t = np.arange(-span_s / 2, span_s / 2, step_s)
+    pa, pb = sounding_pitch(melody, a_s + t), sounding_pitch(melody, b_s + t)
+    return float(np.mean((pa == pb) | (np.isnan(pa) & np.isnan(pb))))
+
+
+def repeats(rounds: Path, covers: Path, accept: float, same: float = 0.9) -> list[dict]:
+    from humdex.training.melody_pool import load_pool
+    from humdex.training.mining_eval import judge_pair
+
+    tunes = {m.melody_id: m for m in load_pool()}
+    songs = {r.id: r for r in read_metadata(covers / "songs.csv")}
+    rows = []
+    for rdir in sorted(rounds.glob("round[0-9]*"), key=lambda p: int(p.name[5:])):
+        mined = read_metadata(rdir / "mined" / "metadata.csv")
+        originals = {(r.group_id, r.fragment_id): r for r in mined if r.audio_type == "original"}
+        right = repeated = wrong = 0
+        for r in mined:
+            if r.audio_type != "cover" or (r.correlation or 0.0) < accept:
+                continue
+            o = originals[r.group_id, r.fragment_id]
+            song_o, song_c = songs[Path(o.extra["source"]).stem], songs[Path(r.extra["source"]).stem]
+            if judge_pair(song_o.time_map, o.interval, song_c.time_map, r.interval, r.correlation or 0.0).correct:
+                right += 1
+                continue
+            a, b = (float(song_o.time_map.score_at(t)) for t in o.interval)
+            mid_c = float(song_c.time_map.score_at(0.5 * (r.interval[0] + r.interval[1])))
+            if same_notes(tunes[song_o.melody_id], 0.5 * (a + b), mid_c, b - a) >= same:
+                repeated += 1
+            else:
+                wrong += 1
+        n = max(1, right + repeated + wrong)
+        rows.append({"round": rdir.name, "accepted": right + repeated + wrong, "right": right,
+                     "repeated_phrase": repeated, "wrong": wrong, "precision": round(right / n, 3),
+                     "precision_with_repeats": round((right + repeated) / n, 3)})
+        print(rows[-1])
     return rows
 
 
@@ -153,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--rounds", required=True)
     t.add_argument("--covers", required=True)
     t.add_argument("--shares", type=float, nargs="+", default=[0.02, 0.05])
+    r2 = sub.add_parser("repeats")
+    r2.add_argument("--rounds", required=True)
+    r2.add_argument("--covers", required=True)
+    r2.add_argument("--accept", type=float, default=MineConfig().accept)
     x = sub.add_parser("export")
     x.add_argument("--ckpt", required=True)
     x.add_argument("--out", required=True)
@@ -167,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = SelfTrainConfig(feature="contour", start=args.start, steps=args.steps, lr=args.lr,
                               eval_every=args.eval_every, val_queries=args.val_queries)
         print(control(Path(args.rounds), args.hums, cfg))
+    elif args.cmd == "repeats":
+        repeats(Path(args.rounds), Path(args.covers), args.accept)
     elif args.cmd == "export":
         from humdex.training.train import export_model
 
