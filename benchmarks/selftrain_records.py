@@ -142,13 +142,13 @@ def control(rounds: Path, hums: list[str], cfg: SelfTrainConfig) -> Path:
     """M0 + cfg.steps more steps on what M0 learned from (resumable): rounds/control1/model/ckpt.pt."""
     import torch
 
-    from humdex.training.selftrain import WITHOUT_COVERS, _train_config
+    from humdex.training.selftrain import WITHOUT_COVERS, train_config
     from humdex.training.train import load_mixture, train
 
     out = rounds / "control1" / "model"
     start = torch.load(rounds / "round0" / "model" / "ckpt.pt", map_location="cpu", weights_only=True)["model"]
     train_g, val_g = load_mixture(hums, None, None, cfg.feature, WITHOUT_COVERS)
-    return train(train_g, val_g, _train_config(cfg), out, resume=True,
+    return train(train_g, val_g, train_config(cfg), out, resume=True,
                  init_state=None if (out / "ckpt.pt").is_file() else start)
 
 

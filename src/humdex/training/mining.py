@@ -261,14 +261,15 @@ def null_scores(groups: Sequence[CoverGroup], model_path: str | None, config: Mi
     if len(picked) < 2:
         raise HumdexError("calibrated thresholds need two or more cover groups (unrelated pairs)")
     model = load_model(model_path)
+    feature = input_feature(model.config.feature, config)
     align = AlignConfig(hop_s=model.config.hop_s, window_s=model.config.window_s)
     scores: list[float] = []
     for i, group in enumerate(picked):
-        _, fp, frags = _original(group.original, model, align, config, cache)
+        _, fp, frags = _original(group.original, model, feature, align, config, cache)
         if not frags:
             continue
         decoy = picked[(i + 1) % len(picked)].covers[0]
-        _, frames = song_frames(decoy.path, input_feature(model.config.feature, config), config.separate, cache)
+        _, frames = song_frames(decoy.path, feature, config.separate, cache)
         spectrum = CoverSpectrum(fingerprint_frames(model, frames), max(max_fragment_windows(c, align) for _, c in frags))
         scores += [align_fragment(fp[f:f + c], spectrum, align).score for f, c in frags]
     if not scores:
@@ -314,12 +315,12 @@ def _cut(audio: np.ndarray, interval: tuple[float, float]) -> np.ndarray:
     return audio[max(0, a):max(0, b)]
 
 
-def _original(version: Version, model, align: AlignConfig, config: MineConfig,
+def _original(version: Version, model, feature: str, align: AlignConfig, config: MineConfig,
               cache: Path | None) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
-    """An original's audio, (n, D) fingerprints and fragments (original_fragments)."""
+    """An original's audio, (n, D) fingerprints of its `feature` frames (input_feature) and
+    fragments (original_fragments)."""
     from humdex.learned.fingerprints import fingerprint_frames
 
-    feature = input_feature(model.config.feature, config)
     audio, frames = song_frames(version.path, feature, config.separate, cache)
     frags = original_fragments(version, len(audio) / SAMPLE_RATE, frames, feature, align, config)
     return audio, fingerprint_frames(model, frames), frags
@@ -337,7 +338,7 @@ def mine_group(group: CoverGroup, model_path: str | None, out: Path, config: Min
     model = load_model(model_path)
     feature = input_feature(model.config.feature, config)
     align = AlignConfig(hop_s=model.config.hop_s, window_s=model.config.window_s)
-    orig_audio, orig_fp, frags = _original(group.original, model, align, config, cache)
+    orig_audio, orig_fp, frags = _original(group.original, model, feature, align, config, cache)
     records: list[FragmentRecord] = []
     if not frags:
         write_metadata(meta, records)

@@ -41,7 +41,7 @@ class SelfTrainConfig:
     mine: MineConfig = field(default_factory=MineConfig)
 
 
-def _train_config(cfg: SelfTrainConfig):  # -> TrainConfig
+def train_config(cfg: SelfTrainConfig):  # -> TrainConfig
     from humdex.learned.features import CQT_BINS, FEATURE_BINS, M_SHORT
     from humdex.learned.model import ModelConfig
     from humdex.training.data import model_feature
@@ -105,7 +105,7 @@ def run_round(k: int, hums: list[str], groups_csv: str | Path, out: Path, cfg: S
     init = None if (model_dir / "ckpt.pt").is_file() else _start_weights(k, out, cfg)
     log(f"round {k}: training M{k} on {len(train_g)} fragment groups "
         f"({len(mined_train)} mined), {len(val_g)} validation")
-    ckpt = train(train_g, val_g, _train_config(cfg), model_dir, device=cfg.device, resume=True,
+    ckpt = train(train_g, val_g, train_config(cfg), model_dir, device=cfg.device, resume=True,
                  log=log, init_state=init)
     train_cpu, train_wall = time.process_time() - t0, time.perf_counter() - w0
     t1, w1 = time.process_time(), time.perf_counter()
