@@ -628,14 +628,14 @@ def measure(args: argparse.Namespace) -> None:
         timed = CpuTimed(store, args.k or None)
         cpu0 = time.process_time()
         matches = search_store(timed, q, hop_s, top=args.candidates, n_candidates=args.candidates,
-                               song_hop_s=SONG_HOP_S, timing=timing)
+                               song_hop_s=SONG_HOP_S, timing=timing, vote=args.vote)
         learned_cpu_ms.append(1000 * (time.process_time() - cpu0))
         top = [m.song_key for m in matches[:10]]
         ranks.append(top.index(qid) + 1 if qid in top else 0)
         ann_ms.append(timing["ann"])
         rerank_ms.append(timing["rerank"])
         ann_cpu_ms.append(timed.cpu_ms)
-        keys, votes = scale_votes(Replay(timed.last_hits), q, args.k or KNN_K)
+        keys, votes = scale_votes(Replay(timed.last_hits), q, args.k or KNN_K, args.vote)
         by_votes = [keys[i] for i in np.argsort(-votes.max(axis=1), kind="stable")] if keys else []
         cand_ranks.append(by_votes.index(qid) + 1 if qid in by_votes else 0)
         score_of = {m.song_key: m.score for m in matches}
@@ -682,7 +682,7 @@ def measure(args: argparse.Namespace) -> None:
         "index_kind": getattr(store, "kind", None), "mmap_sequences": args.mmap,
         "queries_file": str(queries_path), "queries": len(ranks), "query_offset": args.offset,
         "vectors": store.n_vectors, "threads": threads,
-        "knn_k": args.k or KNN_K, "candidates": args.candidates,
+        "knn_k": args.k or KNN_K, "vote": args.vote, "candidates": args.candidates,
         "ef_search": getattr(getattr(index, "hnsw", None), "efSearch", None),
         "nprobe": getattr(index, "nprobe", None),
         "learned": hit_rates(ranks),
@@ -742,6 +742,8 @@ def main(argv=None) -> int:
     m.add_argument("--hybrid", action="store_true", help="also run the hybrid's DTW stages (auto)")
     m.add_argument("--candidates", type=int, default=200, help="songs the rerank scores")
     m.add_argument("--k", type=int, default=0, help="neighbours per query fingerprint (0: the product's)")
+    m.add_argument("--vote", default="similarity", choices=("similarity", "margin"),
+                   help="k-NN vote weight (fingerprints.scale_votes)")
     m.add_argument("--ef-search", type=int, default=0, help="HNSW efSearch (0: the product's)")
     m.add_argument("--nprobe", type=int, default=0, help="IVF lists searched (0: the product's)")
     m.add_argument("--mmap", action="store_true", help="load a saved store with memory-mapped sequences")

@@ -175,6 +175,33 @@ def test_scale_votes_add_up_per_scale_and_rerank_reports_the_tempo() -> None:
     assert top[0].song_key == "s4" and top[0].offset_s == 0.75 and top[0].ratio == 0.5
 
 
+def test_margin_votes_discount_a_crowd_of_alike_neighbours() -> None:
+    from humdex.learned.fingerprints import scale_votes
+    from humdex.learned.stores import Hits
+
+    class Answer:  # a store that answers every search with these neighbours
+        def __init__(self, hits: Hits) -> None:
+            self.hits = hits
+
+        def search(self, vectors: np.ndarray, k: int) -> Hits:
+            return self.hits
+
+    # 4 query fingerprints, 3 neighbours each. "hub" is among every row's neighbours at a
+    # similarity close to the row's 3rd; "true" stands out in 2 rows only.
+    keys = np.array([["true", "hub", "x"], ["true", "hub", "y"], ["hub", "x", "y"], ["hub", "y", "x"]])
+    scores = np.array([[0.95, 0.72, 0.70], [0.93, 0.71, 0.70], [0.74, 0.73, 0.72], [0.75, 0.74, 0.73]],
+                      np.float32)
+    store = Answer(Hits(scores, keys, np.zeros(keys.shape, np.int64)))
+    query = np.zeros((4, 16), np.float32)
+    by_similarity = dict(zip(*scale_votes(store, query, k=3)))
+    assert max(by_similarity, key=lambda key: by_similarity[key][0]) == "hub"  # 2.92 against 1.88
+    by_margin = dict(zip(*scale_votes(store, query, k=3, vote="margin")))
+    assert max(by_margin, key=lambda key: by_margin[key][0]) == "true"
+    assert np.isclose(by_margin["true"][0], 0.25 + 0.23) and np.isclose(by_margin["hub"][0], 0.02 + 0.01 + 0.02 + 0.02)
+    with pytest.raises(ValueError, match="unknown vote"):
+        scale_votes(store, query, k=3, vote="most")
+
+
 def test_weighted_union_of_dtw_and_learned_rankings() -> None:
     from humdex.hybrid import weighted_union
 
