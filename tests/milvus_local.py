@@ -16,6 +16,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from typing import Self
 
 START_TIMEOUT_S = 120.0
 SESSION_TTL_S = 8  # Milvus's default is 30 s
@@ -55,7 +56,7 @@ class LocalMilvus:
     on the same folder reopens its data."""
 
     def __init__(self, folder: Path, port: int | None = None) -> None:
-        self.folder, self.port = Path(folder), port or free_port()
+        self.folder, self.port = Path(folder).resolve(), port or free_port()
         self.proc: subprocess.Popen | None = None
         self.uri = f"http://127.0.0.1:{self.port}"
 
@@ -86,7 +87,7 @@ class LocalMilvus:
                "LD_LIBRARY_PATH": f"{bin_dir}:{os.environ.get('LD_LIBRARY_PATH', '')}"}
         return [str(bin_dir / "milvus"), "run", "standalone"], env, metrics
 
-    def start(self) -> LocalMilvus:
+    def start(self) -> Self:
         cmd, env, metrics = self._configure()
         logs = self.folder / "logs"
         with open(logs / "milvus-stdout.log", "ab") as out, open(logs / "milvus-stderr.log", "ab") as err:
@@ -150,7 +151,7 @@ class LocalMilvus:
             self.proc.wait(timeout=30)
             self.proc = None
 
-    def __enter__(self) -> LocalMilvus:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:

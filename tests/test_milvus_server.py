@@ -8,6 +8,7 @@ Runs only where the server binary is installed (`pip install 'humdex[milvus-serv
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ def server(tmp_path: Path):
     finally:
         close_stores()
         local.kill()
+        shutil.rmtree(local.folder, ignore_errors=True)  # ~250 MB of binaries, ~270 MB of data
 
 
 def _top(capsys, main, query: Path, db: Path) -> str:
@@ -61,7 +63,7 @@ def test_index_search_add_remove_and_a_server_crash_with_a_milvus_server(
     store = MilvusStore(spec, folder.name)
     assert len(store) == 11 and store.count_vectors() == store.n_vectors
     assert store.built_index_type() == "IVF_FLAT" and not (folder / "vectors.npz").exists()
-    lost = next(k for k in store.keys() if k.startswith("song04@"))
+    (lost,) = [k for k in store.keys() if k.startswith("song04@")]  # noqa: SIM118 - a list
     store.remove([lost])  # the store loses a song the catalog has (as a crash might)...
     assert main(["add", str(song_dir / "song09.mid"), "--db", str(db), "--quiet"]) == 0
 

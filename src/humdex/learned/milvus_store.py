@@ -24,8 +24,14 @@ import numpy as np
 
 from humdex.errors import CatalogError
 from humdex.learned.store_spec import MILVUS_INDEXES, StoreSpec
-from humdex.learned.stores import (HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, PQ_M, PQ_NPROBE,
-                                   Hits)
+from humdex.learned.stores import (
+    HNSW_EF_CONSTRUCTION,
+    HNSW_EF_SEARCH,
+    HNSW_M,
+    PQ_M,
+    PQ_NPROBE,
+    Hits,
+)
 
 CONNECT_TIMEOUT_S = 10.0  # an unreachable server fails after this, not after pymilvus's minute
 QUERY_ROWS = 16_000  # rows per query call (Milvus answers at most 16,384)
