@@ -83,7 +83,7 @@ def build(name: str, saved, work: Path, server_pid: int = 0, server_data: str = 
         spec = parse_store(name).with_collection()
         server = spec.is_server and server_pid
         srv0 = vm_rss(server_pid) if server else 0
-        disk0 = folder_bytes(Path(server_data)) if server_data else 0
+        disk0 = folder_bytes(Path(server_data)) if server and server_data else 0
         store = MilvusStore(spec, "bench", dim=saved.dim)
         for i in range(0, len(keys), 256):
             store.add(keys[i:i + 256], seqs[i:i + 256])
@@ -104,7 +104,7 @@ def build(name: str, saved, work: Path, server_pid: int = 0, server_data: str = 
             ram = srv - srv0
         else:
             ram = rss - rss0  # milvus-lite runs in this process: its RSS growth
-        if server_data:
+        if server_data and spec.is_server:
             disk = folder_bytes(Path(server_data)) - disk0
         else:
             lite = Path(spec.uri)
