@@ -1,6 +1,6 @@
 """store_compare.py against a real Milvus standalone server, one fresh server per index type.
 
-For each `--index` a new server (PyPI's `milvus` 2.3 binary, tests/milvus_local.py) is started
+For each `--index` a new server (PyPI's `milvus` 2.3 binary, humdex.learned.milvus_local) is started
 on `--port` in `--work/<index>`, store_compare.py runs with `--store exact`, the `--also` stores
 (first run only) and `--store http://127.0.0.1:PORT?index=INDEX`, while a thread samples the
 server's RSS (/proc) for its peak; then the server is stopped (SIGTERM) and its folder deleted.
@@ -22,10 +22,9 @@ import threading
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+from humdex.learned.milvus_local import LocalMilvus
 
-from milvus_local import LocalMilvus  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def main(argv=None) -> int:

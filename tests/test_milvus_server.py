@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from milvus_local import LocalMilvus, server_installed
+from humdex.learned.milvus_local import LocalMilvus, server_installed
 
 pytest.importorskip("pymilvus")
 pytestmark = pytest.mark.skipif(

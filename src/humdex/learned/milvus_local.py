@@ -1,10 +1,15 @@
-"""A Milvus standalone server on this machine, for tests: the server binary that PyPI's `milvus`
-package ships (2.3, "embedded Milvus": etcd and rocksmq inside one process, data in a folder),
-started on free ports in a folder of its own and stopped afterwards.
+"""A Milvus standalone server on this machine, without Docker: the server binary that PyPI's
+`milvus` package ships (2.3, "embedded Milvus": etcd and rocksmq inside one process, data in a
+folder; `pip install 'humdex[milvus-server]'`), started on free ports in a folder of its own.
 
-The package's own MilvusServer starts the embedded etcd on its fixed ports (2379/2380), so a
-second server on the machine dies at start, and its wait for a dead server lasts 180 s; here the
-etcd gets free ports from a config file of its own, and a server that exits is reported at once.
+    python -m humdex.learned.milvus_local --data DIR [--port 19530]   # until Ctrl+C
+
+then `humdex index ... --store http://127.0.0.1:19530`. The package's own launcher
+(`milvus-server`) starts the embedded etcd on fixed ports (2379/2380), so a second server on the
+machine dies at start; it may also hand etcd's client port 2380 (the peer port) when 2379 is
+taken, and the server then hangs; its wait for a dead server lasts 180 s. Here the etcd gets
+free ports from a config file of its own, and a server that exits is reported at once. For tests,
+benchmarks and small deployments; a production Milvus runs as Milvus documents it.
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
 from typing import Self
 
 START_TIMEOUT_S = 120.0
-SESSION_TTL_S = 8  # Milvus's default is 30 s
+SESSION_TTL_S = 8  # Milvus's default is 30 s: a restart after a crash waits for the old sessions
 
 
 def server_installed() -> bool:
@@ -76,7 +82,8 @@ class LocalMilvus:
                         f"initial-cluster: default=http://127.0.0.1:{peer}\n")
         yaml = self.folder / "configs" / "milvus.yaml"
         text, ttl = yaml.read_text(), "\n    ttl: 30 # ttl value when session"
-        assert "\netcd:\n" in text and ttl in text, "the milvus package's config template changed"
+        if "\netcd:\n" not in text or ttl not in text:
+            raise RuntimeError("the milvus package's config template changed: use milvus>=2.3.5,<2.4")
         text = text.replace("\netcd:\n", f"\netcd:\n  config:\n    path: {etcd}\n", 1)
         # a crashed server's sessions expire after this: the restarted one waits for them
         yaml.write_text(text.replace(ttl, ttl.replace("30", str(SESSION_TTL_S)), 1))
@@ -133,8 +140,9 @@ class LocalMilvus:
                 return int(line.split()[1]) * 1024
         return 0
 
-    def stop(self, timeout_s: float = 30.0) -> None:
-        """A clean shutdown (SIGTERM), SIGKILL after timeout_s."""
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """SIGTERM, SIGKILL after timeout_s (Milvus 2.3 often takes its whole 30 s graceful-stop
+        timeout; its data is durable either way: rocksmq and etcd on disk)."""
         if self.proc is None:
             return
         self.proc.send_signal(signal.SIGTERM)
@@ -156,3 +164,36 @@ class LocalMilvus:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description="Run a local Milvus standalone server until Ctrl+C.")
+    p.add_argument("--data", required=True, help="its folder (binaries, data, logs)")
+    p.add_argument("--port", type=int, default=19530)
+    args = p.parse_args(argv)
+    if not server_installed():
+        print("humdex: error: no Milvus server binary: pip install 'humdex[milvus-server]'",
+              file=sys.stderr)
+        return 2
+    server = LocalMilvus(Path(args.data), port=args.port)
+    try:
+        server.start()
+    except RuntimeError as err:
+        print(f"humdex: error: {err}", file=sys.stderr)
+        return 2
+    print(f"Milvus {server.uri} (pid {server.pid}, data {server.folder}); Ctrl+C stops it", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    try:
+        while server.proc is not None and server.proc.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
