@@ -267,6 +267,9 @@ class CpuTimed:
         self.cpu_ms += 1000 * (time.process_time() - t)
         return self.last_hits
 
+    def __len__(self) -> int:
+        return len(self.store)
+
     def __getattr__(self, name: str):
         return getattr(self.store, name)
 

@@ -245,6 +245,11 @@ def search_store(store: VectorStore, query: np.ndarray | list[ScaledQuery], hop_
     as_sung = [i for i, q in enumerate(scaled) if q.scale == 1.0]  # always tried: the tempo as hummed
     scales_of = {keys[i]: sorted(set(np.argsort(-votes[i], kind="stable")[:RERANK_SCALES]) | set(as_sung))
                  for i in order}
+    if len(store) <= n_candidates:  # a catalog no bigger than the candidate list is reranked whole:
+        # the songs no query fingerprint had among its k nearest, at the scales most voted overall
+        overall = set(np.argsort(-votes.sum(axis=0), kind="stable")[:RERANK_SCALES]) if keys else set()
+        for key in store.keys():
+            scales_of.setdefault(key, sorted(overall | set(as_sung)))
     t1 = time.perf_counter()
     out = rerank(store, query, list(scales_of), hop_s, max_offset_s=max_offset_s,
                  song_hop_s=song_hop_s, scales_of=scales_of)[:top]
