@@ -248,7 +248,8 @@ def search_store(store: VectorStore, query: np.ndarray | list[ScaledQuery], hop_
     if len(store) <= n_candidates:  # a catalog no bigger than the candidate list is reranked whole:
         # the songs no query fingerprint had among its k nearest, at the scales most voted overall
         overall = set(np.argsort(-votes.sum(axis=0), kind="stable")[:RERANK_SCALES]) if keys else set()
-        for key in store.keys():
+        catalog = store.keys()  # a VectorStore's song keys (not a dict's)
+        for key in catalog:
             scales_of.setdefault(key, sorted(overall | set(as_sung)))
     t1 = time.perf_counter()
     out = rerank(store, query, list(scales_of), hop_s, max_offset_s=max_offset_s,
