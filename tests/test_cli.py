@@ -192,7 +192,7 @@ def test_every_subcommand_parses_in_cli_and_a_search_loads_no_heavy_library() ->
                 "mine": ["mine", "g.csv", "--out", "o"], "mine-hums": ["mine-hums", "q.tsv", "--songs", "s", "--out", "o"],
                 "selftrain": ["selftrain", "h", "--groups", "g.csv", "--out", "o"],
                 "chad": ["chad", "validate", "m.csv"], "review": ["review", "f"], "eval": ["eval", "--db", "d"],
-                "demo": ["demo"]}
+                "demo": ["demo"], "milvus-server": ["milvus-server", "--data", "d"]}
     for name, argv in commands.items():
         args = parser.parse_args(argv)
         assert args.func.__module__ == "humdex.cli", name

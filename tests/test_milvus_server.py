@@ -2,7 +2,7 @@
 --store http://127.0.0.1:PORT` end to end, across a server crash and restart.
 
 Runs only where the server binary is installed (`pip install 'humdex[milvus-server]'`, the
-`milvus` package, ~56 MB): CI does not install it, and this is then skipped, saying so.
+`milvus` package, ~56 MB): `make test` installs it; elsewhere this is skipped, saying so.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from humdex.learned.milvus_local import LocalMilvus, server_installed
 pytest.importorskip("pymilvus")
 pytestmark = pytest.mark.skipif(
     not server_installed(),
-    reason="no Milvus server binary here (pip install 'humdex[milvus-server]'); CI does not install it")
+    reason="no Milvus server binary here (pip install 'humdex[milvus-server]')")
 
 
 @pytest.fixture

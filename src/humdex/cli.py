@@ -440,6 +440,20 @@ def _review_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_review)
 
 
+def cmd_milvus_server(args: argparse.Namespace) -> int:
+    from humdex.learned.milvus_local import run_server
+
+    return run_server(Path(args.data), args.port)
+
+
+def _milvus_server_parser(sub: Any) -> None:
+    text = "run a local Milvus standalone server for --store http://127.0.0.1:PORT (pip install 'humdex[milvus-server]')"
+    p = sub.add_parser("milvus-server", help=text, description=text)
+    p.add_argument("--data", required=True, help="its folder (binaries, data, logs)")
+    p.add_argument("--port", type=int, default=19530)
+    p.set_defaults(func=cmd_milvus_server)
+
+
 def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("corpus", nargs="*", metavar="mirqbsh CORPUS_DIR",
                    help="evaluate on the MIR-QBSH corpus in its distributed layout")
@@ -460,7 +474,7 @@ def _eval_arguments(p: argparse.ArgumentParser) -> None:
 _LAZY_PARSERS: dict[str, Callable[[Any], None]] = {
     "serve": _serve_parser, "synth": _synth_parser, "train": _train_parser, "mine": _mine_parser,
     "mine-hums": _mine_parser, "selftrain": _selftrain_parser, "chad": _chad_parser,
-    "review": _review_parser}
+    "review": _review_parser, "milvus-server": _milvus_server_parser}
 
 
 _BUILTIN_COMMANDS = ("index", "add", "remove", "list", "check", "search", "compare", "eval", "demo")

@@ -2,7 +2,7 @@
 `milvus` package ships (2.3, "embedded Milvus": etcd and rocksmq inside one process, data in a
 folder; `pip install 'humdex[milvus-server]'`), started on free ports in a folder of its own.
 
-    python -m humdex.learned.milvus_local --data DIR [--port 19530]   # until Ctrl+C
+    humdex milvus-server --data DIR [--port 19530]   # until Ctrl+C
 
 then `humdex index ... --store http://127.0.0.1:19530`. The package's own launcher
 (`milvus-server`) starts the embedded etcd on fixed ports (2379/2380), so a second server on the
@@ -166,18 +166,14 @@ class LocalMilvus:
         self.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(description="Run a local Milvus standalone server until Ctrl+C.")
-    p.add_argument("--data", required=True, help="its folder (binaries, data, logs)")
-    p.add_argument("--port", type=int, default=19530)
-    args = p.parse_args(argv)
+def run_server(folder: Path, port: int) -> int:
+    """`humdex milvus-server`: a local Milvus standalone on `port` with its data in `folder`,
+    until Ctrl+C or SIGTERM (exit status 2 where it cannot start)."""
     if not server_installed():
         print("humdex: error: no Milvus server binary: pip install 'humdex[milvus-server]'",
               file=sys.stderr)
         return 2
-    server = LocalMilvus(Path(args.data), port=args.port)
+    server = LocalMilvus(folder, port=port)
     try:
         server.start()
     except RuntimeError as err:
@@ -193,7 +189,3 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
