@@ -226,6 +226,17 @@ def kind_row(report: dict) -> dict[str, float]:
     return cells
 
 
+def lead_split(report: dict, info_dir: Path) -> dict[str, tuple[int, float, float]]:
+    """Top-10 and MRR of the queries by their song's lead (the renderer's info file: "sung lead"
+    or "instrument lead"): {lead: (queries, top-10, MRR)}."""
+    ranks: dict[str, list] = defaultdict(list)
+    for q in report["queries"]:
+        info = json.loads((info_dir / f"{q['song_id']}.json").read_text())
+        ranks["sung lead" if str(info["lead"]).startswith("vocal") else "instrument lead"].append(q["rank"])
+    return {lead: (len(r), float(np.mean([x is not None and x <= 10 for x in r])),
+                   float(np.mean([1.0 / x if x else 0.0 for x in r]))) for lead, r in sorted(ranks.items())}
+
+
 def format_row(path: str, method: str, cells: dict[str, float]) -> str:
     """One markdown row: hum, whistle, sung top-1 / top-10, then all top-1 / top-10 / MRR."""
     pair = [f"{cells.get(f'{k} top-1', float('nan')):.3f} / {cells.get(f'{k} top-10', float('nan')):.3f}"
@@ -238,7 +249,7 @@ def paths(args: argparse.Namespace) -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     files = catalog_songs(Path(args.db))
-    speeds, rows = {}, []
+    speeds, rows, leads = {}, [], []
     for path in args.paths:
         catalog, env = PATHS[path]
         db = work / f"db_{catalog}"
@@ -249,11 +260,18 @@ def paths(args: argparse.Namespace) -> int:
                 subprocess.run([sys.executable, "-m", "humdex", "eval", "--db", str(db), "--queries",
                                 args.queries, "--method", method, "--anywhere", "--report", str(report),
                                 "--quiet"], check=True, env={**os.environ, **env})  # fmt: skip
-            rows.append(format_row(path, method, kind_row(json.loads(report.read_text()))))
+            got = json.loads(report.read_text())
+            rows.append(format_row(path, method, kind_row(got)))
+            if args.info:
+                split = lead_split(got, Path(args.info))
+                leads.append(f"| {path} | {method} | " + " | ".join(
+                    f"{lead} ({n}): {top10:.3f} / {mrr:.3f}" for lead, (n, top10, mrr) in split.items()) + " |")
     print(f"\n{len(files)} songs of {args.db}, queries {args.queries}\n")
     print("| path | method | hum top-1 / top-10 | whistle top-1 / top-10 | sung top-1 / top-10 | "
           "all top-1 / top-10 / MRR |\n|---|---|---|---|---|---|")
     print("\n".join(rows))
+    if leads:
+        print("\n| path | method | top-10 / MRR by the song's lead |\n|---|---|---|\n" + "\n".join(leads))
     print("\n| catalog | songs | wall s | CPU s | songs per minute (wall / CPU) | load average before / after |")
     print("|---|---|---|---|---|---|")
     for catalog, s in speeds.items():
@@ -285,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--work", required=True, help="folder for the new catalogs and the reports")
     a.add_argument("--paths", nargs="+", choices=list(PATHS), default=list(PATHS))
     a.add_argument("--methods", nargs="+", default=["learned", "auto", "classical"])
+    a.add_argument("--info", help="the renders' info folder: also top-10 and MRR by the song's lead (sung or instrument)")
     args = p.parse_args(argv)
     if args.stage == "paths":
         return paths(args)

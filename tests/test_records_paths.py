@@ -47,3 +47,13 @@ def test_the_row_counts_ranks_per_query_kind(tmp_path: Path) -> None:
     assert row == "| cqt | auto | 0.500 / 0.500 | 0.000 / 1.000 | 0.000 / 0.000 | 0.250 / 0.500 / 0.354 |"
     (tmp_path / "catalog.json").write_text(json.dumps({"songs": [{"source": "/x/b.wav"}, {"source": "/x/a.wav"}]}))
     assert bench.catalog_songs(tmp_path) == ["/x/b.wav", "/x/a.wav"]
+
+
+def test_the_lead_split_reads_each_song_s_render_info(tmp_path: Path) -> None:
+    (tmp_path / "s1.json").write_text(json.dumps({"lead": "vocal:ah"}))
+    (tmp_path / "s2.json").write_text(json.dumps({"lead": 73}))
+    report = {"queries": [{"song_id": "s1", "rank": 2}, {"song_id": "s1", "rank": None},
+                          {"song_id": "s2", "rank": 11}]}
+    split = bench.lead_split(report, tmp_path)
+    assert split["sung lead"] == (2, 0.5, 0.25)
+    assert split["instrument lead"][:2] == (1, 0.0) and split["instrument lead"][2] == pytest.approx(1 / 11)
