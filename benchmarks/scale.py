@@ -209,19 +209,22 @@ def query_contours(queries_path: Path, seed: int = 0, split: str = "test"):
         return [Contour(z[f"c{n}"], float(z[f"hop{n}"])) for n in range(len(z["ids"]))]
 
 
-def load_songs(work: Path, n_songs: int, noise: float, seed: int = 0):
-    """(keys, sequences, n_distractors): the first n_songs fingerprinted songs, then perturbed
-    copies of them (distractors) up to n_songs."""
+def load_songs(work: Path, n_songs: int, noise: float, seed: int = 0, keep: frozenset[str] = frozenset()):
+    """(keys, sequences, n_distractors): the songs in `keep` and the first other fingerprinted
+    songs up to n_songs, then perturbed copies of them (distractors) up to n_songs."""
     keys: list[str] = []
     seqs: list[np.ndarray] = []
+    n_other = n_songs - len(keep)
     for path in sorted((work / "songs").glob("chunk-*.npz")):
         with np.load(path) as z:
             bounds = np.concatenate([[0], np.cumsum(z["lengths"])])
             vectors = z["vectors"]
             for k, a, b in zip(z["keys"], bounds[:-1], bounds[1:]):
-                keys.append(str(k))
-                seqs.append(vectors[a:b])
-        if len(keys) >= n_songs:
+                if str(k) in keep or n_other > 0:
+                    n_other -= str(k) not in keep
+                    keys.append(str(k))
+                    seqs.append(vectors[a:b])
+        if len(keys) >= n_songs and (not keep or set(keep) <= set(keys)):
             break
     keys, seqs = keys[:n_songs], seqs[:n_songs]
     real = len(keys)
@@ -297,7 +300,9 @@ def built_store(args: argparse.Namespace, work: Path):
 
     from humdex.learned.stores import FaissStore
 
-    folder = work / "stores" / f"{args.songs}-{args.store.replace(':', '_')}"
+    keep = frozenset(load_queries(Path(args.queries))[0]) if args.keep_queries else frozenset()
+    folder = work / "stores" / (f"{args.songs}-{args.store.replace(':', '_')}"
+                                + (f"-with-{Path(args.queries).stem}" if keep else ""))
     facts_path = folder / "build.json"
     if facts_path.is_file() and (folder / "vectors.npz").is_file():
         t0 = time.perf_counter()
@@ -306,7 +311,7 @@ def built_store(args: argparse.Namespace, work: Path):
         facts["load_store_s"] = round(time.perf_counter() - t0, 1)
         return store, facts
     t0 = time.perf_counter()
-    keys, seqs, n_distractors = load_songs(work, args.songs, args.noise)
+    keys, seqs, n_distractors = load_songs(work, args.songs, args.noise, keep=keep)
     load_s = time.perf_counter() - t0
     store = store_for(args.store, work, args.songs)
     faiss.omp_set_num_threads(args.build_threads)
@@ -340,6 +345,10 @@ def song_references(work: Path, keys: list[str], seed: int = 0):
     base = [k.split("#")[0].split("~")[0] for k in keys]  # "id~n" copies, "id~n#c" replicas
     real = list(dict.fromkeys(base))
     songs = dict(song_notes(len(real), query_ids, seed))
+    if not set(real) <= songs.keys():  # a catalog that keeps other queries' songs (--keep-queries)
+        from humdex.training.melody_pool import load_pool
+
+        songs = dict(song_notes(len(real) + len(load_pool()), query_ids, seed))
     refs = ReferenceSet.from_contours(
         [notes_to_contour(songs[k], REFERENCE_HOP_S).resample(REFERENCE_HOP_S).trimmed() for k in real])
     row = {k: i for i, k in enumerate(real)}
@@ -622,6 +631,8 @@ def measure(args: argparse.Namespace) -> None:
     fused_ranks: list[int] = []
     pools = [int(x) for x in args.dtw_pools.split(",") if x] if args.hybrid else []
     pool_ranks: dict[int, list[int]] = {n: [] for n in pools}
+    fused_weights = [float(x) for x in args.fused_hybrid.split(",") if x] if args.hybrid else []
+    fused_hybrid_ranks: dict[float, list[int]] = {w: [] for w in fused_weights}
     ann_ms, rerank_ms, dtw_ms, ann_cpu_ms, learned_cpu_ms, dtw_cpu_ms = [], [], [], [], [], []
     for qid, q, contour in zip(ids[limit], queries[limit], contours[limit]):
         timing: dict[str, float] = {}
@@ -666,6 +677,12 @@ def measure(args: argparse.Namespace) -> None:
             dtw_ms.append(1000 * (time.perf_counter() - t0))
             dtw_cpu_ms.append(1000 * (time.process_time() - cpu0))
             hybrid_ranks.append(next((i + 1 for i, r in enumerate(rows) if r[0] == row_of.get(qid)), 0))
+            # the same union with the learned rows scored as learned_vote_fused ranks them
+            learned_fused = [(r[0], r[1] + args.vote_weight * vote_of.get(m.song_key, 0) / top_votes, r[2], r[3])
+                             for r, m in zip(learned, [m for m in matches if m.song_key in row_of])]
+            for w in fused_weights:
+                rows = weighted_union(dtw, learned_fused, w)[:10]
+                fused_hybrid_ranks[w].append(next((i + 1 for i, r in enumerate(rows) if r[0] == row_of.get(qid)), 0))
             # the classical FFT stage picking from the n best-voted songs instead of the reranked ones
             reranked = set(by_votes[:config.n_candidates])
             learned_n = [r for r, m in zip(learned, [m for m in matches if m.song_key in row_of])
@@ -702,6 +719,7 @@ def measure(args: argparse.Namespace) -> None:
     if refs is not None:
         report.update(hybrid=hit_rates(hybrid_ranks),
                       hybrid_by_dtw_pool={str(n): hit_rates(r) for n, r in pool_ranks.items()}, dtw_ms=percentiles(dtw_ms), dtw_cpu_ms=percentiles(dtw_cpu_ms),
+                      hybrid_vote_fused={str(w): hit_rates(r) for w, r in fused_hybrid_ranks.items()},
                       hybrid_ms_p50=round(float(np.median(np.add(np.add(ann_ms, rerank_ms), dtw_ms))), 1),
                       hybrid_cpu_ms=percentiles(list(np.add(learned_cpu_ms, dtw_cpu_ms))),
                       references_bytes=int(refs.midi.nbytes + refs.voiced.nbytes + refs.offsets.nbytes),
@@ -742,6 +760,8 @@ def main(argv=None) -> int:
     m.add_argument("--hybrid", action="store_true", help="also run the hybrid's DTW stages (auto)")
     m.add_argument("--candidates", type=int, default=200, help="songs the rerank scores")
     m.add_argument("--k", type=int, default=0, help="neighbours per query fingerprint (0: the product's)")
+    m.add_argument("--keep-queries", action="store_true",
+                   help="the catalog holds the --queries' songs and the first others up to --songs")
     m.add_argument("--vote", default="similarity", choices=("similarity", "margin"),
                    help="k-NN vote weight (fingerprints.scale_votes)")
     m.add_argument("--ef-search", type=int, default=0, help="HNSW efSearch (0: the product's)")
@@ -749,6 +769,8 @@ def main(argv=None) -> int:
     m.add_argument("--mmap", action="store_true", help="load a saved store with memory-mapped sequences")
     m.add_argument("--build-threads", type=int, default=1)
     m.add_argument("--vote-weight", type=float, default=0.3, help="learned_vote_fused: votes' weight")
+    m.add_argument("--fused-hybrid", default="", help="hybrid: also the union with learned_vote_fused "
+                   "scores at these DTW weights, e.g. 0.4,0.55,0.7")
     m.add_argument("--build-only", action="store_true", help="build and save the store, no queries")
     m.add_argument("--out", default=None)
     m.add_argument("--dtw-pools", default="", help="hybrid: also let the classical stage pick from "
