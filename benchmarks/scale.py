@@ -267,6 +267,9 @@ class CpuTimed:
         self.cpu_ms += 1000 * (time.process_time() - t)
         return self.last_hits
 
+    def __len__(self) -> int:
+        return len(self.store)
+
     def __getattr__(self, name: str):
         return getattr(self.store, name)
 
@@ -633,6 +636,7 @@ def measure(args: argparse.Namespace) -> None:
     pool_ranks: dict[int, list[int]] = {n: [] for n in pools}
     fused_weights = [float(x) for x in args.fused_hybrid.split(",") if x] if args.hybrid else []
     fused_hybrid_ranks: dict[float, list[int]] = {w: [] for w in fused_weights}
+    weighted_hybrid_ranks: dict[float, list[int]] = {w: [] for w in fused_weights}
     ann_ms, rerank_ms, dtw_ms, ann_cpu_ms, learned_cpu_ms, dtw_cpu_ms = [], [], [], [], [], []
     for qid, q, contour in zip(ids[limit], queries[limit], contours[limit]):
         timing: dict[str, float] = {}
@@ -681,8 +685,9 @@ def measure(args: argparse.Namespace) -> None:
             learned_fused = [(r[0], r[1] + args.vote_weight * vote_of.get(m.song_key, 0) / top_votes, r[2], r[3])
                              for r, m in zip(learned, [m for m in matches if m.song_key in row_of])]
             for w in fused_weights:
-                rows = weighted_union(dtw, learned_fused, w)[:10]
-                fused_hybrid_ranks[w].append(next((i + 1 for i, r in enumerate(rows) if r[0] == row_of.get(qid)), 0))
+                for got, rows in ((fused_hybrid_ranks, weighted_union(dtw, learned_fused, w)[:10]),
+                                  (weighted_hybrid_ranks, weighted_union(dtw, learned, w)[:10])):
+                    got[w].append(next((i + 1 for i, r in enumerate(rows) if r[0] == row_of.get(qid)), 0))
             # the classical FFT stage picking from the n best-voted songs instead of the reranked ones
             reranked = set(by_votes[:config.n_candidates])
             learned_n = [r for r, m in zip(learned, [m for m in matches if m.song_key in row_of])
@@ -720,6 +725,7 @@ def measure(args: argparse.Namespace) -> None:
         report.update(hybrid=hit_rates(hybrid_ranks),
                       hybrid_by_dtw_pool={str(n): hit_rates(r) for n, r in pool_ranks.items()}, dtw_ms=percentiles(dtw_ms), dtw_cpu_ms=percentiles(dtw_cpu_ms),
                       hybrid_vote_fused={str(w): hit_rates(r) for w, r in fused_hybrid_ranks.items()},
+                      hybrid_by_weight={str(w): hit_rates(r) for w, r in weighted_hybrid_ranks.items()},
                       hybrid_ms_p50=round(float(np.median(np.add(np.add(ann_ms, rerank_ms), dtw_ms))), 1),
                       hybrid_cpu_ms=percentiles(list(np.add(learned_cpu_ms, dtw_cpu_ms))),
                       references_bytes=int(refs.midi.nbytes + refs.voiced.nbytes + refs.offsets.nbytes),
@@ -769,8 +775,8 @@ def main(argv=None) -> int:
     m.add_argument("--mmap", action="store_true", help="load a saved store with memory-mapped sequences")
     m.add_argument("--build-threads", type=int, default=1)
     m.add_argument("--vote-weight", type=float, default=0.3, help="learned_vote_fused: votes' weight")
-    m.add_argument("--fused-hybrid", default="", help="hybrid: also the union with learned_vote_fused "
-                   "scores at these DTW weights, e.g. 0.4,0.55,0.7")
+    m.add_argument("--fused-hybrid", default="", help="hybrid: also the union at these DTW weights, "
+                   "with the learned scores as they are and as learned_vote_fused ranks them, e.g. 0.4,0.55,0.7")
     m.add_argument("--build-only", action="store_true", help="build and save the store, no queries")
     m.add_argument("--out", default=None)
     m.add_argument("--dtw-pools", default="", help="hybrid: also let the classical stage pick from "

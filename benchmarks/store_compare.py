@@ -11,6 +11,11 @@ default FAISS store (HNSW) and of exact search.
     HUMDEX_THREADS=1 python benchmarks/store_compare.py --db out/mirex2048 \
         --queries out/mirex_q/anywhere10/queries.tsv --store exact --store faiss \
         --store faiss:f16 --store faiss:sq8 --store faiss:pq --store milvus://out/bench_milvus.db
+
+A Milvus server (`--store http://host:19530?index=IVF_PQ`): give --server-pid (its process, whose
+VmRSS is read from /proc before and after the build) and --server-data (its data folder, whose
+growth is the disk figure) where it runs on this machine. A Milvus build ends when Milvus has
+sealed and indexed every vector (MilvusStore.wait_indexed), so that the index itself is searched.
 """
 
 from __future__ import annotations
@@ -45,12 +50,27 @@ def load_queries(qfile: Path, model, snap, config, limit: int):
     return out
 
 
-def build(name: str, saved, work: Path):
-    """(store, build seconds, RAM bytes, disk bytes) of `name` holding `saved`'s songs."""
+def vm_rss(pid: int) -> int:
+    """A process's resident memory in bytes (VmRSS of /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def build(name: str, saved, work: Path, server_pid: int = 0, server_data: str = "",
+          extra: dict | None = None):
+    """(store, build seconds, RAM bytes, disk bytes) of `name` holding `saved`'s songs; `extra`
+    collects a Milvus build's details (insert / index seconds, server RSS)."""
     from humdex.learned.stores import FaissStore
 
     keys = saved.keys()
     seqs = [saved.sequence(k) for k in keys]
+    extra = {} if extra is None else extra
     t0 = time.perf_counter()
     if name.startswith(("milvus", "http")):
         import psutil
@@ -61,21 +81,35 @@ def build(name: str, saved, work: Path):
         me = psutil.Process()
         rss0 = me.memory_info().rss + sum(c.memory_info().rss for c in me.children(recursive=True))
         spec = parse_store(name).with_collection()
+        server = spec.is_server and server_pid
+        srv0 = vm_rss(server_pid) if server else 0
+        disk0 = folder_bytes(Path(server_data)) if server and server_data else 0
         store = MilvusStore(spec, "bench", dim=saved.dim)
         for i in range(0, len(keys), 256):
             store.add(keys[i:i + 256], seqs[i:i + 256])
+        extra["insert_s"] = round(time.perf_counter() - t0, 1)
+        extra["index_wait_s"] = round(store.wait_indexed(), 1)
         store.search(seqs[0][:1], 1)  # loads / indexes
         build_s = time.perf_counter() - t0
         close_clients()  # as a new process would: open the file again, load the collections
         t1 = time.perf_counter()
         store = MilvusStore(spec, "bench", dim=saved.dim)
         store.search(seqs[0][:1], 1)
-        print(f"{name}: reopened and loaded in {time.perf_counter() - t1:.1f} s", flush=True)
+        extra["reopen_s"] = round(time.perf_counter() - t1, 1)
+        print(f"{name}: reopened and loaded in {extra['reopen_s']:.1f} s", flush=True)
         rss = me.memory_info().rss + sum(c.memory_info().rss for c in me.children(recursive=True))
-        lite = Path(spec.uri)
-        disk = sum(p.stat().st_size for p in lite.rglob("*") if p.is_file()) if lite.is_dir() else \
-            (lite.stat().st_size if lite.exists() else -1)
-        return store, build_s, rss - rss0, disk  # RAM: the process's RSS growth (milvus-lite runs in it)
+        if server:  # RAM: the server's RSS growth; the client's is reported beside it
+            srv = vm_rss(server_pid)
+            extra.update(server_rss_before=srv0, server_rss_after=srv, client_rss_growth=rss - rss0)
+            ram = srv - srv0
+        else:
+            ram = rss - rss0  # milvus-lite runs in this process: its RSS growth
+        if server_data and spec.is_server:
+            disk = folder_bytes(Path(server_data)) - disk0
+        else:
+            lite = Path(spec.uri)
+            disk = folder_bytes(lite) if lite.is_dir() else (lite.stat().st_size if lite.exists() else -1)
+        return store, build_s, ram, disk
     exact = name == "exact"
     codec = "flat" if exact or ":" not in name else name.split(":")[1]
     store = FaissStore(dim=saved.dim, exact_limit=10**12 if exact else saved.exact_limit, codec=codec)
@@ -123,6 +157,8 @@ def main(argv=None) -> int:
     p.add_argument("--k", type=int, default=100, help="k-NN k (the product's KNN_K)")
     p.add_argument("--work", default="out/store_compare")
     p.add_argument("--out", default=None)
+    p.add_argument("--server-pid", type=int, default=0, help="a local Milvus server's process id")
+    p.add_argument("--server-data", default="", help="a local Milvus server's data folder")
     args = p.parse_args(argv)
     import faiss
 
@@ -148,7 +184,8 @@ def main(argv=None) -> int:
     print(f"{len(saved)} songs, {saved.n_vectors} vectors, {len(queries)} queries", flush=True)
     reference: dict[str, tuple] = {}  # "exact" and "faiss": per query (neighbours, candidates, top-10)
     for name in args.store:
-        store, build_s, ram, disk = build(name, saved, work)
+        extra: dict = {}
+        store, build_s, ram, disk = build(name, saved, work, args.server_pid, args.server_data, extra)
         knn_ms, rerank_ms, answers, ranks = [], [], [], []
         for q, truth in queries:
             if q is None:
@@ -176,7 +213,7 @@ def main(argv=None) -> int:
                      "knn_ms_p95": round(float(np.percentile(knn_ms, 95)), 1),
                      "votes_rerank_ms_p50": round(float(np.median(rerank_ms)), 1),
                      "top1": round(float(np.mean(np.array(ranks) == 1)), 3),
-                     "top10": round(float(np.mean(np.array(ranks) > 0)), 3)}
+                     "top10": round(float(np.mean(np.array(ranks) > 0)), 3), **extra}
         for ref_name, ref in reference.items():
             pairs = [(a, b) for a, b in zip(answers, ref) if a is not None and b is not None]
             row[f"recall_at_{args.k}_vs_{ref_name}"] = round(float(np.mean(

@@ -184,7 +184,8 @@ def test_cli_index_and_search_with_a_milvus_store(tmp_path, song_dir, melodies, 
     ("redis://x", "not a store URI"),
     ("faiss:zip", "unknown FAISS codec"),
     ("milvus:///tmp/x.db?collection=9bad", "collection name"),
-    ("milvus:///tmp/x.db?index=HNSW", "only ?collection=NAME"),
+    ("milvus:///tmp/x.db?shards=2", "only ?collection=NAME&index=TYPE"),
+    ("http://h:19530?index=DISKANN", "unknown Milvus index 'DISKANN'"),
 ])
 def test_a_malformed_store_uri_is_a_clear_error_and_writes_no_catalog(tmp_path, song_dir, capsys,
                                                                         uri, message) -> None:
@@ -218,9 +219,41 @@ def test_store_uris_round_trip(tmp_path) -> None:
                  f"milvus://{tmp_path}/a.db?collection=x_1", "http://h:19530?collection=c"):
         assert parse_store(parse_store(text).text) == parse_store(text)
     rel = parse_store("milvus://rel/f.db", cwd=tmp_path)
+    assert rel.index == "" and parse_store("http://h:1?index=HNSW") == parse_store("http://h:1")
     assert rel.uri == str(tmp_path.resolve() / "rel" / "f.db")
     assert parse_store("milvus:///a/f.db").same_place(parse_store("milvus:///a/f.db?collection=z"))
     assert not parse_store("faiss").same_place(parse_store("faiss:pq"))
+
+
+def test_a_store_uri_names_the_milvus_index_and_a_catalog_keeps_it(tmp_path) -> None:
+    from humdex.learned.milvus_store import MilvusIndex, milvus_index
+
+    spec = parse_store("http://h:19530?collection=c_1&index=ivf_pq")
+    assert (spec.uri, spec.collection, spec.index) == ("http://h:19530", "c_1", "IVF_PQ")
+    assert spec.text == "http://h:19530?collection=c_1&index=IVF_PQ"
+    alone = parse_store(f"milvus://{tmp_path}/a.db?index=IVF_SQ8")
+    assert alone.text == f"milvus://{tmp_path}/a.db?index=IVF_SQ8"
+    assert parse_store(alone.with_collection().text).index == "IVF_SQ8"
+    # another index is another store (as faiss:pq is not faiss): its fingerprints move
+    assert not parse_store("http://h:19530").same_place(parse_store("http://h:19530?index=FLAT"))
+    assert parse_store("http://h:19530?index=HNSW").same_place(parse_store("http://h:19530"))
+    assert milvus_index("") == MilvusIndex() and dict(milvus_index("HNSW").search) == {"ef": 128}
+    pq = milvus_index("IVF_PQ")
+    assert dict(pq.build) == {"nlist": 1024, "m": 32, "nbits": 8} and dict(pq.search) == {"nprobe": 32}
+    assert milvus_index("FLAT").build == ()
+
+
+def test_a_milvus_collection_keeps_the_index_it_was_built_with(spec) -> None:
+    from humdex.errors import CatalogError
+    from humdex.learned.milvus_store import MilvusStore
+
+    store = MilvusStore(parse_store(spec.text + "&index=IVF_FLAT"), "m", dim=16)
+    songs = _songs(4)
+    store.add(list(songs), list(songs.values()))
+    assert store.built_index_type() == "IVF_FLAT" and store.wait_indexed(60) < 60
+    assert store.search(songs["s2@1:2"][:1], 1).song_keys[0, 0] == "s2@1:2"
+    with pytest.raises(CatalogError, match="indexed by IVF_FLAT, not HNSW"):
+        MilvusStore(spec, "m", dim=16)
 
 
 def test_a_milvus_lite_file_open_in_another_process_is_a_clear_error(tmp_path, song_dir, spec) -> None:

@@ -175,6 +175,18 @@ def test_scale_votes_add_up_per_scale_and_rerank_reports_the_tempo() -> None:
     assert top[0].song_key == "s4" and top[0].offset_s == 0.75 and top[0].ratio == 0.5
 
 
+def test_a_catalog_no_bigger_than_the_candidate_list_is_reranked_whole() -> None:
+    data = songs(12, seed=21)
+    store = FaissStore(dim=16)
+    store.add(list(data), list(data.values()))
+    query = data["s5"][2:9]
+    top = search_store(store, query, hop_s=0.25, top=12, n_candidates=12, k=1)  # 1 neighbour: few songs voted
+    assert sorted(m.song_key for m in top) == sorted(data) and top[0].song_key == "s5"
+    assert np.isclose(top[0].score, 1.0, atol=1e-2)
+    few = search_store(store, query, hop_s=0.25, top=12, n_candidates=11, k=1)  # bigger than the list: voted only
+    assert few[0].song_key == "s5" and len(few) < 12
+
+
 def test_margin_votes_discount_a_crowd_of_alike_neighbours() -> None:
     from humdex.learned.fingerprints import scale_votes
     from humdex.learned.stores import Hits

@@ -209,7 +209,8 @@ def _add_db(p: argparse.ArgumentParser) -> None:
 def _add_store(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", default=None,
                    help="where song fingerprints live: faiss (default), faiss:f16|sq8|pq|hnswpq, "
-                        "milvus:///path/file.db (milvus-lite) or http://host:19530 (Milvus); "
+                        "milvus:///path/file.db (milvus-lite) or http://host:19530 (Milvus), "
+                        "either with ?index=HNSW|IVF_FLAT|IVF_SQ8|IVF_PQ|FLAT; "
                         "the catalog remembers it")
 
 

@@ -32,7 +32,11 @@ TEMPO_RATIOS = (1.0, 0.9, 1.12, 0.8, 1.25)  # song windows per query window; tie
 QUERY_SCALES = tuple(float(x) for x in np.geomspace(0.5, 2.0, 7))  # 1.26x apart
 SCALE_RATIOS = (1.0, 0.9, 1.12)
 RERANK_SCALES = 3  # a candidate is reranked at its 3 best-voted scales and at 1.0 (all 7: worse, 2x slower)
-KNN_K = 100
+# neighbours per query fingerprint in the k-NN vote: fewer keep a popular ("hub") song's crowd of
+# near neighbours from outvoting the true song. On 100 pool-validation hums (benchmarks/scale.py
+# --keep-queries, BENCHMARKS.md "k-NN votes at scale") the default method's MRR at 2,000 / 12,000
+# songs: k 100 0.739 / 0.647, 50 0.770 / 0.673, 25 0.772 / 0.679, 15 0.747 / 0.662
+KNN_K = 25
 N_CANDIDATES = 200
 
 
@@ -241,6 +245,12 @@ def search_store(store: VectorStore, query: np.ndarray | list[ScaledQuery], hop_
     as_sung = [i for i, q in enumerate(scaled) if q.scale == 1.0]  # always tried: the tempo as hummed
     scales_of = {keys[i]: sorted(set(np.argsort(-votes[i], kind="stable")[:RERANK_SCALES]) | set(as_sung))
                  for i in order}
+    if len(store) <= n_candidates:  # a catalog no bigger than the candidate list is reranked whole:
+        # the songs no query fingerprint had among its k nearest, at the scales most voted overall
+        overall = set(np.argsort(-votes.sum(axis=0), kind="stable")[:RERANK_SCALES]) if keys else set()
+        catalog = store.keys()  # a VectorStore's song keys (not a dict's)
+        for key in catalog:
+            scales_of.setdefault(key, sorted(overall | set(as_sung)))
     t1 = time.perf_counter()
     out = rerank(store, query, list(scales_of), hop_s, max_offset_s=max_offset_s,
                  song_hop_s=song_hop_s, scales_of=scales_of)[:top]

@@ -23,14 +23,25 @@ from typing import Any
 import numpy as np
 
 from humdex.errors import CatalogError
-from humdex.learned.store_spec import StoreSpec
-from humdex.learned.stores import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, Hits
+from humdex.learned.store_spec import MILVUS_INDEXES, StoreSpec
+from humdex.learned.stores import (
+    HNSW_EF_CONSTRUCTION,
+    HNSW_EF_SEARCH,
+    HNSW_M,
+    PQ_M,
+    PQ_NPROBE,
+    Hits,
+)
 
 CONNECT_TIMEOUT_S = 10.0  # an unreachable server fails after this, not after pymilvus's minute
 QUERY_ROWS = 16_000  # rows per query call (Milvus answers at most 16,384)
 INSERT_ROWS = 20_000  # vectors per insert call (~10 MB of float32 at 128-d, under gRPC's limit)
 _CLIENTS: dict[str, Any] = {}  # uri -> MilvusClient: milvus-lite lets one process open a file
 _CLIENTS_LOCK = threading.Lock()  # once, so every store of that file in this process shares it
+
+
+IVF_NLIST = 1024  # inverted lists per segment (FAISS's 4 sqrt(N) at ~66k vectors; a sealed
+# Milvus segment holds up to ~230k 128-d vectors at the default 512 MB x 0.23 seal proportion)
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,21 @@ class MilvusIndex:
     index_type: str = "HNSW"  # FAISS's default beyond EXACT_LIMIT, with its parameters
     build: tuple[tuple[str, int], ...] = (("M", HNSW_M), ("efConstruction", HNSW_EF_CONSTRUCTION))
     search: tuple[tuple[str, int], ...] = (("ef", HNSW_EF_SEARCH),)
+
+
+def milvus_index(name: str = "") -> MilvusIndex:
+    """The index a store URI's `index=` names ("" = HNSW), at FAISS's parameters where FAISS has
+    the same index: HNSW as the default store, IVF_PQ as faiss:pq (32 one-byte codes), nprobe 32."""
+    name = name or MILVUS_INDEXES[0]
+    ivf, probe = (("nlist", IVF_NLIST),), (("nprobe", PQ_NPROBE),)
+    presets = {"HNSW": MilvusIndex(),
+               "IVF_FLAT": MilvusIndex("IVF_FLAT", ivf, probe),
+               "IVF_SQ8": MilvusIndex("IVF_SQ8", ivf, probe),
+               "IVF_PQ": MilvusIndex("IVF_PQ", ivf + (("m", PQ_M), ("nbits", 8)), probe),
+               "FLAT": MilvusIndex("FLAT", (), ())}
+    if name not in presets:
+        raise ValueError(f"unknown Milvus index {name!r}: one of {MILVUS_INDEXES}")
+    return presets[name]
 
 
 def song_hash(song_key: str) -> int:
@@ -98,14 +124,46 @@ class MilvusStore:
     """A VectorStore over two Milvus collections (module docstring); songs are cached in memory."""
 
     def __init__(self, spec: StoreSpec, store_name: str, dim: int = 128,
-                 index: MilvusIndex = MilvusIndex()) -> None:
-        self.spec, self.dim, self.index = spec, dim, index
+                 index: MilvusIndex | None = None) -> None:
+        self.spec, self.dim = spec, dim
+        self.index = index or milvus_index(spec.index)
         self._client = client_for(spec)
         base = collection_base(spec, store_name)
         self.vectors_name, self.songs_name = f"{base}_v", f"{base}_s"
         self._songs: dict[str, tuple[int, int]] = {}  # song key -> (hash, n_frames)
         self._call(self._create)
+        built = self._call(self.built_index_type)
+        if built and built != self.index.index_type:  # an existing collection keeps its index
+            raise CatalogError(f"the Milvus collection {self.vectors_name} at {spec.uri} is "
+                               f"indexed by {built}, not {self.index.index_type}: name its index "
+                               "(&index=...) or another collection prefix")
         self.refresh()
+
+    def built_index_type(self) -> str:
+        """The index type of the vectors collection as Milvus reports it ("" where it does not)."""
+        names = self._client.list_indexes(self.vectors_name, field_name="vector")
+        if not names:
+            return ""
+        info = self._client.describe_index(self.vectors_name, names[0])
+        return str(info.get("index_type", "")).upper()
+
+    def wait_indexed(self, timeout_s: float = 600.0) -> float:
+        """Seal the vectors written so far (flush) and wait until Milvus has indexed all of them;
+        returns the seconds it took. Searches are right without it (Milvus scans unsealed rows
+        exhaustively until it seals and indexes them on its own): benchmarks call it to measure
+        the index itself."""
+        import time
+
+        t0 = time.perf_counter()
+        self._call(self._client.flush, self.vectors_name)
+        names = self._call(self._client.list_indexes, self.vectors_name, field_name="vector")
+        while names and time.perf_counter() - t0 < timeout_s:
+            info = self._call(self._client.describe_index, self.vectors_name, names[0])
+            pending = int(info.get("pending_index_rows", 0) or 0)
+            if pending == 0 and int(info.get("indexed_rows", 0) or 0) >= int(info.get("total_rows", 0) or 0):
+                break
+            time.sleep(0.5)
+        return time.perf_counter() - t0
 
     def _call(self, func, *args, **kwargs):
         """func(...), with Milvus errors turned into CatalogError (no traceback for users)."""

@@ -70,7 +70,6 @@ class LearnedConfig:
     query_hop_s: float | None = None
     n_candidates: int = 200  # songs reranked by sequence correlation
     knn_k: int = KNN_K  # neighbours per query fingerprint in the k-NN vote
-    vote: str = "similarity"  # the vote's weight per neighbour (fingerprints.scale_votes)
     dtw_candidates: int = 0  # > 0: this many learned candidates join the classical matcher's DTW
     # hybrid: the classical matcher scans every song of a catalog up to this size, beyond it only
     # the learned candidates (its FFT stage grows with the catalog: 0.1-0.35 s at 2048 songs)
@@ -359,7 +358,7 @@ def learned_matches(query: np.ndarray | Callable[[str], np.ndarray], db_dir: str
                                     n_candidates=config.n_candidates,
                                     max_offset_s=from_start_limits(snapshot, config) if from_start else None,
                                     song_hop_s=song_hop, timing=timing, voted=voted,
-                                    n_voted=config.dtw_pool, k=config.knn_k, vote=config.vote))
+                                    n_voted=config.dtw_pool, k=config.knn_k))
     fused = fuse(results, config.weights[: len(results)]) if len(results) > 1 else results[0]
     return fused[:max(top, config.dtw_candidates)]
 

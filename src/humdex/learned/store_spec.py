@@ -11,7 +11,9 @@
 
 A Milvus URI may end in `?collection=NAME`: the prefix of the collections this catalog uses
 (default: "humdex_" + a random id chosen when the catalog first uses it, so that many catalogs
-share one server). The catalog stores the full text (Catalog.set_vector_store).
+share one server), and in `&index=TYPE` (or `?index=TYPE`): the vector index Milvus builds,
+one of MILVUS_INDEXES (default HNSW, at FAISS's parameters; milvus_store.milvus_index). The
+catalog stores the full text (Catalog.set_vector_store).
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from humdex.errors import HumdexError
 DEFAULT_STORE = "faiss"
 FAISS_CODECS = ("flat", "f16", "sq8", "pq", "hnswpq")  # "flat": float32 vectors in the index (HNSW above EXACT_LIMIT)
 COLLECTION_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")  # Milvus collection names
+MILVUS_INDEXES = ("HNSW", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "FLAT")  # ?index=...; HNSW the default
 USAGE = ("give faiss, faiss:f16|sq8|pq|hnswpq, milvus:///path/file.db (milvus-lite) or "
-         "http://host:19530 (a Milvus server)")
+         "http://host:19530 (a Milvus server), either optionally ?index=" + "|".join(MILVUS_INDEXES))
 
 
 class StoreSpecError(HumdexError):
@@ -43,6 +46,7 @@ class StoreSpec:
     codec: str = "flat"  # faiss only
     uri: str = ""  # milvus only
     collection: str = ""  # milvus only: collection name prefix ("" = not chosen yet)
+    index: str = ""  # milvus only: a MILVUS_INDEXES name other than the default ("" = HNSW)
 
     @property
     def text(self) -> str:
@@ -50,7 +54,9 @@ class StoreSpec:
         if self.kind == "faiss":
             return DEFAULT_STORE if self.codec == "flat" else f"faiss:{self.codec}"
         base = self.uri if self.is_server else f"milvus://{self.uri}"
-        return f"{base}?collection={self.collection}" if self.collection else base
+        query = "&".join(f"{name}={value}" for name, value in
+                         (("collection", self.collection), ("index", self.index)) if value)
+        return f"{base}?{query}" if query else base
 
     @property
     def is_server(self) -> bool:
@@ -58,7 +64,8 @@ class StoreSpec:
 
     def same_place(self, other: StoreSpec) -> bool:
         """Whether `other` names this store (a missing collection prefix matches any)."""
-        return (self.kind, self.codec, self.uri) == (other.kind, other.codec, other.uri) and (
+        return (self.kind, self.codec, self.uri, self.index) == (
+            other.kind, other.codec, other.uri, other.index) and (
             not self.collection or not other.collection or self.collection == other.collection)
 
     def with_collection(self) -> StoreSpec:
@@ -78,12 +85,18 @@ def parse_store(text: str, cwd: Path | None = None) -> StoreSpec:
         return StoreSpec("faiss", codec=codec)
     parts = urlsplit(text)
     query = parse_qs(parts.query, keep_blank_values=True)
-    if set(query) - {"collection"} or parts.fragment:
-        raise StoreSpecError(f"--store {text!r}: only ?collection=NAME may follow the address; {USAGE}")
+    if set(query) - {"collection", "index"} or parts.fragment:
+        raise StoreSpecError(f"--store {text!r}: only ?collection=NAME&index=TYPE may follow the "
+                             f"address; {USAGE}")
     collection = query.get("collection", [""])[-1]
     if collection and not COLLECTION_RE.match(collection):
         raise StoreSpecError(f"--store {text!r}: a collection name is letters, digits and _ "
                              "(not starting with a digit), at most 128 characters")
+    index = query.get("index", [""])[-1].upper()
+    if index and index not in MILVUS_INDEXES:
+        raise StoreSpecError(f"--store {text!r}: unknown Milvus index {index!r}; give one of "
+                             + ", ".join(MILVUS_INDEXES))
+    index = "" if index == MILVUS_INDEXES[0] else index  # the default is not written
     if parts.scheme == "milvus":
         raw = text[len("milvus://"):].split("?", 1)[0]
         if not raw or raw.endswith("/"):
@@ -94,7 +107,7 @@ def parse_store(text: str, cwd: Path | None = None) -> StoreSpec:
             path = (cwd or Path.cwd()) / path
         if path.suffix != ".db":  # milvus-lite refuses other names
             raise StoreSpecError(f"--store {text!r}: a milvus-lite file name ends in .db")
-        return StoreSpec("milvus", uri=str(path.resolve()), collection=collection)
+        return StoreSpec("milvus", uri=str(path.resolve()), collection=collection, index=index)
     if parts.scheme in ("http", "https"):
         try:
             port = parts.port
@@ -102,7 +115,8 @@ def parse_store(text: str, cwd: Path | None = None) -> StoreSpec:
             port = -1
         if not parts.hostname or port == -1 or parts.path not in ("", "/"):
             raise StoreSpecError(f"--store {text!r}: a Milvus server is http://host:port; {USAGE}")
-        return StoreSpec("milvus", uri=f"{parts.scheme}://{parts.netloc}", collection=collection)
+        return StoreSpec("milvus", uri=f"{parts.scheme}://{parts.netloc}", collection=collection,
+                         index=index)
     raise StoreSpecError(f"--store {text!r}: not a store URI; {USAGE}")
 
 

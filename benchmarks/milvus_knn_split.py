@@ -1,0 +1,68 @@
+"""Where a Milvus server's k-NN time goes: one request of 230 query vectors x k = 100 (a query's
+fingerprints at its tempo scales) with and without output fields, under Strong and Bounded
+consistency, and one request of 1 vector; then MilvusStore.search and the rerank's sequence
+fetch of 200 songs. A fresh local server (humdex.learned.milvus_local) holds a FAISS store's songs.
+
+    nice -n 10 python benchmarks/milvus_knn_split.py out/mirex2048/learned/short-f41a5b89407b-hop0.5
+"""
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from humdex.learned.milvus_local import LocalMilvus
+from humdex.learned.milvus_store import MilvusStore, close_clients
+from humdex.learned.store_spec import parse_store
+from humdex.learned.stores import FaissStore
+
+
+def main(folder: str, index: str = "IVF_FLAT", work: str = "out/knn_split_srv") -> dict:
+    saved = FaissStore.load(Path(folder))
+    keys = saved.keys()
+    seqs = [saved.sequence(k) for k in keys]
+    rng = np.random.default_rng(0)
+    q = np.concatenate([seqs[i][:10] for i in rng.choice(len(seqs), 23, replace=False)]).astype(np.float32)
+    out: dict = {}
+    with LocalMilvus(Path(work), port=19530) as srv:
+        store = MilvusStore(parse_store(f"{srv.uri}?index={index}").with_collection(), "split", dim=saved.dim)
+        for i in range(0, len(keys), 256):
+            store.add(keys[i:i + 256], seqs[i:i + 256])
+        store.wait_indexed()
+        client, params = store._client, {"metric_type": "IP", "params": dict(store.index.search)}
+
+        def timed(label: str, **kw) -> None:
+            client.search(store.vectors_name, limit=100, search_params=params, **kw)  # warm
+            ms = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                client.search(store.vectors_name, limit=100, search_params=params, **kw)
+                ms.append(1000 * (time.perf_counter() - t0))
+            out[label] = round(float(np.median(ms)), 1)
+            print(label, out[label], flush=True)
+
+        fields = ["song", "frame"]
+        timed("nq230_k100_fields", data=list(q), output_fields=fields)
+        timed("nq230_k100_ids_only", data=list(q))
+        timed("nq1_k100_fields", data=list(q[:1]), output_fields=fields)
+        timed("nq1_k100_fields_bounded", data=list(q[:1]), output_fields=fields, consistency_level="Bounded")
+        timed("nq230_k100_fields_bounded", data=list(q), output_fields=fields, consistency_level="Bounded")
+        timed("nq230_k100_ids_only_bounded", data=list(q), consistency_level="Bounded")
+        t0 = time.perf_counter()
+        store.search(q, 100)
+        out["MilvusStore.search_ms"] = round(1000 * (time.perf_counter() - t0), 1)
+        for _ in range(2):
+            t0 = time.perf_counter()
+            store.sequences(keys[:200])
+            out["sequences_200_songs_ms"] = round(1000 * (time.perf_counter() - t0), 1)
+        close_clients()
+    shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
