@@ -14,12 +14,22 @@ Every stage is resumable (files already written are skipped) and may run at low 
 `eval` indexes songs/ with `humdex index` (no flags: the product's default front end) into
 OUT/db_N, also the same melodies as MIDI into OUT/db_midi_N, runs `humdex eval` per method and
 prints top-1/top-10 per query kind.
+
+`paths` measures the audio paths (issue 15) on an existing catalog's songs and a query list: each
+song is indexed again into WORK (timed: songs per minute), once with no flags (contour) and once
+with `--separate spleeter`, and `humdex eval` runs per path and method with the path's
+environment (PATHS); the CQT and CREPE-activation stores join the contour catalog's folder:
+
+    nice -n 10 python benchmarks/records_benchmark.py paths --db data/melody_dev/db \
+        --queries data/melody_dev/dev_queries.tsv --work data/paths_dev --paths contour cqt spleeter activation
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -164,6 +174,112 @@ def summarise(catalog: str, method: str, report: dict) -> list[tuple]:
     return rows
 
 
+# path -> (the catalog it searches: "contour" or "spleeter", its environment for `humdex eval`)
+PATHS: dict[str, tuple[str, dict[str, str]]] = {
+    "contour": ("contour", {}),  # the default: the song tracker's melody as a pseudo-activation
+    "cqt": ("contour", {"HUMDEX_MODELS": "cqt"}),  # the shipped CQT encoder on the audio's CQT
+    "activation": ("contour", {"HUMDEX_AUDIO_SONGS": "activation", "HUMDEX_QUERY_INPUT": "crepe"}),
+    "spleeter": ("spleeter", {}),  # vocal stem tracked (mix fallback), then the default model
+}
+INDEX_FLAGS = {"contour": [], "spleeter": ["--separate", "spleeter"]}
+
+
+def path_methods(path: str, methods: list[str]) -> list[str]:
+    """The methods a path is measured with: the classical matcher only on a catalog of its own (the
+    CQT and activation paths change the learned search alone: their classical rows are contour's)."""
+    own = PATHS[path][0] == path
+    return [m for m in methods if m != "classical" or own]
+
+
+def catalog_songs(db: Path) -> list[str]:
+    """The audio files of a catalog's songs, in its order (the catalog names each song's source)."""
+    songs = json.loads((db / "catalog.json").read_text())["songs"]
+    return [s["source"] for s in songs]
+
+
+def timed_index(files: list[str], db: Path, flags: list[str]) -> dict:
+    """`humdex index FILES --db DB FLAGS` once (a `done.json` marks it): wall and CPU seconds."""
+    done = db / "done.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    cpu0, load0, t0 = _children_cpu(), os.getloadavg()[0], time.perf_counter()
+    humdex("index", *files, "--db", str(db), "--quiet", *flags)
+    wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
+    info = {"songs": len(files), "flags": flags, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+            "load_before": load0, "load_after": os.getloadavg()[0]}
+    done.write_text(json.dumps(info))
+    return info
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def kind_row(report: dict) -> dict[str, float]:
+    """Per query kind top-1/top-10, and over all queries top-1/top-10/MRR, from an eval report."""
+    cells = {}
+    for _, _, kind, _, top1, top10, mrr in summarise("", "", report):
+        cells[f"{kind} top-1"], cells[f"{kind} top-10"] = float(top1), float(top10)
+        if kind == "all":
+            cells["MRR"] = float(mrr)
+    return cells
+
+
+def lead_split(report: dict, info_dir: Path) -> dict[str, tuple[int, float, float]]:
+    """Top-10 and MRR of the queries by their song's lead (the renderer's info file: "sung lead"
+    or "instrument lead"): {lead: (queries, top-10, MRR)}."""
+    ranks: dict[str, list] = defaultdict(list)
+    for q in report["queries"]:
+        info = json.loads((info_dir / f"{q['song_id']}.json").read_text())
+        ranks["sung lead" if str(info["lead"]).startswith("vocal") else "instrument lead"].append(q["rank"])
+    return {lead: (len(r), float(np.mean([x is not None and x <= 10 for x in r])),
+                   float(np.mean([1.0 / x if x else 0.0 for x in r]))) for lead, r in sorted(ranks.items())}
+
+
+def format_row(path: str, method: str, cells: dict[str, float]) -> str:
+    """One markdown row: hum, whistle, sung top-1 / top-10, then all top-1 / top-10 / MRR."""
+    pair = [f"{cells.get(f'{k} top-1', float('nan')):.3f} / {cells.get(f'{k} top-10', float('nan')):.3f}"
+            for k in KINDS]
+    every = f"{cells['all top-1']:.3f} / {cells['all top-10']:.3f} / {cells['MRR']:.3f}"
+    return f"| {path} | {method} | " + " | ".join(pair) + f" | {every} |"
+
+
+def paths(args: argparse.Namespace) -> int:
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    files = catalog_songs(Path(args.db))
+    speeds, rows, leads = {}, [], []
+    for path in args.paths:
+        catalog, env = PATHS[path]
+        db = work / f"db_{catalog}"
+        speeds[catalog] = timed_index(files, db, INDEX_FLAGS[catalog])
+        for method in path_methods(path, args.methods):
+            report = work / f"report_{path}_{method}.json"
+            if not report.is_file():
+                subprocess.run([sys.executable, "-m", "humdex", "eval", "--db", str(db), "--queries",
+                                args.queries, "--method", method, "--anywhere", "--report", str(report),
+                                "--quiet"], check=True, env={**os.environ, **env})  # fmt: skip
+            got = json.loads(report.read_text())
+            rows.append(format_row(path, method, kind_row(got)))
+            if args.info:
+                split = lead_split(got, Path(args.info))
+                leads.append(f"| {path} | {method} | " + " | ".join(
+                    f"{lead} ({n}): {top10:.3f} / {mrr:.3f}" for lead, (n, top10, mrr) in split.items()) + " |")
+    print(f"\n{len(files)} songs of {args.db}, queries {args.queries}\n")
+    print("| path | method | hum top-1 / top-10 | whistle top-1 / top-10 | sung top-1 / top-10 | "
+          "all top-1 / top-10 / MRR |\n|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    if leads:
+        print("\n| path | method | top-10 / MRR by the song's lead |\n|---|---|---|\n" + "\n".join(leads))
+    print("\n| catalog | songs | wall s | CPU s | songs per minute (wall / CPU) | load average before / after |")
+    print("|---|---|---|---|---|---|")
+    for catalog, s in speeds.items():
+        print(f"| {catalog} | {s['songs']} | {s['wall_s']} | {s['cpu_s']} | {60 * s['songs'] / s['wall_s']:.0f} / "
+              f"{60 * s['songs'] / max(s['cpu_s'], 1e-9):.0f} | {s['load_before']:.1f} / {s['load_after']:.1f} |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     sub = p.add_subparsers(dest="stage", required=True)
@@ -181,7 +297,16 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.choices["eval"]
     e.add_argument("--method", nargs="+", default=["classical", "auto"])
     e.add_argument("--catalogs", nargs="+", default=["audio", "midi"])
+    a = sub.add_parser("paths", help="the audio paths (contour, cqt, activation, spleeter) on one catalog's songs")
+    a.add_argument("--db", required=True, help="a catalog of audio songs (read only: its songs are indexed anew)")
+    a.add_argument("--queries", required=True)
+    a.add_argument("--work", required=True, help="folder for the new catalogs and the reports")
+    a.add_argument("--paths", nargs="+", choices=list(PATHS), default=list(PATHS))
+    a.add_argument("--methods", nargs="+", default=["learned", "auto", "classical"])
+    a.add_argument("--info", help="the renders' info folder: also top-10 and MRR by the song's lead (sung or instrument)")
     args = p.parse_args(argv)
+    if args.stage == "paths":
+        return paths(args)
     return render(args) if args.stage == "render" else evaluate(args)
 
 
