@@ -594,7 +594,7 @@ def measure(args: argparse.Namespace) -> None:
     import faiss
 
     from humdex.hybrid import HYBRID_DTW_CANDIDATES, classical_stage, dtw_rows, weighted_union
-    from humdex.learned.fingerprints import KNN_K, scale_votes, search_store
+    from humdex.learned.fingerprints import knn_k_for, scale_votes, search_store
     from humdex.learned.search import LearnedConfig
     from humdex.learned.stores import FaissStore
 
@@ -650,7 +650,7 @@ def measure(args: argparse.Namespace) -> None:
         ann_ms.append(timing["ann"])
         rerank_ms.append(timing["rerank"])
         ann_cpu_ms.append(timed.cpu_ms)
-        keys, votes = scale_votes(Replay(timed.last_hits), q, args.k or KNN_K, args.vote)
+        keys, votes = scale_votes(Replay(timed.last_hits), q, args.k or knn_k_for(len(store)), args.vote)
         by_votes = [keys[i] for i in np.argsort(-votes.max(axis=1), kind="stable")] if keys else []
         cand_ranks.append(by_votes.index(qid) + 1 if qid in by_votes else 0)
         score_of = {m.song_key: m.score for m in matches}
@@ -704,7 +704,7 @@ def measure(args: argparse.Namespace) -> None:
         "index_kind": getattr(store, "kind", None), "mmap_sequences": args.mmap,
         "queries_file": str(queries_path), "queries": len(ranks), "query_offset": args.offset,
         "vectors": store.n_vectors, "threads": threads,
-        "knn_k": args.k or KNN_K, "vote": args.vote, "candidates": args.candidates,
+        "knn_k": args.k or knn_k_for(len(store)), "vote": args.vote, "candidates": args.candidates,
         "ef_search": getattr(getattr(index, "hnsw", None), "efSearch", None),
         "nprobe": getattr(index, "nprobe", None),
         "learned": hit_rates(ranks),

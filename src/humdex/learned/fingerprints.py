@@ -32,11 +32,22 @@ TEMPO_RATIOS = (1.0, 0.9, 1.12, 0.8, 1.25)  # song windows per query window; tie
 QUERY_SCALES = tuple(float(x) for x in np.geomspace(0.5, 2.0, 7))  # 1.26x apart
 SCALE_RATIOS = (1.0, 0.9, 1.12)
 RERANK_SCALES = 3  # a candidate is reranked at its 3 best-voted scales and at 1.0 (all 7: worse, 2x slower)
-# neighbours per query fingerprint in the k-NN vote: fewer keep a popular ("hub") song's crowd of
-# near neighbours from outvoting the true song. On 100 pool-validation hums (benchmarks/scale.py
-# --keep-queries, BENCHMARKS.md "k-NN votes at scale") the default method's MRR at 2,000 / 12,000
-# songs: k 100 0.739 / 0.647, 50 0.770 / 0.673, 25 0.772 / 0.679, 15 0.747 / 0.662
-KNN_K = 25
+# neighbours per query fingerprint in the k-NN vote. In a large catalog fewer keep a popular
+# ("hub") song's crowd of near neighbours from outvoting the true song: on 100 pool-validation
+# hums at 12,000 songs (benchmarks/scale.py, BENCHMARKS.md "k-NN votes at scale") the default
+# method's MRR was 0.647 at k 100, 0.673 at 50, 0.679 at 25, 0.662 at 15. Up to
+# LARGE_CATALOG_SONGS (the hybrid's full classical scan) k stays 100: at 300-2,048 songs k 25
+# lost first places (MIREX-protocol hums, records) and a fifth of the hits on f0-file catalogs.
+KNN_K = 100
+KNN_K_LARGE = 25
+LARGE_CATALOG_SONGS = 5000
+
+
+def knn_k_for(n_songs: int) -> int:
+    """Neighbours per query fingerprint for a store of n_songs songs."""
+    return KNN_K_LARGE if n_songs > LARGE_CATALOG_SONGS else KNN_K
+
+
 N_CANDIDATES = 200
 
 
@@ -225,17 +236,17 @@ def search_store(store: VectorStore, query: np.ndarray | list[ScaledQuery], hop_
                  max_offset_s: float | dict[str, float] | None = None,
                  song_hop_s: float | None = None, timing: dict[str, float] | None = None,
                  voted: list[str] | None = None, n_voted: int = 0,
-                 k: int = KNN_K, vote: str = "similarity") -> list[Match]:
+                 k: int | None = None, vote: str = "similarity") -> list[Match]:
     """k-NN candidates then rerank: the query's fingerprints (one sequence or several tempo scales) -> top matches.
 
     max_offset_s: the query starts at most this far into the song (MIREX from-start protocol),
     one limit for all songs or one per song key;
     song_hop_s: the hop the songs were fingerprinted at (default: the query's);
     voted: gets the n_voted best-voted song keys appended, best first (the hybrid's classical
-    stage picks from them on a large catalog); k, vote: scale_votes's.
+    stage picks from them on a large catalog); k, vote: scale_votes's (k None: knn_k_for the store).
     """
     t0 = time.perf_counter()
-    keys, votes = scale_votes(store, query, k, vote)
+    keys, votes = scale_votes(store, query, knn_k_for(len(store)) if k is None else k, vote)
     by_votes = np.argsort(-votes.max(axis=1), kind="stable") if keys else np.zeros(0, int)
     order = by_votes[:n_candidates]
     if voted is not None:

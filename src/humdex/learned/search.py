@@ -27,7 +27,7 @@ from humdex.files import folder_lock, remove_stray_temp_files
 from humdex.frontend.contour import Contour
 from humdex.learned.features import CREPE_HOP_S, audio_frames
 from humdex.learned.fingerprints import (
-    KNN_K,
+    LARGE_CATALOG_SONGS,
     QUERY_SCALES,
     Match,
     add_ms,
@@ -69,11 +69,11 @@ class LearnedConfig:
     # 0.5 s grid: at the songs' hop (half the windows) hit rates fell on queries off it (BENCHMARKS.md)
     query_hop_s: float | None = None
     n_candidates: int = 200  # songs reranked by sequence correlation
-    knn_k: int = KNN_K  # neighbours per query fingerprint in the k-NN vote
+    knn_k: int | None = None  # neighbours per query fingerprint in the k-NN vote (None: knn_k_for)
     dtw_candidates: int = 0  # > 0: this many learned candidates join the classical matcher's DTW
     # hybrid: the classical matcher scans every song of a catalog up to this size, beyond it only
     # the learned candidates (its FFT stage grows with the catalog: 0.1-0.35 s at 2048 songs)
-    full_scan_songs: int = 5000
+    full_scan_songs: int = LARGE_CATALOG_SONGS
     # above full_scan_songs the classical FFT stage picks its candidates from this many
     # best-voted songs of the learned k-NN stage (and the reranked ones): at 9,500 songs the
     # true song was among the 200 reranked for 73 % of pool-validation hums, among the 1000
