@@ -37,7 +37,7 @@ RERANK_SCALES = 3  # a candidate is reranked at its 3 best-voted scales and at 1
 # hums at 12,000 songs (benchmarks/scale.py, BENCHMARKS.md "k-NN votes at scale") the default
 # method's MRR was 0.647 at k 100, 0.673 at 50, 0.679 at 25, 0.662 at 15. Up to
 # LARGE_CATALOG_SONGS (the hybrid's full classical scan) k stays 100: at 300-2,048 songs k 25
-# lost first places (MIREX-protocol hums, records) and a fifth of the hits on f0-file catalogs.
+# lost first places (MIREX-protocol hums, records) and a tenth of the hits on f0-file catalogs.
 KNN_K = 100
 KNN_K_LARGE = 25
 LARGE_CATALOG_SONGS = 5000
