@@ -364,6 +364,11 @@ def song_references(work: Path, keys: list[str], seed: int = 0):
                         np.concatenate([[0], np.cumsum(lengths)]), refs.hop_s)
 
 
+def rank_in(rows, row: int | None) -> int:
+    """1-based place of catalog row `row` among hybrid rows (row, score, ...); 0 when absent."""
+    return next((i + 1 for i, r in enumerate(rows) if r[0] == row), 0)
+
+
 def rss_now() -> dict[str, float]:
     """This process's resident memory now, MB: anonymous (its own RAM) and file-backed (pages of
     memory-mapped files, which the kernel can drop and re-read)."""
@@ -680,14 +685,14 @@ def measure(args: argparse.Namespace) -> None:
             rows = weighted_union(dtw, learned, config.dtw_weight)[:10]
             dtw_ms.append(1000 * (time.perf_counter() - t0))
             dtw_cpu_ms.append(1000 * (time.process_time() - cpu0))
-            hybrid_ranks.append(next((i + 1 for i, r in enumerate(rows) if r[0] == row_of.get(qid)), 0))
+            hybrid_ranks.append(rank_in(rows, row_of.get(qid)))
             # the same union with the learned rows scored as learned_vote_fused ranks them
             learned_fused = [(r[0], r[1] + args.vote_weight * vote_of.get(m.song_key, 0) / top_votes, r[2], r[3])
                              for r, m in zip(learned, [m for m in matches if m.song_key in row_of])]
             for w in fused_weights:
                 for got, rows in ((fused_hybrid_ranks, weighted_union(dtw, learned_fused, w)[:10]),
                                   (weighted_hybrid_ranks, weighted_union(dtw, learned, w)[:10])):
-                    got[w].append(next((i + 1 for i, r in enumerate(rows) if r[0] == row_of.get(qid)), 0))
+                    got[w].append(rank_in(rows, row_of.get(qid)))
             # the classical FFT stage picking from the n best-voted songs instead of the reranked ones
             reranked = set(by_votes[:config.n_candidates])
             learned_n = [r for r, m in zip(learned, [m for m in matches if m.song_key in row_of])
@@ -697,7 +702,7 @@ def measure(args: argparse.Namespace) -> None:
                 also = np.array([r[0] for r in learned_n[: config.dtw_candidates]], np.int64)
                 dtw = dtw_rows(contour, refs, False, config.classical_candidates, among=among, also=also)
                 rows = weighted_union(dtw, learned_n, config.dtw_weight)[:10]
-                pool_ranks[n].append(next((i + 1 for i, r in enumerate(rows) if r[0] == row_of.get(qid)), 0))
+                pool_ranks[n].append(rank_in(rows, row_of.get(qid)))
     c = np.array(cand_ranks)
     report = {
         "songs": len(store), "distractor_copies": facts.get("distractor_copies", 0), "store": args.store,

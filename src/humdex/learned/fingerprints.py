@@ -259,9 +259,10 @@ def search_store(store: VectorStore, query: np.ndarray | list[ScaledQuery], hop_
     if len(store) <= n_candidates:  # a catalog no bigger than the candidate list is reranked whole:
         # the songs no query fingerprint had among its k nearest, at the scales most voted overall
         overall = set(np.argsort(-votes.sum(axis=0), kind="stable")[:RERANK_SCALES]) if keys else set()
+        unvoted_scales = sorted(overall | set(as_sung))
         catalog = store.keys()  # a VectorStore's song keys (not a dict's)
         for key in catalog:
-            scales_of.setdefault(key, sorted(overall | set(as_sung)))
+            scales_of.setdefault(key, unvoted_scales)
     t1 = time.perf_counter()
     out = rerank(store, query, list(scales_of), hop_s, max_offset_s=max_offset_s,
                  song_hop_s=song_hop_s, scales_of=scales_of)[:top]
