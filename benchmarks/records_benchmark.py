@@ -16,7 +16,7 @@ OUT/db_N, also the same melodies as MIDI into OUT/db_midi_N, runs `humdex eval` 
 prints top-1/top-10 per query kind.
 
 `paths` measures the audio paths (issue 15) on an existing catalog's songs and a query list: each
-song is indexed again into WORK (timed: songs per minute), once with no flags (contour) and once
+song is indexed again into WORK (timed: songs per minute), once on the mix (contour: `--separate none`) and once
 with `--separate spleeter`, and `humdex eval` runs per path and method with the path's
 environment (PATHS); the CQT and CREPE-activation stores join the contour catalog's folder:
 
@@ -181,7 +181,7 @@ PATHS: dict[str, tuple[str, dict[str, str]]] = {
     "activation": ("contour", {"HUMDEX_AUDIO_SONGS": "activation", "HUMDEX_QUERY_INPUT": "crepe"}),
     "spleeter": ("spleeter", {}),  # vocal stem tracked (mix fallback), then the default model
 }
-INDEX_FLAGS = {"contour": [], "spleeter": ["--separate", "spleeter"]}
+INDEX_FLAGS = {"contour": ["--separate", "none"], "spleeter": ["--separate", "spleeter"]}
 
 
 def path_methods(path: str, methods: list[str]) -> list[str]:

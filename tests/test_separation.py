@@ -30,8 +30,13 @@ def test_separate_vocals_keeps_voice_and_drops_band() -> None:
 
 
 @pytest.mark.slow
-def test_index_separate_flag_tracks_the_vocal_stem(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("flags, separated", [([], True), (["--separate", "spleeter"], True),
+                                              (["--separate", "none"], False)])
+def test_index_tracks_the_vocal_stem_by_default(tmp_path, monkeypatch, flags, separated) -> None:
+    """`humdex index` separates audio songs unless told --separate none, and says so in the song's
+    stamp (so that re-indexing with the other choice re-tracks it)."""
     import humdex.frontend.separation
+    from humdex.catalog.catalog import Catalog
     from humdex.cli import main
     from humdex.training.chad import write_wav
 
@@ -45,9 +50,9 @@ def test_index_separate_flag_tracks_the_vocal_stem(tmp_path, monkeypatch) -> Non
     sr = 16000
     t = np.arange(3 * sr) / sr
     write_wav(tmp_path / "song.wav", 0.3 * np.sin(2 * np.pi * 220 * 2 ** (np.floor(t * 2) / 12) * t), sr)
-    assert main(["index", str(tmp_path / "song.wav"), "--db", str(tmp_path / "db"), "--quiet",
-                 "--separate", "spleeter"]) == 0
-    assert calls == [3 * sr]
+    assert main(["index", str(tmp_path / "song.wav"), "--db", str(tmp_path / "db"), "--quiet", *flags]) == 0
+    assert calls == ([3 * sr] if separated else [])
+    assert Catalog.open(tmp_path / "db").song("song").stamp.endswith(":sep=spleeter") == separated
 
 
 def test_loading_spleeter_prints_no_warning_of_the_pydub_it_never_uses() -> None:

@@ -41,6 +41,7 @@ from humdex.classical.references import ReferenceSet
 from humdex.errors import CatalogError, HumdexError
 from humdex.files import atomic_write, folder_lock, remove_stray_temp_files
 from humdex.frontend.contour import Contour
+from humdex.frontend.stem import DEFAULT_SEPARATE
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "catalog.json"
@@ -101,7 +102,9 @@ class AddReport:
 
 def _stamp(path: Path, kind: str, pitch_method: str | None, separate: str) -> str:
     """"size:mtime_ns" of the file; for a recording also how its melody was extracted, so that
-    re-indexing it with another --separate or --pitch re-tracks it (the defaults add nothing)."""
+    re-indexing it with another --separate or --pitch re-tracks it (the mix, --separate none, and
+    the default tracker add nothing: songs indexed before Spleeter became the default are
+    re-tracked on their vocal stem by the next `humdex index`)."""
     st = path.stat()
     parts = [str(st.st_size), str(st.st_mtime_ns)]
     if kind == "audio" and separate != "none":
@@ -201,7 +204,7 @@ class Catalog:
         manifest: str | Path | None = None,
         progress: bool = True,
         pitch_method: str | None = None,
-        separate: str = "none",
+        separate: str = DEFAULT_SEPARATE,
         executor: Executor | None = None,
     ) -> AddReport:
         """Add (or update) every song file under `paths`. Unchanged files are skipped.
@@ -294,7 +297,7 @@ class Catalog:
 
     def _read_song(
         self, entry: SongFile, claimed: dict[str, str], pitch_method: str | None,
-        separate: str = "none", fetched: tuple[str, Future] | None = None,
+        separate: str = DEFAULT_SEPARATE, fetched: tuple[str, Future] | None = None,
     ) -> tuple[Song, Contour | None]:
         """The song and its melody, or (the catalog's song, None) when it is unchanged.
         `fetched`: (stamp, future of read_song) when an executor read it ahead."""

@@ -12,6 +12,7 @@ from humdex.frontend.contour import Contour
 from humdex.frontend.limits import MAX_SONG_S
 from humdex.frontend.melody import MIDI_SUFFIXES, SCORE_SUFFIXES
 from humdex.frontend.pitchfile import PITCH_FILE_SUFFIXES as PITCH_SUFFIXES
+from humdex.frontend.stem import DEFAULT_SEPARATE
 
 SONG_SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES + AUDIO_SUFFIXES + PITCH_SUFFIXES
 REFERENCE_HOP_S = 0.02  # seconds between frames of stored reference melodies
@@ -101,13 +102,14 @@ def read_tags(path: Path) -> tuple[str | None, str | None]:
     return first("title"), first("artist")
 
 
-def read_song_melody(path: Path, pitch_method: str | None = None, separate: str = "none") -> Contour:
+def read_song_melody(path: Path, pitch_method: str | None = None, separate: str = DEFAULT_SEPARATE
+                     ) -> Contour:
     """The reference melody of a song file, as a Contour. Raises HumdexError for unusable files.
 
     pitch_method: the tracker for audio; by default pitch.DEFAULT_SONG_METHOD on a mix (the
     predominant melody of a record) and pitch.DEFAULT_METHOD on a vocal stem (one voice).
-    separate: "spleeter" tracks audio songs' pitch on Spleeter's vocal stem (humdex.frontend.separation),
-    "none" on the mix."""
+    separate: "spleeter" (the default) tracks audio songs' pitch on Spleeter's vocal stem
+    (humdex.frontend.separation), falling back to the mix for an instrument lead; "none" on the mix."""
     kind = song_kind(path)
     if kind in ("midi", "score"):
         from humdex.frontend.melody import notes_to_contour, read_melody
