@@ -180,8 +180,10 @@ PATHS: dict[str, tuple[str, dict[str, str]]] = {
     "cqt": ("contour", {"HUMDEX_MODELS": "cqt"}),  # the shipped CQT encoder on the audio's CQT
     "activation": ("contour", {"HUMDEX_AUDIO_SONGS": "activation", "HUMDEX_QUERY_INPUT": "crepe"}),
     "spleeter": ("spleeter", {}),  # vocal stem tracked (mix fallback), then the default model
+    "both": ("both", {}),  # the stem's melody then the mix's (the default since the paths table)
 }
-INDEX_FLAGS = {"contour": ["--separate", "none"], "spleeter": ["--separate", "spleeter"]}
+INDEX_FLAGS = {"contour": ["--separate", "none"], "spleeter": ["--separate", "spleeter"],
+               "both": ["--separate", "both"]}
 
 
 def path_methods(path: str, methods: list[str]) -> list[str]:

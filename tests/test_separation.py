@@ -30,13 +30,15 @@ def test_separate_vocals_keeps_voice_and_drops_band() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("flags, separated", [([], True), (["--separate", "spleeter"], True),
-                                              (["--separate", "none"], False)])
-def test_index_tracks_the_vocal_stem_by_default(tmp_path, monkeypatch, flags, separated) -> None:
-    """`humdex index` separates audio songs unless told --separate none, and says so in the song's
-    stamp (so that re-indexing with the other choice re-tracks it)."""
+@pytest.mark.parametrize("flags, separate", [([], "both"), (["--separate", "spleeter"], "spleeter"),
+                                             (["--separate", "none"], None)])
+def test_index_tracks_the_vocal_stem_and_the_mix_by_default(tmp_path, monkeypatch, flags, separate) -> None:
+    """`humdex index` separates audio songs unless told --separate none and says how in the song's
+    stamp (so that re-indexing with another choice re-tracks it); by default (both) the song's
+    melody is the stem's, then the mix's."""
     import humdex.frontend.separation
     from humdex.catalog.catalog import Catalog
+    from humdex.catalog.ingest import STEM_MIX_GAP_S
     from humdex.cli import main
     from humdex.training.chad import write_wav
 
@@ -51,8 +53,30 @@ def test_index_tracks_the_vocal_stem_by_default(tmp_path, monkeypatch, flags, se
     t = np.arange(3 * sr) / sr
     write_wav(tmp_path / "song.wav", 0.3 * np.sin(2 * np.pi * 220 * 2 ** (np.floor(t * 2) / 12) * t), sr)
     assert main(["index", str(tmp_path / "song.wav"), "--db", str(tmp_path / "db"), "--quiet", *flags]) == 0
-    assert calls == ([3 * sr] if separated else [])
-    assert Catalog.open(tmp_path / "db").song("song").stamp.endswith(":sep=spleeter") == separated
+    assert calls == ([3 * sr] if separate else [])
+    catalog = Catalog.open(tmp_path / "db")
+    stamp = catalog.song("song").stamp
+    assert stamp.endswith(f":sep={separate}") if separate else "sep=" not in stamp
+    duration_s = catalog.melody("song").duration_s
+    if separate == "both":  # the stem (here the whole song) twice, with the gap between
+        assert 2 * 2.5 + STEM_MIX_GAP_S <= duration_s <= 2 * 3.0 + STEM_MIX_GAP_S
+    else:
+        assert 2.5 <= duration_s <= 3.0
+
+
+def test_stem_then_mix_keeps_both_melodies_apart() -> None:
+    from humdex.catalog.ingest import stem_then_mix
+    from humdex.frontend.contour import Contour
+
+    nan = np.nan
+    vocal = Contour(np.array([nan, 60, 61, 62, nan, nan], np.float32), 0.01)  # at the tracker's hop
+    whole = Contour(np.array([nan, nan, 70, 71, 72, 73, 74, nan], np.float32), 0.01)
+    both = stem_then_mix(vocal, whole, hop_s=0.01, gap_s=0.05)
+    assert both.hop_s == 0.01
+    np.testing.assert_array_equal(both.midi, [60, 61, 62, nan, nan, nan, nan, nan, 70, 71, 72, 73, 74])
+    coarse = stem_then_mix(vocal, whole, hop_s=0.02, gap_s=0.04)  # resampled, then trimmed
+    assert coarse.hop_s == 0.02
+    np.testing.assert_array_equal(coarse.midi, [60, 62, nan, nan, 71, 73])
 
 
 def test_loading_spleeter_prints_no_warning_of_the_pydub_it_never_uses() -> None:
@@ -84,8 +108,9 @@ def test_index_separate_falls_back_to_the_mix_for_an_instrument_lead(tmp_path, m
     monkeypatch.setattr(humdex.frontend.separation, "separate_vocals", fake_separate)
     t = np.arange(6 * sr) / sr
     write_wav(tmp_path / "flute.wav", 0.3 * np.sin(2 * np.pi * 440 * 2 ** (np.floor(t * 2) % 5 / 12) * t), sr)
-    melody = read_song_melody(tmp_path / "flute.wav", separate="spleeter")
-    assert melody.voiced.sum() * melody.hop_s > 4.0  # the whole melody, from the mix
+    for separate in ("spleeter", "both"):  # both: the mix's alone too, not after an empty stem's
+        melody = read_song_melody(tmp_path / "flute.wav", separate=separate)
+        assert 4.0 < melody.voiced.sum() * melody.hop_s <= 6.1  # the whole melody, from the mix
 
 
 def test_keeps_stem_boundaries() -> None:

@@ -506,9 +506,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p[name].add_argument("--manifest", help="CSV path,song_id[,title[,artist]] overriding ids")
         p[name].add_argument("--quiet", action="store_true", help="no progress bar")
         p[name].add_argument("--separate", choices=SEPARATIONS, default=DEFAULT_SEPARATE,
-                             help="audio songs: track the melody on Spleeter's vocal stem (the default; "
-                                  "the mix where the lead is an instrument) or on the mix (none: ~10x "
-                                  "faster, fewer sung songs found)")
+                             help="audio songs: keep the melody of Spleeter's vocal stem and the mix's (both, "
+                                  "the default), the stem's alone (spleeter; the mix's where the lead is an "
+                                  "instrument) or the mix's alone (none: ~10x faster, fewer songs found)")
         _add_pitch(p[name])
         _add_store(p[name])
         if only in (None, name):  # (humdex.cluster's import: 25 ms of every other command's start)

@@ -21,6 +21,7 @@ REFERENCE_HOP_S = 0.02  # seconds between frames of stored reference melodies
 # by swift-f0 scores 0.39 raw pitch accuracy against the mix's 0.71 by salience, and the rule
 # keeps the most accuracy (0.717) from 0.5 up (0.684 at the former 0.25)
 STEM_MIN_VOICED = 0.5
+STEM_MIX_GAP_S = 2.0  # unvoiced between the stem's melody and the mix's in a `--separate both` reference
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,9 @@ def read_song_melody(path: Path, pitch_method: str | None = None, separate: str 
 
     pitch_method: the tracker for audio; by default pitch.DEFAULT_SONG_METHOD on a mix (the
     predominant melody of a record) and pitch.DEFAULT_METHOD on a vocal stem (one voice).
-    separate: "spleeter" (the default) tracks audio songs' pitch on Spleeter's vocal stem
-    (humdex.frontend.separation), falling back to the mix for an instrument lead; "none" on the mix."""
+    separate (frontend.stem): "spleeter" tracks audio songs' pitch on Spleeter's vocal stem
+    (humdex.frontend.separation), falling back to the mix for an instrument lead; "both" (the
+    default) also tracks the mix and keeps both melodies (stem_then_mix); "none" the mix alone."""
     kind = song_kind(path)
     if kind in ("midi", "score"):
         from humdex.frontend.melody import notes_to_contour, read_melody
@@ -123,18 +125,20 @@ def read_song_melody(path: Path, pitch_method: str | None = None, separate: str 
 
     samples = audio.load(path, audio.SAMPLE_RATE, max_s=MAX_SONG_S)
     mix_method = pitch_method or pitch.DEFAULT_SONG_METHOD
-    if separate == "spleeter":
+    if separate in ("both", "spleeter"):
         from humdex.frontend.separation import separate_vocals
 
         stem = separate_vocals(samples, audio.SAMPLE_RATE)
-        return _stem_or_mix(stem, samples, pitch_method or pitch.DEFAULT_METHOD, mix_method)
+        return _stem_melody(stem, samples, pitch_method or pitch.DEFAULT_METHOD, mix_method,
+                            and_mix=separate == "both")
     return pitch.query_contour(samples, audio.SAMPLE_RATE, mix_method)
 
 
-def _stem_or_mix(stem: Any, mix: Any, stem_method: str, mix_method: str) -> Contour:
+def _stem_melody(stem: Any, mix: Any, stem_method: str, mix_method: str, and_mix: bool) -> Contour:
     """The vocal stem's melody, or the mix's where the stem carries little pitch (an instrument lead:
     flute, violin, sax leave 0-20 % of a record voiced in the stem, sung leads 50-90 %): below
-    STEM_MIN_VOICED of the song, the mix when it is voiced at least twice as long."""
+    STEM_MIN_VOICED of the song, the mix when it is voiced at least twice as long.
+    and_mix: a kept stem melody is followed by the mix's (stem_then_mix)."""
     from humdex.errors import AudioError
     from humdex.frontend import audio, pitch
 
@@ -143,13 +147,28 @@ def _stem_or_mix(stem: Any, mix: Any, stem_method: str, mix_method: str) -> Cont
     except AudioError:
         return pitch.query_contour(mix, audio.SAMPLE_RATE, mix_method)
     song_s = len(mix) / audio.SAMPLE_RATE
-    if keeps_stem(vocal, None, song_s):
+    if keeps_stem(vocal, None, song_s) and not and_mix:
         return vocal
     try:
         whole = pitch.query_contour(mix, audio.SAMPLE_RATE, mix_method)
     except AudioError:
         return vocal
-    return vocal if keeps_stem(vocal, whole, song_s) else whole
+    if not keeps_stem(vocal, whole, song_s):
+        return whole
+    return stem_then_mix(vocal, whole) if and_mix else vocal
+
+
+def stem_then_mix(vocal: Contour, whole: Contour, hop_s: float = REFERENCE_HOP_S,
+                  gap_s: float = STEM_MIX_GAP_S) -> Contour:
+    """One reference holding both melodies of a record (`--separate both`): the vocal stem's, then
+    `gap_s` unvoiced, then the mix's; each at `hop_s`, its unvoiced ends trimmed. Where the
+    singer leads, the stem's has the voice without the band; the mix's keeps what Spleeter takes
+    for accompaniment (an instrument's solo, a lead the stem lost)."""
+    import numpy as np
+
+    a, b = vocal.resample(hop_s).trimmed(), whole.resample(hop_s).trimmed()
+    gap = np.full(round(gap_s / hop_s), np.nan, np.float32)
+    return Contour(np.concatenate([a.midi, gap, b.midi]), hop_s)
 
 
 def keeps_stem(vocal: Contour, whole: Contour | None, song_s: float,

