@@ -3,7 +3,7 @@
 Spleeter is the costly part of indexing a record (~3.5 CPU-s per song here). A catalog indexed
 with `--separate spleeter` holds each song's vocal-stem melody (the mix's where the stem fell
 back) and one indexed with `--separate none` the mix's; `--separate both` keeps
-`catalog.ingest.stem_then_mix(stem, mix)` where the stem's was kept, the mix's elsewhere. This
+`catalog.ingest.joined((stem, mix))` where the stem's was kept, the mix's elsewhere. This
 builds that catalog from the two (the songs, their tags and their `both` stamps, so a later
 `humdex index --separate both` of the same files finds them unchanged), checks on `--check` songs
 that the product's own `read_song(path, None, "both")` gives the same melody, and fingerprints it
@@ -23,14 +23,15 @@ import numpy as np
 
 
 def combined_melody(stem, mix):
-    """What `--separate both` stores, from what `spleeter` and `none` stored: the mix's where the
-    stem fell back to it (the two are equal), else the stem's then the mix's."""
-    from humdex.catalog.ingest import stem_then_mix
+    """(what `--separate both` stores, where its mix's melody starts) from what `spleeter` and
+    `none` stored: the mix's alone where the stem fell back to it (the two are equal), else the
+    stem's then the mix's."""
+    from humdex.catalog.ingest import joined
 
     if mix is None:  # the mix had no pitch: `both` keeps the stem's alone
-        return stem
+        return stem, None
     fell_back = len(stem.midi) == len(mix.midi) and np.array_equal(stem.midi, mix.midi, equal_nan=True)
-    return mix if fell_back else stem_then_mix(stem, mix)
+    return joined((mix,) if fell_back else (stem, mix))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,25 +42,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", type=int, default=0, help="songs read again by the product to compare")
     args = p.parse_args(argv)
 
-    from humdex.catalog.catalog import Catalog, Song, _stamp, read_song
+    from humdex.catalog.catalog import Catalog, Song, _stamp, melody_duration_s, read_song
     from humdex.search import prepare_default_search
 
     stem_db, mix_db = Catalog.open(args.stem_db), Catalog.open(args.mix_db)
     if Path(args.out).exists():
         raise SystemExit(f"{args.out} exists")
     mixes = {s.song_id: s for s in mix_db.songs()}
-    rows, both = [], 0
+    rows = []
     for song in stem_db.songs():
         path = Path(song.source)
-        stem = stem_db.melody(song.song_id)
-        melody = combined_melody(stem, mix_db.melody(song.song_id) if song.song_id in mixes else None)
-        both += len(melody.midi) > len(stem.midi)
+        mix = mix_db.melody(song.song_id) if song.song_id in mixes else None
+        melody, mix_at_s = combined_melody(stem_db.melody(song.song_id), mix)
         rows.append((Song(song.song_id, song.title, song.artist, song.source, song.kind,
-                          round(melody.duration_s, 3), _stamp(path, song.kind, None, "both")), melody))
+                          round(melody_duration_s(melody, mix_at_s), 3), _stamp(path, song.kind, None, "both"),
+                          mix_at_s), melody))
     for song, melody in rows[: args.check]:
-        product, _ = read_song(Path(song.source), None, "both")
-        same = len(product.midi) == len(melody.midi) and np.allclose(product.midi, melody.midi, atol=1e-3,
-                                                                     equal_nan=True)
+        product, _, mix_at_s = read_song(Path(song.source), None, "both")
+        same = mix_at_s == song.mix_at_s and len(product.midi) == len(melody.midi) and np.allclose(
+            product.midi, melody.midi, atol=1e-3, equal_nan=True)
         print(f"check {song.song_id}: {len(product.midi)} / {len(melody.midi)} frames, "
               f"{'same' if same else 'DIFFERENT'}", file=sys.stderr)
         if not same:
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Catalog.open(args.out, create=True)
     out._commit(upserts=rows)
     prepare_default_search(out, progress=True)
+    both = sum(song.mix_at_s is not None for song, _ in rows)
     print(f"{args.out}: {len(out)} songs, {both} with the mix's melody after the stem's")
     return 0
 

@@ -95,7 +95,7 @@ def test_one_file_that_raises_anything_is_skipped_with_a_reason(
         tmp_path: Path, songs: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
     import humdex.catalog.catalog as catalog_module
 
-    real = catalog_module.read_song_melody
+    real = catalog_module.read_song_melodies
 
     def flaky(path: Path, *args: object):  # type: ignore[no-untyped-def]
         if path.name == songs[1].name:
@@ -104,7 +104,7 @@ def test_one_file_that_raises_anything_is_skipped_with_a_reason(
             raise MemoryError
         return real(path, *args)
 
-    monkeypatch.setattr(catalog_module, "read_song_melody", flaky)
+    monkeypatch.setattr(catalog_module, "read_song_melodies", flaky)
     report = Catalog.open(tmp_path / "db", create=True).add_files(songs[:4], progress=False)
     assert sorted(report.added) == sorted([songs[0].stem, songs[3].stem])
     reasons = dict(report.failed)

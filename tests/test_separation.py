@@ -55,27 +55,30 @@ def test_index_tracks_the_vocal_stem_and_the_mix_by_default(tmp_path, monkeypatc
     assert main(["index", str(tmp_path / "song.wav"), "--db", str(tmp_path / "db"), "--quiet", *flags]) == 0
     assert calls == ([3 * sr] if separate else [])
     catalog = Catalog.open(tmp_path / "db")
-    stamp = catalog.song("song").stamp
-    assert stamp.endswith(f":sep={separate}") if separate else "sep=" not in stamp
-    duration_s = catalog.melody("song").duration_s
-    if separate == "both":  # the stem (here the whole song) twice, with the gap between
-        assert 2 * 2.5 + STEM_MIX_GAP_S <= duration_s <= 2 * 3.0 + STEM_MIX_GAP_S
+    song = catalog.song("song")
+    assert song.stamp.endswith(f":sep={separate}") if separate else "sep=" not in song.stamp
+    assert 2.5 <= song.duration_s <= 3.0
+    reference_s = catalog.melody("song").duration_s
+    if separate == "both":  # the stem (here the whole song), the gap, the mix's (the song again)
+        assert song.mix_at_s is not None and 2.5 + STEM_MIX_GAP_S <= song.mix_at_s <= 3.0 + STEM_MIX_GAP_S
+        assert reference_s == pytest.approx(song.mix_at_s + song.duration_s, abs=0.05)
     else:
-        assert 2.5 <= duration_s <= 3.0
+        assert song.mix_at_s is None and reference_s == song.duration_s
 
 
-def test_stem_then_mix_keeps_both_melodies_apart() -> None:
-    from humdex.catalog.ingest import stem_then_mix
+def test_a_records_two_melodies_are_joined_apart() -> None:
+    from humdex.catalog.ingest import joined
     from humdex.frontend.contour import Contour
 
     nan = np.nan
     vocal = Contour(np.array([nan, 60, 61, 62, nan, nan], np.float32), 0.01)  # at the tracker's hop
     whole = Contour(np.array([nan, nan, 70, 71, 72, 73, 74, nan], np.float32), 0.01)
-    both = stem_then_mix(vocal, whole, hop_s=0.01, gap_s=0.05)
-    assert both.hop_s == 0.01
+    assert joined((whole,)) == (whole, None)
+    both, mix_at_s = joined((vocal, whole), hop_s=0.01, gap_s=0.05)
+    assert both.hop_s == 0.01 and mix_at_s == pytest.approx(0.08)
     np.testing.assert_array_equal(both.midi, [60, 61, 62, nan, nan, nan, nan, nan, 70, 71, 72, 73, 74])
-    coarse = stem_then_mix(vocal, whole, hop_s=0.02, gap_s=0.04)  # resampled, then trimmed
-    assert coarse.hop_s == 0.02
+    coarse, mix_at_s = joined((vocal, whole), hop_s=0.02, gap_s=0.04)  # resampled, then trimmed
+    assert coarse.hop_s == 0.02 and mix_at_s == pytest.approx(0.08)
     np.testing.assert_array_equal(coarse.midi, [60, 62, nan, nan, 71, 73])
 
 
@@ -131,3 +134,17 @@ def test_keeps_stem_boundaries() -> None:
     assert keeps_stem(voiced_for(100), voiced_for(199), song_s)  # the mix not twice as long
     assert not keeps_stem(voiced_for(100), voiced_for(200), song_s)
     assert keeps_stem(voiced_for(100), voiced_for(900), song_s, min_voiced=0.1)
+
+
+def test_a_match_in_a_records_mix_melody_is_reported_in_song_time() -> None:
+    """search hits give times in the song, not in the joined reference of a `both` record."""
+    from humdex.catalog.catalog import Song
+    from humdex.catalog.ingest import STEM_MIX_GAP_S
+    from humdex.search import times_in_song
+
+    record = Song("r", None, None, "r.wav", "audio", 30.0, "1:2:sep=both", mix_at_s=30.0 + STEM_MIX_GAP_S)
+    assert times_in_song(record, 12.0, 20.0) == (12.0, 20.0)  # in the stem's melody
+    assert times_in_song(record, 25.0, 34.0) == (25.0, 30.0)  # ends in the gap or beyond: the stem's end
+    assert times_in_song(record, record.mix_at_s + 4.0, record.mix_at_s + 9.5) == pytest.approx((4.0, 9.5))
+    plain = Song("m", None, None, "m.mid", "midi", 30.0, "1:2")
+    assert times_in_song(plain, 25.0, 34.0) == (25.0, 34.0) and times_in_song(record, None, None) == (None, None)

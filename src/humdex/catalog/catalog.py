@@ -30,10 +30,12 @@ import numpy as np
 
 from humdex.catalog.ingest import (
     REFERENCE_HOP_S,
+    STEM_MIX_GAP_S,
     SongFile,
     find_song_files,
+    joined,
     read_manifest,
-    read_song_melody,
+    read_song_melodies,
     read_tags,
     song_kind,
 )
@@ -60,8 +62,11 @@ class Song:
     artist: str | None
     source: str
     kind: str
-    duration_s: float
+    duration_s: float  # of its melody (the longer of a `both` record's two)
     stamp: str
+    # a `both` record's reference holds the vocal stem's melody, then the mix's from this time (s;
+    # catalog.ingest.joined); None: one melody
+    mix_at_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -308,17 +313,18 @@ class Catalog:
             return snap.songs[snap.index_of(entry.song_id)], None
         if fetched is not None:
             stamp, future = fetched  # the stamp of the file the executor read
-            melody, (title, artist) = future.result()
+            melody, (title, artist), mix_at_s = future.result()
         else:
-            melody, (title, artist) = read_song(path, pitch_method, separate)
+            melody, (title, artist), mix_at_s = read_song(path, pitch_method, separate)
         song = Song(
             song_id=entry.song_id,
             title=entry.title or title or None,
             artist=entry.artist or artist,
             source=str(path),
             kind=song_kind(path),
-            duration_s=round(melody.duration_s, 3),
+            duration_s=round(melody_duration_s(melody, mix_at_s), 3),
             stamp=stamp,
+            mix_at_s=mix_at_s,
         )
         return song, melody
 
@@ -372,17 +378,26 @@ class Catalog:
 
 
 def read_song(path: Path, pitch_method: str | None, separate: str
-              ) -> tuple[Contour, tuple[str | None, str | None]]:
+              ) -> tuple[Contour, tuple[str | None, str | None], float | None]:
     """What indexing reads of one song file: (its reference melody at REFERENCE_HOP_S, trimmed,
-    at the precision the catalog stores; (title, artist) from its tags). HumdexError when it has
-    no melody. The per-song work of add_files, in this process or in an executor's."""
-    melody = read_song_melody(path, pitch_method, separate).resample(REFERENCE_HOP_S).trimmed()
+    at the precision the catalog stores; (title, artist) from its tags; where the mix's melody
+    starts in a `both` record's reference, else None). HumdexError when it has no melody. The
+    per-song work of add_files, in this process or in an executor's."""
+    melody, mix_at_s = joined(read_song_melodies(path, pitch_method, separate))
+    melody = melody.resample(REFERENCE_HOP_S).trimmed()  # (a joined one is both already)
     if melody.voiced.sum() < 10:
         raise HumdexError(f"{path}: no melody found")
     # as the data file keeps it (float16): what this process fingerprints and matches is then
     # what a later one reads back (a killed `index` resumed, or the Ray path's driver)
     stored = Contour(melody.midi.astype(np.float16).astype(np.float32), melody.hop_s)
-    return stored, read_tags(path)
+    return stored, read_tags(path), mix_at_s
+
+
+def melody_duration_s(melody: Contour, mix_at_s: float | None) -> float:
+    """A song's melody duration: of the longer of a joined reference's two melodies."""
+    if mix_at_s is None:
+        return melody.duration_s
+    return max(mix_at_s - STEM_MIX_GAP_S, melody.duration_s - mix_at_s)
 
 
 class _ReadAhead:

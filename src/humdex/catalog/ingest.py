@@ -105,22 +105,30 @@ def read_tags(path: Path) -> tuple[str | None, str | None]:
 
 def read_song_melody(path: Path, pitch_method: str | None = None, separate: str = DEFAULT_SEPARATE
                      ) -> Contour:
-    """The reference melody of a song file, as a Contour. Raises HumdexError for unusable files.
+    """The reference melody of a song file, as a Contour (a `both` record's two melodies joined).
+    Raises HumdexError for unusable files."""
+    return joined(read_song_melodies(path, pitch_method, separate))[0]
+
+
+def read_song_melodies(path: Path, pitch_method: str | None = None, separate: str = DEFAULT_SEPARATE
+                       ) -> tuple[Contour, ...]:
+    """The melodies a song file gives: one, or for a record indexed with `both` whose vocal stem
+    keeps a voice two, (the stem's, the mix's). Raises HumdexError for unusable files.
 
     pitch_method: the tracker for audio; by default pitch.DEFAULT_SONG_METHOD on a mix (the
     predominant melody of a record) and pitch.DEFAULT_METHOD on a vocal stem (one voice).
     separate (frontend.stem): "spleeter" tracks audio songs' pitch on Spleeter's vocal stem
     (humdex.frontend.separation), falling back to the mix for an instrument lead; "both" (the
-    default) also tracks the mix and keeps both melodies (stem_then_mix); "none" the mix alone."""
+    default) also tracks the mix and keeps both melodies; "none" the mix alone."""
     kind = song_kind(path)
     if kind in ("midi", "score"):
         from humdex.frontend.melody import notes_to_contour, read_melody
 
-        return notes_to_contour(read_melody(path), hop_s=REFERENCE_HOP_S, hold_rests=True)
+        return (notes_to_contour(read_melody(path), hop_s=REFERENCE_HOP_S, hold_rests=True),)
     if kind == "pitch":
         from humdex.frontend.pitchfile import read_pitch_file
 
-        return read_pitch_file(path)
+        return (read_pitch_file(path),)
     from humdex.frontend import audio, pitch
 
     samples = audio.load(path, audio.SAMPLE_RATE, max_s=MAX_SONG_S)
@@ -129,46 +137,51 @@ def read_song_melody(path: Path, pitch_method: str | None = None, separate: str 
         from humdex.frontend.separation import separate_vocals
 
         stem = separate_vocals(samples, audio.SAMPLE_RATE)
-        return _stem_melody(stem, samples, pitch_method or pitch.DEFAULT_METHOD, mix_method,
-                            and_mix=separate == "both")
-    return pitch.query_contour(samples, audio.SAMPLE_RATE, mix_method)
+        return _stem_melodies(stem, samples, pitch_method or pitch.DEFAULT_METHOD, mix_method,
+                              and_mix=separate == "both")
+    return (pitch.query_contour(samples, audio.SAMPLE_RATE, mix_method),)
 
 
-def _stem_melody(stem: Any, mix: Any, stem_method: str, mix_method: str, and_mix: bool) -> Contour:
+def _stem_melodies(stem: Any, mix: Any, stem_method: str, mix_method: str, and_mix: bool
+                   ) -> tuple[Contour, ...]:
     """The vocal stem's melody, or the mix's where the stem carries little pitch (an instrument lead:
     flute, violin, sax leave 0-20 % of a record voiced in the stem, sung leads 50-90 %): below
     STEM_MIN_VOICED of the song, the mix when it is voiced at least twice as long.
-    and_mix: a kept stem melody is followed by the mix's (stem_then_mix)."""
+    and_mix: a kept stem melody comes with the mix's, (stem's, mix's)."""
     from humdex.errors import AudioError
     from humdex.frontend import audio, pitch
 
     try:
         vocal = pitch.query_contour(stem, audio.SAMPLE_RATE, stem_method)
     except AudioError:
-        return pitch.query_contour(mix, audio.SAMPLE_RATE, mix_method)
+        return (pitch.query_contour(mix, audio.SAMPLE_RATE, mix_method),)
     song_s = len(mix) / audio.SAMPLE_RATE
     if keeps_stem(vocal, None, song_s) and not and_mix:
-        return vocal
+        return (vocal,)
     try:
         whole = pitch.query_contour(mix, audio.SAMPLE_RATE, mix_method)
     except AudioError:
-        return vocal
+        return (vocal,)
     if not keeps_stem(vocal, whole, song_s):
-        return whole
-    return stem_then_mix(vocal, whole) if and_mix else vocal
+        return (whole,)
+    return (vocal, whole) if and_mix else (vocal,)
 
 
-def stem_then_mix(vocal: Contour, whole: Contour, hop_s: float = REFERENCE_HOP_S,
-                  gap_s: float = STEM_MIX_GAP_S) -> Contour:
-    """One reference holding both melodies of a record (`--separate both`): the vocal stem's, then
-    `gap_s` unvoiced, then the mix's; each at `hop_s`, its unvoiced ends trimmed. Where the
-    singer leads, the stem's has the voice without the band; the mix's keeps what Spleeter takes
-    for accompaniment (an instrument's solo, a lead the stem lost)."""
+def joined(melodies: tuple[Contour, ...], hop_s: float = REFERENCE_HOP_S,
+           gap_s: float = STEM_MIX_GAP_S) -> tuple[Contour, float | None]:
+    """(the one reference of a song's melodies, where its second melody starts in seconds, or None
+    for one melody). One melody is returned as it is. Two (a `both` record: the vocal stem's, then
+    the mix's) become one reference holding both: each at `hop_s`, its unvoiced ends trimmed, with
+    `gap_s` unvoiced between. Where the singer leads, the stem's has the voice without the band;
+    the mix's keeps what Spleeter takes for accompaniment (an instrument's solo, a lead the stem
+    lost)."""
+    if len(melodies) == 1:
+        return melodies[0], None
     import numpy as np
 
-    a, b = vocal.resample(hop_s).trimmed(), whole.resample(hop_s).trimmed()
+    vocal, whole = (m.resample(hop_s).trimmed() for m in melodies)
     gap = np.full(round(gap_s / hop_s), np.nan, np.float32)
-    return Contour(np.concatenate([a.midi, gap, b.midi]), hop_s)
+    return Contour(np.concatenate([vocal.midi, gap, whole.midi]), hop_s), (len(vocal.midi) + len(gap)) * hop_s
 
 
 def keeps_stem(vocal: Contour, whole: Contour | None, song_s: float,

@@ -4,9 +4,9 @@ Kept apart from the separation itself (humdex.frontend.separation, torch) so tha
 line can offer the choice without loading anything.
 
 - "spleeter": the vocal stem's melody, the mix's where the stem carries little pitch (an
-  instrument lead; catalog.ingest._stem_melody);
+  instrument lead; catalog.ingest._stem_melodies);
 - "both": as "spleeter", and where the stem's melody is kept the mix's follows it in the same
-  reference (catalog.ingest.stem_then_mix), so that a hum finds the song by either;
+  reference (catalog.ingest.joined), so that a hum finds the song by either;
 - "none": the mix's melody alone (the predominant-melody tracker), ~10x cheaper to index.
 """
 
