@@ -43,7 +43,9 @@ def compare(a: Path, b: Path, pitch_method: str | None = None) -> Comparison:
     from humdex.classical.matcher import ReferenceSet, match
 
     query = load_query(a, pitch_method)
-    reference = read_song_melody(b, pitch_method).trimmed()
+    # a recording's mix melody, as before Spleeter became the catalog's default: one melody, so
+    # that the alignment's times are the recording's own (and no separation for a quick compare)
+    reference = read_song_melody(b, pitch_method, separate="none").trimmed()
     matches = match(query.contour, ReferenceSet.from_contours([reference]), top=1)
     if not matches:
         return Comparison(a.name, b.name, 0.0, None, None, None, query.contour, reference)
