@@ -106,6 +106,21 @@ def test_auto_method_is_hybrid_for_melody_and_audio_catalogs(tmp_path, song_dir,
         resolve_method(catalog.snapshot(), "dtw")
 
 
+@pytest.mark.parametrize("kinds, performed", [(("midi", "midi", "pitch"), False), (("pitch", "pitch", "midi"), True),
+                                               (("audio", "pitch", "score"), True), (("score",), False)])
+def test_queries_take_tempo_scales_only_against_written_melodies(kinds, performed) -> None:
+    """MIDI files and scores are written at any tempo: a hum is searched at several tempo scales.
+    Recordings and pitch files (tracked from recordings) are performances: at the hum's own."""
+    from humdex.catalog.catalog import Snapshot, Song
+    from humdex.learned.search import QUERY_SCALES, LearnedConfig, query_scales_for
+
+    songs = tuple(Song(f"s{i}", None, None, f"s{i}", kind, 10.0, "1:2") for i, kind in enumerate(kinds))
+    snap = Snapshot(1, songs, (), "faiss")
+    assert snap.mostly_performed == performed
+    assert query_scales_for(snap, LearnedConfig()) == ((1.0,) if performed else QUERY_SCALES)
+    assert query_scales_for(snap, LearnedConfig(query_scales=(0.5, 1.0))) == (0.5, 1.0)
+
+
 def test_hybrid_scanning_only_the_learned_candidates_keeps_each_songs_scores(tmp_path, song_dir,
                                                                              melodies) -> None:
     """Above config.full_scan_songs the classical stage scans only the learned candidates. A

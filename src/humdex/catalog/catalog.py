@@ -90,6 +90,12 @@ class Snapshot:
         """At least half the songs are recordings (not MIDI, scores or pitch files)."""
         return sum(s.kind == "audio" for s in self.songs) * 2 >= max(1, len(self.songs))
 
+    @property
+    def mostly_performed(self) -> bool:
+        """At least half the songs are performances: recordings, or pitch files (melodies tracked
+        from recordings), not MIDI files or scores written at any tempo."""
+        return sum(s.kind in ("audio", "pitch") for s in self.songs) * 2 >= max(1, len(self.songs))
+
     def references(self) -> ReferenceSet:
         """The classical matcher's reference set over all melodies (stored with the catalog;
         rebuilt from the melodies only when missing)."""
