@@ -203,7 +203,6 @@ def _quietly(job: Callable[[], object]) -> None:
         pass  # the search itself meets the same error and reports it
 
 
-
 def times_in_song(song: Song, start_s: float | None, end_s: float | None) -> tuple[float | None, float | None]:
     """A match's times in its song's reference as times in the song: a `both` record's reference
     holds the vocal stem's melody, then from song.mix_at_s the mix's (catalog.ingest.joined)."""
