@@ -42,13 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", type=int, default=0, help="songs read again by the product to compare")
     args = p.parse_args(argv)
 
-    from humdex.catalog.catalog import Catalog, Song, _stamp, melody_duration_s, read_song
+    from humdex.catalog.catalog import Catalog, Song, _stamp, read_song
+    from humdex.catalog.ingest import melody_duration_s
     from humdex.search import prepare_default_search
 
     stem_db, mix_db = Catalog.open(args.stem_db), Catalog.open(args.mix_db)
     if Path(args.out).exists():
         raise SystemExit(f"{args.out} exists")
-    mixes = {s.song_id: s for s in mix_db.songs()}
+    mixes = {s.song_id for s in mix_db.songs()}
     rows = []
     for song in stem_db.songs():
         path = Path(song.source)

@@ -138,13 +138,10 @@ def test_keeps_stem_boundaries() -> None:
 
 def test_a_match_in_a_records_mix_melody_is_reported_in_song_time() -> None:
     """search hits give times in the song, not in the joined reference of a `both` record."""
-    from humdex.catalog.catalog import Song
-    from humdex.catalog.ingest import STEM_MIX_GAP_S
-    from humdex.search import times_in_song
+    from humdex.catalog.ingest import STEM_MIX_GAP_S, times_in_song
 
-    record = Song("r", None, None, "r.wav", "audio", 30.0, "1:2:sep=both", mix_at_s=30.0 + STEM_MIX_GAP_S)
-    assert times_in_song(record, 12.0, 20.0) == (12.0, 20.0)  # in the stem's melody
-    assert times_in_song(record, 25.0, 34.0) == (25.0, 30.0)  # ends in the gap or beyond: the stem's end
-    assert times_in_song(record, record.mix_at_s + 4.0, record.mix_at_s + 9.5) == pytest.approx((4.0, 9.5))
-    plain = Song("m", None, None, "m.mid", "midi", 30.0, "1:2")
-    assert times_in_song(plain, 25.0, 34.0) == (25.0, 34.0) and times_in_song(record, None, None) == (None, None)
+    mix_at_s = 30.0 + STEM_MIX_GAP_S  # a 30 s stem melody, the gap, the mix's
+    assert times_in_song(12.0, 20.0, mix_at_s) == (12.0, 20.0)  # in the stem's melody
+    assert times_in_song(25.0, 34.0, mix_at_s) == (25.0, 30.0)  # ends in the gap or beyond: the stem's end
+    assert times_in_song(mix_at_s + 4.0, mix_at_s + 9.5, mix_at_s) == pytest.approx((4.0, 9.5))
+    assert times_in_song(25.0, 34.0, None) == (25.0, 34.0) and times_in_song(None, None, mix_at_s) == (None, None)

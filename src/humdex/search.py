@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from humdex.catalog.catalog import Catalog, Snapshot, Song
-from humdex.catalog.ingest import STEM_MIX_GAP_S
+from humdex.catalog.catalog import Catalog, Snapshot
+from humdex.catalog.ingest import times_in_song
 from humdex.errors import AudioError
 from humdex.frontend.audio import SAMPLE_RATE
 from humdex.frontend.contour import Contour
@@ -203,17 +203,6 @@ def _quietly(job: Callable[[], object]) -> None:
         pass  # the search itself meets the same error and reports it
 
 
-def times_in_song(song: Song, start_s: float | None, end_s: float | None) -> tuple[float | None, float | None]:
-    """A match's times in its song's reference as times in the song: a `both` record's reference
-    holds the vocal stem's melody, then from song.mix_at_s the mix's (catalog.ingest.joined)."""
-    if start_s is None or end_s is None or song.mix_at_s is None:
-        return start_s, end_s
-    stem_end_s = song.mix_at_s - STEM_MIX_GAP_S
-    if start_s < stem_end_s:
-        return start_s, min(end_s, stem_end_s)
-    return max(0.0, start_s - song.mix_at_s), max(0.0, end_s - song.mix_at_s)
-
-
 def search(
     query: Query, catalog: Catalog | Snapshot, top: int = 10, from_start: bool = False,
     method: str = DEFAULT_METHOD, db_dir: str | Path | None = None, no_match: NoMatchConfig | None = None,
@@ -246,12 +235,12 @@ def search(
         rows = ranked(query.audio, query.sample_rate, query.contour, folder, snap, top, from_start)
         for rank, (i, score, start_s, end_s) in enumerate(rows, start=1):
             song = snap.songs[i]
-            hits.append(Hit(rank, song.song_id, song.title, float(score), *times_in_song(song, start_s, end_s)))
+            hits.append(Hit(rank, song.song_id, song.title, float(score), *times_in_song(start_s, end_s, song.mix_at_s)))
     elif snap.songs:
         matches = match(query.contour, snap.references(), from_start=from_start, top=top)
         for rank, m in enumerate(matches, start=1):
             song = snap.songs[m.index]
-            hits.append(Hit(rank, song.song_id, song.title, float(m.score), *times_in_song(song, m.start_s, m.end_s)))
+            hits.append(Hit(rank, song.song_id, song.title, float(m.score), *times_in_song(m.start_s, m.end_s, song.mix_at_s)))
     search_ms = (time.perf_counter() - started) * 1e3
     timing = {"pitch": query.pitch_ms, "search": search_ms, "total": query.pitch_ms + search_ms}
     decision = decide([h.score for h in hits], rule)

@@ -30,10 +30,10 @@ import numpy as np
 
 from humdex.catalog.ingest import (
     REFERENCE_HOP_S,
-    STEM_MIX_GAP_S,
     SongFile,
     find_song_files,
     joined,
+    melody_duration_s,
     read_manifest,
     read_song_melodies,
     read_tags,
@@ -88,13 +88,16 @@ class Snapshot:
     @property
     def mostly_audio(self) -> bool:
         """At least half the songs are recordings (not MIDI, scores or pitch files)."""
-        return sum(s.kind == "audio" for s in self.songs) * 2 >= max(1, len(self.songs))
+        return self._mostly(("audio",))
 
     @property
     def mostly_performed(self) -> bool:
         """At least half the songs are performances: recordings, or pitch files (melodies tracked
         from recordings), not MIDI files or scores written at any tempo."""
-        return sum(s.kind in ("audio", "pitch") for s in self.songs) * 2 >= max(1, len(self.songs))
+        return self._mostly(("audio", "pitch"))
+
+    def _mostly(self, kinds: tuple[str, ...]) -> bool:
+        return sum(s.kind in kinds for s in self.songs) * 2 >= max(1, len(self.songs))
 
     def references(self) -> ReferenceSet:
         """The classical matcher's reference set over all melodies (stored with the catalog;
@@ -397,13 +400,6 @@ def read_song(path: Path, pitch_method: str | None, separate: str
     # what a later one reads back (a killed `index` resumed, or the Ray path's driver)
     stored = Contour(melody.midi.astype(np.float16).astype(np.float32), melody.hop_s)
     return stored, read_tags(path), mix_at_s
-
-
-def melody_duration_s(melody: Contour, mix_at_s: float | None) -> float:
-    """A song's melody duration: of the longer of a joined reference's two melodies."""
-    if mix_at_s is None:
-        return melody.duration_s
-    return max(mix_at_s - STEM_MIX_GAP_S, melody.duration_s - mix_at_s)
 
 
 class _ReadAhead:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from humdex.errors import HumdexError
 from humdex.frontend.audio import AUDIO_SUFFIXES
 from humdex.frontend.contour import Contour
@@ -177,12 +179,30 @@ def joined(melodies: tuple[Contour, ...], hop_s: float = REFERENCE_HOP_S,
     lost)."""
     if len(melodies) == 1:
         return melodies[0], None
-    import numpy as np
-
     vocal, whole = (m.resample(hop_s).trimmed() for m in melodies)
     gap = np.full(round(gap_s / hop_s), np.nan, np.float32)
     return Contour(np.concatenate([vocal.midi, gap, whole.midi]), hop_s), (len(vocal.midi) + len(gap)) * hop_s
 
+
+
+def melody_duration_s(melody: Contour, mix_at_s: float | None) -> float:
+    """A song's melody duration: of the longer of a joined reference's two melodies."""
+    if mix_at_s is None:
+        return melody.duration_s
+    return max(mix_at_s - STEM_MIX_GAP_S, melody.duration_s - mix_at_s)
+
+
+def times_in_song(start_s: float | None, end_s: float | None, mix_at_s: float | None
+                  ) -> tuple[float | None, float | None]:
+    """A match's times in a song's reference as times in the song: a joined reference holds the
+    vocal stem's melody, then from mix_at_s the mix's (a match reaching past the stem's melody
+    ends with it)."""
+    if start_s is None or end_s is None or mix_at_s is None:
+        return start_s, end_s
+    stem_end_s = mix_at_s - STEM_MIX_GAP_S
+    if start_s < stem_end_s:
+        return start_s, min(end_s, stem_end_s)
+    return max(0.0, start_s - mix_at_s), max(0.0, end_s - mix_at_s)
 
 def keeps_stem(vocal: Contour, whole: Contour | None, song_s: float,
                min_voiced: float = STEM_MIN_VOICED) -> bool:
