@@ -23,6 +23,7 @@ stage; peak RSS is the measuring process's own.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -275,13 +276,17 @@ class CpuTimed:
 
 
 class Replay:
-    """A store that answers every search with the hits it was given (to re-count votes)."""
+    """A store that answers every search with the hits it was given (to re-count votes); the
+    rest passes through to `store`."""
 
-    def __init__(self, hits) -> None:
-        self.hits = hits
+    def __init__(self, store, hits) -> None:
+        self.store, self.hits = store, hits
 
     def search(self, vectors: np.ndarray, k: int):
         return self.hits
+
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
 
 
 def store_for(text: str, work: Path, n_songs: int):
@@ -362,6 +367,47 @@ def song_references(work: Path, keys: list[str], seed: int = 0):
     lengths = np.concatenate([np.diff(p.offsets) for p in parts])
     return ReferenceSet(np.concatenate([p.midi for p in parts]), np.concatenate([p.voiced for p in parts]),
                         np.concatenate([[0], np.cumsum(lengths)]), refs.hop_s)
+
+
+def no_match_row(rows, keys_of: dict[int, str], truth: str) -> dict:
+    """A query's hybrid rows (row, score, ...) as no_match_records.rates reads them."""
+    return {"truth": truth, "ids": [keys_of[r[0]] for r in rows], "scores": [float(r[1]) for r in rows]}
+
+
+def no_match_rates(rows: list[dict], n_songs: int) -> dict:
+    """The hybrid's "no match" rule (nomatch.config_for) on these queries with their song in the
+    catalog, and with it taken out (its row dropped from the list, as benchmarks/no_match_records.py
+    does): false accepts and right songs accepted; plus the rule fitted to these rows there."""
+    from no_match_records import fit_rule, rates
+
+    from humdex.nomatch import config_for
+
+    rule = config_for("hybrid", n_songs=n_songs)
+    fitted, fitted_rates = fit_rule(rows, rule)
+    rounded = {k: round(v, 3) for k, v in rates(rows, rule).items()}
+    return {"rule": [rule.min_score, rule.min_margin], **rounded,
+            "fitted_rule": [fitted.min_score, fitted.min_margin],
+            "fitted": {k: round(v, 3) for k, v in fitted_rates.items()}}
+
+
+def fit_no_match(args: argparse.Namespace) -> None:
+    """Fit the hybrid's "no match" rule on the no_match_rows of `measure` reports (pooled; false
+    accepts <= --max-false-accept in every report), or with --rule apply one; rates per report."""
+    from no_match_records import fit_rule, rates
+
+    from humdex.nomatch import config_for
+
+    reports = {f: json.loads(Path(f).read_text())["no_match_rows"] for f in args.reports}
+    base = config_for("hybrid")
+    if args.rule:
+        rule = dataclasses.replace(base, min_score=args.rule[0], min_margin=args.rule[1])
+    else:
+        rule, _ = fit_rule([r for rows in reports.values() for r in rows], base, args.max_false_accept)
+        while any(rates(rows, rule)["false_accept"] > args.max_false_accept for rows in reports.values()):
+            rule = dataclasses.replace(rule, min_margin=round(rule.min_margin + 0.005, 6))
+    print(json.dumps({"rule": [rule.min_score, rule.min_margin],
+                      **{f: {k: round(v, 3) for k, v in rates(rows, rule).items()} for f, rows in reports.items()}},
+                     indent=1))
 
 
 def rank_in(rows, row: int | None) -> int:
@@ -598,10 +644,11 @@ def measure(args: argparse.Namespace) -> None:
     catalog). Each query's true song's place among the vote-ranked candidates is recorded too."""
     import faiss
 
-    from humdex.hybrid import HYBRID_DTW_CANDIDATES, classical_stage, dtw_rows, weighted_union
+    from humdex.hybrid import HYBRID_DTW_CANDIDATES, classical_stage, dtw_rows, dtw_weight_for, weighted_union
     from humdex.learned.fingerprints import knn_k_for, scale_votes, search_store
     from humdex.learned.search import LearnedConfig
     from humdex.learned.stores import FaissStore
+    from humdex.nomatch import COHORT
 
     work = Path(args.work)
     store, facts = built_store(args, work)
@@ -616,6 +663,8 @@ def measure(args: argparse.Namespace) -> None:
     if args.nprobe and hasattr(index, "nprobe"):
         index.nprobe = args.nprobe
     config = LearnedConfig(dtw_candidates=HYBRID_DTW_CANDIDATES)
+    if args.length_power is None:
+        args.length_power = config.vote_length_power
     refs, row_of = None, {}
     if args.hybrid:
         t0 = time.perf_counter()
@@ -642,20 +691,26 @@ def measure(args: argparse.Namespace) -> None:
     fused_weights = [float(x) for x in args.fused_hybrid.split(",") if x] if args.hybrid else []
     fused_hybrid_ranks: dict[float, list[int]] = {w: [] for w in fused_weights}
     weighted_hybrid_ranks: dict[float, list[int]] = {w: [] for w in fused_weights}
+    # the hybrid's best songs and scores per query, for the "no match" rule (no_match_rates)
+    decided: list[dict] = []
+    decided_by_weight: dict[float, list[dict]] = {w: [] for w in fused_weights}
+    keys_of = {i: k for k, i in row_of.items()}
     ann_ms, rerank_ms, dtw_ms, ann_cpu_ms, learned_cpu_ms, dtw_cpu_ms = [], [], [], [], [], []
     for qid, q, contour in zip(ids[limit], queries[limit], contours[limit]):
         timing: dict[str, float] = {}
         timed = CpuTimed(store, args.k or None)
         cpu0 = time.process_time()
         matches = search_store(timed, q, hop_s, top=args.candidates, n_candidates=args.candidates,
-                               song_hop_s=SONG_HOP_S, timing=timing, vote=args.vote)
+                               song_hop_s=SONG_HOP_S, timing=timing, vote=args.vote,
+                               length_power=args.length_power)
         learned_cpu_ms.append(1000 * (time.process_time() - cpu0))
         top = [m.song_key for m in matches[:10]]
         ranks.append(top.index(qid) + 1 if qid in top else 0)
         ann_ms.append(timing["ann"])
         rerank_ms.append(timing["rerank"])
         ann_cpu_ms.append(timed.cpu_ms)
-        keys, votes = scale_votes(Replay(timed.last_hits), q, args.k or knn_k_for(len(store)), args.vote)
+        keys, votes = scale_votes(Replay(store, timed.last_hits), q, args.k or knn_k_for(len(store)), args.vote,
+                                  args.length_power)
         by_votes = [keys[i] for i in np.argsort(-votes.max(axis=1), kind="stable")] if keys else []
         cand_ranks.append(by_votes.index(qid) + 1 if qid in by_votes else 0)
         score_of = {m.song_key: m.score for m in matches}
@@ -682,17 +737,19 @@ def measure(args: argparse.Namespace) -> None:
                 if len(refs) <= config.full_scan_songs else None
             pool = [row_of[k] for k in by_votes[: config.dtw_pool] if k in row_of]  # as hybrid_search
             dtw = classical_stage(contour, refs, [r[0] for r in learned], False, config, scanned, pool)
-            rows = weighted_union(dtw, learned, config.dtw_weight)[:10]
+            rows = weighted_union(dtw, learned, dtw_weight_for(config, len(refs), False))[:COHORT + 1]
             dtw_ms.append(1000 * (time.perf_counter() - t0))
             dtw_cpu_ms.append(1000 * (time.process_time() - cpu0))
-            hybrid_ranks.append(rank_in(rows, row_of.get(qid)))
+            hybrid_ranks.append(rank_in(rows[:10], row_of.get(qid)))
+            decided.append(no_match_row(rows, keys_of, qid))
             # the same union with the learned rows scored as learned_vote_fused ranks them
             learned_fused = [(r[0], r[1] + args.vote_weight * vote_of.get(m.song_key, 0) / top_votes, r[2], r[3])
                              for r, m in zip(learned, [m for m in matches if m.song_key in row_of])]
             for w in fused_weights:
                 for got, rows in ((fused_hybrid_ranks, weighted_union(dtw, learned_fused, w)[:10]),
-                                  (weighted_hybrid_ranks, weighted_union(dtw, learned, w)[:10])):
-                    got[w].append(rank_in(rows, row_of.get(qid)))
+                                  (weighted_hybrid_ranks, weighted_union(dtw, learned, w)[:COHORT + 1])):
+                    got[w].append(rank_in(rows[:10], row_of.get(qid)))
+                decided_by_weight[w].append(no_match_row(rows, keys_of, qid))
             # the classical FFT stage picking from the n best-voted songs instead of the reranked ones
             reranked = set(by_votes[:config.n_candidates])
             learned_n = [r for r, m in zip(learned, [m for m in matches if m.song_key in row_of])
@@ -701,7 +758,7 @@ def measure(args: argparse.Namespace) -> None:
                 among = np.unique([row_of[k] for k in by_votes[:n]] + [r[0] for r in learned_n])
                 also = np.array([r[0] for r in learned_n[: config.dtw_candidates]], np.int64)
                 dtw = dtw_rows(contour, refs, False, config.classical_candidates, among=among, also=also)
-                rows = weighted_union(dtw, learned_n, config.dtw_weight)[:10]
+                rows = weighted_union(dtw, learned_n, dtw_weight_for(config, len(refs), False))[:10]
                 pool_ranks[n].append(rank_in(rows, row_of.get(qid)))
     c = np.array(cand_ranks)
     report = {
@@ -709,7 +766,7 @@ def measure(args: argparse.Namespace) -> None:
         "index_kind": getattr(store, "kind", None), "mmap_sequences": args.mmap,
         "queries_file": str(queries_path), "queries": len(ranks), "query_offset": args.offset,
         "vectors": store.n_vectors, "threads": threads,
-        "knn_k": args.k or knn_k_for(len(store)), "vote": args.vote, "candidates": args.candidates,
+        "knn_k": args.k or knn_k_for(len(store)), "vote": args.vote, "length_power": args.length_power, "candidates": args.candidates,
         "ef_search": getattr(getattr(index, "hnsw", None), "efSearch", None),
         "nprobe": getattr(index, "nprobe", None),
         "learned": hit_rates(ranks),
@@ -731,6 +788,8 @@ def measure(args: argparse.Namespace) -> None:
                       hybrid_by_dtw_pool={str(n): hit_rates(r) for n, r in pool_ranks.items()}, dtw_ms=percentiles(dtw_ms), dtw_cpu_ms=percentiles(dtw_cpu_ms),
                       hybrid_vote_fused={str(w): hit_rates(r) for w, r in fused_hybrid_ranks.items()},
                       hybrid_by_weight={str(w): hit_rates(r) for w, r in weighted_hybrid_ranks.items()},
+                      no_match=no_match_rates(decided, len(store)), no_match_rows=decided,
+                      no_match_by_weight={str(w): no_match_rates(r, len(store)) for w, r in decided_by_weight.items()},
                       hybrid_ms_p50=round(float(np.median(np.add(np.add(ann_ms, rerank_ms), dtw_ms))), 1),
                       hybrid_cpu_ms=percentiles(list(np.add(learned_cpu_ms, dtw_cpu_ms))),
                       references_bytes=int(refs.midi.nbytes + refs.voiced.nbytes + refs.offsets.nbytes),
@@ -775,6 +834,8 @@ def main(argv=None) -> int:
                    help="the catalog holds the --queries' songs and the first others up to --songs")
     m.add_argument("--vote", default="similarity", choices=("similarity", "margin"),
                    help="k-NN vote weight (fingerprints.scale_votes)")
+    m.add_argument("--length-power", type=float, default=None,
+                   help="votes / song windows ** this (fingerprints.scale_votes; default: the product's)")
     m.add_argument("--ef-search", type=int, default=0, help="HNSW efSearch (0: the product's)")
     m.add_argument("--nprobe", type=int, default=0, help="IVF lists searched (0: the product's)")
     m.add_argument("--mmap", action="store_true", help="load a saved store with memory-mapped sequences")
@@ -806,10 +867,15 @@ def main(argv=None) -> int:
     q.add_argument("--n", type=int, default=100)
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--out", required=True)
+    f = sub.add_parser("no-match", help="fit (or apply) the hybrid's no-match rule on measure reports")
+    f.add_argument("reports", nargs="+", help="measure --hybrid reports (their no_match_rows)")
+    f.add_argument("--max-false-accept", type=float, default=0.05)
+    f.add_argument("--rule", type=float, nargs=2, default=None, metavar=("MIN_SCORE", "MIN_MARGIN"))
     for sp in (a, m, q, g, r):
         sp.add_argument("--work", default=str(WORK))
     args = p.parse_args(argv)
-    {"prepare": prepare, "measure": measure, "queries": split_queries, "big": build_big, "replicate": replicate_big}[args.command](args)
+    {"prepare": prepare, "measure": measure, "queries": split_queries, "big": build_big, "replicate": replicate_big,
+     "no-match": fit_no_match}[args.command](args)
     return 0
 
 

@@ -55,6 +55,9 @@ def test_round_trip_search_and_reopen(spec) -> None:
     assert list(hits.frames[:, 0]) == [2, 3, 0]
     np.testing.assert_allclose(hits.scores, exact.scores, atol=1e-5)
     assert again.count_vectors() == faiss.n_vectors
+    asked = ["s7@1:2", "nope", "s3@1:2"]
+    assert list(again.window_counts(asked)) == list(faiss.window_counts(asked)) == [len(songs["s7@1:2"]), 0,
+                                                                                    len(songs["s3@1:2"])]
 
 
 def test_add_replace_and_remove(spec) -> None:

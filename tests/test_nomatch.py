@@ -102,3 +102,16 @@ def test_learned_and_classical_take_their_records_rules_on_audio_catalogs_only(m
             "classical": NoMatchConfig(min_score=nomatch.MIN_SCORE, min_margin=nomatch.MIN_MARGIN)}[method]
     assert config_for(method) == config_for(method, audio_catalog=False) == midi
     assert records != midi
+
+
+def test_a_large_melody_catalog_takes_the_hybrids_stricter_rule() -> None:
+    """Above LARGE_CATALOG_SONGS the best song's lead shrinks: the hybrid on a melody catalog
+    asks more of it there (nomatch.HYBRID_LARGE_*); other methods and records keep theirs."""
+    from humdex.learned.fingerprints import LARGE_CATALOG_SONGS
+
+    small, large = config_for("hybrid", n_songs=LARGE_CATALOG_SONGS), config_for("hybrid", n_songs=LARGE_CATALOG_SONGS + 1)
+    assert small == config_for("hybrid") and large.min_score > small.min_score and large.min_margin > small.min_margin
+    lead = [0.62, 0.47, 0.47, 0.46, 0.46, 0.45, 0.45, 0.44, 0.44, 0.43]  # passes the small rule only
+    assert decide(lead, small).match and not decide(lead, large).match
+    for method, audio in (("learned", False), ("classical", False), ("hybrid", True)):
+        assert config_for(method, audio, LARGE_CATALOG_SONGS + 1) == config_for(method, audio)

@@ -232,6 +232,42 @@ def test_margin_votes_discount_a_crowd_of_alike_neighbours() -> None:
         scale_votes(store, query, k=3, vote="most")
 
 
+def test_length_power_divides_a_songs_votes_by_its_windows() -> None:
+    from humdex.learned.fingerprints import scale_votes
+
+    data = songs(8, seed=3)
+    store = FaissStore(dim=16)
+    store.add(list(data), list(data.values()))
+    lengths = dict(zip(data, store.window_counts(list(data))))
+    assert lengths == {k: len(v) for k, v in data.items()}
+    query = unit(np.random.default_rng(4).normal(size=(9, 16)))
+    keys, plain = scale_votes(store, query, k=4)
+    keys_p, per_root = scale_votes(store, query, k=4, length_power=0.5)
+    assert keys_p == keys and len(keys) > 2
+    np.testing.assert_allclose(per_root[:, 0], plain[:, 0] / np.sqrt([lengths[k] for k in keys]), rtol=1e-6)
+    # a long song that collects chance votes from every fingerprint loses to a short one that matches
+    long_song = unit(np.random.default_rng(5).normal(size=(400, 16)))
+    store.add(["long"], [long_song])
+    assert "long" in keys_of_best(scale_votes(store, query, k=4), 2)
+    assert "long" not in keys_of_best(scale_votes(store, query, k=4, length_power=1.0), 2)
+
+
+def keys_of_best(voted: tuple[list[str], np.ndarray], n: int) -> list[str]:
+    keys, votes = voted
+    return [keys[i] for i in np.argsort(-votes[:, 0], kind="stable")[:n]]
+
+
+def test_a_large_catalog_weighs_the_dtw_more() -> None:
+    from humdex.hybrid import dtw_weight_for
+    from humdex.learned.search import LearnedConfig
+
+    config = LearnedConfig()
+    big = config.full_scan_songs + 1
+    assert dtw_weight_for(config, config.full_scan_songs, False) == config.dtw_weight
+    assert dtw_weight_for(config, big, False) == config.dtw_weight_large > config.dtw_weight
+    assert dtw_weight_for(config, big, True) == dtw_weight_for(config, 10, True) == config.dtw_weight_from_start
+
+
 def test_weighted_union_of_dtw_and_learned_rankings() -> None:
     from humdex.hybrid import weighted_union
 

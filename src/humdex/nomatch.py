@@ -32,6 +32,14 @@ LEARNED_MIN_MARGIN = 0.145
 # sung from the start (0.85 DTW + 0.15 learned) it measured 5 % and 25-36 % (BENCHMARKS.md)
 HYBRID_MIN_SCORE = 0.58
 HYBRID_MIN_MARGIN = 0.135
+# ... and on melody catalogs above fingerprints.LARGE_CATALOG_SONGS, where the hybrid weighs the
+# DTW 0.8 (LearnedConfig.dtw_weight_large): the best song's lead over the next shrinks as songs
+# are added, and the rule above let 10-13 % of absent songs through at 12,000-20,000 songs.
+# Fitted by benchmarks/scale.py no-match on 100 pool-validation hums at 12,000 and 20,000
+# songs (most right songs accepted with false accepts <= 5 % at each size): 5 % / 4 % false
+# accepts, 29 % / 28 % right songs accepted (BENCHMARKS.md, "The hybrid at scale")
+HYBRID_LARGE_MIN_SCORE = 0.65
+HYBRID_LARGE_MIN_MARGIN = 0.165
 # the rules on audio catalogs of records (songs tracked from mixes score lower: under the melody
 # rules 71 % of the dev queries were rejected, though 56 % had their song first), chosen by
 # benchmarks/no_match_records.py --fit: over a grid of (min score, min margin), the most right
@@ -66,17 +74,22 @@ class Decision:
     margin: float | None  # best score - mean of the cohort's other scores (None: < 2 songs)
 
 
-def config_for(method: str, audio_catalog: bool = False) -> NoMatchConfig:
+def config_for(method: str, audio_catalog: bool = False, n_songs: int = 0) -> NoMatchConfig:
     """The calibrated rule for a search method's scores (classical: DTW; learned: cosine;
     hybrid: their weighted sum) and the kind of catalog: each method has its own rule for
     catalogs mostly of audio songs (records: melodies tracked from mixes; Snapshot.mostly_audio)
-    and one for melody (MIDI) catalogs."""
+    and one for melody (MIDI) catalogs; the hybrid another for melody catalogs of more than
+    LARGE_CATALOG_SONGS songs (n_songs)."""
+    from humdex.learned.fingerprints import LARGE_CATALOG_SONGS
+
     if method == "learned" and audio_catalog:
         return NoMatchConfig(min_score=LEARNED_RECORDS_MIN_SCORE, min_margin=LEARNED_RECORDS_MIN_MARGIN)
     if method == "learned":
         return NoMatchConfig(min_score=LEARNED_MIN_SCORE, min_margin=LEARNED_MIN_MARGIN)
     if method == "hybrid" and audio_catalog:
         return NoMatchConfig(min_score=HYBRID_RECORDS_MIN_SCORE, min_margin=HYBRID_RECORDS_MIN_MARGIN)
+    if method == "hybrid" and n_songs > LARGE_CATALOG_SONGS:
+        return NoMatchConfig(min_score=HYBRID_LARGE_MIN_SCORE, min_margin=HYBRID_LARGE_MIN_MARGIN)
     if method == "hybrid":
         return NoMatchConfig(min_score=HYBRID_MIN_SCORE, min_margin=HYBRID_MIN_MARGIN)
     if audio_catalog:

@@ -137,7 +137,8 @@ def fingerprint_contour(model: Encoder, contour: Contour, hop_s: float | None = 
 
 
 def scale_votes(store: VectorStore, query: np.ndarray | list[ScaledQuery],
-                k: int = KNN_K, vote: str = "similarity") -> tuple[list[str], np.ndarray]:
+                k: int = KNN_K, vote: str = "similarity",
+                length_power: float = 0.0) -> tuple[list[str], np.ndarray]:
     """k-NN votes of the query's fingerprints: (song keys, (n_songs, n_scales) float32 votes).
 
     Each query fingerprint gives each song among its k nearest neighbours one vote weighted by
@@ -149,6 +150,11 @@ def scale_votes(store: VectorStore, query: np.ndarray | list[ScaledQuery],
     vote "margin": a neighbour's weight is its similarity minus that of the fingerprint's k-th
     neighbour (local scaling, as CSLS): a row whose k neighbours are all alike, as a popular
     ("hub") song's crowd is, votes little.
+
+    length_power p: a song's votes are divided by its number of windows to the power p. A song
+    of n windows is among a fingerprint's neighbours by chance about n times as often as a song
+    of one window, so long songs (and references that join two melodies) gather votes from every
+    query; p = 0.5 divides out the chance votes' spread, p = 1 their mean.
     """
     scaled = as_scaled(query)
     hits = store.search(np.concatenate([q.fingerprints for q in scaled]), k)
@@ -166,7 +172,10 @@ def scale_votes(store: VectorStore, query: np.ndarray | list[ScaledQuery],
     votes = np.zeros((len(scaled), len(keys)), np.float32)
     np.add.at(votes, row_scale, best)
     real = keys != ""
-    return [str(x) for x in keys[real]], votes[:, real].T
+    keys, votes = keys[real], votes[:, real]
+    if length_power and len(keys):
+        votes /= np.maximum(store.window_counts(list(keys)), 1).astype(np.float32) ** length_power
+    return [str(x) for x in keys], votes.T
 
 
 def candidate_songs(store: VectorStore, query: np.ndarray | list[ScaledQuery], k: int = KNN_K,
@@ -236,17 +245,19 @@ def search_store(store: VectorStore, query: np.ndarray | list[ScaledQuery], hop_
                  max_offset_s: float | dict[str, float] | None = None,
                  song_hop_s: float | None = None, timing: dict[str, float] | None = None,
                  voted: list[str] | None = None, n_voted: int = 0,
-                 k: int | None = None, vote: str = "similarity") -> list[Match]:
+                 k: int | None = None, vote: str = "similarity",
+                 length_power: float = 0.0) -> list[Match]:
     """k-NN candidates then rerank: the query's fingerprints (one sequence or several tempo scales) -> top matches.
 
     max_offset_s: the query starts at most this far into the song (MIREX from-start protocol),
     one limit for all songs or one per song key;
     song_hop_s: the hop the songs were fingerprinted at (default: the query's);
     voted: gets the n_voted best-voted song keys appended, best first (the hybrid's classical
-    stage picks from them on a large catalog); k, vote: scale_votes's (k None: knn_k_for the store).
+    stage picks from them on a large catalog); k, vote, length_power: scale_votes's (k None:
+    knn_k_for the store).
     """
     t0 = time.perf_counter()
-    keys, votes = scale_votes(store, query, knn_k_for(len(store)) if k is None else k, vote)
+    keys, votes = scale_votes(store, query, knn_k_for(len(store)) if k is None else k, vote, length_power)
     by_votes = np.argsort(-votes.max(axis=1), kind="stable") if keys else np.zeros(0, int)
     order = by_votes[:n_candidates]
     if voted is not None:

@@ -332,6 +332,10 @@ class MilvusStore:
         return {k: (np.array([v for _, v in sorted(p, key=lambda t: t[0])], np.float32)
                     .reshape(-1, self.dim)) for k, p in parts.items()}
 
+    def window_counts(self, song_keys: Sequence[str]) -> np.ndarray:
+        """(len(song_keys),) int64: each song's number of fingerprints (0 for a song not here)."""
+        return np.array([self._songs.get(k, (0, 0))[1] for k in song_keys], np.int64)
+
     def sequence(self, song_key: str) -> np.ndarray:
         """(n, dim) float32 fingerprints of one song, in time order."""
         if song_key not in self._songs:

@@ -70,6 +70,7 @@ class LearnedConfig:
     query_hop_s: float | None = None
     n_candidates: int = 200  # songs reranked by sequence correlation
     knn_k: int | None = None  # neighbours per query fingerprint in the k-NN vote (None: knn_k_for)
+    vote_length_power: float = 0.0  # a song's votes / its windows ** this (fingerprints.scale_votes)
     dtw_candidates: int = 0  # > 0: this many learned candidates join the classical matcher's DTW
     # hybrid: the classical matcher scans every song of a catalog up to this size, beyond it only
     # the learned candidates (its FFT stage grows with the catalog: 0.1-0.35 s at 2048 songs)
@@ -87,6 +88,11 @@ class LearnedConfig:
     # search is weaker on the short openings (8 s) that from-start queries often are
     dtw_weight: float = 0.55
     dtw_weight_from_start: float = 0.85
+    # above full_scan_songs (queries from anywhere) the learned rerank's near misses crowd its
+    # list and the DTW deserves more weight: on 100 pool-validation hums (benchmarks/scale.py
+    # --fused-hybrid) the default's MRR at 12,000 / 20,000 songs was 0.679 / 0.648 at 0.55,
+    # 0.696 / 0.677 at 0.7, 0.724 / 0.693 at 0.8, 0.728 / 0.684 at 0.9 (BENCHMARKS.md)
+    dtw_weight_large: float = 0.8
 
     def handles(self) -> tuple[ModelHandle, ...]:
         """The configured models, each loaded once per process (model_handle)."""
@@ -359,7 +365,8 @@ def learned_matches(query: np.ndarray | Callable[[str], np.ndarray], db_dir: str
                                     n_candidates=config.n_candidates,
                                     max_offset_s=from_start_limits(snapshot, config) if from_start else None,
                                     song_hop_s=song_hop, timing=timing, voted=voted,
-                                    n_voted=config.dtw_pool, k=config.knn_k))
+                                    n_voted=config.dtw_pool, k=config.knn_k,
+                                    length_power=config.vote_length_power))
     fused = fuse(results, config.weights[: len(results)]) if len(results) > 1 else results[0]
     return fused[:max(top, config.dtw_candidates)]
 

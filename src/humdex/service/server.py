@@ -96,7 +96,7 @@ def create_app(catalog: Catalog | str | Path, config: ServerConfig = ServerConfi
 
         snap = catalog.snapshot()
         method = resolve_method(snap)
-        rule = config.no_match or config_for(method, snap.mostly_audio)
+        rule = config.no_match or config_for(method, snap.mostly_audio, len(snap.songs))
         return {"status": "ok", "version": __version__, "songs": len(snap.songs),
                 "generation": snap.generation, "method": method,
                 "match_threshold": rule.min_score, "match_min_margin": rule.min_margin}
@@ -300,7 +300,7 @@ def run_serve(args: Any) -> int:
     catalog = Catalog.open(args.db, create=False)
     if args.threshold is not None or args.min_margin is not None:  # one fixed rule from now on
         snap = catalog.snapshot()
-        rule = config_for(resolve_method(snap), snap.mostly_audio)
+        rule = config_for(resolve_method(snap), snap.mostly_audio, len(snap.songs))
         if args.threshold is not None:
             rule = replace(rule, min_score=args.threshold)
         if args.min_margin is not None:
