@@ -645,7 +645,7 @@ def measure(args: argparse.Namespace) -> None:
     import faiss
 
     from humdex.hybrid import HYBRID_DTW_CANDIDATES, classical_stage, dtw_rows, dtw_weight_for, weighted_union
-    from humdex.learned.fingerprints import knn_k_for, scale_votes, search_store
+    from humdex.learned.fingerprints import KNN_K, length_power_for, scale_votes, search_store
     from humdex.learned.search import LearnedConfig
     from humdex.learned.stores import FaissStore
     from humdex.nomatch import COHORT
@@ -663,8 +663,9 @@ def measure(args: argparse.Namespace) -> None:
     if args.nprobe and hasattr(index, "nprobe"):
         index.nprobe = args.nprobe
     config = LearnedConfig(dtw_candidates=HYBRID_DTW_CANDIDATES)
+    args.k = args.k or KNN_K
     if args.length_power is None:
-        args.length_power = config.vote_length_power
+        args.length_power = length_power_for(len(store))
     refs, row_of = None, {}
     if args.hybrid:
         t0 = time.perf_counter()
@@ -709,7 +710,7 @@ def measure(args: argparse.Namespace) -> None:
         ann_ms.append(timing["ann"])
         rerank_ms.append(timing["rerank"])
         ann_cpu_ms.append(timed.cpu_ms)
-        keys, votes = scale_votes(Replay(store, timed.last_hits), q, args.k or knn_k_for(len(store)), args.vote,
+        keys, votes = scale_votes(Replay(store, timed.last_hits), q, args.k, args.vote,
                                   args.length_power)
         by_votes = [keys[i] for i in np.argsort(-votes.max(axis=1), kind="stable")] if keys else []
         cand_ranks.append(by_votes.index(qid) + 1 if qid in by_votes else 0)
@@ -766,7 +767,7 @@ def measure(args: argparse.Namespace) -> None:
         "index_kind": getattr(store, "kind", None), "mmap_sequences": args.mmap,
         "queries_file": str(queries_path), "queries": len(ranks), "query_offset": args.offset,
         "vectors": store.n_vectors, "threads": threads,
-        "knn_k": args.k or knn_k_for(len(store)), "vote": args.vote, "length_power": args.length_power, "candidates": args.candidates,
+        "knn_k": args.k, "vote": args.vote, "length_power": args.length_power, "candidates": args.candidates,
         "ef_search": getattr(getattr(index, "hnsw", None), "efSearch", None),
         "nprobe": getattr(index, "nprobe", None),
         "learned": hit_rates(ranks),
@@ -829,13 +830,13 @@ def main(argv=None) -> int:
     m.add_argument("--offset", type=int, default=0, help="first query to run")
     m.add_argument("--hybrid", action="store_true", help="also run the hybrid's DTW stages (auto)")
     m.add_argument("--candidates", type=int, default=200, help="songs the rerank scores")
-    m.add_argument("--k", type=int, default=0, help="neighbours per query fingerprint (0: the product's)")
+    m.add_argument("--k", type=int, default=0, help="neighbours per query fingerprint (0: the product's, fingerprints.KNN_K)")
     m.add_argument("--keep-queries", action="store_true",
                    help="the catalog holds the --queries' songs and the first others up to --songs")
     m.add_argument("--vote", default="similarity", choices=("similarity", "margin"),
                    help="k-NN vote weight (fingerprints.scale_votes)")
     m.add_argument("--length-power", type=float, default=None,
-                   help="votes / song windows ** this (fingerprints.scale_votes; default: the product's)")
+                   help="votes / song windows ** this (fingerprints.scale_votes; default: the product's, length_power_for)")
     m.add_argument("--ef-search", type=int, default=0, help="HNSW efSearch (0: the product's)")
     m.add_argument("--nprobe", type=int, default=0, help="IVF lists searched (0: the product's)")
     m.add_argument("--mmap", action="store_true", help="load a saved store with memory-mapped sequences")

@@ -187,22 +187,25 @@ def test_a_catalog_no_bigger_than_the_candidate_list_is_reranked_whole() -> None
     assert few[0].song_key == "s5" and len(few) < 12
 
 
-def test_search_store_asks_fewer_neighbours_of_a_large_catalog(monkeypatch) -> None:
+def test_search_store_divides_a_large_catalogs_votes_by_song_length(monkeypatch) -> None:
     from humdex.learned import fingerprints
-    from humdex.learned.fingerprints import KNN_K, KNN_K_LARGE, knn_k_for
+    from humdex.learned.fingerprints import KNN_K, LENGTH_POWER_LARGE, length_power_for
 
-    assert knn_k_for(fingerprints.LARGE_CATALOG_SONGS) == KNN_K > KNN_K_LARGE == knn_k_for(fingerprints.LARGE_CATALOG_SONGS + 1)
+    large = fingerprints.LARGE_CATALOG_SONGS
+    assert length_power_for(large) == 0.0 and length_power_for(large + 1) == LENGTH_POWER_LARGE > 0
     data = songs(12, seed=5)
     store = FaissStore(dim=16)
     store.add(list(data), list(data.values()))
-    asked: list[int] = []
-    search = store.search
-    monkeypatch.setattr(store, "search", lambda vectors, k: asked.append(k) or search(vectors, k))
+    asked: list[tuple[int, float]] = []
+    votes = fingerprints.scale_votes
+    monkeypatch.setattr(fingerprints, "scale_votes",
+                        lambda st, q, k, vote, power: asked.append((k, power)) or votes(st, q, k, vote, power))
     search_store(store, data["s1"][:4], hop_s=0.25)
     monkeypatch.setattr(fingerprints, "LARGE_CATALOG_SONGS", 10)  # these 12 songs: a large catalog
-    search_store(store, data["s1"][:4], hop_s=0.25)
-    search_store(store, data["s1"][:4], hop_s=0.25, k=7)
-    assert asked == [KNN_K, KNN_K_LARGE, 7]
+    top = search_store(store, data["s1"][:4], hop_s=0.25)
+    search_store(store, data["s1"][:4], hop_s=0.25, k=7, length_power=0.0)
+    assert asked == [(KNN_K, 0.0), (KNN_K, LENGTH_POWER_LARGE), (7, 0.0)]
+    assert top[0].song_key == "s1"
 
 
 def test_margin_votes_discount_a_crowd_of_alike_neighbours() -> None:

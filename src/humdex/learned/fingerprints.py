@@ -32,20 +32,21 @@ TEMPO_RATIOS = (1.0, 0.9, 1.12, 0.8, 1.25)  # song windows per query window; tie
 QUERY_SCALES = tuple(float(x) for x in np.geomspace(0.5, 2.0, 7))  # 1.26x apart
 SCALE_RATIOS = (1.0, 0.9, 1.12)
 RERANK_SCALES = 3  # a candidate is reranked at its 3 best-voted scales and at 1.0 (all 7: worse, 2x slower)
-# neighbours per query fingerprint in the k-NN vote. In a large catalog fewer keep a popular
-# ("hub") song's crowd of near neighbours from outvoting the true song: on 100 pool-validation
-# hums at 12,000 songs (benchmarks/scale.py, BENCHMARKS.md "k-NN votes at scale") the default
-# method's MRR was 0.647 at k 100, 0.673 at 50, 0.679 at 25, 0.662 at 15. Up to
-# LARGE_CATALOG_SONGS (the hybrid's full classical scan) k stays 100: at 300-2,048 songs k 25
-# lost first places (MIREX-protocol hums, records) and a tenth of the hits on f0-file catalogs.
-KNN_K = 100
-KNN_K_LARGE = 25
+KNN_K = 100  # neighbours per query fingerprint in the k-NN vote
+# Above LARGE_CATALOG_SONGS (the hybrid's full classical scan) a song's votes are divided by the
+# square root of its number of windows (scale_votes' length_power): long songs, which are among
+# every fingerprint's neighbours by chance, stop outvoting the true song. On 100 pool-validation
+# hums (benchmarks/scale.py, BENCHMARKS.md "Votes per window at scale") the default method's MRR
+# at 12,000 / 20,000 / 50,000 songs was 0.724 / 0.693 / 0.558 with k 25 (the earlier cure for
+# long "hub" songs), 0.718 / 0.732 / 0.638 with k 100 and this division. Smaller catalogs keep
+# plain votes: their evaluation rows and "no match" rules were measured with them.
+LENGTH_POWER_LARGE = 0.5
 LARGE_CATALOG_SONGS = 5000
 
 
-def knn_k_for(n_songs: int) -> int:
-    """Neighbours per query fingerprint for a store of n_songs songs."""
-    return KNN_K_LARGE if n_songs > LARGE_CATALOG_SONGS else KNN_K
+def length_power_for(n_songs: int) -> float:
+    """scale_votes' length_power for a store of n_songs songs."""
+    return LENGTH_POWER_LARGE if n_songs > LARGE_CATALOG_SONGS else 0.0
 
 
 N_CANDIDATES = 200
@@ -245,19 +246,21 @@ def search_store(store: VectorStore, query: np.ndarray | list[ScaledQuery], hop_
                  max_offset_s: float | dict[str, float] | None = None,
                  song_hop_s: float | None = None, timing: dict[str, float] | None = None,
                  voted: list[str] | None = None, n_voted: int = 0,
-                 k: int | None = None, vote: str = "similarity",
-                 length_power: float = 0.0) -> list[Match]:
+                 k: int = KNN_K, vote: str = "similarity",
+                 length_power: float | None = None) -> list[Match]:
     """k-NN candidates then rerank: the query's fingerprints (one sequence or several tempo scales) -> top matches.
 
     max_offset_s: the query starts at most this far into the song (MIREX from-start protocol),
     one limit for all songs or one per song key;
     song_hop_s: the hop the songs were fingerprinted at (default: the query's);
     voted: gets the n_voted best-voted song keys appended, best first (the hybrid's classical
-    stage picks from them on a large catalog); k, vote, length_power: scale_votes's (k None:
-    knn_k_for the store).
+    stage picks from them on a large catalog); k, vote, length_power: scale_votes's
+    (length_power None: length_power_for the store).
     """
     t0 = time.perf_counter()
-    keys, votes = scale_votes(store, query, knn_k_for(len(store)) if k is None else k, vote, length_power)
+    if length_power is None:
+        length_power = length_power_for(len(store))
+    keys, votes = scale_votes(store, query, k, vote, length_power)
     by_votes = np.argsort(-votes.max(axis=1), kind="stable") if keys else np.zeros(0, int)
     order = by_votes[:n_candidates]
     if voted is not None:

@@ -27,6 +27,7 @@ from humdex.files import folder_lock, remove_stray_temp_files
 from humdex.frontend.contour import Contour
 from humdex.learned.features import CREPE_HOP_S, audio_frames
 from humdex.learned.fingerprints import (
+    KNN_K,
     LARGE_CATALOG_SONGS,
     QUERY_SCALES,
     Match,
@@ -69,8 +70,9 @@ class LearnedConfig:
     # 0.5 s grid: at the songs' hop (half the windows) hit rates fell on queries off it (BENCHMARKS.md)
     query_hop_s: float | None = None
     n_candidates: int = 200  # songs reranked by sequence correlation
-    knn_k: int | None = None  # neighbours per query fingerprint in the k-NN vote (None: knn_k_for)
-    vote_length_power: float = 0.0  # a song's votes / its windows ** this (fingerprints.scale_votes)
+    knn_k: int = KNN_K  # neighbours per query fingerprint in the k-NN vote
+    # a song's votes / its windows ** this (fingerprints.scale_votes; None: length_power_for the store)
+    vote_length_power: float | None = None
     dtw_candidates: int = 0  # > 0: this many learned candidates join the classical matcher's DTW
     # hybrid: the classical matcher scans every song of a catalog up to this size, beyond it only
     # the learned candidates (its FFT stage grows with the catalog: 0.1-0.35 s at 2048 songs)
