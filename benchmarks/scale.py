@@ -644,7 +644,13 @@ def measure(args: argparse.Namespace) -> None:
     catalog). Each query's true song's place among the vote-ranked candidates is recorded too."""
     import faiss
 
-    from humdex.hybrid import HYBRID_DTW_CANDIDATES, classical_stage, dtw_rows, dtw_weight_for, weighted_union
+    from humdex.hybrid import (
+        HYBRID_DTW_CANDIDATES,
+        classical_stage,
+        dtw_rows,
+        dtw_weight_for,
+        weighted_union,
+    )
     from humdex.learned.fingerprints import KNN_K, length_power_for, scale_votes, search_store
     from humdex.learned.search import LearnedConfig
     from humdex.learned.stores import FaissStore
