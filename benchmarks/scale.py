@@ -705,7 +705,7 @@ def measure(args: argparse.Namespace) -> None:
     ann_ms, rerank_ms, dtw_ms, ann_cpu_ms, learned_cpu_ms, dtw_cpu_ms = [], [], [], [], [], []
     for qid, q, contour in zip(ids[limit], queries[limit], contours[limit]):
         timing: dict[str, float] = {}
-        timed = CpuTimed(store, args.k or None)
+        timed = CpuTimed(store, args.k)
         cpu0 = time.process_time()
         matches = search_store(timed, q, hop_s, top=args.candidates, n_candidates=args.candidates,
                                song_hop_s=SONG_HOP_S, timing=timing, vote=args.vote,
