@@ -184,7 +184,6 @@ def joined(melodies: tuple[Contour, ...], hop_s: float = REFERENCE_HOP_S,
     return Contour(np.concatenate([vocal.midi, gap, whole.midi]), hop_s), (len(vocal.midi) + len(gap)) * hop_s
 
 
-
 def melody_duration_s(melody: Contour, mix_at_s: float | None) -> float:
     """A song's melody duration: of the longer of a joined reference's two melodies."""
     if mix_at_s is None:
@@ -203,6 +202,7 @@ def times_in_song(start_s: float | None, end_s: float | None, mix_at_s: float | 
     if start_s < stem_end_s:
         return start_s, min(end_s, stem_end_s)
     return max(0.0, start_s - mix_at_s), max(0.0, end_s - mix_at_s)
+
 
 def keeps_stem(vocal: Contour, whole: Contour | None, song_s: float,
                min_voiced: float = STEM_MIN_VOICED) -> bool:
