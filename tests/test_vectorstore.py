@@ -409,6 +409,46 @@ def test_changing_the_codec_rebuilds_the_index() -> None:
         store.set_codec("zip")
 
 
+def test_default_codec_holds_8_bit_codes_beyond_sq8_limit(tmp_path: Path) -> None:
+    """The default codec's HNSW is float32 up to sq8_limit vectors and over 8-bit codes beyond
+    it, answering the same; the limit is saved with the store, and a store saved without one
+    (before it existed) keeps float32 as it grows."""
+    import json
+    import zipfile
+
+    rng = np.random.default_rng(5)
+    seqs = [unit(rng.normal(size=(20, 128))) for _ in range(30)]
+    keys = [f"s{i}" for i in range(30)]
+    small = FaissStore(dim=128, exact_limit=100, sq8_limit=400)
+    small.add(keys[:15], seqs[:15])  # 300 vectors
+    large = FaissStore(dim=128, exact_limit=100, sq8_limit=400)
+    large.add(keys, seqs)  # 600 vectors
+    assert (small.kind, large.kind) == ("hnsw", "hnsw-sq8")
+    q = np.concatenate([s[::5] for s in seqs[:15]])
+    a, b = small.search(q, 1), large.search(q, 1)
+    assert large._index_kind == "hnsw-sq8" and np.array_equal(a.song_keys, b.song_keys)
+    small.add(keys[15:], seqs[15:])  # crossing the limit rebuilds the index over codes
+    assert small.search(q, 1).song_keys.tolist() == a.song_keys.tolist() and small._index_kind == "hnsw-sq8"
+    large.save(tmp_path / "new")
+    loaded = FaissStore.load(tmp_path / "new")
+    assert loaded.sq8_limit == 400 and loaded._index_kind == "hnsw-sq8"
+    old = FaissStore(dim=128, exact_limit=100, sq8_limit=None)
+    old.add(keys[:15], seqs[:15])
+    old.save(tmp_path / "old")
+    with np.load(tmp_path / "old" / "vectors.npz") as z:  # as written before sq8_limit was saved
+        arrays = {n: z[n] for n in z.files}
+    meta = json.loads(str(arrays["meta"]))
+    del meta["sq8_limit"]
+    arrays["meta"] = np.array(json.dumps(meta))
+    with zipfile.ZipFile(tmp_path / "old" / "vectors.npz", "w") as zf:
+        for name, array in arrays.items():
+            with zf.open(f"{name}.npy", "w") as f:
+                np.lib.format.write_array(f, array)
+    grown = FaissStore.load(tmp_path / "old")
+    grown.add(keys[15:], seqs[15:])
+    assert grown.sq8_limit is None and grown.kind == "hnsw"
+
+
 def test_cli_store_codec_is_remembered_by_the_catalog(tmp_path: Path, song_dir: Path, capsys) -> None:
     import json
 

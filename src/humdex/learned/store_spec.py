@@ -1,6 +1,7 @@
 """Where a catalog keeps its song fingerprints: a store URI, parsed and checked before anything is written.
 
-    faiss                      the default: FAISS files in the catalog folder (float16 on disk)
+    faiss                      the default: FAISS files in the catalog folder (float16 on disk;
+                               the index over 8-bit codes beyond stores.SQ8_LIMIT vectors)
     faiss:f16 | faiss:sq8 | faiss:pq | faiss:hnswpq
                                the same, with the index compressed (float16, 8-bit scalar,
                                product quantisation in inverted lists or in an HNSW graph;
@@ -27,7 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 from humdex.errors import HumdexError
 
 DEFAULT_STORE = "faiss"
-FAISS_CODECS = ("flat", "f16", "sq8", "pq", "hnswpq")  # "flat": float32 vectors in the index (HNSW above EXACT_LIMIT)
+FAISS_CODECS = ("flat", "f16", "sq8", "pq", "hnswpq")  # "flat": float32 vectors in the index (HNSW above
+# EXACT_LIMIT, over 8-bit codes above SQ8_LIMIT)
 COLLECTION_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")  # Milvus collection names
 MILVUS_INDEXES = ("HNSW", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "FLAT")  # ?index=...; HNSW the default
 USAGE = ("give faiss, faiss:f16|sq8|pq|hnswpq, milvus:///path/file.db (milvus-lite) or "

@@ -42,6 +42,12 @@ PQ_TRAIN_MAX = 200_000  # vectors sampled to train the coarse quantizer and the 
 # its candidates' sequences, so they need not all sit in RAM (1M songs: 13 GB).
 MMAP_SEQUENCES_BYTES = 2 << 30
 KINDS = {"flat": "hnsw", "f16": "hnsw-f16", "sq8": "hnsw-sq8", "pq": "ivfpq", "hnswpq": "hnsw-pq"}
+# Beyond this many vectors (~54k melodies, ~11k three-minute recordings; a float32 graph of
+# 3 GB) the default codec ("flat") builds its HNSW over 8-bit codes, as "sq8" does: 128 instead
+# of 512 bytes per vector besides the graph's 256. At 90,000 songs (6.7M vectors) that holds the
+# search in 5.7 GB instead of 8.2 GB; the validation hums lose 2 of 100 top-10 hits there (MRR
+# 0.572 -> 0.568; BENCHMARKS.md). Stores saved before it keep float32.
+SQ8_LIMIT = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -98,19 +104,22 @@ class FaissStore:
     """Songs' fingerprint sequences in memory plus a FAISS index over all their vectors.
 
     IndexFlatIP (exact) up to `exact_limit` vectors, beyond it the codec's index (CODECS:
-    IndexHNSWFlat by default, HNSW over float16 or 8-bit codes, or IVF-PQ; inner product).
+    IndexHNSWFlat by default, over 8-bit codes beyond `sq8_limit` vectors (None: never); HNSW
+    over float16 or 8-bit codes, or IVF-PQ; inner product).
     The index changes in place: added songs are appended, removed songs' vectors become
     tombstones that searches skip, and it is rebuilt from scratch only when tombstones pass
     MAX_DEAD_SHARE, the flat/HNSW choice changes, or nothing was built yet. save()/load() use one
     file, vectors.npz (sequences, the index itself and its id map), replaced atomically.
     """
 
-    def __init__(self, dim: int = 128, exact_limit: int = EXACT_LIMIT, codec: str = "flat") -> None:
+    def __init__(self, dim: int = 128, exact_limit: int = EXACT_LIMIT, codec: str = "flat",
+                 sq8_limit: int | None = SQ8_LIMIT) -> None:
         if codec not in CODECS:
             raise ValueError(f"codec {codec!r} is not one of {CODECS}")
         self.dim = dim
         self.exact_limit = exact_limit
         self.codec = codec
+        self.sq8_limit = sq8_limit
         self._seqs: dict[str, np.ndarray] = {}
         self._index: Any = None  # faiss index or NumpyFlatIP, built lazily
         self._index_kind = ""
@@ -132,8 +141,11 @@ class FaissStore:
     def kind(self) -> str:
         """'flat' (exact) or the approximate index of the codec ('hnsw', 'hnsw-f16', 'hnsw-sq8',
         'ivfpq', 'hnsw-pq'), by the number of vectors."""
-        if self.n_vectors <= self.exact_limit:
+        n_vectors = self.n_vectors
+        if n_vectors <= self.exact_limit:
             return "flat"
+        if self.codec == "flat" and self.sq8_limit is not None and n_vectors > self.sq8_limit:
+            return KINDS["sq8"]
         return KINDS[self.codec]
 
     def set_codec(self, codec: str) -> None:
@@ -293,7 +305,7 @@ class FaissStore:
         flat = (np.concatenate([self._seqs[k] for k in keys]) if keys
                 else np.zeros((0, self.dim), np.float32))
         meta = {"dim": self.dim, "exact_limit": self.exact_limit, "kind": self._index_kind,
-                "n_vectors": int(lengths.sum()), "codec": self.codec}
+                "n_vectors": int(lengths.sum()), "codec": self.codec, "sq8_limit": self.sq8_limit}
         index_bytes = np.zeros(0, np.uint8)  # a flat index is rebuilt on load (fast, exact)
         if self._index_kind != "flat" and not isinstance(self._index, NumpyFlatIP):
             index_bytes = _faiss().serialize_index(self._index)
@@ -321,7 +333,7 @@ class FaissStore:
                 saved = {n: z[n] for n in ("slots", "owner", "frame") if n in z.files}
                 has_index = "index" in z.files
             store = cls(dim=int(meta["dim"]), exact_limit=int(meta["exact_limit"]),
-                        codec=str(meta.get("codec", "flat")))
+                        codec=str(meta.get("codec", "flat")), sq8_limit=meta.get("sq8_limit"))
             if flat is None:  # a plain ndarray view of the mapped member: cheap to slice per song
                 flat = _mapped_member(folder / "vectors.npz", "vectors", check=False).view(np.ndarray)
                 if flat.dtype != np.float16:
