@@ -142,6 +142,10 @@ def prepare(args: argparse.Namespace) -> None:
         write_queries(queries_path, query_ids, args.seed)
     chunks = [(i // CHUNK, songs[i:i + CHUNK], str(work)) for i in range(0, len(songs), CHUNK)]
     t0 = time.perf_counter()
+    # one thread per worker, as Ray gives each task: a spawned worker's BLAS threads otherwise spin
+    # on the other worker's core (5,000 songs on 2 cores: 529 s with 2 workers, 145 s on Ray)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "HUMDEX_THREADS"):
+        os.environ.setdefault(name, "1")
     # spawn: writing the queries left torch/ONNX Runtime threads in this process, and a child forked
     # while one of them holds a lock can hang there (a fresh run's worker sat at 0 % CPU for 23 min)
     spawn = multiprocessing.get_context("spawn")
@@ -327,8 +331,12 @@ def built_store(args: argparse.Namespace, work: Path):
     for i in range(0, len(keys), 1000):
         store.add(keys[i:i + 1000], seqs[i:i + 1000])
     del seqs
+    insert_s = time.perf_counter() - t0
     store.search(np.full((1, 128), 0.088, np.float32), 1)  # builds the index
+    if hasattr(store, "wait_indexed"):  # Milvus: until every sealed segment has its index
+        store.wait_indexed(timeout_s=4 * 3600)
     facts = {"build_s": round(time.perf_counter() - t0, 1), "build_cpu_s": round(time.process_time() - c0, 1),
+             "insert_s": round(insert_s, 1),
              "build_threads": args.build_threads, "load_fingerprints_s": round(load_s, 1),
              "distractor_copies": n_distractors, "load_average_1min_at_build": round(os.getloadavg()[0], 1)}
     if isinstance(store, FaissStore):
@@ -481,13 +489,14 @@ def save_build_facts(folder: Path, facts: dict) -> None:
 
 def build_big(args: argparse.Namespace) -> None:
     """A FaissStore file (vectors.npz, the product's format) of args.songs songs too many to
-    hold in RAM: the real fingerprinted songs, then DISTRACTORS (perturbed copies of them, as
-    load_songs makes) up to args.songs, streamed to disk song chunk by chunk while an IVF-PQ index
-    (PQ_M-byte codes, the product's `faiss:pq`, with args.nlist lists) takes their vectors. The
-    coarse quantizer is an HNSW graph over the list centroids (faiss "IVFn_HNSW32,PQm"): the
-    product's exact quantizer would compare every vector with every centroid (51M x 4096 dot
-    products, most of the build on two cores). Load it with FaissStore.load: the sequences
-    (13 GB at 1M songs) are then memory-mapped."""
+    hold in RAM: the real fingerprinted songs, then DISTRACTORS (perturbed copies, as load_songs
+    makes, of the real songs that no WORK/queries*.npz looks for) up to args.songs, streamed to
+    disk song chunk by chunk while an IVF-PQ index (PQ_M-byte codes, the product's `faiss:pq`,
+    with args.nlist lists) takes their vectors. The coarse quantizer is an HNSW graph over the
+    list centroids (faiss "IVFn_HNSW32,PQm"): the product's exact quantizer would compare every
+    vector with every centroid (51M x 4096 dot products, most of the build on two cores). Load it
+    with FaissStore.load: the sequences (19 GB at 1M songs of 74 fingerprints) are then
+    memory-mapped."""
     import zipfile
 
     import faiss
@@ -501,9 +510,15 @@ def build_big(args: argparse.Namespace) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     keys_r, seqs_r = real_songs(work, args.real)
     n_real = len(keys_r)
-    source = np.arange(args.songs) % n_real  # song j is real song j, or a copy of song j % n_real
+    # song j < n_real is real song j; the others are copies of the real songs no query looks for
+    # (a copy of a query's own song would be a near-twin of the right answer, not a distractor)
+    sought = {i for path in work.glob("queries*.npz") if not path.stem.endswith("-contours")
+              for i in load_queries(path)[0]}
+    copyable = np.array([i for i, k in enumerate(keys_r) if k not in sought], np.int64)
+    n_copies = args.songs - n_real
+    source = np.concatenate([np.arange(n_real), copyable[np.arange(n_copies) % len(copyable)]])
+    copy_no = np.concatenate([np.zeros(n_real, np.int64), 1 + np.arange(n_copies) // len(copyable)])
     lengths = np.array([len(seqs_r[i]) for i in source], np.int64)
-    copy_no = np.arange(args.songs) // n_real
     keys = [keys_r[i] if c == 0 else f"{keys_r[i]}~{c}" for i, c in zip(source, copy_no)]
     n_vectors = int(lengths.sum())
     # the product's number of lists (FaissStore._new_index): ~4 sqrt(N), at most PQ_MAX_LISTS
@@ -548,7 +563,8 @@ def build_big(args: argparse.Namespace) -> None:
     tmp.replace(folder / "vectors.npz")
     facts = {"build_s": round(time.perf_counter() - t0, 1), "build_cpu_s": round(time.process_time() - c0, 1),
              "train_s": round(train_s, 1), "add_s": round(add_s, 1), "build_threads": args.build_threads,
-             "real_songs": n_real, "distractor_copies": args.songs - n_real, "noise": args.noise,
+             "real_songs": n_real, "distractor_copies": n_copies, "copied_songs": len(copyable),
+             "noise": args.noise,
              "nlist": nlist, "niter": args.niter,
              "quantizer": f"HNSW32 (efSearch {args.add_ef} adding, {args.quantizer_ef} searching)"}
     save_build_facts(folder, facts)
