@@ -142,7 +142,7 @@ def prepare(args: argparse.Namespace) -> None:
         write_queries(queries_path, query_ids, args.seed)
     chunks = [(i // CHUNK, songs[i:i + CHUNK], str(work)) for i in range(0, len(songs), CHUNK)]
     t0 = time.perf_counter()
-    # one thread per worker, as Ray gives each task: a spawned worker's BLAS threads otherwise spin
+    # one thread per worker, as Ray gives each task: a spawned worker's OpenMP threads otherwise spin
     # on the other worker's core (5,000 songs on 2 cores: 529 s with 2 workers, 145 s on Ray)
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "HUMDEX_THREADS"):
         os.environ.setdefault(name, "1")
