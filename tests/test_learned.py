@@ -141,10 +141,9 @@ def test_hybrid_scanning_only_the_learned_candidates_keeps_each_songs_scores(tmp
     # (the longest tempo scales gather votes from every song; in float it made the 8, in int8
     # not), and this test needs it among the 8 candidates
     query = load_query(write_f0_csv(tmp_path / "q.csv", melodies[2], 0, 24))
-    # one DTW weight in both modes (a large catalog's is heavier: dtw_weight_for), so the union's
-    # scores compare the DTW scores themselves
+    # a melody catalog: one DTW weight in both modes (dtw_weight_for), so the union's scores
+    # compare the DTW scores themselves
     config = replace(default_config(), n_candidates=8, dtw_candidates=3)
-    config = replace(config, dtw_weight_large=config.dtw_weight)
 
     def search(method: str, full_scan_songs: int = 0) -> dict:
         ranked = hybrid_search if method == "hybrid" else learned_search

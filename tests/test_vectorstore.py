@@ -260,15 +260,17 @@ def keys_of_best(voted: tuple[list[str], np.ndarray], n: int) -> list[str]:
     return [keys[i] for i in np.argsort(-votes[:, 0], kind="stable")[:n]]
 
 
-def test_a_large_catalog_weighs_the_dtw_more() -> None:
+def test_melody_and_large_catalogs_weigh_the_dtw_more() -> None:
     from humdex.hybrid import dtw_weight_for
     from humdex.learned.search import LearnedConfig
 
     config = LearnedConfig()
-    big = config.full_scan_songs + 1
-    assert dtw_weight_for(config, config.full_scan_songs, False) == config.dtw_weight
-    assert dtw_weight_for(config, big, False) == config.dtw_weight_large > config.dtw_weight
-    assert dtw_weight_for(config, big, True) == dtw_weight_for(config, 10, True) == config.dtw_weight_from_start
+    n, big = config.full_scan_songs, config.full_scan_songs + 1
+    assert dtw_weight_for(config, n, False, performed=True) == config.dtw_weight_performed
+    assert dtw_weight_for(config, n, False) == dtw_weight_for(config, big, False, performed=True) \
+        == config.dtw_weight > config.dtw_weight_performed
+    assert dtw_weight_for(config, big, True) == dtw_weight_for(config, 10, True, performed=True) \
+        == config.dtw_weight_from_start
 
 
 def test_weighted_union_of_dtw_and_learned_rankings() -> None:

@@ -59,14 +59,18 @@ def hybrid_search(query_audio: np.ndarray | None, sample_rate: int, query_contou
                           pool)
     if timing is not None:  # what the DTW adds after the learned search (the scan ran beside it)
         add_ms(timing, "dtw_rerank", time.perf_counter() - t1)
-    return weighted_union(dtw, learned, dtw_weight_for(config, len(refs), from_start))[:top]
+    weight = dtw_weight_for(config, len(refs), from_start, snapshot.mostly_performed)
+    return weighted_union(dtw, learned, weight)[:top]
 
 
-def dtw_weight_for(config: LearnedConfig, n_songs: int, from_start: bool) -> float:
-    """The DTW score's weight in the union for a catalog of n_songs (LearnedConfig.dtw_weight*)."""
+def dtw_weight_for(config: LearnedConfig, n_songs: int, from_start: bool, performed: bool = False) -> float:
+    """The DTW score's weight in the union for a catalog of n_songs, mostly of performances
+    (records, pitch files) or not (LearnedConfig.dtw_weight*)."""
     if from_start:
         return config.dtw_weight_from_start
-    return config.dtw_weight_large if n_songs > config.full_scan_songs else config.dtw_weight
+    if performed and n_songs <= config.full_scan_songs:
+        return config.dtw_weight_performed
+    return config.dtw_weight
 
 
 def with_classical_scan(contour: Contour | None, refs, from_start: bool, config: LearnedConfig,

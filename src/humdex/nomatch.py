@@ -33,7 +33,7 @@ LEARNED_MIN_MARGIN = 0.145
 HYBRID_MIN_SCORE = 0.58
 HYBRID_MIN_MARGIN = 0.135
 # ... and on melody catalogs above fingerprints.LARGE_CATALOG_SONGS, where the hybrid weighs the
-# DTW 0.8 (LearnedConfig.dtw_weight_large) and the votes per window: the best song's lead over
+# DTW 0.8 (LearnedConfig.dtw_weight) and the votes per window: the best song's lead over
 # the next shrinks as songs are added, and the rule above let 10-13 % of absent songs through at
 # 12,000-20,000 songs. Fitted by benchmarks/scale.py no-match on 100 pool-validation hums at
 # 12,000, 20,000 and 50,000 songs (most right songs accepted with false accepts <= 5 % at each

@@ -84,17 +84,19 @@ class LearnedConfig:
     dtw_pool: int = 1000
     classical_candidates: int = 50  # songs the classical matcher's own FFT stage sends to DTW
     from_start_slack_s: float = 2.0  # from_start: the query begins at most this far into the song
-    # hybrid score = w * DTW score + (1 - w) * learned score; w chosen for the best MRR on the
-    # pool's validation/test melodies in a 2000-song MIDI catalog (benchmarks/hybrid_fusion.py,
-    # BENCHMARKS.md), on queries from anywhere and, separately, from the start: the learned
-    # search is weaker on the short openings (8 s) that from-start queries often are
-    dtw_weight: float = 0.55
+    # hybrid score = w * DTW score + (1 - w) * learned score, for queries from anywhere:
+    # dtw_weight in catalogs of written melodies (MIDI, scores) and in every catalog above
+    # full_scan_songs, dtw_weight_performed in catalogs mostly of performances (records, pitch
+    # files tracked from them) up to it. Chosen on pool-validation melodies (BENCHMARKS.md):
+    # the 200-song dev lists (benchmarks/hybrid_lists.py + hybrid_fusion.py) gave MRR 0.817 /
+    # 0.857 / 0.860 on MIDI at 0.55 / 0.7 / 0.8 but 0.585 / 0.577 / 0.568 on records (f0 files
+    # 0.549 / 0.546 / 0.547); 100 hums of a 2,000-song melody catalog 0.739 / 0.773 / 0.780, and
+    # of 12,000 / 20,000 songs 0.679 / 0.648 at 0.55, 0.724 / 0.693 at 0.8, 0.728 / 0.684 at 0.9
+    # (benchmarks/scale.py --fused-hybrid). From the start the learned search is weaker on the
+    # short openings (8 s) such queries often are (benchmarks/hybrid_fusion.py).
+    dtw_weight: float = 0.8
+    dtw_weight_performed: float = 0.55
     dtw_weight_from_start: float = 0.85
-    # above full_scan_songs (queries from anywhere) the learned rerank's near misses crowd its
-    # list and the DTW deserves more weight: on 100 pool-validation hums (benchmarks/scale.py
-    # --fused-hybrid) the default's MRR at 12,000 / 20,000 songs was 0.679 / 0.648 at 0.55,
-    # 0.696 / 0.677 at 0.7, 0.724 / 0.693 at 0.8, 0.728 / 0.684 at 0.9 (BENCHMARKS.md)
-    dtw_weight_large: float = 0.8
 
     def handles(self) -> tuple[ModelHandle, ...]:
         """The configured models, each loaded once per process (model_handle)."""
