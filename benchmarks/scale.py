@@ -261,14 +261,14 @@ def load_queries(path: Path):
 
 class CpuTimed:
     """A store whose k-NN searches add their CPU time (ms) to cpu_ms and keep their answer
-    (last_hits); k: the number of neighbours asked for instead of the caller's (None: theirs)."""
+    (last_hits)."""
 
-    def __init__(self, store, k: int | None = None) -> None:
-        self.store, self.cpu_ms, self.k, self.last_hits = store, 0.0, k, None
+    def __init__(self, store) -> None:
+        self.store, self.cpu_ms, self.last_hits = store, 0.0, None
 
     def search(self, vectors: np.ndarray, k: int):
         t = time.process_time()
-        self.last_hits = self.store.search(vectors, self.k or k)
+        self.last_hits = self.store.search(vectors, k)
         self.cpu_ms += 1000 * (time.process_time() - t)
         return self.last_hits
 
@@ -721,10 +721,10 @@ def measure(args: argparse.Namespace) -> None:
     ann_ms, rerank_ms, dtw_ms, ann_cpu_ms, learned_cpu_ms, dtw_cpu_ms = [], [], [], [], [], []
     for qid, q, contour in zip(ids[limit], queries[limit], contours[limit]):
         timing: dict[str, float] = {}
-        timed = CpuTimed(store, args.k)
+        timed = CpuTimed(store)
         cpu0 = time.process_time()
         matches = search_store(timed, q, hop_s, top=args.candidates, n_candidates=args.candidates,
-                               song_hop_s=SONG_HOP_S, timing=timing, vote=args.vote,
+                               song_hop_s=SONG_HOP_S, timing=timing, k=args.k, vote=args.vote,
                                length_power=args.length_power)
         learned_cpu_ms.append(1000 * (time.process_time() - cpu0))
         top = [m.song_key for m in matches[:10]]
