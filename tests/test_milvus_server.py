@@ -11,6 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from humdex.learned.milvus_local import LocalMilvus, server_installed
@@ -78,3 +79,77 @@ def test_index_search_add_remove_and_a_server_crash_with_a_milvus_server(
     capsys.readouterr()
     assert main(["search", str(query), "--db", str(db), "--store", server.uri]) == 2  # not its index
     assert "keeps its fingerprints in" in capsys.readouterr().err
+
+
+_WRITER = """
+import sys
+import numpy as np
+from humdex.learned.milvus_store import MilvusStore
+from humdex.learned.store_spec import parse_store
+
+store = MilvusStore(parse_store(sys.argv[1]), "c", dim=16)
+for line in sys.stdin:
+    verb, seed = line.split()
+    if verb == "add":
+        x = np.random.default_rng(int(seed)).standard_normal((12, 16)).astype(np.float32)
+        store.add([f"new{seed}@1"], [x / np.linalg.norm(x, axis=1, keepdims=True)])
+    else:
+        store.remove([f"new{seed}@1"])
+    print("done", store._written, flush=True)
+"""
+
+
+def test_a_search_right_after_another_process_writes_sees_its_adds_and_not_its_removals(server) -> None:
+    """Searches ask Milvus for the newest write mark (not Strong's "now"): a song another
+    process added is found at once, a removed one is never returned, nor fills a k-NN slot."""
+    import subprocess
+    import sys
+    import time
+
+    from humdex.learned.milvus_store import MilvusStore
+    from humdex.learned.store_spec import parse_store
+
+    spec = parse_store(server.uri).with_collection()
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((40, 16)).astype(np.float32)
+    reader = MilvusStore(spec, "c", dim=16)
+    reader.add(["old@1"], [base / np.linalg.norm(base, axis=1, keepdims=True)])
+    assert reader._read_point()["guarantee_timestamp"] > 0  # the server stamps its writes
+    writer = subprocess.Popen([sys.executable, "-c", _WRITER, spec.text], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        for seed in range(1, 4):
+            x = np.random.default_rng(seed).standard_normal((12, 16)).astype(np.float32)
+            x /= np.linalg.norm(x, axis=1, keepdims=True)
+            writer.stdin.write(f"add {seed}\n")
+            writer.stdin.flush()
+            word, written = writer.stdout.readline().split()
+            reader.refresh()  # what the catalog's sync does when its songs changed
+            assert word == "done" and reader._read_point()["guarantee_timestamp"] >= int(written)
+            hits = reader.search(x, 1)
+            assert list(hits.song_keys[:, 0]) == [f"new{seed}@1"] * 12
+            assert list(hits.frames[:, 0]) == list(range(12))
+            np.testing.assert_allclose(reader.sequence(f"new{seed}@1"), x, atol=1e-3)
+            writer.stdin.write(f"remove {seed}\n")
+            writer.stdin.flush()
+            word, written = writer.stdout.readline().split()
+            reader.refresh()
+            assert word == "done" and reader._read_point()["guarantee_timestamp"] >= int(written)
+            hits = reader.search(x, 5)
+            assert f"new{seed}@1" not in set(hits.song_keys.ravel())
+            assert (hits.frames >= 0).all()  # every slot a live song's: no deleted vector seen
+    finally:
+        writer.stdin.close()
+        writer.wait(timeout=60)
+    assert writer.returncode == 0
+    # Milvus holds a search until it has every write up to the read point (a point 1.5 s ahead
+    # here, in its hybrid timestamps: Unix ms << 18); Strong or Bounded would answer at once
+    reader._written = (int(time.time() * 1000) + 1500) << 18
+    t0 = time.perf_counter()
+    reader.search(base[:1], 1)
+    assert time.perf_counter() - t0 > 1.0
+    again = MilvusStore(spec, "c", dim=16)  # write marks are not songs, and reconcile keeps them
+    assert again.keys() == ["old@1"] and again.n_vectors == 40 == again.count_vectors()
+    assert again.reconcile() == [] and again._written == int(written)  # the newest mark
+    again._client.delete(again.songs_name, filter="n_frames < 0")  # a store written by an older humdex
+    assert MilvusStore(spec, "c", dim=16)._read_point() == {}  # searches under Strong

@@ -271,3 +271,18 @@ def test_a_milvus_lite_file_open_in_another_process_is_a_clear_error(tmp_path, s
     assert done.returncode == 2
     assert "milvus-lite serves one process at a time" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "db").exists()
+
+
+def test_query_rows_read_by_column_equal_rows_read_one_by_one(spec) -> None:
+    from humdex.learned.milvus_store import MilvusStore, _columns
+
+    songs = _songs(5)
+    store = MilvusStore(spec, "m", dim=16)
+    store.add(list(songs), list(songs.values()))
+    rows = store._client.query(store.vectors_name, filter="frame >= 0", output_fields=["song", "frame", "vector"],
+                               limit=1000)
+    fast = _columns(rows, 16)  # pymilvus's column, read whole
+    slow = _columns([dict(r) for r in rows], 16)  # plain dicts: row by row
+    assert len(fast[0]) == sum(map(len, songs.values()))
+    for a, b in zip(fast, slow):
+        assert np.array_equal(a, b)

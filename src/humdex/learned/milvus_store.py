@@ -8,6 +8,13 @@ row, then its vectors. So a crash leaves at worst vectors without a song row (or
 whose vectors were half deleted): `reconcile()`, run on open, deletes such vectors and songs,
 and the catalog's sync then fingerprints again whatever songs the store lacks.
 Vectors are stored at float16 precision, as FaissStore keeps them, so both rerank alike.
+
+Consistency. Each write to the vectors collection also writes a *write mark* to the songs
+collection, before the song rows it makes count: a row (n_frames -1) whose `song` holds the
+server timestamp of that write. Reading the songs (refresh, under Strong consistency) thus
+also reads a timestamp at or after the vectors of every song read; searches and sequence
+fetches ask Milvus for exactly that point (guarantee_timestamp), not for "now" (Strong, which
+waits for the server's next time tick, up to 200 ms, on every request).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ QUERY_ROWS = 16_000  # rows per query call (Milvus answers at most 16,384)
 INSERT_ROWS = 20_000  # vectors per insert call (~10 MB of float32 at 128-d, under gRPC's limit)
 _CLIENTS: dict[str, Any] = {}  # uri -> MilvusClient: milvus-lite lets one process open a file
 _CLIENTS_LOCK = threading.Lock()  # once, so every store of that file in this process shares it
+WRITE_MARK = "@written@"  # song_key prefix of the write marks (module docstring), never a song's
 
 
 IVF_NLIST = 1024  # inverted lists per segment (FAISS's 4 sqrt(N) at ~66k vectors; a sealed
@@ -131,6 +139,8 @@ class MilvusStore:
         base = collection_base(spec, store_name)
         self.vectors_name, self.songs_name = f"{base}_v", f"{base}_s"
         self._songs: dict[str, tuple[int, int]] = {}  # song key -> (hash, n_frames)
+        self._written = 0  # server timestamp of the newest vectors write known here (0: none)
+        self._marked = 0  # the newest write mark known to be in Milvus
         self._call(self._create)
         built = self._call(self.built_index_type)
         if built and built != self.index.index_type:  # an existing collection keeps its index
@@ -215,9 +225,49 @@ class MilvusStore:
             it.close()
 
     def refresh(self) -> None:
-        """Re-read the song list from Milvus (another process may have changed it)."""
+        """Re-read the song list and the write marks from Milvus (another process may have
+        changed them)."""
         rows = self._call(lambda: list(self._rows(self.songs_name, ["song_key", "song", "n_frames"])))
-        self._songs = {r["song_key"]: (int(r["song"]), int(r["n_frames"])) for r in rows}
+        self._songs = {r["song_key"]: (int(r["song"]), int(r["n_frames"])) for r in rows
+                       if int(r["n_frames"]) >= 0}
+        # the marks once more, after the songs (the listing is paged): a mark at or after the
+        # vectors of every song just read
+        marks = self._call(self._client.query, self.songs_name, filter="n_frames < 0",
+                           output_fields=["song"])
+        self._marked = max([0, *(int(r["song"]) for r in marks)])
+        self._written = max(self._written, self._marked)
+
+    def _read_point(self) -> dict[str, Any]:
+        """The consistency of searches and sequence fetches (keyword arguments MilvusClient
+        passes on to the request; pymilvus keeps a "Customized" level's guarantee_timestamp).
+        They must see the vectors of every song in self._songs, and none that a write before
+        the last refresh deleted: every such write is at or before self._written (the write
+        marks read with the songs, or this store's own writes), so Milvus is asked for that
+        timestamp. It waits only while that write is newer than its last time tick; Strong
+        waits for the next tick on every request (~200 ms, BENCHMARKS "Milvus latency").
+        Bounded would miss the writes of the last 5 s, Session another process's. A store
+        without marks (written by an older humdex, or milvus-lite, whose writes carry no
+        timestamp) keeps the collections' Strong."""
+        if not self._written:
+            return {}
+        return {"consistency_level": "Customized", "guarantee_timestamp": self._written}
+
+    def _write_vectors(self, method: str, arg: Any) -> None:
+        """insert_rows(rows) or delete(filter) on the vectors collection through pymilvus's
+        connection, whose result carries the write's server timestamp (MilvusClient's drops it)."""
+        result = self._call(getattr(self._client._get_connection(), method), self.vectors_name, arg)
+        self._written = max(self._written, int(getattr(result, "timestamp", 0) or 0))
+
+    def _mark_written(self) -> None:
+        """Record self._written for every process (module docstring): a mark row, then marks
+        older than it deleted (a concurrent writer's newer mark stays, so the newest one wins)."""
+        if self._written <= self._marked:
+            return
+        t = self._written
+        self._call(self._client.upsert, self.songs_name,
+                   [{"song_key": f"{WRITE_MARK}{t}", "song": t, "n_frames": -1, "unused": [0.0, 0.0]}])
+        self._marked = t
+        self._call(self._client.delete, self.songs_name, filter=f"n_frames < 0 and song < {t}")
 
     def __len__(self) -> int:
         return len(self._songs)
@@ -248,6 +298,7 @@ class MilvusStore:
         self._delete_song_rows(broken)
         known = {h for h, _ in self._songs.values()}
         self._delete_vectors([h for h in have if h not in known])
+        self._mark_written()
         return broken
 
     def _delete_song_rows(self, keys: Sequence[str]) -> None:
@@ -259,7 +310,7 @@ class MilvusStore:
     def _delete_vectors(self, hashes: Sequence[int]) -> None:
         for i in range(0, len(hashes), 1000):
             chunk = ",".join(str(int(h)) for h in hashes[i:i + 1000])
-            self._call(self._client.delete, self.vectors_name, filter=f"song in [{chunk}]")
+            self._write_vectors("delete", f"song in [{chunk}]")
 
     def add(self, song_keys: Sequence[str], sequences: Sequence[np.ndarray]) -> None:
         """Add (or replace) songs, one (n_i, dim) fingerprint sequence each: vectors first, then
@@ -267,14 +318,17 @@ class MilvusStore:
         if len(song_keys) != len(sequences):
             raise ValueError("song_keys and sequences differ in length")
         keys = [str(k) for k in song_keys]
-        self.remove([k for k in keys if k in self._songs])
+        if any(k.startswith(WRITE_MARK) for k in keys):
+            raise ValueError(f"song keys starting with {WRITE_MARK!r} are reserved")
+        self._delete_song_rows([k for k in keys if k in self._songs])
         hashes = [song_hash(k) for k in keys]
         self._delete_vectors(hashes)  # leftovers of an add that crashed before its song row
         seqs = [np.asarray(s, np.float16).astype(np.float32).reshape(-1, self.dim) for s in sequences]
         rows = [{"song": h, "frame": i, "vector": v} for h, seq in zip(hashes, seqs)
                 for i, v in enumerate(seq)]
         for i in range(0, len(rows), INSERT_ROWS):
-            self._call(self._client.insert, self.vectors_name, rows[i:i + INSERT_ROWS])
+            self._write_vectors("insert_rows", rows[i:i + INSERT_ROWS])
+        self._mark_written()  # before the song rows: whoever reads them reads the mark too
         song_rows = [{"song_key": k, "song": h, "n_frames": len(s), "unused": [0.0, 0.0]}
                      for k, h, s in zip(keys, hashes, seqs)]
         self._call(self._client.upsert, self.songs_name, song_rows)
@@ -284,6 +338,8 @@ class MilvusStore:
         """Remove songs (song rows first, then their vectors); returns how many were present."""
         keys = [str(k) for k in song_keys if str(k) in self._songs]
         self._delete_song_rows(keys)
+        if keys:
+            self._mark_written()
         return len(keys)
 
     def search(self, vectors: np.ndarray, k: int) -> Hits:
@@ -297,7 +353,7 @@ class MilvusStore:
             return Hits(scores, keys, frames)
         by_hash = {h: key for key, (h, _) in self._songs.items()}
         answer = self._call(self._client.search, self.vectors_name, data=list(q), limit=k,
-                            output_fields=["song", "frame"],
+                            output_fields=["song", "frame"], **self._read_point(),
                             search_params={"metric_type": "IP", "params": dict(self.index.search)})
         for i, hits in enumerate(answer):
             for j, hit in enumerate(hits):
@@ -325,12 +381,14 @@ class MilvusStore:
         by_hash = {self._songs[k][0]: k for k in keys}
         ids = ",".join(map(str, by_hash))
         rows = self._call(self._client.query, self.vectors_name, filter=f"song in [{ids}]",
-                          output_fields=["song", "frame", "vector"], limit=max(1, n_rows))
-        parts: dict[str, list[tuple[int, Any]]] = {k: [] for k in keys}
-        for r in rows:
-            parts[by_hash[int(r["song"])]].append((int(r["frame"]), r["vector"]))
-        return {k: (np.array([v for _, v in sorted(p, key=lambda t: t[0])], np.float32)
-                    .reshape(-1, self.dim)) for k, p in parts.items()}
+                          output_fields=["song", "frame", "vector"], limit=max(1, n_rows),
+                          **self._read_point())
+        song, frame, vectors = _columns(rows, self.dim)
+        out = {}
+        for h, key in by_hash.items():
+            at = np.flatnonzero(song == h)
+            out[key] = vectors[at[np.argsort(frame[at], kind="stable")]]
+        return out
 
     def window_counts(self, song_keys: Sequence[str]) -> np.ndarray:
         """(len(song_keys),) int64: each song's number of fingerprints (0 for a song not here)."""
@@ -347,3 +405,20 @@ class MilvusStore:
         for name in (self.vectors_name, self.songs_name):
             self._call(self._client.drop_collection, name)
         self._songs = {}
+
+
+def _columns(rows: Any, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(song (n,) int64, frame (n,) int64, vector (n, dim) float32) of a query's rows. pymilvus 3
+    decodes vectors row by row (~40 us a row: 0.4 s of a rerank's ~10,000 rows, BENCHMARKS
+    "Milvus latency"); its lazy result list keeps them as one protobuf column, read whole here
+    where it is there (other pymilvus versions: row by row)."""
+    column = [f for f in getattr(rows, "_lazy_field_data", ()) if f.field_name == "vector"]
+    if len(column) == 1 and not len(column[0].valid_data):
+        flat = np.asarray(column[0].vectors.float_vector.data, np.float32)
+        heads = list(list.__iter__(rows))  # the rows' scalar fields, decoded already
+        if len(flat) == len(heads) * dim:
+            return (np.array([r["song"] for r in heads], np.int64),
+                    np.array([r["frame"] for r in heads], np.int64), flat.reshape(-1, dim))
+    heads = list(rows)
+    return (np.array([r["song"] for r in heads], np.int64), np.array([r["frame"] for r in heads], np.int64),
+            np.array([r["vector"] for r in heads], np.float32).reshape(-1, dim))
