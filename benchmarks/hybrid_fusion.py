@@ -1,8 +1,9 @@
 """Score fusion rules of the learned and DTW rankings on lists dumped by benchmarks/hybrid_lists.py.
 
-Rules: the DTW order alone, the learned order alone, reciprocal-rank fusion, and a weighted sum
+Rules: the DTW order alone, the learned order alone, reciprocal-rank fusion, a weighted sum
 w * dtw + (1 - w) * learned of the two scores (a song missing from a list takes that list's
-lowest score). The weight is chosen on --choose files (the pool's validation/test melodies, never
+lowest score), and the same sum of z-scores ("zsum": each list's scores standardised over its
+best `n`, so that neither list's spread decides for it). The weight is chosen on --choose files (the pool's validation/test melodies, never
 the evaluation database) and then only reported on --report files.
 
     python benchmarks/hybrid_fusion.py --choose out/lists_dev_*.json --report out/lists_mirex_*.json
@@ -19,9 +20,11 @@ import numpy as np
 WEIGHTS = tuple(round(w, 2) for w in np.arange(0.0, 1.001, 0.05))
 
 
-def fused_order(rec: dict, rule: str, w: float = 0.5, k: float = 10.0) -> list[str]:
+def fused_order(rec: dict, rule: str, w: float = 0.5, k: float = 10.0, n: int = 200) -> list[str]:
     """Song ids best first under one rule."""
     dtw, learned = dict(map(tuple, rec["dtw"])), dict(map(tuple, rec["learned"]))
+    if rule == "zsum":
+        dtw, learned = _standardised(rec["dtw"], n), _standardised(rec["learned"], n)
     if rule == "dtw":
         return [s for s, _ in rec["dtw"]]
     if rule == "learned":
@@ -35,6 +38,14 @@ def fused_order(rec: dict, rule: str, w: float = 0.5, k: float = 10.0) -> list[s
         lo_d, lo_l = min(dtw.values(), default=0.0), min(learned.values(), default=0.0)
         score = {s: w * dtw.get(s, lo_d) + (1 - w) * learned.get(s, lo_l) for s in songs}
     return sorted(songs, key=lambda s: -score[s])
+
+
+def _standardised(rows: list, n: int) -> dict:
+    """{song: (score - mean) / std} of a ranking's rows, mean and std over its best n."""
+    top = np.array([score for _, score in rows[:n]], np.float64)
+    if not len(top):
+        return {}
+    return {song: (score - top.mean()) / (top.std() + 1e-6) for song, score in rows}
 
 
 def metrics(records: list[dict], **rule) -> dict:
@@ -61,8 +72,10 @@ def main(argv=None) -> int:
     pooled = [r for recs in choose.values() for r in recs]
     by_w = {w: metrics(pooled, rule="sum", w=w) for w in WEIGHTS}
     best_w = max(WEIGHTS, key=lambda w: (by_w[w]["mrr"], by_w[w]["top10"]))
+    by_zw = {w: metrics(pooled, rule="zsum", w=w) for w in WEIGHTS}
+    best_zw = max(WEIGHTS, key=lambda w: (by_zw[w]["mrr"], by_zw[w]["top10"]))
     rules = {"dtw": {"rule": "dtw"}, "learned": {"rule": "learned"}, "rrf k=10": {"rule": "rrf"},
-             f"sum w={best_w}": {"rule": "sum", "w": best_w}}
+             f"sum w={best_w}": {"rule": "sum", "w": best_w}, f"zsum w={best_zw}": {"rule": "zsum", "w": best_zw}}
     report = {"chosen_weight": best_w, "weights_on_choose_files": {str(w): m for w, m in by_w.items()},
               "choose": {f: {n: metrics(recs, **r) for n, r in rules.items()} for f, recs in choose.items()},
               "report": {f: {n: metrics(recs, **r) for n, r in rules.items()}

@@ -14,7 +14,16 @@ parameters here only; report on the held-out records benchmark (benchmarks/recor
 
 `eval` runs the song front end (humdex.catalog.ingest.read_song_melody) on each record with each
 tracker and scores the contour against the true lead (humdex.metrics' melody metrics), and the
-query front end (humdex.frontend.pitch.query_contour) on each query.
+query front end (humdex.frontend.pitch.query_contour) on each query. `stem` scores trackers on
+Spleeter's vocal stem itself (no fallback to the mix), by the record's lead, each stem separated
+once and kept in OUT/stems:
+
+    nice -n 10 python benchmarks/melody_extraction.py stem --out data/melody_dev --limit 60 --pitch swift salience pyin
+
+`queries` writes more queries of the same melodies, of one kind and length (e.g. 25 s sung queries,
+MTG-QBH's kind), to OUT/queries_KIND_SECONDS/ with their list OUT/queries_KIND_SECONDS.tsv:
+
+    python benchmarks/melody_extraction.py queries --out data/melody_dev --songs 200 --kind sing --duration 25
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from pathlib import Path
 import numpy as np
 
 KINDS = ("hum", "whistle", "sing")
+KEYS = ("pitch_accuracy", "pitch_accuracy_1st", "chroma_accuracy", "octave_error_share", "voicing_recall",
+        "voicing_false_alarm")  # fmt: skip
 
 
 def dev_melodies(n_songs: int, seed: int) -> list[tuple[str, object]]:
@@ -83,6 +94,25 @@ def render(args: argparse.Namespace) -> int:
     return 0
 
 
+def queries(args: argparse.Namespace) -> int:
+    from humdex.synth.benchmark import QueryPlan, query_from_score
+    from humdex.training.chad import write_wav
+
+    name = f"queries_{args.kind}_{args.duration:g}"
+    folder = Path(args.out) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for n, (song_id, score) in enumerate(dev_melodies(args.songs, args.seed)):
+        q = folder / f"{song_id}.wav"
+        if not q.is_file():
+            plan = QueryPlan(duration_s=args.duration, from_start=False)
+            rend = query_from_score(score, args.kind, np.random.default_rng([args.query_seed, n, 3]), plan)
+            write_wav(q, rend.audio, rend.sample_rate)
+        lines.append(f"{name}/{q.name}\t{song_id}")
+    (Path(args.out) / f"{name}.tsv").write_text("\n".join(lines) + "\n")
+    return 0
+
+
 def _score(truth: np.ndarray, est_midi: np.ndarray) -> dict[str, float]:
     from humdex.metrics import melody_accuracy
 
@@ -116,7 +146,7 @@ def evaluate(args: argparse.Namespace) -> int:
             s = _score(truth, est)
             rows[f"song/{method}"].append(s)
             info = json.loads((out / "info" / f"{wav.stem}.json").read_text())
-            lead = "sung lead" if str(info["lead"]).startswith("vocal") else "instrument lead"
+            lead = _lead(out, wav.stem)
             level = "lead <= 3 dB over band" if info["lead_over_band_db"] <= 3 else "lead > 3 dB over band"
             for group in (lead, level):
                 rows[f"song/{method} ({group})"].append(s)
@@ -132,13 +162,11 @@ def evaluate(args: argparse.Namespace) -> int:
                 except HumdexError:
                     est = np.full(len(truth), np.nan)
                 rows[f"query/{method}"].append(_score(truth, est))
-    keys = ("pitch_accuracy", "pitch_accuracy_1st", "chroma_accuracy", "octave_error_share", "voicing_recall",
-            "voicing_false_alarm")  # fmt: skip
     print(f"\n{len(songs)} records ({seconds / 60:.1f} min of audio), separate={args.separate}\n")
-    print("| input / tracker | n | " + " | ".join(keys) + " | CPU s per min |")
-    print("|---" * (len(keys) + 3) + "|")
+    print("| input / tracker | n | " + " | ".join(KEYS) + " | CPU s per min |")
+    print("|---" * (len(KEYS) + 3) + "|")
     for name, scores in rows.items():
-        means = [np.mean([s[k] for s in scores]) for k in keys]
+        means = [np.mean([s[k] for s in scores]) for k in KEYS]
         method = name.split("/")[1].split(" ")[0]
         speed = f"{cpu[method] / (seconds / 60):.1f}" if name.startswith("song") else ""
         print(f"| {name} | {len(scores)} | " + " | ".join(f"{m:.3f}" for m in means) + f" | {speed} |")
@@ -146,6 +174,52 @@ def evaluate(args: argparse.Namespace) -> int:
         for sid, d in per_song.items():
             print(sid, " ".join(f"{m}={v:.2f}" for m, v in d.items()))
     return 0
+
+
+def stem(args: argparse.Namespace) -> int:
+    from humdex.errors import HumdexError
+    from humdex.frontend import audio, pitch
+    from humdex.frontend.separation import separate_vocals
+    from humdex.training.chad import write_wav
+
+    out = Path(args.out)
+    (out / "stems").mkdir(exist_ok=True)
+    rows: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
+    cpu: dict[str, float] = defaultdict(float)
+    seconds = 0.0
+    for wav in sorted((out / "songs").glob("*.wav"))[: args.limit]:
+        lead = _lead(out, wav.stem)
+        if args.lead and lead != args.lead:
+            continue
+        cached = out / "stems" / wav.name
+        if not cached.is_file():
+            write_wav(cached, separate_vocals(audio.load(wav, audio.SAMPLE_RATE), audio.SAMPLE_RATE),
+                      audio.SAMPLE_RATE)
+        vocal = audio.load(cached, audio.SAMPLE_RATE)
+        seconds += len(vocal) / audio.SAMPLE_RATE
+        truth = np.load(out / "truth" / f"{wav.stem}.npy")
+        for method in args.pitch:
+            t0 = time.process_time()
+            try:
+                est = pitch.query_contour(vocal, audio.SAMPLE_RATE, method).midi.astype(np.float64)
+            except HumdexError:
+                est = np.full(len(truth), np.nan)
+            cpu[method] += time.process_time() - t0
+            rows[(method, lead)].append(_score(truth, est))
+    print(f"\nvocal stems of {seconds / 60:.1f} min of audio\n")
+    print("| tracker on the stem | lead | n | " + " | ".join(KEYS) + " | CPU s per min |")
+    print("|---" * (len(KEYS) + 4) + "|")
+    for (method, lead), scores in sorted(rows.items()):
+        means = [np.mean([s[k] for s in scores]) for k in KEYS]
+        print(f"| {method} | {lead} | {len(scores)} | " + " | ".join(f"{m:.3f}" for m in means)
+              + f" | {cpu[method] / (seconds / 60):.1f} |")
+    return 0
+
+
+def _lead(out: Path, song_id: str) -> str:
+    """"sung lead" or "instrument lead", from the render's info file."""
+    info = json.loads((out / "info" / f"{song_id}.json").read_text())
+    return "sung lead" if str(info["lead"]).startswith("vocal") else "instrument lead"
 
 
 def tune(args: argparse.Namespace) -> int:
@@ -260,6 +334,18 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--limit", type=int, default=None, help="first N records only")
     e.add_argument("--queries", action="store_true", help="also score the query front end on the dev queries")
     e.add_argument("--per-song", action="store_true")
+    q = sub.add_parser("queries")
+    q.add_argument("--out", required=True)
+    q.add_argument("--songs", type=int, default=80)
+    q.add_argument("--seed", type=int, default=1515, help="render's seed: which melodies")
+    q.add_argument("--query-seed", type=int, default=77)
+    q.add_argument("--kind", choices=KINDS, default="sing")
+    q.add_argument("--duration", type=float, default=25.0)
+    st = sub.add_parser("stem")
+    st.add_argument("--out", required=True)
+    st.add_argument("--pitch", nargs="+", default=["swift"])
+    st.add_argument("--limit", type=int, default=None, help="first N records only")
+    st.add_argument("--lead", choices=("sung lead", "instrument lead"), default=None, help="these records only")
     t = sub.add_parser("tune")
     t.add_argument("--out", required=True)
     t.add_argument("--limit", type=int, default=None)
@@ -268,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.stage == "tune":
         args.base = dict(kv.split("=") for kv in args.base)
-    return {"render": render, "eval": evaluate, "tune": tune}[args.stage](args)
+    return {"render": render, "eval": evaluate, "queries": queries, "stem": stem,
+            "tune": tune}[args.stage](args)
 
 
 if __name__ == "__main__":
