@@ -90,6 +90,8 @@ def test_auto_method_is_hybrid_for_melody_and_audio_catalogs(tmp_path, song_dir,
     assert result.method == "hybrid" and result.to_json()["method"] == "hybrid"
     assert result.hits[0].song_id == "song01" and 0.0 <= result.hits[0].score <= 1.0
     assert (tmp_path / "db" / "learned").is_dir()
+    from_start = search(query, catalog, top=3, from_start=True)  # the DTW weighs more: its own rule
+    assert from_start.rule == config_for("hybrid", from_start=True) != result.rule
     audio = tmp_path / "audio"
     audio.mkdir()
     for i in range(13):  # more audio songs than MIDI ones: hybrid still (records measured best so)

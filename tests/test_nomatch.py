@@ -51,14 +51,27 @@ def test_the_margin_is_taken_over_the_cohort_only() -> None:
 
 
 def test_the_rules_order_the_methods_score_scales() -> None:
-    """Cosine scores (learned) run lower than DTW similarities in [0, 1] (classical), and the hybrid
-    adds 0.55 of one to 0.45 of the other: a best score of 0.31 leading by 0.2 is a learned match,
-    not a classical one."""
+    """Cosine scores (learned) run lower than DTW similarities in [0, 1] (classical): a best score
+    of 0.31 leading by 0.2 is a learned match, not a classical one."""
     lead = [0.31] + [0.11] * 9
     assert decide(lead, config_for("learned")).match
     assert not decide(lead, config_for("classical")).match
-    assert not decide(lead, config_for("hybrid")).match
     assert decide(lead, NoMatchConfig()) == decide(lead, config_for("classical"))  # the default rule
+
+
+def test_the_hybrid_asks_more_of_queries_sung_from_the_start() -> None:
+    """From the start the hybrid weighs the DTW 0.85, not 0.8, and keeps the rule measured there
+    (nomatch.HYBRID_FROM_START_*); records and large catalogs keep their own rules."""
+    from humdex.learned.fingerprints import LARGE_CATALOG_SONGS
+
+    anywhere, start = config_for("hybrid"), config_for("hybrid", from_start=True)
+    assert start.min_score > anywhere.min_score and start.min_margin > anywhere.min_margin
+    lead = [0.45, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]  # passes the anywhere rule only
+    assert decide(lead, anywhere).match and not decide(lead, start).match
+    for audio, n_songs in ((True, 0), (False, LARGE_CATALOG_SONGS + 1)):
+        assert config_for("hybrid", audio, n_songs, from_start=True) == config_for("hybrid", audio, n_songs)
+    for method in ("learned", "classical"):
+        assert config_for(method, from_start=True) == config_for(method)
 
 
 def test_a_search_result_decides_over_the_cohort_whatever_top_it_lists(tmp_path, song_dir, melodies) -> None:
@@ -86,8 +99,10 @@ def test_the_hybrid_rule_on_records_is_its_own_and_the_search_applies_it() -> No
     records rule, a melody catalog's by the MIDI one (both calibrated; nomatch constants)."""
     records, melodies = config_for("hybrid", audio_catalog=True), config_for("hybrid")
     assert records != melodies
-    lead = [0.50, 0.30, 0.30, 0.29, 0.29, 0.28, 0.28, 0.27, 0.27, 0.26]  # clear, but low
-    assert decide(lead, records).match and not decide(lead, melodies).match
+    high_but_close = [0.50] + [0.40] * 9  # a records score with a lead too small for a melody
+    assert decide(high_but_close, records).match and not decide(high_but_close, melodies).match
+    low_but_clear = [0.40] + [0.25] * 9  # a clear lead at a score too low for a record
+    assert decide(low_but_clear, melodies).match and not decide(low_but_clear, records).match
 
 
 @pytest.mark.parametrize("method", ["learned", "classical"])

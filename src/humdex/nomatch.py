@@ -27,14 +27,17 @@ COHORT = 10  # songs the margin is measured over: search at least this many
 # held-out false accepts 4-7 %, false rejects 72-84 % (BENCHMARKS.md, "Learned backbone")
 LEARNED_MIN_SCORE = 0.29
 LEARNED_MIN_MARGIN = 0.145
-# the hybrid's rule (0.55 DTW + 0.45 learned score), chosen the same way on pool-melody MIDI
-# catalogs of 2000 and 200 songs: held-out false accepts 2 %, false rejects 36-42 %; on queries
-# sung from the start (0.85 DTW + 0.15 learned) it measured 5 % and 25-36 % (BENCHMARKS.md).
-# Melody catalogs now weigh the DTW 0.8 (LearnedConfig.dtw_weight); on 100 pool-validation hums
-# of a 2,000-song melody catalog the rule still gives 3 % false accepts and accepts the right song
-# for 53 % of the hums, as at 0.55 (benchmarks/scale.py measure --fused-hybrid 0.55,0.8)
-HYBRID_MIN_SCORE = 0.58
-HYBRID_MIN_MARGIN = 0.135
+# the hybrid's rule on melody catalogs (0.8 DTW + 0.2 learned score, LearnedConfig.dtw_weight),
+# chosen the same way on pool-melody MIDI catalogs of 2000 and 200 songs (400 queries from
+# anywhere each): held-out false accepts 4-5 %, right songs accepted 66-71 % (the rule fitted at
+# the former 0.55 DTW, 0.58 / 0.135, gave 1 % and 49-51 % on the same queries; BENCHMARKS.md)
+HYBRID_MIN_SCORE = 0.26
+HYBRID_MIN_MARGIN = 0.11
+# ... and on queries sung from the start (0.85 DTW + 0.15 learned, LearnedConfig.dtw_weight_from_start):
+# the former rule, measured on such queries at that weight: 5 % false accepts, 25-36 % false
+# rejects (BENCHMARKS.md)
+HYBRID_FROM_START_MIN_SCORE = 0.58
+HYBRID_FROM_START_MIN_MARGIN = 0.135
 # ... and on melody catalogs above fingerprints.LARGE_CATALOG_SONGS, where the hybrid weighs the
 # DTW 0.8 (LearnedConfig.dtw_weight) and the votes per window: the best song's lead over
 # the next shrinks as songs are added, and the rule above let 10-13 % of absent songs through at
@@ -77,12 +80,14 @@ class Decision:
     margin: float | None  # best score - mean of the cohort's other scores (None: < 2 songs)
 
 
-def config_for(method: str, audio_catalog: bool = False, n_songs: int = 0) -> NoMatchConfig:
+def config_for(method: str, audio_catalog: bool = False, n_songs: int = 0, from_start: bool = False
+               ) -> NoMatchConfig:
     """The calibrated rule for a search method's scores (classical: DTW; learned: cosine;
     hybrid: their weighted sum) and the kind of catalog: each method has its own rule for
     catalogs mostly of audio songs (records: melodies tracked from mixes; Snapshot.mostly_audio)
     and one for melody (MIDI) catalogs; the hybrid another for melody catalogs of more than
-    LARGE_CATALOG_SONGS songs (n_songs)."""
+    LARGE_CATALOG_SONGS songs (n_songs), and one for queries sung from the start (from_start:
+    it weighs the DTW more)."""
     from humdex.learned.fingerprints import LARGE_CATALOG_SONGS
 
     if method == "learned" and audio_catalog:
@@ -93,6 +98,8 @@ def config_for(method: str, audio_catalog: bool = False, n_songs: int = 0) -> No
         return NoMatchConfig(min_score=HYBRID_RECORDS_MIN_SCORE, min_margin=HYBRID_RECORDS_MIN_MARGIN)
     if method == "hybrid" and n_songs > LARGE_CATALOG_SONGS:
         return NoMatchConfig(min_score=HYBRID_LARGE_MIN_SCORE, min_margin=HYBRID_LARGE_MIN_MARGIN)
+    if method == "hybrid" and from_start:
+        return NoMatchConfig(min_score=HYBRID_FROM_START_MIN_SCORE, min_margin=HYBRID_FROM_START_MIN_MARGIN)
     if method == "hybrid":
         return NoMatchConfig(min_score=HYBRID_MIN_SCORE, min_margin=HYBRID_MIN_MARGIN)
     if audio_catalog:

@@ -222,7 +222,7 @@ def search(
     started = time.perf_counter()
     hits: list[Hit] = []
     method = resolve_method(snap, method)
-    rule = no_match or config_for(method, snap.mostly_audio, len(snap.songs))
+    rule = no_match or config_for(method, snap.mostly_audio, len(snap.songs), from_start)
     wanted, top = top, max(top, rule.cohort)
     if method != "classical" and snap.songs:
         from humdex.hybrid import hybrid_search
