@@ -3,8 +3,9 @@
 Rules: the DTW order alone, the learned order alone, reciprocal-rank fusion, a weighted sum
 w * dtw + (1 - w) * learned of the two scores (a song missing from a list takes that list's
 lowest score), and the same sum of z-scores ("zsum": each list's scores standardised over its
-best `n`, so that neither list's spread decides for it). The weight is chosen on --choose files (the pool's validation/test melodies, never
-the evaluation database) and then only reported on --report files.
+best `n`, so that neither list's spread decides for it). The weight is chosen on --choose files
+(the pool's validation/test melodies, never the evaluation database) and then only reported on
+--report files.
 
     python benchmarks/hybrid_fusion.py --choose out/lists_dev_*.json --report out/lists_mirex_*.json
 """
