@@ -134,6 +134,9 @@ def evaluate(args: argparse.Namespace) -> int:
     for wav in songs:
         truth = np.load(out / "truth" / f"{wav.stem}.npy")
         seconds += audio.load(wav, audio.SAMPLE_RATE).shape[0] / audio.SAMPLE_RATE
+        info = _info(out, wav.stem)
+        lead = _lead(info)
+        level = "lead <= 3 dB over band" if info["lead_over_band_db"] <= 3 else "lead > 3 dB over band"
         for method in args.pitch:
             t0 = time.process_time()
             try:
@@ -145,9 +148,6 @@ def evaluate(args: argparse.Namespace) -> int:
             cpu[method] += time.process_time() - t0
             s = _score(truth, est)
             rows[f"song/{method}"].append(s)
-            info = json.loads((out / "info" / f"{wav.stem}.json").read_text())
-            lead = _lead(out, wav.stem)
-            level = "lead <= 3 dB over band" if info["lead_over_band_db"] <= 3 else "lead > 3 dB over band"
             for group in (lead, level):
                 rows[f"song/{method} ({group})"].append(s)
             per_song[wav.stem][method] = s["pitch_accuracy_1st"]
@@ -188,7 +188,7 @@ def stem(args: argparse.Namespace) -> int:
     cpu: dict[str, float] = defaultdict(float)
     seconds = 0.0
     for wav in sorted((out / "songs").glob("*.wav"))[: args.limit]:
-        lead = _lead(out, wav.stem)
+        lead = _lead(_info(out, wav.stem))
         if args.lead and lead != args.lead:
             continue
         cached = out / "stems" / wav.name
@@ -216,9 +216,13 @@ def stem(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lead(out: Path, song_id: str) -> str:
-    """"sung lead" or "instrument lead", from the render's info file."""
-    info = json.loads((out / "info" / f"{song_id}.json").read_text())
+def _info(out: Path, song_id: str) -> dict:
+    """What the renderer recorded of a dev record (its lead, levels, production)."""
+    return json.loads((out / "info" / f"{song_id}.json").read_text())
+
+
+def _lead(info: dict) -> str:
+    """"sung lead" or "instrument lead", from a record's info."""
     return "sung lead" if str(info["lead"]).startswith("vocal") else "instrument lead"
 
 
