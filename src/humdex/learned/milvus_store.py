@@ -320,9 +320,11 @@ class MilvusStore:
         keys = [str(k) for k in song_keys]
         if any(k.startswith(WRITE_MARK) for k in keys):
             raise ValueError(f"song keys starting with {WRITE_MARK!r} are reserved")
-        self._delete_song_rows([k for k in keys if k in self._songs])
+        present = {k for k in keys if k in self._songs}
+        self._delete_song_rows(list(present))  # and their vectors
         hashes = [song_hash(k) for k in keys]
-        self._delete_vectors(hashes)  # leftovers of an add that crashed before its song row
+        # the other keys' leftovers of an add that crashed before its song row
+        self._delete_vectors(sorted({h for k, h in zip(keys, hashes) if k not in present}))
         seqs = [np.asarray(s, np.float16).astype(np.float32).reshape(-1, self.dim) for s in sequences]
         rows = [{"song": h, "frame": i, "vector": v} for h, seq in zip(hashes, seqs)
                 for i, v in enumerate(seq)]
