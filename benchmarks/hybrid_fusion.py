@@ -38,7 +38,7 @@ def fused_order(rec: dict, rule: str, w: float = 0.5, k: float = 10.0, n: int = 
     else:
         lo_d, lo_l = min(dtw.values(), default=0.0), min(learned.values(), default=0.0)
         score = {s: w * dtw.get(s, lo_d) + (1 - w) * learned.get(s, lo_l) for s in songs}
-    return sorted(songs, key=lambda s: -score[s])
+    return sorted(sorted(songs), key=lambda s: -score[s])  # ties by song id: a set's order varies by run
 
 
 def _standardised(rows: list, n: int) -> dict:
@@ -59,6 +59,12 @@ def metrics(records: list[dict], **rule) -> dict:
             "mrr": round(float(np.mean(np.where(r > 0, 1 / np.maximum(r, 1), 0))), 4), "n": len(r)}
 
 
+def best_weight(records: list[dict], rule: str) -> tuple[float, dict]:
+    """(the weight of the best MRR, then top-10, under `rule`; the metrics at every weight)."""
+    by_w = {w: metrics(records, rule=rule, w=w) for w in WEIGHTS}
+    return max(WEIGHTS, key=lambda w: (by_w[w]["mrr"], by_w[w]["top10"])), by_w
+
+
 def load(files: list[str]) -> dict[str, list[dict]]:
     return {f: json.loads(Path(f).read_text())["results"] for f in files}
 
@@ -71,10 +77,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     choose = load(args.choose)
     pooled = [r for recs in choose.values() for r in recs]
-    by_w = {w: metrics(pooled, rule="sum", w=w) for w in WEIGHTS}
-    best_w = max(WEIGHTS, key=lambda w: (by_w[w]["mrr"], by_w[w]["top10"]))
-    by_zw = {w: metrics(pooled, rule="zsum", w=w) for w in WEIGHTS}
-    best_zw = max(WEIGHTS, key=lambda w: (by_zw[w]["mrr"], by_zw[w]["top10"]))
+    (best_w, by_w), (best_zw, _) = (best_weight(pooled, rule) for rule in ("sum", "zsum"))
     rules = {"dtw": {"rule": "dtw"}, "learned": {"rule": "learned"}, "rrf k=10": {"rule": "rrf"},
              f"sum w={best_w}": {"rule": "sum", "w": best_w}, f"zsum w={best_zw}": {"rule": "zsum", "w": best_zw}}
     report = {"chosen_weight": best_w, "weights_on_choose_files": {str(w): m for w, m in by_w.items()},
