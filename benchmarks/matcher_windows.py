@@ -1,11 +1,12 @@
-"""Latency of the classical matcher's DTW trying 1 vs N stage-1 windows per song, in one process.
+"""Latency of the classical matcher's DTW trying more or fewer stage-1 windows per song, in one process.
 
 Each query is searched by the product's `search` (method classical or hybrid) once per setting of
-`MatcherConfig.windows_per_song`, the settings taking turns query by query so that load on the
-machine shifts them alike; prints search-time p50 / p95 and top-1 / top-10 per setting.
+`MatcherConfig.windows_per_song` (by mean square) x `MatcherConfig.pitch_class_windows` (by pitch
+class), the settings taking turns query by query so that load on the machine shifts them alike;
+prints search-time p50 / p95 and top-1 / top-10 per setting.
 
     HUMDEX_THREADS=2 python benchmarks/matcher_windows.py --db data/mirex2048 \
-        --queries Q.tsv --method classical --windows 1 3 [--limit 30] [--from-start]
+        --queries Q.tsv --method classical --windows 1 3 [--pitch-class 0 2] [--limit 30] [--from-start]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main() -> int:
     ap.add_argument("--queries", required=True)
     ap.add_argument("--method", default="classical", choices=("classical", "hybrid"))
     ap.add_argument("--windows", type=int, nargs="+", default=[1, 3])
+    ap.add_argument("--pitch-class", type=int, nargs="+", default=[2])
     ap.add_argument("--limit", type=int, default=30)
     ap.add_argument("--from-start", action="store_true")
     args = ap.parse_args()
@@ -39,24 +41,25 @@ def main() -> int:
         thread.join()
     queries = [(load_query(path), song) for path, song in read_query_list(Path(args.queries))[: args.limit]]
     original = matcher.MatcherConfig
-    times: dict[int, list[float]] = {k: [] for k in args.windows}
-    ranks: dict[int, list[int]] = {k: [] for k in args.windows}
+    settings = [(k, c) for k in args.windows for c in args.pitch_class]
+    times: dict[tuple[int, int], list[float]] = {s: [] for s in settings}
+    ranks: dict[tuple[int, int], list[int]] = {s: [] for s in settings}
     search(queries[0][0], snap, method=args.method, db_dir=args.db)  # first-call costs out of the way
     for query, song in queries:
-        for k in args.windows:
-            config = functools.partial(original, windows_per_song=k)
+        for k, c in settings:
+            config = functools.partial(original, windows_per_song=k, pitch_class_windows=c)
             matcher.MatcherConfig = config  # type: ignore[misc]  # what hybrid.dtw_rows builds
             matcher.match.__kwdefaults__["config"] = config()  # what search's classical path uses
             t0 = time.perf_counter()
             result = search(query, snap, top=10, from_start=args.from_start, method=args.method,
                             db_dir=args.db)
-            times[k].append(time.perf_counter() - t0)
+            times[k, c].append(time.perf_counter() - t0)
             found = [hit.song_id for hit in result.hits]
-            ranks[k].append(found.index(song) + 1 if song in found else 99)
+            ranks[k, c].append(found.index(song) + 1 if song in found else 99)
     matcher.MatcherConfig = original  # type: ignore[misc]
-    for k in args.windows:
-        t, r = np.array(times[k]) * 1e3, np.array(ranks[k])
-        print(f"windows_per_song={k}: search p50 {np.median(t):.0f} ms p95 {np.percentile(t, 95):.0f} ms"
+    for k, c in settings:
+        t, r = np.array(times[k, c]) * 1e3, np.array(ranks[k, c])
+        print(f"windows_per_song={k} pitch_class_windows={c}: search p50 {np.median(t):.0f} ms p95 {np.percentile(t, 95):.0f} ms"
               f"  top-1 {np.mean(r <= 1):.3f} top-10 {np.mean(r <= 10):.3f}  ({len(r)} queries)")
     return 0
 

@@ -330,7 +330,7 @@ def test_the_dtw_tries_more_than_stage_ones_best_window_of_a_song(songs):
     """A melody tracked from a record: the sung stretch holds 0.3 s of accompaniment an octave up
     (a large mean square for stage 1), and another stretch is the tune with its intervals squeezed
     (a small one, but a worse DTW). The song's answer is found at the sung stretch only when the
-    DTW is given stage 1's next windows too."""
+    DTW is given stage 1's next windows by mean square too."""
     sung = _excerpt(songs[5], 10.0, 18.0)
     leaked = sung.copy()
     leaked[300:330] += 12.0
@@ -340,7 +340,7 @@ def test_the_dtw_tries_more_than_stage_ones_best_window_of_a_song(songs):
     sung_at_s = (len(squeezed) + 800) * HOP_S
     refs = ReferenceSet.from_contours([Contour(s, HOP_S) for s in [tracked, *songs[10:30]]])
     query = Contour(sung - 3.0, HOP_S)
-    one = match(query, refs, config=MatcherConfig(windows_per_song=1), top=len(refs))
+    one = match(query, refs, config=MatcherConfig(windows_per_song=1, pitch_class_windows=0), top=len(refs))
     assert next(m for m in one if m.index == 0).start_s < 1.0  # the squeezed stretch
     found = match(query, refs)
     assert found[0].index == 0 and found[0].start_s == pytest.approx(sung_at_s, abs=0.5)
@@ -348,19 +348,60 @@ def test_the_dtw_tries_more_than_stage_ones_best_window_of_a_song(songs):
     assert len({m.index for m in found}) == len(found)  # one answer per song
 
 
+def test_a_tracked_stretch_an_octave_low_is_found_by_its_pitch_classes(songs):
+    """A melody tracked from a record whose high notes came out an octave low for 3 s of the 8 s
+    the query sings (as the salience tracker does when the lead climbs over the band): the window's
+    mean square and mean key are off by far more than the DTW's key search reaches, so by mean
+    square alone the DTW never sees the sung stretch at its key; by pitch class it does."""
+    sung = _excerpt(songs[4], 10.0, 18.0)
+    tracked = songs[4].copy()
+    slip = slice(int(14.0 / HOP_S), int(17.0 / HOP_S))
+    tracked[slip] -= 12.0
+    refs = ReferenceSet.from_contours([Contour(s, HOP_S) for s in [tracked, *songs[10:30]]])
+    query = Contour(sung + 5.0, HOP_S)
+    squares = MatcherConfig(pitch_class_windows=0)
+    before = next(m for m in match(query, refs, config=squares, top=len(refs)) if m.index == 0)
+    found = match(query, refs, top=len(refs))
+    assert found[0].index == 0
+    assert found[0].start_s == pytest.approx(10.0, abs=0.5) and found[0].end_s == pytest.approx(18.0, abs=0.5)
+    assert found[0].key_st == pytest.approx(-5.0, abs=0.3)
+    assert found[0].score > before.score + 0.1
+    assert not (before.start_s == pytest.approx(10.0, abs=0.5) and before.key_st == pytest.approx(-5.0, abs=0.3))
+
+
+def test_pitch_class_phasors_agree_across_octaves_and_keys():
+    from humdex.classical.matcher import pitch_class_phasors
+
+    melody = np.array([60.0, 62.0, 64.0, np.nan, 67.0], np.float32)
+    z = pitch_class_phasors(melody)
+    assert z.dtype == np.complex64 and z[3] == 0
+    slipped = pitch_class_phasors(melody + np.array([0.0, -12.0, 12.0, 0.0, 24.0], np.float32))
+    np.testing.assert_allclose(slipped, z, atol=1e-5)
+    moved = pitch_class_phasors(melody + 3.0)  # a key change turns every phasor by 3 semitones
+    agree = np.sum(moved * np.conj(z))
+    assert abs(agree) == pytest.approx(4.0, abs=1e-4)
+    assert np.angle(agree) * 12 / (2 * np.pi) == pytest.approx(3.0, abs=1e-4)
+
+
 def test_stage_one_windows_of_a_song_are_apart_and_best_first(songs, refs):
     from humdex.classical.matcher import candidate_windows, prepare_query
 
-    config = MatcherConfig(windows_per_song=3)
+    config = MatcherConfig(windows_per_song=3, pitch_class_windows=0)
     q = prepare_query(Contour(_excerpt(songs[7], 10.0, 18.0), HOP_S), refs.hop_s, config)
     picked, starts, scales, _ = candidate_windows(q, refs, False, config)
-    best, best_starts, _, _ = candidate_windows(q, refs, False, MatcherConfig(windows_per_song=1))
+    best, best_starts, _, _ = candidate_windows(q, refs, False, MatcherConfig(windows_per_song=1,
+                                                                              pitch_class_windows=0))
     assert set(picked) == set(best) and np.bincount(picked).max() == 3
     for song in np.unique(picked):
         at = starts[picked == song]
         assert at[0] == best_starts[best == song][0]  # the best window first
         gaps = np.abs(at[:, None] - at[None, :])[np.triu_indices(len(at), 1)]
         assert np.all(gaps >= len(q.midi) * scales[picked == song].min() / 2)
+    # by pitch class too: each song's mean-square windows first, then its two by pitch class
+    both, both_starts, _, _ = candidate_windows(q, refs, False, MatcherConfig(windows_per_song=3))
+    assert set(both) == set(picked) and np.bincount(both).max() == 5
+    for song in np.unique(both):
+        np.testing.assert_array_equal(both_starts[both == song][:3], starts[picked == song])
 
 
 def test_dtw_in_threads_returns_what_one_call_returns(songs):

@@ -3,8 +3,12 @@
 Stage 1 (all songs, vectorised): for each tempo scale, the key-invariant mean squared pitch
 difference between the rescaled query and every window of the concatenated references, from
 FFT correlations (overlap-save) of the references r and r^2 with the query's voiced mask and
-mask * pitch. Stage 2: subsequence DTW (dtw.py) of the query against the best windows of the best
-songs, under a small transposition search around stage 1's key, gives the final score.
+mask * pitch; and, blind to octaves, how well the query's pitch classes line up with the window's
+(the length of the mean of exp(2 pi i (r - q) / 12), from one complex correlation, whose angle is
+the key modulo an octave). A melody tracked from a record has stretches an octave off, which ruin
+a window's mean square and key but not its pitch classes. Stage 2: subsequence DTW (dtw.py) of
+the query against the best windows of the best songs by either measure, under a small
+transposition search around stage 1's key, gives the final score.
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ class MatcherConfig:
     from_start_slack_s: float = (
         1.0  # from_start: the match may begin this late after the song's start
     )
-    candidates: int = 200  # songs reranked by DTW
+    candidates: int = 200  # songs reranked by DTW, by mean square (and as many by pitch class)
     windows_per_song: int = 3  # stage 1's best non-overlapping windows of each song the DTW tries
+    pitch_class_windows: int = 2  # and its best windows by pitch class (0: none, nor their songs)
     margin: float = 0.25  # DTW segment = candidate window +- margin * window length
     key_offsets_st: tuple[float, ...] = (-0.5, 0.0, 0.5)  # around stage 1's key
     key_refinements: int = 1  # DTW reruns at the best key + mean residual along its path
@@ -141,19 +146,32 @@ def _scaled(x: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _blocks_spectrum(x: np.ndarray, n_fft: int, step: int) -> np.ndarray:
-    """(frames,) -> (blocks, n_fft // 2 + 1) complex spectra of overlapping blocks (overlap-save)."""
+    """(frames,) -> (blocks, n_fft // 2 + 1) complex spectra of overlapping blocks (overlap-save);
+    (blocks, n_fft) for complex x."""
     n_blocks = -(-len(x) // step)
-    padded = np.zeros(n_blocks * step + n_fft - step, np.float32)
+    padded = np.zeros(n_blocks * step + n_fft - step, x.dtype)
     padded[: len(x)] = x
     blocks = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::step]
-    return np.fft.rfft(blocks, axis=1)
+    return np.fft.fft(blocks, axis=1) if np.iscomplexobj(x) else np.fft.rfft(blocks, axis=1)
 
 
 def _correlate(product: np.ndarray, n_fft: int, step: int, n: int) -> np.ndarray:
-    """Sliding correlations c[t] = sum_i k[i] x[t + i] from block spectra products
-    X * conj(K) (overlap-save): (n,) float32."""
-    c = np.fft.irfft(product, n=n_fft, axis=1)
+    """Sliding correlations c[t] = sum_i conj(k[i]) x[t + i] from block spectra products
+    X * conj(K) (overlap-save): (n,) float32, or complex for full (complex) spectra."""
+    if product.shape[1] == n_fft:
+        c = np.fft.ifft(product, axis=1)
+    else:
+        c = np.fft.irfft(product, n=n_fft, axis=1)
     return c[:, :step].reshape(-1)[:n]
+
+
+def pitch_class_phasors(midi: np.ndarray) -> np.ndarray:
+    """(n,) pitch -> (n,) complex64 exp(2 pi i midi / 12): a pitch class as a point on the unit
+    circle (0 where NaN), so that sum(r * conj(q)) over a window measures how well two melodies'
+    pitch classes agree at the best key, whatever octave each note is in."""
+    voiced = np.isfinite(midi)
+    angle = 2.0 * np.pi / 12.0 * np.where(voiced, midi, 0.0)
+    return np.where(voiced, np.exp(1j * angle), 0.0).astype(np.complex64)
 
 
 def _valid_starts(
@@ -171,18 +189,22 @@ def candidate_windows(
     q: Contour, refs: ReferenceSet, from_start: bool, config: MatcherConfig,
     also: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Stage 1: the best windows of each of the `config.candidates` best songs (and of `also`):
-    up to `config.windows_per_song` per song, each at least half a window away from the better
-    ones (a song's melody tracked from a record has octave slips and accompaniment where its
-    best-by-mean-square window need not be the sung one; the DTW decides among them).
+    """Stage 1: the best windows of each of the `config.candidates` best songs by mean square and
+    of as many by pitch class (and of `also`): up to `config.windows_per_song` per song by mean
+    square, then `config.pitch_class_windows` by pitch class, each at least half a window away
+    from the better ones of its measure (a song's melody tracked from a record has octave slips
+    and accompaniment where its best-by-mean-square window need not be the sung one; the DTW
+    decides among them).
 
     Returns (songs, start frames (global), scales, keys), one entry per window (a song repeats
-    once per window, its best first): keys in semitones to add to the (mean-centred) query to
-    reach the (mean-centred) song.
+    once per window, its best by mean square first): keys in semitones to add to the
+    (mean-centred) query to reach the (mean-centred) song.
     """
     w = np.isfinite(q.midi).astype(np.float32)
+    q_mean = float(np.nanmean(q.midi))
     smooth = max(1, round(config.smooth_s / refs.hop_s))
-    qv = smoothed(held(q.midi - np.nanmean(q.midi)), smooth) * w
+    qv = smoothed(held(q.midi - q_mean), smooth) * w
+    qz = pitch_class_phasors(q.midi)
     r = refs.centred(smooth)
     scales = config.tempo_scales()
     k_max = max(len(_scaled(w, s)) for s in scales)
@@ -190,13 +212,13 @@ def candidate_windows(
     step = n_fft - k_max + 1
     spec_r = _blocks_spectrum(r, n_fft, step)
     spec_rr = _blocks_spectrum(r * r, n_fft, step)
-    n_songs = len(refs)
-    # per frame: the least distance over the scales, the first scale that reached it and the key
-    # there (a (scales, frames) table of each would take 60 MB at 2048 songs: its page faults
-    # cost more than the arithmetic)
-    best_dist = np.full(refs.n_frames, np.inf, np.float32)
-    best_scale = np.zeros(refs.n_frames, np.int64)
-    best_key = np.zeros(refs.n_frames, np.float32)
+    by_class = config.pitch_class_windows > 0
+    spec_z = _blocks_spectrum(pitch_class_phasors(refs.midi), n_fft, step) if by_class else None
+    # per frame and measure: the least distance over the scales, the first scale that reached it
+    # and the key there (a (scales, frames) table of each would take 60 MB at 2048 songs: its page
+    # faults cost more than the arithmetic)
+    square, classes = _BestOverScales(refs.n_frames), _BestOverScales(refs.n_frames if by_class else 0)
+    class_key_offset = (q_mean - song_means(refs)[refs.song_of_frame()]) if by_class else None
     for s_i, scale in enumerate(scales):
         ws, qs = _scaled(w, scale), _scaled(qv, scale)
         n_w, s_q, s_qq = ws.sum(), qs.sum(), (qs * qs).sum()
@@ -205,41 +227,80 @@ def candidate_windows(
         s_r = _correlate(spec_r * kw, n_fft, step, refs.n_frames)
         rest = _correlate(spec_rr * kw - 2 * spec_r * kq, n_fft, step, refs.n_frames)
         diff = s_r - s_q
+        mean_key = diff / n_w
         dist = ((rest + s_qq - diff * diff / n_w) / n_w).astype(np.float32, copy=False)
-        dist[~_valid_starts(refs, len(ws), from_start, config)] = np.inf
-        better = np.flatnonzero(dist < best_dist)  # ties keep the earlier scale
-        best_dist[better] = dist[better]
-        best_scale[better] = s_i
-        best_key[better] = diff[better] / n_w
-    per_song = np.minimum.reduceat(best_dist, refs.offsets[:-1])
-    per_song[np.diff(refs.offsets) == 0] = np.inf
-    n_keep = min(config.candidates, n_songs)
-    songs = np.argpartition(per_song, n_keep - 1)[:n_keep]
+        valid = _valid_starts(refs, len(ws), from_start, config)
+        dist[~valid] = np.inf
+        square.update(dist, s_i, mean_key)
+        if spec_z is not None:
+            kz = np.conj(np.fft.fft(_scaled(qz, scale), n=n_fft))
+            agree = _correlate(spec_z * kz, n_fft, step, refs.n_frames)  # sum exp(2 pi i (r - q) / 12)
+            dist = (1.0 - np.abs(agree) / n_w).astype(np.float32)
+            dist[~valid] = np.inf
+            # the key modulo 12 from the angle, centred like mean_key, in the octave nearest to it
+            key = np.angle(agree) * (12.0 / (2.0 * np.pi)) + class_key_offset
+            classes.update(dist, s_i, key + 12.0 * np.round((mean_key - key) / 12.0))
+    n_keep = min(config.candidates, len(refs))
+    songs = square.best_songs(refs, n_keep)
+    if by_class:
+        songs = np.union1d(songs, classes.best_songs(refs, n_keep))
     if also is not None and len(also):
         songs = np.union1d(songs, np.asarray(also, np.int64))
-    songs = songs[np.isfinite(per_song[songs])]
     picks: list[tuple[int, int, float, float]] = []
     for song in songs:
-        # the first minimum of the song's (scales, frames) distances, found on the per-frame
-        # minima: the least distance left, at its first scale, there at its first frame (a
-        # window masks its frames at every scale, so the per-frame minima stay the table's)
         lo, hi = int(refs.offsets[song]), int(refs.offsets[song + 1])
-        dist = best_dist[lo:hi].copy()
-        for _ in range(config.windows_per_song):
-            least = dist.min()
-            if not np.isfinite(least):
-                break
-            at = np.flatnonzero(dist == least)
-            s_i = int(best_scale[lo + at].min())
-            t = int(at[best_scale[lo + at] == s_i][0])
-            picks.append((int(song), lo + t, float(scales[s_i]), float(best_key[lo + t])))
-            half = max(1, round(len(w) * scales[s_i] / 2))
-            dist[max(0, t - half): t + half + 1] = np.inf
+        picks += square.windows(song, lo, hi, config.windows_per_song, scales, len(w))
+        if by_class:
+            picks += classes.windows(song, lo, hi, config.pitch_class_windows, scales, len(w))
     if not picks:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
     song_ids, starts, song_scales, song_keys = zip(*picks)
     return (np.array(song_ids, np.int64), np.array(starts, np.int64), np.array(song_scales),
             np.array(song_keys))
+
+
+class _BestOverScales:
+    """Per reference frame: the least stage-1 distance of a window starting there over the tempo
+    scales, the first scale that reached it and the key at it."""
+
+    def __init__(self, n_frames: int) -> None:
+        self.dist = np.full(n_frames, np.inf, np.float32)
+        self.scale = np.zeros(n_frames, np.int64)
+        self.key = np.zeros(n_frames, np.float32)
+
+    def update(self, dist: np.ndarray, scale_index: int, key: np.ndarray) -> None:
+        better = np.flatnonzero(dist < self.dist)  # ties keep the earlier scale
+        self.dist[better] = dist[better]
+        self.scale[better] = scale_index
+        self.key[better] = key[better]
+
+    def best_songs(self, refs: ReferenceSet, n: int) -> np.ndarray:
+        """The n songs of the least distance (those with a finite one)."""
+        per_song = np.minimum.reduceat(self.dist, refs.offsets[:-1])
+        per_song[np.diff(refs.offsets) == 0] = np.inf
+        songs = np.argpartition(per_song, n - 1)[:n]
+        return np.sort(songs[np.isfinite(per_song[songs])])
+
+    def windows(self, song: int, lo: int, hi: int, n: int, scales: np.ndarray,
+                query_frames: int) -> list[tuple[int, int, float, float]]:
+        """Up to n (song, start, scale, key) of song's frames lo:hi, best first, each at least
+        half a window from the better ones: the first minimum of the song's (scales, frames)
+        distances, found on the per-frame minima (the least distance left, at its first scale,
+        there at its first frame; a window masks its frames at every scale, so the per-frame
+        minima stay the table's)."""
+        dist = self.dist[lo:hi].copy()
+        picks = []
+        for _ in range(n):
+            least = dist.min() if len(dist) else np.inf
+            if not np.isfinite(least):
+                break
+            at = np.flatnonzero(dist == least)
+            s_i = int(self.scale[lo + at].min())
+            t = int(at[self.scale[lo + at] == s_i][0])
+            picks.append((int(song), lo + t, float(scales[s_i]), float(self.key[lo + t])))
+            half = max(1, round(query_frames * scales[s_i] / 2))
+            dist[max(0, t - half): t + half + 1] = np.inf
+        return picks
 
 
 def _segments(
