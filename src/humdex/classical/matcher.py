@@ -158,10 +158,8 @@ def _blocks_spectrum(x: np.ndarray, n_fft: int, step: int) -> np.ndarray:
 def _correlate(product: np.ndarray, n_fft: int, step: int, n: int) -> np.ndarray:
     """Sliding correlations c[t] = sum_i conj(k[i]) x[t + i] from block spectra products
     X * conj(K) (overlap-save): (n,) float32, or complex for full (complex) spectra."""
-    if product.shape[1] == n_fft:
-        c = np.fft.ifft(product, axis=1)
-    else:
-        c = np.fft.irfft(product, n=n_fft, axis=1)
+    full = product.shape[1] == n_fft
+    c = np.fft.ifft(product, axis=1) if full else np.fft.irfft(product, n=n_fft, axis=1)
     return c[:, :step].reshape(-1)[:n]
 
 
