@@ -370,7 +370,7 @@ def test_a_tracked_stretch_an_octave_low_is_found_by_its_pitch_classes(songs):
 
 
 def test_pitch_class_phasors_agree_across_octaves_and_keys():
-    from humdex.classical.matcher import pitch_class_phasors
+    from humdex.classical.references import pitch_class_phasors
 
     melody = np.array([60.0, 62.0, 64.0, np.nan, 67.0], np.float32)
     z = pitch_class_phasors(melody)

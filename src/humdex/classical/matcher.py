@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from humdex.classical.references import ReferenceSet, held, smoothed, song_means, to_hop
+from humdex.classical.references import ReferenceSet, held, pitch_class_phasors, smoothed, song_means, to_hop
 from humdex.errors import AudioError, CatalogError
 from humdex.frontend.contour import Contour, stretch_frames
 
@@ -163,15 +163,6 @@ def _correlate(product: np.ndarray, n_fft: int, step: int, n: int) -> np.ndarray
     return c[:, :step].reshape(-1)[:n]
 
 
-def pitch_class_phasors(midi: np.ndarray) -> np.ndarray:
-    """(n,) pitch -> (n,) complex64 exp(2 pi i midi / 12): a pitch class as a point on the unit
-    circle (0 where NaN), so that sum(r * conj(q)) over a window measures how well two melodies'
-    pitch classes agree at the best key, whatever octave each note is in."""
-    voiced = np.isfinite(midi)
-    angle = 2.0 * np.pi / 12.0 * np.where(voiced, midi, 0.0)
-    return np.where(voiced, np.exp(1j * angle), 0.0).astype(np.complex64)
-
-
 def _valid_starts(
     refs: ReferenceSet, window: int, from_start: bool, config: MatcherConfig
 ) -> np.ndarray:
@@ -187,10 +178,10 @@ def candidate_windows(
     q: Contour, refs: ReferenceSet, from_start: bool, config: MatcherConfig,
     also: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Stage 1: the best windows of each of the `config.candidates` best songs by mean square and
-    of as many by pitch class (and of `also`): up to `config.windows_per_song` per song by mean
-    square, then `config.pitch_class_windows` by pitch class, each at least half a window away
-    from the better ones of its measure (a song's melody tracked from a record has octave slips
+    """Stage 1: the best windows of the `config.candidates` best songs by mean square (up to
+    `config.windows_per_song` each) and of as many by pitch class (up to
+    `config.pitch_class_windows` each), both kinds in the songs of `also`; each window at least
+    half a window away from the better ones of its measure (a song's melody tracked from a record has octave slips
     and accompaniment where its best-by-mean-square window need not be the sung one; the DTW
     decides among them).
 
@@ -211,12 +202,11 @@ def candidate_windows(
     spec_r = _blocks_spectrum(r, n_fft, step)
     spec_rr = _blocks_spectrum(r * r, n_fft, step)
     by_class = config.pitch_class_windows > 0
-    spec_z = _blocks_spectrum(pitch_class_phasors(refs.midi), n_fft, step) if by_class else None
-    # per frame and measure: the least distance over the scales, the first scale that reached it
-    # and the key there (a (scales, frames) table of each would take 60 MB at 2048 songs: its page
-    # faults cost more than the arithmetic)
+    spec_z = _blocks_spectrum(refs.phasors(), n_fft, step) if by_class else None
+    # per frame and measure: the least distance over the scales and the first scale that reached
+    # it (a (scales, frames) table would take 60 MB at 2048 songs: its page faults cost more than
+    # the arithmetic); the keys are worked out for the chosen windows only (_window_keys)
     square, classes = _BestOverScales(refs.n_frames), _BestOverScales(refs.n_frames if by_class else 0)
-    class_key_offset = (q_mean - song_means(refs)[refs.song_of_frame()]) if by_class else None
     for s_i, scale in enumerate(scales):
         ws, qs = _scaled(w, scale), _scaled(qv, scale)
         n_w, s_q, s_qq = ws.sum(), qs.sum(), (qs * qs).sum()
@@ -225,52 +215,76 @@ def candidate_windows(
         s_r = _correlate(spec_r * kw, n_fft, step, refs.n_frames)
         rest = _correlate(spec_rr * kw - 2 * spec_r * kq, n_fft, step, refs.n_frames)
         diff = s_r - s_q
-        mean_key = diff / n_w
         dist = ((rest + s_qq - diff * diff / n_w) / n_w).astype(np.float32, copy=False)
         valid = _valid_starts(refs, len(ws), from_start, config)
         dist[~valid] = np.inf
-        square.update(dist, s_i, mean_key)
+        square.update(dist, s_i)
         if spec_z is not None:
             kz = np.conj(np.fft.fft(_scaled(qz, scale), n=n_fft))
             agree = _correlate(spec_z * kz, n_fft, step, refs.n_frames)  # sum exp(2 pi i (r - q) / 12)
             dist = (1.0 - np.abs(agree) / n_w).astype(np.float32)
             dist[~valid] = np.inf
-            # the key modulo 12 from the angle, centred like mean_key, in the octave nearest to it
-            key = np.angle(agree) * (12.0 / (2.0 * np.pi)) + class_key_offset
-            classes.update(dist, s_i, key + 12.0 * np.round((mean_key - key) / 12.0))
+            classes.update(dist, s_i)
     n_keep = min(config.candidates, len(refs))
-    songs = square.best_songs(refs, n_keep)
-    if by_class:
-        songs = np.union1d(songs, classes.best_songs(refs, n_keep))
-    if also is not None and len(also):
-        songs = np.union1d(songs, np.asarray(also, np.int64))
-    picks: list[tuple[int, int, float, float]] = []
-    for song in songs:
+    also = np.zeros(0, np.int64) if also is None else np.asarray(also, np.int64)
+    # each measure's windows in its own best songs, both measures' in the songs `also` names
+    by_square = np.union1d(square.best_songs(refs, n_keep), also)
+    by_classes = np.union1d(classes.best_songs(refs, n_keep), also) if by_class else also[:0]
+    picks: list[tuple[int, int, int, bool]] = []
+    square_set, classes_set = set(by_square.tolist()), set(by_classes.tolist())
+    for song in np.union1d(by_square, by_classes):
         lo, hi = int(refs.offsets[song]), int(refs.offsets[song + 1])
-        picks += square.windows(song, lo, hi, config.windows_per_song, scales, len(w))
-        if by_class:
-            picks += classes.windows(song, lo, hi, config.pitch_class_windows, scales, len(w))
+        if song in square_set:
+            picks += [(*p, False) for p in square.windows(song, lo, hi, config.windows_per_song, scales, len(w))]
+        if song in classes_set:
+            picks += [(*p, True) for p in classes.windows(song, lo, hi, config.pitch_class_windows, scales, len(w))]
     if not picks:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
-    song_ids, starts, song_scales, song_keys = zip(*picks)
-    return (np.array(song_ids, np.int64), np.array(starts, np.int64), np.array(song_scales),
-            np.array(song_keys))
+    song_ids, starts, scale_idx, by_class_pick = (np.array(x) for x in zip(*picks))
+    keys = _window_keys(refs, r, [(_scaled(w, s), _scaled(qv, s), _scaled(qz, s)) for s in scales],
+                        song_ids, starts, scale_idx, by_class_pick, q_mean)
+    return song_ids.astype(np.int64), starts.astype(np.int64), scales[scale_idx], keys
+
+
+def _window_keys(refs: ReferenceSet, r: np.ndarray, scaled: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                 songs: np.ndarray, starts: np.ndarray, scale_idx: np.ndarray, by_class: np.ndarray,
+                 q_mean: float) -> np.ndarray:
+    """(windows,) keys in semitones to add to the centred query to reach the centred song, of
+    windows starting at `starts` at the scales scale_idx, from the same sums as stage 1's
+    correlations (scaled[i]: the query's voiced mask, centred pitch and phasors at scale i; frames
+    past the reference's end count as 0, as in the FFT's padding). By mean square: the mean
+    difference. By pitch class: the angle of sum(exp(2 pi i (r - q) / 12)) gives the raw key
+    modulo 12, centred like the mean key, in the octave nearest to it (the mean key may be some
+    semitones off where a stretch is an octave off, rarely six)."""
+    pad = max(len(ws) for ws, _, _ in scaled)
+    r_pad = np.concatenate([r, np.zeros(pad, np.float32)])
+    z_pad = np.concatenate([refs.phasors(), np.zeros(pad, np.complex64)]) if by_class.any() else None
+    keys = np.zeros(len(starts))
+    for s_i in np.unique(scale_idx):
+        ws, qs, qz = scaled[s_i]
+        at = np.flatnonzero(scale_idx == s_i)
+        frames = starts[at][:, None] + np.arange(len(ws))[None, :]
+        keys[at] = (r_pad[frames] @ ws - qs.sum()) / ws.sum()
+        turn = at[by_class[at]]
+        if z_pad is not None and len(turn):
+            agree = z_pad[starts[turn][:, None] + np.arange(len(ws))[None, :]] @ np.conj(qz)
+            key = np.angle(agree) * (12.0 / (2.0 * np.pi)) + q_mean - song_means(refs)[songs[turn]]
+            keys[turn] = key + 12.0 * np.round((keys[turn] - key) / 12.0)
+    return keys
 
 
 class _BestOverScales:
     """Per reference frame: the least stage-1 distance of a window starting there over the tempo
-    scales, the first scale that reached it and the key at it."""
+    scales and the first scale that reached it."""
 
     def __init__(self, n_frames: int) -> None:
         self.dist = np.full(n_frames, np.inf, np.float32)
         self.scale = np.zeros(n_frames, np.int64)
-        self.key = np.zeros(n_frames, np.float32)
 
-    def update(self, dist: np.ndarray, scale_index: int, key: np.ndarray) -> None:
+    def update(self, dist: np.ndarray, scale_index: int) -> None:
         better = np.flatnonzero(dist < self.dist)  # ties keep the earlier scale
         self.dist[better] = dist[better]
         self.scale[better] = scale_index
-        self.key[better] = key[better]
 
     def best_songs(self, refs: ReferenceSet, n: int) -> np.ndarray:
         """The n songs of the least distance (those with a finite one)."""
@@ -280,8 +294,8 @@ class _BestOverScales:
         return np.sort(songs[np.isfinite(per_song[songs])])
 
     def windows(self, song: int, lo: int, hi: int, n: int, scales: np.ndarray,
-                query_frames: int) -> list[tuple[int, int, float, float]]:
-        """Up to n (song, start, scale, key) of song's frames lo:hi, best first, each at least
+                query_frames: int) -> list[tuple[int, int, int]]:
+        """Up to n (song, start, scale index) of song's frames lo:hi, best first, each at least
         half a window from the better ones: the first minimum of the song's (scales, frames)
         distances, found on the per-frame minima (the least distance left, at its first scale,
         there at its first frame; a window masks its frames at every scale, so the per-frame
@@ -295,7 +309,7 @@ class _BestOverScales:
             at = np.flatnonzero(dist == least)
             s_i = int(self.scale[lo + at].min())
             t = int(at[self.scale[lo + at] == s_i][0])
-            picks.append((int(song), lo + t, float(scales[s_i]), float(self.key[lo + t])))
+            picks.append((int(song), lo + t, s_i))
             half = max(1, round(query_frames * scales[s_i] / 2))
             dist[max(0, t - half): t + half + 1] = np.inf
         return picks

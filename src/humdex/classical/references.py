@@ -62,6 +62,15 @@ def held(midi: np.ndarray) -> np.ndarray:
     return out
 
 
+def pitch_class_phasors(midi: np.ndarray) -> np.ndarray:
+    """(n,) pitch -> (n,) complex64 exp(2 pi i midi / 12): a pitch class as a point on the unit
+    circle (0 where NaN), so that sum(r * conj(q)) over a window measures how well two melodies'
+    pitch classes agree at the best key, whatever octave each note is in."""
+    voiced = np.isfinite(midi)
+    angle = 2.0 * np.pi / 12.0 * np.where(voiced, midi, 0.0)
+    return np.where(voiced, np.exp(1j * angle), 0.0).astype(np.complex64)
+
+
 @dataclass(frozen=True, eq=False)
 class ReferenceSet:
     """Song contours back to back at one hop.
@@ -224,6 +233,11 @@ class ReferenceSet:
             return smoothed(centred, smooth_frames)
 
         return self._cached(f"centred{smooth_frames}", make)
+
+
+    def phasors(self) -> np.ndarray:
+        """(frames,) complex64 pitch_class_phasors of the (held) pitch."""
+        return self._cached("phasors", lambda: pitch_class_phasors(self.midi))
 
 
 def song_means(refs: ReferenceSet) -> np.ndarray:

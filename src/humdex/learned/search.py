@@ -93,9 +93,12 @@ class LearnedConfig:
     # 0.549 / 0.546 / 0.547); 100 hums of a 2,000-song melody catalog 0.739 / 0.773 / 0.780, and
     # of 12,000 / 20,000 songs 0.679 / 0.648 at 0.55, 0.724 / 0.693 at 0.8, 0.728 / 0.684 at 0.9
     # (benchmarks/scale.py --fused-hybrid). From the start the learned search is weaker on the
-    # short openings (8 s) such queries often are (benchmarks/hybrid_fusion.py).
+    # short openings (8 s) such queries often are (benchmarks/hybrid_fusion.py). Since the
+    # classical stage 1 also ranks windows by pitch class (matcher.py) the DTW is the stronger
+    # half on performances too: dev MRR at 0.55 / 0.7 / 0.8 records 0.750 / 0.755 / 0.751, f0
+    # files 0.651 / 0.670 / 0.660; MIDI 0.875 / 0.897 / 0.911 (0.9: 0.902).
     dtw_weight: float = 0.8
-    dtw_weight_performed: float = 0.55
+    dtw_weight_performed: float = 0.7
     dtw_weight_from_start: float = 0.85
 
     def handles(self) -> tuple[ModelHandle, ...]:
