@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from humdex.classical.references import ReferenceSet, held, pitch_class_phasors, smoothed, song_means, to_hop
+from humdex.classical.references import (
+    ReferenceSet,
+    held,
+    pitch_class_phasors,
+    smoothed,
+    song_means,
+    to_hop,
+)
 from humdex.errors import AudioError, CatalogError
 from humdex.frontend.contour import Contour, stretch_frames
 
