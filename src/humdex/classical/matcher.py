@@ -185,10 +185,10 @@ def candidate_windows(
     q: Contour, refs: ReferenceSet, from_start: bool, config: MatcherConfig,
     also: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Stage 1: the best windows of the `config.candidates` best songs by mean square (up to
-    `config.windows_per_song` each) and of as many by pitch class (up to
-    `config.pitch_class_windows` each), both kinds in the songs of `also`; each window at least
-    half a window away from the better ones of its measure (a song's melody tracked from a record has octave slips
+    """Stage 1: the best windows of the `config.candidates` best songs by mean square, of as
+    many by pitch class, and of `also`: up to `config.windows_per_song` per song by mean square,
+    then `config.pitch_class_windows` by pitch class, each at least half a window away from the
+    better ones of its measure (a song's melody tracked from a record has octave slips
     and accompaniment where its best-by-mean-square window need not be the sung one; the DTW
     decides among them).
 
@@ -233,17 +233,16 @@ def candidate_windows(
             dist[~valid] = np.inf
             classes.update(dist, s_i)
     n_keep = min(config.candidates, len(refs))
-    also = np.zeros(0, np.int64) if also is None else np.asarray(also, np.int64)
-    # each measure's windows in its own best songs, both measures' in the songs `also` names
-    by_square = np.union1d(square.best_songs(refs, n_keep), also)
-    by_classes = np.union1d(classes.best_songs(refs, n_keep), also) if by_class else also[:0]
+    songs = square.best_songs(refs, n_keep)
+    if by_class:
+        songs = np.union1d(songs, classes.best_songs(refs, n_keep))
+    if also is not None and len(also):
+        songs = np.union1d(songs, np.asarray(also, np.int64))
     picks: list[tuple[int, int, int, bool]] = []
-    square_set, classes_set = set(by_square.tolist()), set(by_classes.tolist())
-    for song in np.union1d(by_square, by_classes):
+    for song in songs:  # each song's windows by mean square, then by pitch class
         lo, hi = int(refs.offsets[song]), int(refs.offsets[song + 1])
-        if song in square_set:
-            picks += [(*p, False) for p in square.windows(song, lo, hi, config.windows_per_song, scales, len(w))]
-        if song in classes_set:
+        picks += [(*p, False) for p in square.windows(song, lo, hi, config.windows_per_song, scales, len(w))]
+        if by_class:
             picks += [(*p, True) for p in classes.windows(song, lo, hi, config.pitch_class_windows, scales, len(w))]
     if not picks:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
