@@ -234,7 +234,6 @@ class ReferenceSet:
 
         return self._cached(f"centred{smooth_frames}", make)
 
-
     def phasors(self) -> np.ndarray:
         """(frames,) complex64 pitch_class_phasors of the (held) pitch."""
         return self._cached("phasors", lambda: pitch_class_phasors(self.midi))
