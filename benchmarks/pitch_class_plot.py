@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 
 import numpy as np
 
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         truth = np.load(args.truth)
         ax.plot(np.arange(len(truth)) * 0.01, truth, color="0.75", lw=5, label="true lead")
     ax.plot(t, song.midi, color="k", lw=1, label="tracked from the mix (salience)")
-    for config, colour, name in ((replace(MatcherConfig(), pitch_class_windows=0), "tab:red", "mean square only"),
+    for config, colour, name in ((MatcherConfig(pitch_class_windows=0), "tab:red", "mean square only"),
                                  (MatcherConfig(), "tab:blue", "with pitch-class windows")):
         best = match(query, refs, config=config, top=1)[0]
         placed = query.midi + best.key_st

@@ -203,7 +203,9 @@ def candidate_windows(
     qz = pitch_class_phasors(q.midi)
     r = refs.centred(smooth)
     scales = config.tempo_scales()
-    k_max = max(len(_scaled(w, s)) for s in scales)
+    # the query at each scale: voiced mask, centred pitch, pitch-class phasors
+    scaled = [(_scaled(w, s), _scaled(qv, s), _scaled(qz, s)) for s in scales]
+    k_max = max(len(ws) for ws, _, _ in scaled)
     n_fft = max(config.fft_size, 1 << int(np.ceil(np.log2(4 * k_max))))
     step = n_fft - k_max + 1
     spec_r = _blocks_spectrum(r, n_fft, step)
@@ -214,8 +216,7 @@ def candidate_windows(
     # it (a (scales, frames) table would take 60 MB at 2048 songs: its page faults cost more than
     # the arithmetic); the keys are worked out for the chosen windows only (_window_keys)
     square, classes = _BestOverScales(refs.n_frames), _BestOverScales(refs.n_frames if by_class else 0)
-    for s_i, scale in enumerate(scales):
-        ws, qs = _scaled(w, scale), _scaled(qv, scale)
+    for s_i, (ws, qs, qzs) in enumerate(scaled):
         n_w, s_q, s_qq = ws.sum(), qs.sum(), (qs * qs).sum()
         kw = np.conj(np.fft.rfft(ws, n=n_fft))
         kq = np.conj(np.fft.rfft(qs, n=n_fft))
@@ -227,7 +228,7 @@ def candidate_windows(
         dist[~valid] = np.inf
         square.update(dist, s_i)
         if spec_z is not None:
-            kz = np.conj(np.fft.fft(_scaled(qz, scale), n=n_fft))
+            kz = np.conj(np.fft.fft(qzs, n=n_fft))
             agree = _correlate(spec_z * kz, n_fft, step, refs.n_frames)  # sum exp(2 pi i (r - q) / 12)
             dist = (1.0 - np.abs(agree) / n_w).astype(np.float32)
             dist[~valid] = np.inf
@@ -247,8 +248,7 @@ def candidate_windows(
     if not picks:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
     song_ids, starts, scale_idx, by_class_pick = (np.array(x) for x in zip(*picks))
-    keys = _window_keys(refs, r, [(_scaled(w, s), _scaled(qv, s), _scaled(qz, s)) for s in scales],
-                        song_ids, starts, scale_idx, by_class_pick, q_mean)
+    keys = _window_keys(refs, r, scaled, song_ids, starts, scale_idx, by_class_pick, q_mean)
     return song_ids.astype(np.int64), starts.astype(np.int64), scales[scale_idx], keys
 
 
@@ -262,21 +262,23 @@ def _window_keys(refs: ReferenceSet, r: np.ndarray, scaled: list[tuple[np.ndarra
     difference. By pitch class: the angle of sum(exp(2 pi i (r - q) / 12)) gives the raw key
     modulo 12, centred like the mean key, in the octave nearest to it (the mean key may be some
     semitones off where a stretch is an octave off, rarely six)."""
-    pad = max(len(ws) for ws, _, _ in scaled)
-    r_pad = np.concatenate([r, np.zeros(pad, np.float32)])
-    z_pad = np.concatenate([refs.phasors(), np.zeros(pad, np.complex64)]) if by_class.any() else None
     keys = np.zeros(len(starts))
     for s_i in np.unique(scale_idx):
         ws, qs, qz = scaled[s_i]
         at = np.flatnonzero(scale_idx == s_i)
         frames = starts[at][:, None] + np.arange(len(ws))[None, :]
-        keys[at] = (r_pad[frames] @ ws - qs.sum()) / ws.sum()
+        keys[at] = (_at_frames(r, frames) @ ws - qs.sum()) / ws.sum()
         turn = at[by_class[at]]
-        if z_pad is not None and len(turn):
-            agree = z_pad[starts[turn][:, None] + np.arange(len(ws))[None, :]] @ np.conj(qz)
+        if len(turn):
+            agree = _at_frames(refs.phasors(), frames[by_class[at]]) @ np.conj(qz)
             key = np.angle(agree) * (12.0 / (2.0 * np.pi)) + q_mean - song_means(refs)[songs[turn]]
             keys[turn] = key + 12.0 * np.round((keys[turn] - key) / 12.0)
     return keys
+
+
+def _at_frames(x: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """x[frames], 0 where a frame lies past x's end."""
+    return x[np.minimum(frames, len(x) - 1)] * (frames < len(x))
 
 
 class _BestOverScales:
