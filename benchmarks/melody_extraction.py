@@ -126,7 +126,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from humdex.frontend import audio, pitch
 
     out = Path(args.out)
-    songs = sorted((out / "songs").glob("*.wav"))[: args.limit]
+    songs = sorted((out / "songs").glob("*.wav"))[args.skip: args.limit]
     rows: dict[str, list[dict[str, float]]] = defaultdict(list)
     per_song: dict[str, dict[str, float]] = defaultdict(dict)
     cpu: dict[str, float] = defaultdict(float)
@@ -336,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--pitch", nargs="+", default=["swift"], help="trackers; 'default': the song front end's own")
     e.add_argument("--separate", default="none", choices=("none", "spleeter"))
     e.add_argument("--limit", type=int, default=None, help="first N records only")
+    e.add_argument("--skip", type=int, default=0, help="not the first N records (e.g. a model's validation)")
     e.add_argument("--queries", action="store_true", help="also score the query front end on the dev queries")
     e.add_argument("--per-song", action="store_true")
     q = sub.add_parser("queries")

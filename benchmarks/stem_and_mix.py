@@ -11,6 +11,9 @@ as `humdex index` does:
 
     python benchmarks/stem_and_mix.py --stem-db data/paths_dev/db_spleeter \
         --mix-db data/paths_dev/db_contour --out data/paths_dev/db_both --check 3
+
+`--stem-db` may also be a `both` catalog: its stem melodies (before `mix_at_s`) are kept and its
+mix melodies replaced by `--mix-db`'s, e.g. to try another mix tracker without separating again.
 """
 
 from __future__ import annotations
@@ -36,14 +39,15 @@ def combined_melody(stem, mix):
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--stem-db", required=True, help="the songs indexed with --separate spleeter")
+    p.add_argument("--stem-db", required=True, help="the songs indexed with --separate spleeter (or both)")
     p.add_argument("--mix-db", required=True, help="the same files indexed with --separate none")
     p.add_argument("--out", required=True, help="the new catalog (must not exist)")
     p.add_argument("--check", type=int, default=0, help="songs read again by the product to compare")
     args = p.parse_args(argv)
 
     from humdex.catalog.catalog import Catalog, Song, _stamp, read_song
-    from humdex.catalog.ingest import melody_duration_s
+    from humdex.catalog.ingest import STEM_MIX_GAP_S, melody_duration_s
+    from humdex.frontend.contour import Contour
     from humdex.search import prepare_default_search
 
     stem_db, mix_db = Catalog.open(args.stem_db), Catalog.open(args.mix_db)
@@ -54,7 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     for song in stem_db.songs():
         path = Path(song.source)
         mix = mix_db.melody(song.song_id) if song.song_id in mixes else None
-        melody, mix_at_s = combined_melody(stem_db.melody(song.song_id), mix)
+        stem = stem_db.melody(song.song_id)
+        if ":sep=both" in song.stamp:  # its stem's melody, or the mix's where it fell back
+            stem = mix if song.mix_at_s is None else Contour(
+                stem.midi[: round((song.mix_at_s - STEM_MIX_GAP_S) / stem.hop_s)], stem.hop_s)
+        melody, mix_at_s = combined_melody(stem, mix)
         rows.append((Song(song.song_id, song.title, song.artist, song.source, song.kind,
                           round(melody_duration_s(melody, mix_at_s), 3), _stamp(path, song.kind, None, "both"),
                           mix_at_s), melody))

@@ -217,7 +217,7 @@ def _add_store(p: argparse.ArgumentParser) -> None:
 
 def _add_pitch(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pitch", default=None,
-                   help="pitch tracker for audio: crepe-tiny | crepe-full | swift | pyin | salience "
+                   help="pitch tracker for audio: crepe-tiny | crepe-full | swift | pyin | salience | melody-net "
                         "(default: humdex.frontend.pitch's: salience for songs' mixes, swift otherwise)")
 
 

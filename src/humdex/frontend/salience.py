@@ -106,48 +106,69 @@ def spectral_peaks(padded16: np.ndarray, n_frames: int, sample_rate: int, hop: i
 
 
 def pitch_salience(audio16: np.ndarray, sample_rate: int, hop: int, config: SalienceConfig) -> np.ndarray:
-    """(n,) audio -> (T, bins) harmonic-summation salience on midi_grid(config), T = 1 + n // hop.
+    """(n,) audio -> (T, bins) harmonic-summation salience on midi_grid(config), T = 1 + n // hop."""
+    return harmonic_sum(peak_spectrum(audio16, sample_rate, hop, config), config)
+
+
+def peak_spectrum(audio16: np.ndarray, sample_rate: int, hop: int, config: SalienceConfig) -> np.ndarray:
+    """(n,) audio -> (T, n_fine) spectral peaks on a log-frequency grid (fine_grid(config)), smeared
+    by Melodia's cos^2 window, T = 1 + n // hop.
 
     Computed BLOCK_FRAMES frames at a time (every frame is independent), so memory stays bounded
     for any song length."""
     x = np.pad(np.asarray(audio16, dtype=np.float32), config.n_fft // 2)
     n_frames = 1 + len(audio16) // hop
-    out = np.empty((n_frames, len(midi_grid(config))), np.float32)
+    out = np.empty((n_frames, len(fine_grid(config))), np.float32)
     for start in range(0, n_frames, BLOCK_FRAMES):
         stop = min(n_frames, start + BLOCK_FRAMES)
         segment = x[start * hop: (stop - 1) * hop + config.n_fft]
-        out[start:stop] = _block_salience(*spectral_peaks(segment, stop - start, sample_rate, hop, config), config)
+        out[start:stop] = _on_fine_grid(*spectral_peaks(segment, stop - start, sample_rate, hop, config), config)
     return out
 
 
-def _block_salience(peak_midi: np.ndarray, magnitude: np.ndarray, config: SalienceConfig) -> np.ndarray:
-    """(T, F) spectral peaks -> (T, bins) salience."""
-    grid = midi_grid(config)
+def fine_grid(config: SalienceConfig) -> np.ndarray:
+    """(n_fine,) MIDI pitch of each peak_spectrum bin: a semitone below midi_grid's first bin up to
+    its last bin's top harmonic, at the same resolution."""
     fine = 1.0 / config.bins_per_semitone
-    top = grid[-1] + 12.0 * np.log2(config.n_harmonics) + 1.0
-    n_fine = int(np.ceil((top - grid[0] + 1.0) / fine)) + 1
-    # peaks onto the log-frequency grid (linear split between the two nearest bins)
-    pos = (peak_midi - (grid[0] - 1.0)) / fine
-    ok = (magnitude > 0) & (pos >= 0) & (pos < n_fine - 1)
+    top = config.fmax_midi + 12.0 * np.log2(config.n_harmonics) + 1.0
+    n_fine = int(np.ceil((top - config.fmin_midi + 1.0) / fine)) + 1
+    return config.fmin_midi - 1.0 + np.arange(n_fine) * fine
+
+
+def harmonic_shift(harmonic: float, config: SalienceConfig) -> int:
+    """The fine_grid bin of `harmonic` x midi_grid's first pitch (negative below fine_grid)."""
+    return config.bins_per_semitone + round(float(12.0 * np.log2(harmonic) * config.bins_per_semitone))
+
+
+def _on_fine_grid(peak_midi: np.ndarray, magnitude: np.ndarray, config: SalienceConfig) -> np.ndarray:
+    """(T, F) spectral peaks -> (T, n_fine) peak energy on fine_grid, smeared along pitch."""
+    grid = fine_grid(config)
+    pos = (peak_midi - grid[0]) * config.bins_per_semitone
+    ok = (magnitude > 0) & (pos >= 0) & (pos < len(grid) - 1)
     t_idx, f_idx = np.nonzero(ok)
     p = pos[t_idx, f_idx]
-    lo = np.floor(p).astype(np.int64)
+    lo = np.floor(p).astype(np.int64)  # linear split between the two nearest bins
     frac = (p - lo).astype(np.float32)
     energy = magnitude[t_idx, f_idx] ** config.magnitude_power
-    spectrum = np.zeros((len(peak_midi), n_fine), np.float32)
+    spectrum = np.zeros((len(peak_midi), len(grid)), np.float32)
     np.add.at(spectrum, (t_idx, lo), energy * (1.0 - frac))
     np.add.at(spectrum, (t_idx, lo + 1), energy * frac)
-    spectrum = _smear(spectrum, config.bins_per_semitone)
-    base = config.bins_per_semitone  # spectrum bin of grid[0]
-    salience = np.zeros((len(peak_midi), len(grid)), np.float32)
+    return _smear(spectrum, config.bins_per_semitone)
+
+
+def harmonic_sum(spectrum: np.ndarray, config: SalienceConfig) -> np.ndarray:
+    """(T, n_fine) peak_spectrum -> (T, bins) salience on midi_grid."""
+    n_bins = len(midi_grid(config))
+    salience = np.zeros((len(spectrum), n_bins), np.float32)
     for h in range(1, config.n_harmonics + 1):
-        shift = base + round(float(12.0 * np.log2(h) * config.bins_per_semitone))
+        shift = harmonic_shift(h, config)
         weight = config.fundamental_weight if h == 1 else config.harmonic_decay ** (h - 1)
-        salience += weight * spectrum[:, shift:shift + len(grid)]
+        salience += weight * spectrum[:, shift:shift + n_bins]
     if config.octave_up_weight:
         up = 12 * config.bins_per_semitone
         salience[:, :-up] += config.octave_up_weight * salience[:, up:]
     if config.prior_db_per_octave:
+        grid = midi_grid(config)
         salience *= 10.0 ** (config.prior_db_per_octave * (grid - grid[0]) / 12.0 / 20.0)[None, :].astype(np.float32)
     return salience
 

@@ -1,0 +1,128 @@
+"""Train the melody net (humdex.frontend.melody_net): corpus, features, training, curve.
+
+    python benchmarks/melody_net.py corpus --out data/melody_net/records --songs 800
+    python benchmarks/melody_net.py features --corpus data/melody_net/records --out data/melody_net/features \
+        --dev data/melody_dev --dev-out data/melody_net/val --dev-songs 30
+    python benchmarks/melody_net.py train --features data/melody_net/features --val data/melody_net/val \
+        --run data/melody_net/run --steps 3000
+    python benchmarks/melody_net.py plot --run data/melody_net/run --png docs/melody_net_training.png
+    cp data/melody_net/run/best.pt src/humdex/assets/melody_net.pt            # ship
+
+The corpus is TRAIN-split pool melodies rendered as records with the TRAIN sound; validation is
+the first `--dev-songs` records of benchmarks/melody_extraction.py's development set (pool
+VALIDATION melodies, TRAIN sound). Nothing here reads the held-out sound or evaluation melodies.
+A killed `train` resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def corpus(args: argparse.Namespace) -> int:
+    from humdex.training.melody_net_corpus import build_corpus
+
+    print(build_corpus(Path(args.out), args.songs, args.seed), "records")
+    return 0
+
+
+def features(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from humdex.frontend import audio, melody_net
+    from humdex.frontend.melody_net import MelodyNetConfig
+    from humdex.training import melody_net as train_mn
+
+    config = MelodyNetConfig()
+    train_mn.features(Path(args.corpus), Path(args.out), config)
+    dev, out = Path(args.dev), Path(args.dev_out)
+    out.mkdir(parents=True, exist_ok=True)
+    songs = sorted((dev / "songs").glob("*.wav"))[: args.dev_songs]
+    for wav in tqdm(songs, desc="validation", unit="record"):
+        target = out / f"{wav.stem}.npy"
+        if target.is_file():
+            continue
+        samples = audio.load(wav, audio.SAMPLE_RATE)
+        np.save(out / f"{wav.stem}.lead.npy", np.load(dev / "truth" / f"{wav.stem}.npy").astype(np.float32))
+        np.save(target, melody_net.net_input(samples, audio.SAMPLE_RATE, train_mn.HOP, config).astype(np.float16))
+    return 0
+
+
+def train(args: argparse.Namespace) -> int:
+    from humdex.frontend.melody_net import MelodyNetConfig
+    from humdex.training.melody_net import TrainConfig
+    from humdex.training.melody_net import train as run
+
+    config = MelodyNetConfig(channels=args.channels)
+    tc = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, checkpoint_every=args.checkpoint_every)
+    curve = run(Path(args.features), Path(args.val), Path(args.run), config, tc, threads=args.threads)
+    best = max(curve["points"], key=lambda p: p["val_pitch_accuracy"])
+    print(json.dumps(best))
+    return 0
+
+
+def plot(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = json.loads((Path(args.run) / "curve.json").read_text())
+    pts = curve["points"]
+    steps = [p["step"] for p in pts]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    a.plot(steps, [p["train_loss"] for p in pts], label="train")
+    a.plot(steps, [p["val_loss"] for p in pts], label="validation")
+    a.set_xlabel("step")
+    a.set_ylabel("cross-entropy per frame")
+    a.legend()
+    b.plot(steps, [p["val_pitch_accuracy"] for p in pts], label="pitch accuracy (50 c)")
+    b.plot(steps, [p["val_voicing_false_alarm"] for p in pts], label="voicing false alarm")
+    if args.salience_accuracy is not None:
+        b.axhline(args.salience_accuracy, color="grey", ls="--", label="salience tracker")
+    b.set_xlabel("step")
+    b.set_ylim(0, 1)
+    b.legend()
+    fig.suptitle(f"melody net: {curve['records']} TRAIN records, validation {curve['val_records']} dev records")
+    fig.tight_layout()
+    fig.savefig(args.png, dpi=110)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("corpus")
+    c.add_argument("--out", required=True)
+    c.add_argument("--songs", type=int, default=800)
+    c.add_argument("--seed", type=int, default=0)
+    f = sub.add_parser("features")
+    f.add_argument("--corpus", required=True)
+    f.add_argument("--out", required=True)
+    f.add_argument("--dev", default="data/melody_dev")
+    f.add_argument("--dev-out", required=True)
+    f.add_argument("--dev-songs", type=int, default=30)
+    t = sub.add_parser("train")
+    t.add_argument("--features", required=True)
+    t.add_argument("--val", required=True)
+    t.add_argument("--run", required=True)
+    t.add_argument("--steps", type=int, default=3000)
+    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--channels", type=int, default=16)
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--checkpoint-every", type=int, default=250, help="steps between validations/checkpoints")
+    g = sub.add_parser("plot")
+    g.add_argument("--run", required=True)
+    g.add_argument("--png", required=True)
+    g.add_argument("--salience-accuracy", type=float, default=None)
+    args = p.parse_args(argv)
+    return {"corpus": corpus, "features": features, "train": train, "plot": plot}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
