@@ -508,7 +508,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p[name].add_argument("--separate", choices=SEPARATIONS, default=DEFAULT_SEPARATE,
                              help="audio songs: keep the melody of Spleeter's vocal stem and the mix's (both, "
                                   "the default), the stem's alone (spleeter; the mix's where the lead is an "
-                                  "instrument) or the mix's alone (none: ~10x faster, fewer songs found)")
+                                  "instrument) or the mix's alone (none: ~3x faster, a few songs fewer found)")
         _add_pitch(p[name])
         _add_store(p[name])
         if only in (None, name):  # (humdex.cluster's import: 25 ms of every other command's start)
