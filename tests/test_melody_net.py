@@ -110,3 +110,15 @@ def test_missing_or_corrupt_weights_are_a_model_error(tmp_path):
     bad.write_bytes(b"not a torch file")
     with pytest.raises(ModelError, match="corrupt"):
         melody_net.load(bad)
+
+
+def test_a_song_in_chunks_gives_the_log_probabilities_of_one_pass(monkeypatch):
+    audio, _ = band_mixture()
+    model, config = melody_net.load_shipped()
+    features = melody_net.HarmonicStack(audio, RATE, pitch.HOP_SAMPLES, config)
+    whole = melody_net.log_probs(model, features)
+    monkeypatch.setattr(melody_net, "CHUNK_FRAMES", 100)  # 5 chunks and a remainder
+    chunked = melody_net.log_probs(model, features)
+    assert whole.shape == (pitch.n_frames(len(audio)), len(GRID) + 1)
+    np.testing.assert_allclose(chunked, whole, atol=1e-4)
+    np.testing.assert_array_equal(features[:, 100:200], melody_net.net_input(audio, RATE, pitch.HOP_SAMPLES, config)[:, 100:200])
