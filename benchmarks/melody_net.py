@@ -2,11 +2,11 @@
 
     python benchmarks/melody_net.py corpus --out data/melody_net/records --songs 800
     python benchmarks/melody_net.py features --corpus data/melody_net/records --out data/melody_net/features \
-        --dev data/melody_dev --dev-out data/melody_net/val --dev-songs 30
+        --dev data/melody_dev --dev-out data/melody_net/val --dev-songs 20
     python benchmarks/melody_net.py train --features data/melody_net/features --val data/melody_net/val \
-        --run data/melody_net/run --steps 3000
-    python benchmarks/melody_net.py plot --run data/melody_net/run --png docs/melody_net_training.png
-    cp data/melody_net/run/best.pt src/humdex/assets/melody_net.pt            # ship
+        --run data/melody_net/run16 --steps 2500
+    python benchmarks/melody_net.py plot --run data/melody_net/run16 --png docs/melody_net_training.png
+    cp data/melody_net/run16/best.pt src/humdex/assets/melody_net.pt          # ship
 
 The corpus is TRAIN-split pool melodies rendered as records with the TRAIN sound; validation is
 the first `--dev-songs` records of benchmarks/melody_extraction.py's development set (pool
@@ -33,7 +33,7 @@ def corpus(args: argparse.Namespace) -> int:
 def features(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from humdex.frontend import audio, melody_net
+    from humdex.frontend import audio, melody_net, pitch
     from humdex.frontend.melody_net import MelodyNetConfig
     from humdex.training import melody_net as train_mn
 
@@ -48,7 +48,7 @@ def features(args: argparse.Namespace) -> int:
             continue
         samples = audio.load(wav, audio.SAMPLE_RATE)
         np.save(out / f"{wav.stem}.lead.npy", np.load(dev / "truth" / f"{wav.stem}.npy").astype(np.float32))
-        np.save(target, melody_net.net_input(samples, audio.SAMPLE_RATE, train_mn.HOP, config).astype(np.float16))
+        np.save(target, melody_net.net_input(samples, audio.SAMPLE_RATE, pitch.HOP_SAMPLES, config).astype(np.float16))
     return 0
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from humdex.errors import ModelError
+from humdex.frontend.pitch import midi_to_hz
 from humdex.frontend.salience import (
     SalienceConfig,
     best_path,
@@ -31,6 +32,7 @@ from humdex.frontend.salience import (
     harmonic_sum,
     midi_grid,
     peak_spectrum,
+    song_level,
 )
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -82,7 +84,8 @@ class HarmonicStack:
         sal_cfg = config.salience
         self.spectrum = peak_spectrum(audio16, sample_rate, hop, sal_cfg)  # (T, n_fine)
         self.salience = harmonic_sum(self.spectrum, sal_cfg)  # (T, bins)
-        self.levels = (_level(self.spectrum, config.level_percentile), _level(self.salience, config.level_percentile))
+        self.levels = (song_level(self.spectrum, config.level_percentile) or 1.0,
+                       song_level(self.salience, config.level_percentile) or 1.0)
         self.n_bins = self.salience.shape[1]
         self.shifts = [harmonic_shift(h, sal_cfg) for h in config.harmonics]
         self.pad = (max(0, -min(self.shifts)), max(0, max(self.shifts) + self.n_bins - self.spectrum.shape[1]))
@@ -97,12 +100,6 @@ class HarmonicStack:
             out[c] = _compressed(padded[:, lo + s: lo + s + self.n_bins], self.levels[0])
         out[-1] = _compressed(self.salience[frames], self.levels[1])
         return out[index[0]]
-
-
-def _level(x: np.ndarray, percentile: float) -> float:
-    frame_max = x.max(axis=1) if x.size else np.zeros(1)
-    level = float(np.percentile(frame_max, percentile)) if len(frame_max) else 0.0
-    return level if level > 0 else 1.0
 
 
 def _compressed(x: np.ndarray, level: float) -> np.ndarray:
@@ -162,8 +159,7 @@ def decode(log_probs: np.ndarray, config: MelodyNetConfig) -> tuple[np.ndarray, 
     idx = np.clip(path[:, None] + offsets[None, :], 0, probs.shape[1] - 1)
     w = probs[t[:, None], idx]
     frac = (w * (idx - path[:, None])).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12)
-    midi = midi_grid(sal_cfg)[path] + frac / sal_cfg.bins_per_semitone
-    f0_hz = 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
+    f0_hz = midi_to_hz(midi_grid(sal_cfg)[path] + frac / sal_cfg.bins_per_semitone)
     periodicity = 1.0 - np.exp(log_probs[:, -1])
     return f0_hz.astype(np.float32), np.clip(periodicity, 0.0, 1.0).astype(np.float32)
 

@@ -62,8 +62,7 @@ def predominant_f0(audio16: np.ndarray, sample_rate: int, hop: int,
     Frame k is centred at sample k * hop; T = 1 + n // hop.
     """
     salience = pitch_salience(audio16, sample_rate, hop, config)  # (T, bins)
-    frame_max = salience.max(axis=1)
-    level = float(np.percentile(frame_max, config.level_percentile)) if len(frame_max) else 0.0
+    level = song_level(salience, config.level_percentile)
     if level <= 0:
         return np.full(len(salience), 100.0, np.float32), np.zeros(len(salience), np.float32)
     path = best_path(salience / level, config.jump_cost / config.bins_per_semitone)
@@ -71,6 +70,11 @@ def predominant_f0(audio16: np.ndarray, sample_rate: int, hop: int,
     midi = midi_grid(config)[path] + _refine(salience, path) / config.bins_per_semitone
     f0_hz = 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
     return f0_hz.astype(np.float32), np.clip(on_path / level, 0.0, 1.0).astype(np.float32)
+
+
+def song_level(x: np.ndarray, percentile: float) -> float:
+    """A song's level: `percentile` of its (T, bins) frames' maxima (0 for no frames)."""
+    return float(np.percentile(x.max(axis=1), percentile)) if len(x) else 0.0
 
 
 def midi_grid(config: SalienceConfig) -> np.ndarray:

@@ -23,11 +23,10 @@ import numpy as np
 
 from humdex.frontend import melody_net
 from humdex.frontend.melody_net import MelodyNetConfig
+from humdex.frontend.pitch import HOP_SAMPLES, TRACKER_RATE, hz_to_midi
 from humdex.frontend.salience import midi_grid
 
 TARGET_SIGMA_BINS = 1.0
-HOP = 160
-SAMPLE_RATE = 16000
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ def features(corpus: Path, out: Path, config: MelodyNetConfig) -> list[Path]:
         if not target.is_file():
             rec = np.load(path)
             audio = rec["audio16"].astype(np.float32) / 32768.0
-            x = melody_net.net_input(audio, SAMPLE_RATE, HOP, config).astype(np.float16)
+            x = melody_net.net_input(audio, TRACKER_RATE, HOP_SAMPLES, config).astype(np.float16)
             np.save(out / f"{path.stem}.lead.npy", rec["lead_midi"].astype(np.float32))
             tmp = out / f"{path.stem}.tmp.npy"
             np.save(tmp, x)
@@ -86,7 +85,9 @@ def features(corpus: Path, out: Path, config: MelodyNetConfig) -> list[Path]:
     return done
 
 
-def _load_records(paths: list[Path]) -> list[tuple[np.ndarray, np.ndarray]]:
+def _load_records(folder: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(net input memory-mapped, lead) of each record that features() finished in `folder`."""
+    paths = sorted(p for p in Path(folder).glob("*.npy") if not p.name.endswith((".lead.npy", ".tmp.npy")))
     return [(np.load(p, mmap_mode="r"), np.load(p.with_suffix(".lead.npy"))) for p in paths]
 
 
@@ -101,10 +102,8 @@ def train(features_dir: Path, val_dir: Path, run_dir: Path, config: MelodyNetCon
     train_config = train_config or TrainConfig()
     torch.set_num_threads(threads)
     run_dir.mkdir(parents=True, exist_ok=True)
-    paths = sorted(p for p in Path(features_dir).glob("*.npy") if not p.name.endswith((".lead.npy", ".tmp.npy")))
-    val_paths = sorted(p for p in Path(val_dir).glob("*.npy") if not p.name.endswith((".lead.npy", ".tmp.npy")))
-    records = _load_records(paths)
-    val_records = _load_records(val_paths)
+    records = _load_records(features_dir)
+    val_records = _load_records(val_dir)
     model = melody_net.build_model(config)
     opt = torch.optim.Adam(model.parameters(), lr=train_config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, train_config.steps,
@@ -187,7 +186,7 @@ def validate(model: Any, records: list[tuple[np.ndarray, np.ndarray]], config: M
         y, w = lead_targets(lead, len(lp), config)
         loss.append(float((-(y * lp).sum(axis=1) * w).sum() / max(w.sum(), 1.0)))
         f0_hz, periodicity = melody_net.decode(lp, config)
-        midi = np.where(periodicity >= 0.5, 69.0 + 12.0 * np.log2(f0_hz / 440.0), np.nan)
+        midi = np.where(periodicity >= 0.5, hz_to_midi(f0_hz), np.nan)
         n = min(len(lead), len(midi))
         scores = melody_accuracy(lead[:n], midi[:n])
         acc.append(scores["pitch_accuracy"])
