@@ -31,13 +31,14 @@ demo: install
 	$(BIN)/humdex demo
 
 # Debian packages the tests use: Chromium + ChromeDriver (browser end-to-end tests), FluidSynth and
-# two GM soundfonts (the records renderer: FluidR3 for training sound, TimGM6mb held out), a C
-# compiler (the DTW kernel, humdex.classical.native: without one humdex runs numba's, slower to start)
-SYSTEM_PACKAGES := chromium chromium-driver fluidsynth fluid-soundfont-gm timgm6mb-soundfont gcc libc6-dev
+# three GM soundfonts (the records renderer: FluidR3 for training sound, TimGM6mb held out, csound's
+# GM bank the melody net's development sound), a C compiler (the DTW kernel, humdex.classical.native: without one humdex runs numba's, slower to start)
+SYSTEM_PACKAGES := chromium chromium-driver fluidsynth fluid-soundfont-gm timgm6mb-soundfont csound-soundfont gcc libc6-dev
 system-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v fluidsynth >/dev/null \
 	  && command -v cc >/dev/null \
-	  && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] && [ -f /usr/share/sounds/sf2/TimGM6mb.sf2 ] || \
+	  && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] && [ -f /usr/share/sounds/sf2/TimGM6mb.sf2 ] \
+	  && [ -f /usr/share/sounds/sf2/sf_GMbank.sf2 ] || \
 	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES)) \
 	    >/dev/null 2>&1 || echo "could not install $(SYSTEM_PACKAGES): the tests that need them fail" >&2; }
 

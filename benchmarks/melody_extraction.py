@@ -126,6 +126,11 @@ def evaluate(args: argparse.Namespace) -> int:
     from humdex.frontend import audio, pitch
 
     out = Path(args.out)
+    if args.net_weights:  # a candidate melody net in place of the shipped one
+        from humdex.frontend import melody_net
+
+        melody_net.WEIGHTS_PATH = Path(args.net_weights)
+        melody_net.load_shipped.cache_clear()
     songs = sorted((out / "songs").glob("*.wav"))[args.skip: args.limit]
     rows: dict[str, list[dict[str, float]]] = defaultdict(list)
     per_song: dict[str, dict[str, float]] = defaultdict(dict)
@@ -339,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--skip", type=int, default=0, help="not the first N records (e.g. a model's validation)")
     e.add_argument("--queries", action="store_true", help="also score the query front end on the dev queries")
     e.add_argument("--per-song", action="store_true")
+    e.add_argument("--net-weights", default=None, help="melody net weights to use instead of the shipped ones")
     q = sub.add_parser("queries")
     q.add_argument("--out", required=True)
     q.add_argument("--songs", type=int, default=80)

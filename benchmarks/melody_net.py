@@ -26,7 +26,7 @@ import numpy as np
 def corpus(args: argparse.Namespace) -> int:
     from humdex.training.melody_net_corpus import build_corpus
 
-    print(build_corpus(Path(args.out), args.songs, args.seed), "records")
+    print(build_corpus(Path(args.out), args.songs, args.seed, args.sound), "records")
     return 0
 
 
@@ -38,16 +38,19 @@ def features(args: argparse.Namespace) -> int:
     from humdex.training import melody_net as train_mn
 
     config = MelodyNetConfig()
-    train_mn.features(Path(args.corpus), Path(args.out), config)
-    dev, out = Path(args.dev), Path(args.dev_out)
+    for corpus, features_dir in zip(args.corpus, args.out, strict=True):
+        train_mn.features(Path(corpus), Path(features_dir), config)
+    out = Path(args.dev_out)
     out.mkdir(parents=True, exist_ok=True)
-    songs = sorted((dev / "songs").glob("*.wav"))[: args.dev_songs]
+    songs = [wav for dev in map(Path, args.dev) for wav in sorted((dev / "songs").glob("*.wav"))[: args.dev_songs]]
     for wav in tqdm(songs, desc="validation", unit="record"):
-        target = out / f"{wav.stem}.npy"
+        name = f"{wav.parent.parent.name}_{wav.stem}"  # one validation folder from several dev sets
+        target = out / f"{name}.npy"
         if target.is_file():
             continue
         samples = audio.load(wav, audio.SAMPLE_RATE)
-        np.save(out / f"{wav.stem}.lead.npy", np.load(dev / "truth" / f"{wav.stem}.npy").astype(np.float32))
+        truth = np.load(wav.parent.parent / "truth" / f"{wav.stem}.npy").astype(np.float32)
+        np.save(out / f"{name}.lead.npy", truth)
         np.save(target, melody_net.net_input(samples, audio.SAMPLE_RATE, pitch.HOP_SAMPLES, config).astype(np.float16))
     return 0
 
@@ -58,8 +61,9 @@ def train(args: argparse.Namespace) -> int:
     from humdex.training.melody_net import train as run
 
     config = MelodyNetConfig(channels=args.channels)
-    tc = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, checkpoint_every=args.checkpoint_every)
-    curve = run(Path(args.features), Path(args.val), Path(args.run), config, tc, threads=args.threads)
+    tc = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, checkpoint_every=args.checkpoint_every,
+                     timbre_db=args.timbre_db, level_db=args.level_db)
+    curve = run([Path(f) for f in args.features], Path(args.val), Path(args.run), config, tc, threads=args.threads)
     best = max(curve["points"], key=lambda p: p["val_pitch_accuracy"])
     print(json.dumps(best))
     return 0
@@ -99,15 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("corpus")
     c.add_argument("--out", required=True)
     c.add_argument("--songs", type=int, default=800)
+    c.add_argument("--sound", default="train", help="train or wide (humdex.synth.sounds)")
     c.add_argument("--seed", type=int, default=0)
     f = sub.add_parser("features")
-    f.add_argument("--corpus", required=True)
-    f.add_argument("--out", required=True)
-    f.add_argument("--dev", default="data/melody_dev")
+    f.add_argument("--corpus", nargs="+", required=True)
+    f.add_argument("--out", nargs="+", required=True, help="one features folder per corpus")
+    f.add_argument("--dev", nargs="+", default=["data/melody_dev"], help="dev sets (render's --out)")
     f.add_argument("--dev-out", required=True)
     f.add_argument("--dev-songs", type=int, default=30)
     t = sub.add_parser("train")
-    t.add_argument("--features", required=True)
+    t.add_argument("--features", nargs="+", required=True)
     t.add_argument("--val", required=True)
     t.add_argument("--run", required=True)
     t.add_argument("--steps", type=int, default=3000)
@@ -116,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--channels", type=int, default=16)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--checkpoint-every", type=int, default=250, help="steps between validations/checkpoints")
+    t.add_argument("--timbre-db", type=float, default=0.0, help="augmentation: sd of a gain per harmonic channel")
+    t.add_argument("--level-db", type=float, default=0.0, help="augmentation: sd of a gain on the whole input")
     g = sub.add_parser("plot")
     g.add_argument("--run", required=True)
     g.add_argument("--png", required=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from tests.test_salience import RATE, band_mixture, tones
 
-from humdex.errors import ModelError
+from humdex.errors import HumdexError, ModelError
 from humdex.frontend import melody_net, pitch
 from humdex.frontend.melody_net import MelodyNetConfig
 from humdex.frontend.salience import midi_grid
@@ -79,16 +79,48 @@ def test_training_lowers_the_loss_and_resumes_from_its_checkpoint(tmp_path):
         np.save(folder / "r0.lead.npy", truth.astype(np.float32))
     config = MelodyNetConfig(channels=8)
     tc = train_mn.TrainConfig(steps=30, batch=2, crop_frames=128, lr=3e-3, checkpoint_every=15)
-    curve = train_mn.train(feats, val, tmp_path / "run", config, tc, threads=1)
+    curve = train_mn.train([feats], val, tmp_path / "run", config, tc, threads=1)
     first, last = curve["points"]
     assert last["step"] == 30 and last["train_loss"] < first["train_loss"]
-    more = train_mn.train(feats, val, tmp_path / "run", config, train_mn.TrainConfig(**{**tc.__dict__, "steps": 45}),
+    more = train_mn.train([feats], val, tmp_path / "run", config, train_mn.TrainConfig(**{**tc.__dict__, "steps": 45}),
                           threads=1)
     assert [p["step"] for p in more["points"]] == [15, 30, 45]
     _, loaded = melody_net.load(tmp_path / "run" / "best.pt")
     assert loaded == config
     saved = json.loads((tmp_path / "run" / "curve.json").read_text())
     assert saved["points"][-1]["step"] == 45
+
+
+def test_regain_scales_a_channel_as_its_spectrum_would_be_scaled():
+    """A channel's gain equals recomputing the input from a louder spectrum (golden: the input's
+    own formula); 0 dB leaves the input as it was."""
+    magnitude = np.random.default_rng(0).random((3, 5, 7)).astype(np.float32)
+    level = 0.8
+    x = melody_net._compressed(magnitude, level)
+    gains_db = np.array([6.0, 0.0, -12.0])
+    louder = melody_net._compressed(magnitude * (10 ** (gains_db / 20))[:, None, None], level)
+    np.testing.assert_allclose(train_mn.regain(x, gains_db), louder, atol=1e-5)
+    np.testing.assert_allclose(train_mn.regain(x, np.zeros(3)), x, atol=1e-6)
+
+
+def test_augmented_training_reads_several_feature_folders(tmp_path):
+    """Records from two folders, timbre and level augmentation on: training runs and its curve
+    records the augmentation; the crops differ from unaugmented ones."""
+    audio, truth = band_mixture()
+    x = melody_net.net_input(audio, RATE, pitch.HOP_SAMPLES, CONFIG).astype(np.float16)
+    folders = [tmp_path / "a", tmp_path / "b", tmp_path / "val"]
+    for folder in folders:
+        folder.mkdir()
+        np.save(folder / "r0.npy", x)
+        np.save(folder / "r0.lead.npy", truth.astype(np.float32))
+    tc = train_mn.TrainConfig(steps=4, batch=2, crop_frames=64, checkpoint_every=4, timbre_db=6.0, level_db=3.0)
+    curve = train_mn.train(folders[:2], folders[2], tmp_path / "run", MelodyNetConfig(channels=4), tc, threads=1)
+    assert curve["records"] == 2 and curve["train_config"]["timbre_db"] == 6.0
+    records = train_mn._load_records(folders[0])
+    plain = train_mn._batch(records, np.random.default_rng(1), train_mn.TrainConfig(batch=2, crop_frames=64), CONFIG)
+    augmented = train_mn._batch(records, np.random.default_rng(1), tc, CONFIG)
+    # the first crop starts at the same frame in both (the augmentation draws after it)
+    assert not np.allclose(plain[0][0], augmented[0][0]) and np.array_equal(plain[1][0], augmented[1][0])
 
 
 def test_the_shipped_net_follows_a_melody_over_a_louder_bass():
@@ -122,3 +154,12 @@ def test_a_song_in_chunks_gives_the_log_probabilities_of_one_pass(monkeypatch):
     assert whole.shape == (pitch.n_frames(len(audio)), len(GRID) + 1)
     np.testing.assert_allclose(chunked, whole, atol=1e-4)
     np.testing.assert_array_equal(features[:, 100:200], melody_net.net_input(audio, RATE, pitch.HOP_SAMPLES, config)[:, 100:200])
+
+
+@pytest.mark.parametrize("sound", ["heldout", "proxy"])
+def test_the_training_corpus_refuses_evaluation_and_development_sound(tmp_path, sound):
+    from humdex.training.melody_net_corpus import build_corpus
+
+    with pytest.raises(HumdexError, match="trains on train or wide"):
+        build_corpus(tmp_path / "records", 1, sound_name=sound)
+    assert not (tmp_path / "records").exists()

@@ -9,7 +9,7 @@ import pytest
 
 from humdex.synth import Score
 from humdex.synth.records import RecordConfig, arrange, render_record
-from humdex.synth.sounds import CHORD_STYLES, DRUM_STYLES, HELDOUT, SOUNDS, TRAIN
+from humdex.synth.sounds import CHORD_STYLES, DRUM_STYLES, HELDOUT, PROXY, SOUNDS, TRAIN, WIDE
 from test_synth import score_pitch_at, tracked_midi, tune
 
 SR = 16000
@@ -80,6 +80,16 @@ def test_heldout_sound_differs_from_training_sound():
         spec = np.abs(np.fft.rfft(audio)) + 1e-9
         spectra.append(spec / spec.sum())
     assert 0.5 * np.abs(spectra[0] - spectra[1]).sum() > 0.2  # total variation of the spectra
+
+
+def test_development_sound_shares_nothing_with_training_or_evaluation_sound():
+    """PROXY (the melody net's stand-in for unheard instruments) has its own soundfont and no
+    program of TRAIN, WIDE or HELDOUT; WIDE widens training without touching HELDOUT."""
+    assert len({s.soundfont_path for s in (TRAIN, HELDOUT, PROXY)}) == 3
+    assert not PROXY.programs() & (TRAIN.programs() | WIDE.programs() | HELDOUT.programs())
+    assert not WIDE.programs() & HELDOUT.programs()
+    assert set(TRAIN.lead_programs) < set(WIDE.lead_programs) and len(WIDE.lead_programs) >= 40
+    assert not set(WIDE.chord_styles + PROXY.chord_styles) & set(HELDOUT.chord_styles)
 
 
 def test_covers_differ_in_tempo_key_and_structure():

@@ -279,10 +279,12 @@ def _synth_parser(sub_: Any) -> None:
     c.add_argument("--pool", default=None, help="melody pool .npz (default: the shipped pool)")
     c.add_argument("--songs", default="synth", choices=["synth", "records"],
                    help="how originals and covers sound: synth (numpy voice + band, default) or records "
-                        "(sampled instruments via fluidsynth: lead, chords, bass, drums; `make record-deps`)")  # fmt: skip
-    c.add_argument("--sound", default="train", choices=["train", "heldout"],
-                   help="records only: the training sound (FluidR3_GM) or the held-out evaluation sound "
-                        "(TimGM6mb, programs and styles never used in training)")  # fmt: skip
+                        "(sampled instruments via fluidsynth: lead, chords, bass, drums; `make system-deps`)")  # fmt: skip
+    c.add_argument("--sound", default="train", choices=["train", "wide", "heldout", "proxy"],
+                   help="records only: a training sound (FluidR3_GM: train, or wide with ~50 lead "
+                        "programs), the held-out evaluation sound (TimGM6mb, programs and styles never used "
+                        "in training) or proxy, the development stand-in for unheard sound "
+                        "(csound's GM bank)")  # fmt: skip
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     q = sub.add_parser("queries", help="render hums/whistles of MIDI files + a query list for `humdex eval`")
     q.add_argument("midi", nargs="+", help="MIDI/score files or folders (song id = file stem)")

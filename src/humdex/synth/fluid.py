@@ -95,7 +95,7 @@ def render_parts(
         try:
             proc = subprocess.run(cmd, capture_output=True, timeout=600, check=False)
         except FileNotFoundError as e:
-            raise HumdexError("records need the `fluidsynth` program; install it with `make record-deps`") from e
+            raise HumdexError("records need the `fluidsynth` program; install it with `make system-deps`") from e
         if proc.returncode != 0 or not wav.is_file():
             err = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
             raise HumdexError(f"fluidsynth failed: {err[0]}")

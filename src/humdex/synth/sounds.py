@@ -3,6 +3,11 @@
 Two disjoint sounds: TRAIN (FluidR3_GM and one set of programs/styles) for training data, and
 HELDOUT (TimGM6mb and programs/styles never used in training) for evaluation only, so a benchmark
 on held-out records measures transfer to unheard instruments, not memory of them.
+
+Two more for the melody net, which must follow leads it never heard: WIDE (training: FluidR3_GM
+with every fitting GM program outside HELDOUT's and PROXY's) and PROXY (development only: a third
+soundfont, csound's GM bank, and programs of no other sound; the stand-in for unheard instruments
+on which choices are made, so that HELDOUT stays unread until the report).
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from pathlib import Path
 from humdex.errors import HumdexError
 
 SOUNDFONT_DIR = Path("/usr/share/sounds/sf2")
-INSTALL_HINT = "install it with `make record-deps` (apt-get install fluidsynth fluid-soundfont-gm timgm6mb-soundfont)"
+INSTALL_HINT = ("install it with `make system-deps` (apt-get install fluidsynth fluid-soundfont-gm "
+                "timgm6mb-soundfont csound-soundfont)")
 
 CHORD_STYLES = ("block", "arpeggio", "strum", "oompah", "offbeat", "broken")
 DRUM_STYLES = ("rock", "four_on_floor", "shuffle", "halftime", "none")
@@ -72,7 +78,37 @@ HELDOUT = Sound(
     drum_styles=("shuffle", "halftime", "none"),
 )
 
-SOUNDS = {"train": TRAIN, "heldout": HELDOUT}
+WIDE = Sound(
+    name="wide",
+    soundfont="FluidR3_GM.sf2",
+    # pianos, chromatic percussion, organs, guitars, strings, voices, brass, reeds, pipes, synth
+    # leads and ethnic instruments: all but HELDOUT's and PROXY's and those without a clear pitch
+    lead_programs=(0, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 17, 18, 19, 20, 21, 22, 23, 24, 27, 28, 29, 30,
+                   40, 42, 45, 46, 48, 51, 53, 54, 59, 60, 63, 65, 67, 71, 73, 76, 77, 78, 80, 83, 84, 87,
+                   104, 105, 107, 108, 109, 110, 111),
+    chord_programs=(0, 3, 4, 11, 12, 17, 18, 19, 21, 24, 27, 28, 29, 30, 46, 48, 51, 88, 91, 92, 94),
+    bass_programs=(32, 33, 38),
+    counter_programs=(40, 42, 46, 48, 60, 63, 65, 71, 73),
+    drum_kits=(0, 16, 48),  # standard, power, orchestra
+    chord_styles=TRAIN.chord_styles,
+    drum_styles=TRAIN.drum_styles,
+)
+
+PROXY = Sound(
+    name="proxy",
+    soundfont="sf_GMbank.sf2",  # csound's GM bank
+    # 26 jazz guitar, 57 trombone, 64 soprano sax, 69 english horn, 72 piccolo, 75 pan flute,
+    # 79 ocarina, 82 calliope lead
+    lead_programs=(26, 57, 64, 69, 72, 75, 79, 82),
+    chord_programs=(2, 5, 7, 50, 90),  # electric grand, e-piano 2, clavinet, synth strings, polysynth
+    bass_programs=(36, 37),  # slap basses
+    counter_programs=(44, 58, 62),  # tremolo strings, tuba, synth brass
+    drum_kits=(0, 32),  # standard, jazz
+    chord_styles=TRAIN.chord_styles,
+    drum_styles=TRAIN.drum_styles,
+)
+
+SOUNDS = {"train": TRAIN, "heldout": HELDOUT, "wide": WIDE, "proxy": PROXY}
 
 
 def get_sound(name: str) -> Sound:

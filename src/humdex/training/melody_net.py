@@ -1,7 +1,7 @@
 """Training the melody net (frontend.melody_net) on records whose lead is known.
 
-    features(corpus, features_dir)      net inputs of every record, float16 .npy (resumable)
-    train(features_dir, run_dir, ...)   crops of TRAIN records, soft pitch targets, checkpoints
+    features(corpus, features_dir)                 net inputs of every record, float16 .npy (resumable)
+    train([features_dir, ...], val_dir, run_dir)   crops of the records, soft pitch targets, checkpoints
 
 Targets per 10 ms frame: a Gaussian over the salience grid's pitches around the true lead
 (TARGET_SIGMA_BINS), or "no lead" where it rests; frames whose lead lies outside the grid do not
@@ -38,6 +38,8 @@ class TrainConfig:
     final_lr_share: float = 0.1  # cosine decay to lr * this at the last step
     checkpoint_every: int = 100
     seed: int = 0
+    timbre_db: float = 0.0  # augmentation: sd of a gain per harmonic channel and crop (another timbre)
+    level_db: float = 0.0  # augmentation: sd of a gain on all channels per crop (another song level)
 
 
 def lead_targets(lead_midi: np.ndarray, n_frames: int, config: MelodyNetConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +93,7 @@ def _load_records(folder: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(np.load(p, mmap_mode="r"), np.load(p.with_suffix(".lead.npy"))) for p in paths]
 
 
-def train(features_dir: Path, val_dir: Path, run_dir: Path, config: MelodyNetConfig | None = None,
+def train(features_dirs: list[Path], val_dir: Path, run_dir: Path, config: MelodyNetConfig | None = None,
           train_config: TrainConfig | None = None, threads: int = 2) -> dict[str, Any]:
     """Train (or resume) a melody net; returns the curve. The best model by validation pitch
     accuracy is kept in run_dir/best.pt (melody_net.save format)."""
@@ -102,7 +104,7 @@ def train(features_dir: Path, val_dir: Path, run_dir: Path, config: MelodyNetCon
     train_config = train_config or TrainConfig()
     torch.set_num_threads(threads)
     run_dir.mkdir(parents=True, exist_ok=True)
-    records = _load_records(features_dir)
+    records = [r for folder in features_dirs for r in _load_records(folder)]
     val_records = _load_records(val_dir)
     model = melody_net.build_model(config)
     opt = torch.optim.Adam(model.parameters(), lr=train_config.lr)
@@ -168,10 +170,20 @@ def _batch(records: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generato
         crop[:, :part.shape[1]] = part
         y, w = lead_targets(lead[start:start + tc.crop_frames], tc.crop_frames, config)
         w[part.shape[1]:] = 0.0
+        if tc.timbre_db or tc.level_db:
+            gains_db = np.append(rng.normal(0.0, tc.timbre_db, len(config.harmonics)), 0.0)
+            crop = regain(crop, gains_db + rng.normal(0.0, tc.level_db))
         xs.append(crop)
         ys.append(y)
         ws.append(w)
     return np.stack(xs), np.stack(ys), np.stack(ws)
+
+
+def regain(x: np.ndarray, gains_db: np.ndarray) -> np.ndarray:
+    """Net input (C, T, bins) as if channel c's spectrum had been gains_db[c] louder: the inputs
+    are log1p(10 * level-divided magnitude), so the magnitude is scaled inside the log."""
+    gain = (10.0 ** (np.asarray(gains_db, np.float64) / 20.0)).astype(np.float32)[:, None, None]
+    return np.log1p(gain * np.expm1(x)).astype(np.float32)
 
 
 def validate(model: Any, records: list[tuple[np.ndarray, np.ndarray]], config: MelodyNetConfig) -> dict[str, float]:
