@@ -63,7 +63,8 @@ def train(args: argparse.Namespace) -> int:
     config = MelodyNetConfig(channels=args.channels)
     tc = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, checkpoint_every=args.checkpoint_every,
                      timbre_db=args.timbre_db, level_db=args.level_db)
-    curve = run([Path(f) for f in args.features], Path(args.val), Path(args.run), config, tc, threads=args.threads)
+    curve = run([Path(f) for f in args.features], Path(args.val), Path(args.run), config, tc, threads=args.threads,
+                init=Path(args.init) if args.init else None)
     best = max(curve["points"], key=lambda p: p["val_pitch_accuracy"])
     print(json.dumps(best))
     return 0
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--channels", type=int, default=16)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--checkpoint-every", type=int, default=250, help="steps between validations/checkpoints")
+    t.add_argument("--init", default=None, help="fine-tune these weights (e.g. the shipped net's)")
     t.add_argument("--timbre-db", type=float, default=0.0, help="augmentation: sd of a gain per harmonic channel")
     t.add_argument("--level-db", type=float, default=0.0, help="augmentation: sd of a gain on the whole input")
     g = sub.add_parser("plot")

@@ -116,6 +116,16 @@ def test_augmented_training_reads_several_feature_folders(tmp_path):
     tc = train_mn.TrainConfig(steps=4, batch=2, crop_frames=64, checkpoint_every=4, timbre_db=6.0, level_db=3.0)
     curve = train_mn.train(folders[:2], folders[2], tmp_path / "run", MelodyNetConfig(channels=4), tc, threads=1)
     assert curve["records"] == 2 and curve["train_config"]["timbre_db"] == 6.0
+    # fine-tuning starts from the given weights and keeps their config
+    best = tmp_path / "run" / "best.pt"
+    tuned = train_mn.train(folders[:1], folders[2], tmp_path / "tuned", MelodyNetConfig(channels=8),
+                           train_mn.TrainConfig(steps=2, batch=2, crop_frames=64, lr=0.0, checkpoint_every=2),
+                           threads=1, init=best)
+    assert tuned["config"]["channels"] == 4 and tuned["init"] == str(best)
+    start, _ = melody_net.load(best)
+    after, _ = melody_net.load(tmp_path / "tuned" / "best.pt")
+    for (name, a), b in zip(start.named_parameters(), after.parameters(), strict=True):  # lr 0: unchanged
+        assert np.array_equal(a.detach().numpy(), b.detach().numpy()), name
     records = train_mn._load_records(folders[0])
     plain = train_mn._batch(records, np.random.default_rng(1), train_mn.TrainConfig(batch=2, crop_frames=64), CONFIG)
     augmented = train_mn._batch(records, np.random.default_rng(1), tc, CONFIG)

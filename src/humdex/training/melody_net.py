@@ -94,9 +94,10 @@ def _load_records(folder: Path) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def train(features_dirs: list[Path], val_dir: Path, run_dir: Path, config: MelodyNetConfig | None = None,
-          train_config: TrainConfig | None = None, threads: int = 2) -> dict[str, Any]:
+          train_config: TrainConfig | None = None, threads: int = 2, init: Path | None = None) -> dict[str, Any]:
     """Train (or resume) a melody net; returns the curve. The best model by validation pitch
-    accuracy is kept in run_dir/best.pt (melody_net.save format)."""
+    accuracy is kept in run_dir/best.pt (melody_net.save format). `init`: weights (a best.pt or
+    the shipped net) a new run starts from, fine-tuning them; their config replaces `config`."""
     import torch
     from tqdm import tqdm
 
@@ -106,12 +107,16 @@ def train(features_dirs: list[Path], val_dir: Path, run_dir: Path, config: Melod
     run_dir.mkdir(parents=True, exist_ok=True)
     records = [r for folder in features_dirs for r in _load_records(folder)]
     val_records = _load_records(val_dir)
-    model = melody_net.build_model(config)
+    if init is not None:
+        model, config = melody_net.load(init)
+    else:
+        model = melody_net.build_model(config)
     opt = torch.optim.Adam(model.parameters(), lr=train_config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, train_config.steps,
                                                        eta_min=train_config.lr * train_config.final_lr_share)
     curve: dict[str, Any] = {"config": config.to_dict(), "train_config": dataclasses.asdict(train_config),
-                             "records": len(records), "val_records": len(val_records), "points": []}
+                             "records": len(records), "val_records": len(val_records), "points": [],
+                             "init": str(init) if init else None}
     step = 0
     ckpt = run_dir / "checkpoint.pt"
     if ckpt.is_file():
