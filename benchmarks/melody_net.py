@@ -1,17 +1,30 @@
 """Train the melody net (humdex.frontend.melody_net): corpus, features, training, curve.
 
+    # stage 1 (twelfth session): TRAIN sound
     python benchmarks/melody_net.py corpus --out data/melody_net/records --songs 800
     python benchmarks/melody_net.py features --corpus data/melody_net/records --out data/melody_net/features \
         --dev data/melody_dev --dev-out data/melody_net/val --dev-songs 20
     python benchmarks/melody_net.py train --features data/melody_net/features --val data/melody_net/val \
         --run data/melody_net/run16 --steps 2500
     python benchmarks/melody_net.py plot --run data/melody_net/run16 --png docs/melody_net_training.png
-    cp data/melody_net/run16/best.pt src/humdex/assets/melody_net.pt          # ship
+    # stage 2 (thirteenth session): + the WIDE sound, validated on TRAIN and PROXY dev records,
+    # fine-tuning stage 1 as shipped (its step 1,000)
+    git show 8648dce:src/humdex/assets/melody_net.pt > data/melody_net/stage1.pt
+    python benchmarks/melody_net.py corpus --out data/melody_net/records_wide --songs 800 --seed 1 --sound wide
+    (cd benchmarks && python melody_extraction.py render --out ../data/melody_proxy --songs 200 --sound proxy)
+    python benchmarks/melody_net.py features --corpus data/melody_net/records_wide \
+        --out data/melody_net/features_wide --dev data/melody_dev data/melody_proxy \
+        --dev-out data/melody_net/val2 --dev-songs 20
+    python benchmarks/melody_net.py train --features data/melody_net/features data/melody_net/features_wide \
+        --val data/melody_net/val2 --run data/melody_net/run_C --init data/melody_net/stage1.pt \
+        --steps 600 --lr 3e-4 --checkpoint-every 150 --threads 1 --timbre-db 6 --level-db 3
+    python benchmarks/melody_net.py plot --run data/melody_net/run_C --png docs/melody_net_wide.png
+    cp data/melody_net/run_C/best.pt src/humdex/assets/melody_net.pt          # ship
 
-The corpus is TRAIN-split pool melodies rendered as records with the TRAIN sound; validation is
-the first `--dev-songs` records of benchmarks/melody_extraction.py's development set (pool
-VALIDATION melodies, TRAIN sound). Nothing here reads the held-out sound or evaluation melodies.
-A killed `train` resumes from its checkpoint.
+The corpora are TRAIN-split pool melodies rendered as records with a training sound (TRAIN, WIDE);
+validation is the first `--dev-songs` records of each development set of
+benchmarks/melody_extraction.py (pool VALIDATION melodies, TRAIN or PROXY sound). Nothing here
+reads the held-out sound or evaluation melodies. A killed `train` resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -92,7 +105,7 @@ def plot(args: argparse.Namespace) -> int:
     b.set_xlabel("step")
     b.set_ylim(0, 1)
     b.legend()
-    fig.suptitle(f"melody net: {curve['records']} TRAIN records, validation {curve['val_records']} dev records")
+    fig.suptitle(f"melody net: {curve['records']} training records, validation {curve['val_records']} dev records")
     fig.tight_layout()
     fig.savefig(args.png, dpi=110)
     return 0

@@ -9,7 +9,8 @@ ISMIR 2017) and learns which pitch is the lead: per 10 ms frame a softmax over t
 pitches and "no lead". A Viterbi path through its log-probabilities (frontend.salience.best_path)
 gives the melody; 1 - P(no lead) is the frame's periodicity.
 
-Trained by humdex.training.melody_net on TRAIN-sound records of TRAIN-split melodies; the weights
+Trained by humdex.training.melody_net on records of TRAIN-split melodies (the TRAIN sound, then
+fine-tuned with the WIDE sound's ~50 lead programs added and timbre augmentation); the weights
 ship in assets/melody_net.pt with their config.
 """
 
