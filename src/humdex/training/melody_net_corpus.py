@@ -1,5 +1,6 @@
 """Training records for the melody net: TRAIN-split pool melodies rendered as records (a training
-sound: TRAIN or WIDE) with the renderer's true lead pitch, one .npz per record (resumable: existing files are kept).
+sound: TRAIN or WIDE) with the renderer's true lead pitch, one .npz per record (resumable:
+existing files are kept).
 
 Each file holds `audio16` (n,) int16 at 16 kHz (the mix as humdex hears it, production and codec
 included) and `lead_midi` (frames,) float16 per 10 ms, NaN where the lead rests.
