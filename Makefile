@@ -32,7 +32,8 @@ demo: install
 
 # Debian packages the tests use: Chromium + ChromeDriver (browser end-to-end tests), FluidSynth and
 # three GM soundfonts (the records renderer: FluidR3 for training sound, TimGM6mb held out, csound's
-# GM bank the melody net's development sound), a C compiler (the DTW kernel, humdex.classical.native: without one humdex runs numba's, slower to start)
+# GM bank the melody net's development sound), a C compiler (the DTW kernel,
+# humdex.classical.native: without one humdex runs numba's, slower to start)
 SYSTEM_PACKAGES := chromium chromium-driver fluidsynth fluid-soundfont-gm timgm6mb-soundfont csound-soundfont gcc libc6-dev
 system-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v fluidsynth >/dev/null \
