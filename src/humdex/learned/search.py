@@ -82,7 +82,12 @@ class LearnedConfig:
     # true song was among the 200 reranked for 73 % of pool-validation hums, among the 1000
     # best-voted for 91 %; hybrid top-10 0.705 -> 0.750 (pools of 500 / 2000: 0.739)
     dtw_pool: int = 1000
-    classical_candidates: int = 50  # songs the classical matcher's own FFT stage sends to DTW
+    # songs the classical matcher's own FFT stage sends to DTW (by mean square, and as many by
+    # pitch class). Chosen on pool-validation melodies at scale (BENCHMARKS.md, "The hybrid's
+    # classical stage sends 100 songs"): 200 dev queries against 1,720 dev records, MRR 0.719 /
+    # 0.736 / 0.741 at 50 / 100 / 200, against the same melodies as MIDI 0.845 / 0.855 / 0.861;
+    # at 200 songs no change. Search p50 at 1,720 MIDI songs (idle, 2 threads) 665 / 793 / 1,051 ms.
+    classical_candidates: int = 100
     from_start_slack_s: float = 2.0  # from_start: the query begins at most this far into the song
     # hybrid score = w * DTW score + (1 - w) * learned score, for queries from anywhere:
     # dtw_weight in catalogs of written melodies (MIDI, scores) and in every catalog above
