@@ -780,7 +780,7 @@ def measure(args: argparse.Namespace) -> None:
             for n in pools:
                 among = np.unique([row_of[k] for k in by_votes[:n]] + [r[0] for r in learned_n])
                 also = np.array([r[0] for r in learned_n[: config.dtw_candidates]], np.int64)
-                dtw = dtw_rows(contour, refs, False, config.classical_candidates, among=among, also=also)
+                dtw = dtw_rows(contour, refs, False, config.pooled_candidates, among=among, also=also)
                 rows = weighted_union(dtw, learned_n, dtw_weight_for(config, len(refs), False))[:10]
                 pool_ranks[n].append(rank_in(rows, row_of.get(qid)))
     c = np.array(cand_ranks)

@@ -232,7 +232,7 @@ def test_above_full_scan_the_classical_stage_picks_from_the_best_voted_pool(tmp_
     catalog.add_files([song_dir], progress=False)
     refs = catalog.snapshot().references()
     contour = load_query(write_f0_csv(tmp_path / "q.csv", melodies[3], 2, 16, transpose=-4.0)).contour
-    config = replace(default_config(), classical_candidates=2, dtw_candidates=2, full_scan_songs=4,
+    config = replace(default_config(), pooled_candidates=2, dtw_candidates=2, full_scan_songs=4,
                      dtw_pool=3)
     learned_rows = [11, 10]  # the reranked candidates miss song 3
     without = classical_stage(contour, refs, learned_rows, False, config)
@@ -241,6 +241,9 @@ def test_above_full_scan_the_classical_stage_picks_from_the_best_voted_pool(tmp_
     assert rows[0][0] == 3  # the pool's song 3, picked by the FFT stage, wins the DTW
     beyond = classical_stage(contour, refs, learned_rows, False, config, pool=[0, 5, 7, 3])
     assert 3 not in [r[0] for r in beyond]  # only the first dtw_pool of the pool count
+    unpooled = classical_stage(contour, refs, learned_rows, False,
+                               replace(config, pooled_candidates=0, classical_candidates=4), pool=[0, 3, 5, 7])
+    assert 3 not in [r[0] for r in unpooled]  # the pool sends pooled_candidates, not classical_candidates
 
 
 def test_search_store_reports_the_best_voted_songs(tmp_path) -> None:

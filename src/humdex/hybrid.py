@@ -96,12 +96,13 @@ def classical_stage(contour: Contour, refs, learned_rows: list[int], from_start:
 
     The matcher scans every song of `refs` (`scanned`, when with_classical_scan already did), or
     above config.full_scan_songs only the learned candidates `learned_rows` (best first) and the
-    rows `pool` (the learned k-NN stage's best-voted songs, config.dtw_pool of them).
+    rows `pool` (the learned k-NN stage's best-voted songs, config.dtw_pool of them), of which it
+    sends config.pooled_candidates to the DTW.
     """
     cand = np.array(learned_rows[: config.dtw_candidates], np.int64)
     if len(refs) > config.full_scan_songs:
         among = np.array(list(learned_rows) + list(pool or [])[: config.dtw_pool], np.int64)
-        return dtw_rows(contour, refs, from_start, config.classical_candidates,
+        return dtw_rows(contour, refs, from_start, config.pooled_candidates,
                         among=np.unique(among), also=cand)
     if scanned is None:
         scanned = dtw_rows(contour, refs, from_start, config.classical_candidates)

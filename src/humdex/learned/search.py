@@ -88,6 +88,9 @@ class LearnedConfig:
     # 0.736 / 0.741 at 50 / 100 / 200, against the same melodies as MIDI 0.845 / 0.855 / 0.861;
     # at 200 songs no change. Search p50 at 1,720 MIDI songs (idle, 2 threads) 665 / 793 / 1,051 ms.
     classical_candidates: int = 100
+    # above full_scan_songs, the songs it sends to DTW from the dtw_pool (measured at 9,500 to
+    # 90,000 songs with 50; 100 was not measured there)
+    pooled_candidates: int = 50
     from_start_slack_s: float = 2.0  # from_start: the query begins at most this far into the song
     # hybrid score = w * DTW score + (1 - w) * learned score, for queries from anywhere:
     # dtw_weight in catalogs of written melodies (MIDI, scores) and in every catalog above
