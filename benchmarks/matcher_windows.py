@@ -59,7 +59,7 @@ def main() -> int:
             matcher.MatcherConfig = config  # type: ignore[misc]  # what hybrid.dtw_rows builds
             matcher.match.__kwdefaults__["config"] = config()  # what search's classical path uses
             hybrid.default_config = functools.partial(  # type: ignore[assignment]
-                lambda n: dataclasses.replace(original_hybrid(), **({"classical_candidates": n} if n else {})), n)
+                dataclasses.replace, original_hybrid(), **({"classical_candidates": n} if n else {}))
             t0 = time.perf_counter()
             result = search(query, snap, top=10, from_start=args.from_start, method=args.method,
                             db_dir=args.db)

@@ -83,10 +83,10 @@ class LearnedConfig:
     # best-voted for 91 %; hybrid top-10 0.705 -> 0.750 (pools of 500 / 2000: 0.739)
     dtw_pool: int = 1000
     # songs the classical matcher's own FFT stage sends to DTW (by mean square, and as many by
-    # pitch class). Chosen on pool-validation melodies at scale (BENCHMARKS.md, "The hybrid's
-    # classical stage sends 100 songs"): 200 dev queries against 1,720 dev records, MRR 0.719 /
-    # 0.736 / 0.741 at 50 / 100 / 200, against the same melodies as MIDI 0.845 / 0.855 / 0.861;
-    # at 200 songs no change. Search p50 at 1,720 MIDI songs (idle, 2 threads) 665 / 793 / 1,051 ms.
+    # pitch class). Chosen on pool-validation melodies at scale (BENCHMARKS.md, "2,000 held-out
+    # records with the stage-2 net; the hybrid's classical stage sends 100 songs"): 200 dev
+    # queries against 1,720 dev records, MRR 0.719 / 0.736 / 0.741 at 50 / 100 / 200, against the
+    # same melodies as MIDI 0.845 / 0.855 / 0.861; at 200 songs no change. Search p50 at 1,720 MIDI songs (idle, 2 threads) 665 / 793 / 1,051 ms.
     classical_candidates: int = 100
     # above full_scan_songs, the songs it sends to DTW from the dtw_pool (measured at 9,500 to
     # 90,000 songs with 50; 100 was not measured there)
