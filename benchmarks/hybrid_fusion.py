@@ -8,6 +8,7 @@ best `n`, so that neither list's spread decides for it). The weight is chosen on
 --report files.
 
     python benchmarks/hybrid_fusion.py --choose out/lists_dev_*.json --report out/lists_mirex_*.json
+    python benchmarks/hybrid_fusion.py --choose L1.json L2.json --weights 0.7 0.75 0.8   # the sum per file and weight
 """
 
 from __future__ import annotations
@@ -74,8 +75,16 @@ def main(argv=None) -> int:
     p.add_argument("--choose", nargs="+", required=True)
     p.add_argument("--report", nargs="*", default=[])
     p.add_argument("--out", default=None)
+    p.add_argument("--weights", nargs="+", type=float, default=None,
+                   help="only print the weighted sum's top-1 / top-10 / MRR on each --choose file at these weights")
     args = p.parse_args(argv)
     choose = load(args.choose)
+    if args.weights:
+        for f, recs in choose.items():
+            for w in args.weights:
+                m = metrics(recs, rule="sum", w=w)
+                print(f"{f}\tw={w}\t{m['top1']:.3f} / {m['top10']:.3f} / {m['mrr']:.3f}\t(n={m['n']})")
+        return 0
     pooled = [r for recs in choose.values() for r in recs]
     (best_w, by_w), (best_zw, _) = (best_weight(pooled, rule) for rule in ("sum", "zsum"))
     rules = {"dtw": {"rule": "dtw"}, "learned": {"rule": "learned"}, "rrf k=10": {"rule": "rrf"},

@@ -167,7 +167,7 @@ def test_hybrid_fuses_from_start_queries_with_their_own_weight(tmp_path, song_di
     from dataclasses import replace
 
     from humdex.catalog.catalog import Catalog
-    from humdex.hybrid import hybrid_search
+    from humdex.hybrid import hybrid_search, weighted_union
     from humdex.learned.search import default_config
     from humdex.search import load_query
 
@@ -189,6 +189,10 @@ def test_hybrid_fuses_from_start_queries_with_their_own_weight(tmp_path, song_di
         assert score == pytest.approx(0.8 * dtw.get(song, low_d) + 0.2 * learned.get(song, low_l), abs=1e-6)
     assert scores(False, dtw_weight=1.0, dtw_weight_from_start=0.0) != scores(False, dtw_weight=0.0,
                                                                               dtw_weight_from_start=1.0)
+    trace: dict = {}  # what benchmarks/hybrid_lists.py records: the union's own inputs
+    rows = hybrid_search(None, 0, query, catalog.db_dir, snap, top=12, from_start=True, trace=trace)
+    assert trace["dtw_weight"] == default_config().dtw_weight_from_start
+    assert rows == weighted_union(trace["dtw"], trace["learned"], trace["dtw_weight"])[:12]
 
 
 def test_classical_stage_adds_the_learned_candidates_its_scan_missed(tmp_path, song_dir, melodies) -> None:

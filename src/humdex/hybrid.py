@@ -35,10 +35,13 @@ T = TypeVar("T")
 
 def hybrid_search(query_audio: np.ndarray | None, sample_rate: int, query_contour: Contour | None,
                   db_dir: str | Path, snapshot, top: int = 10, from_start: bool = False,
-                  config: LearnedConfig | None = None, timing: dict | None = None) -> Rows:
+                  config: LearnedConfig | None = None, timing: dict | None = None,
+                  trace: dict | None = None) -> Rows:
     """(song index, score, start_s, end_s) of the best songs, best first: the learned top
     `dtw_candidates` join the classical matcher's own candidates for its DTW, and each song's DTW
-    score (0..1) and learned score are summed with weights (weighted_union). Needs a contour."""
+    score (0..1) and learned score are summed with weights (weighted_union). Needs a contour.
+    trace: gets the union's inputs, "dtw" and "learned" rows and "dtw_weight"
+    (benchmarks/hybrid_lists.py)."""
     config = config or default_config()
     if config.dtw_candidates <= 0:
         config = replace(config, dtw_candidates=HYBRID_DTW_CANDIDATES)
@@ -60,6 +63,8 @@ def hybrid_search(query_audio: np.ndarray | None, sample_rate: int, query_contou
     if timing is not None:  # what the DTW adds after the learned search (the scan ran beside it)
         add_ms(timing, "dtw_rerank", time.perf_counter() - t1)
     weight = dtw_weight_for(config, len(refs), from_start, snapshot.mostly_performed)
+    if trace is not None:
+        trace.update(dtw=dtw, learned=learned, dtw_weight=weight)
     return weighted_union(dtw, learned, weight)[:top]
 
 
