@@ -106,8 +106,9 @@ class LearnedConfig:
     # half on performances too: dev MRR at 0.55 / 0.7 / 0.8 records 0.750 / 0.755 / 0.751, f0
     # files 0.651 / 0.670 / 0.660; MIDI 0.875 / 0.897 / 0.911 (0.9: 0.902). Performed catalogs
     # weigh it 0.75 since the dev benchmark at scale (BENCHMARKS.md, "Performed catalogs weigh
-    # the DTW 0.75"): MRR at 0.7 / 0.75 / 0.8 on 1,720 dev records 0.734 / 0.750 / 0.747, on their
-    # f0 files 0.735 / 0.754 / 0.753; on four 200-song dev catalogs 0.75 is 0.001 above 0.7 on average.
+    # the DTW 0.75"): MRR at 0.7 / 0.75 / 0.8 on 1,720 dev records 0.734 / 0.750 / 0.747, on
+    # their f0 files 0.735 / 0.754 / 0.753; on four 200-song dev catalogs 0.75 is 0.001 above 0.7
+    # on average.
     dtw_weight: float = 0.8
     dtw_weight_performed: float = 0.75
     dtw_weight_from_start: float = 0.85
