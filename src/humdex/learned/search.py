@@ -86,7 +86,8 @@ class LearnedConfig:
     # pitch class). Chosen on pool-validation melodies at scale (BENCHMARKS.md, "2,000 held-out
     # records with the stage-2 net; the hybrid's classical stage sends 100 songs"): 200 dev
     # queries against 1,720 dev records, MRR 0.719 / 0.736 / 0.741 at 50 / 100 / 200, against the
-    # same melodies as MIDI 0.845 / 0.855 / 0.861; at 200 songs no change. Search p50 at 1,720 MIDI songs (idle, 2 threads) 665 / 793 / 1,051 ms.
+    # same melodies as MIDI 0.845 / 0.855 / 0.861; at 200 songs no change. Search p50 at 1,720
+    # MIDI songs (idle, 2 threads) 665 / 793 / 1,051 ms.
     classical_candidates: int = 100
     # above full_scan_songs, the songs it sends to DTW from the dtw_pool (measured at 9,500 to
     # 90,000 songs with 50; 100 was not measured there)
