@@ -209,7 +209,7 @@ def test_classical_stage_adds_the_learned_candidates_its_scan_missed(tmp_path, s
     catalog.add_files([song_dir], progress=False)
     refs = catalog.snapshot().references()
     contour = load_query(write_f0_csv(tmp_path / "q.csv", melodies[3], 2, 16, transpose=-4.0)).contour
-    config = replace(default_config(), classical_candidates=2, dtw_candidates=4)
+    config = replace(default_config(), classical_candidates=2, classical_part_candidates=0, dtw_candidates=4)
     learned_rows = [11, 10, 3, 0, 5]  # the last one is beyond dtw_candidates: not scored
     result, scanned = with_classical_scan(contour, refs, False, config, lambda: "learned")
     assert result == "learned" and scanned is not None and len(scanned) == 2

@@ -404,6 +404,42 @@ def test_stage_one_windows_of_a_song_are_apart_and_best_first(songs, refs):
         np.testing.assert_array_equal(both_starts[both == song][:3], starts[picked == song])
 
 
+def _drifting_query(song: np.ndarray) -> Contour:
+    """8-13 s of the song at its tempo, then 13-18 s sung 1.6 times slower, 2 semitones up: no
+    single tempo scale lines the whole query up with the song."""
+    from humdex.frontend.contour import stretch_frames
+
+    slower = stretch_frames(_excerpt(song, 13.0, 18.0), 1.6)
+    return Contour(np.concatenate([_excerpt(song, 8.0, 13.0), slower]) + 2.0, HOP_S)
+
+
+def test_query_parts_send_the_song_whose_rhythm_drifts(songs, refs):
+    """Stage 1 with one song by each measure: the whole query's mean square and pitch classes
+    miss some of these songs; its two parts, each matched at its own tempo, send every one, and
+    the DTW then ranks it first."""
+    from humdex.classical.matcher import candidate_windows, prepare_query
+
+    whole, parts = MatcherConfig(candidates=1, part_candidates=0), MatcherConfig(candidates=1, part_candidates=1)
+    missed = 0
+    for true in range(0, len(songs), 2):
+        query = _drifting_query(songs[true])
+        q = prepare_query(query, refs.hop_s, parts)
+        missed += true not in candidate_windows(q, refs, False, whole)[0]
+        assert true in candidate_windows(q, refs, False, parts)[0]
+        assert match(query, refs, config=parts, top=1)[0].index == true
+    assert missed >= 1  # the parts are what sends them
+
+
+def test_query_parts_are_off_from_the_start(songs, refs):
+    from humdex.classical.matcher import candidate_windows, prepare_query
+
+    q = prepare_query(_drifting_query(songs[3]), refs.hop_s, MatcherConfig())
+    without = candidate_windows(q, refs, True, MatcherConfig(candidates=1, part_candidates=0))
+    default = candidate_windows(q, refs, True, MatcherConfig(candidates=1))
+    for a, b in zip(without, default):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_dtw_in_threads_returns_what_one_call_returns(songs):
     from humdex.classical.dtw import batch_subsequence_dtw
     from humdex.classical.matcher import dtw_in_threads

@@ -88,7 +88,8 @@ def with_classical_scan(contour: Contour | None, refs, from_start: bool, config:
         return learned(), None
     # the worker loads the DTW kernels (dtw.warmup, one thread at a time) while learned() runs
     with ThreadPoolExecutor(max_workers=1) as pool:
-        scan = pool.submit(dtw_rows, contour, refs, from_start, config.classical_candidates)
+        scan = pool.submit(dtw_rows, contour, refs, from_start, config.classical_candidates,
+                           parts=config.classical_part_candidates)
         result = learned()
         return result, scan.result()
 
@@ -110,23 +111,25 @@ def classical_stage(contour: Contour, refs, learned_rows: list[int], from_start:
         return dtw_rows(contour, refs, from_start, config.pooled_candidates,
                         among=np.unique(among), also=cand)
     if scanned is None:
-        scanned = dtw_rows(contour, refs, from_start, config.classical_candidates)
+        scanned = dtw_rows(contour, refs, from_start, config.classical_candidates,
+                           parts=config.classical_part_candidates)
     missing = np.setdiff1d(cand, [row[0] for row in scanned])  # a song's DTW depends on it alone
     extra = dtw_rows(contour, refs, from_start, len(missing), among=missing) if len(missing) else []
     return sorted(scanned + extra, key=lambda row: -row[1])
 
 
 def dtw_rows(contour: Contour, refs, from_start: bool, candidates: int, among: np.ndarray | None = None,
-             also: np.ndarray | None = None) -> Rows:
+             also: np.ndarray | None = None, parts: int = 0) -> Rows:
     """The classical matcher over refs (or only its sorted rows `among`): DTW rows of its
-    `candidates` best songs by the FFT stage and of the rows `also`."""
+    `candidates` best songs by the FFT stage, of its `parts` best by query parts, and of the rows
+    `also`."""
     from humdex.classical.matcher import MatcherConfig, match
 
     rows = np.arange(len(refs)) if among is None else np.asarray(among, np.int64)
     sub = refs if among is None else refs.select(rows)
     also_sub = None if also is None else np.searchsorted(rows, also)
     found = match(contour, sub, from_start=from_start, top=len(sub), also=also_sub,
-                  config=MatcherConfig(candidates=candidates))
+                  config=MatcherConfig(candidates=candidates, part_candidates=parts))
     return [(int(rows[m.index]), float(m.score), m.start_s, m.end_s) for m in found]
 
 

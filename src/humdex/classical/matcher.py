@@ -6,13 +6,16 @@ FFT correlations (overlap-save) of the references r and r^2 with the query's voi
 mask * pitch; and, blind to octaves, how well the query's pitch classes line up with the window's
 (the length of the mean of exp(2 pi i (r - q) / 12), from one complex correlation, whose angle is
 the key modulo an octave). A melody tracked from a record has stretches an octave off, which ruin
-a window's mean square and key but not its pitch classes. Stage 2: subsequence DTW (dtw.py) of
-the query against the best windows of the best songs by either measure, under a small
-transposition search around stage 1's key, gives the final score.
+a window's mean square and key but not its pitch classes. From anywhere, the query's two halves
+are also matched by pitch class, each on its own (a sung rhythm drifts from the song's; a half
+drifts half as far), and the songs both halves find send their windows too. Stage 2:
+subsequence DTW (dtw.py) of the query against the best windows of the best songs by any
+measure, under a small transposition search around stage 1's key, gives the final score.
 """
 
 from __future__ import annotations
 
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -46,6 +49,13 @@ class MatcherConfig:
     candidates: int = 200  # songs reranked by DTW, by mean square (and as many by pitch class)
     windows_per_song: int = 3  # stage 1's best non-overlapping windows of each song the DTW tries
     pitch_class_windows: int = 2  # and its best windows by pitch class (0: none, nor their songs)
+    # queries from anywhere: stage 1 also matches query_parts consecutive parts of the query by
+    # pitch class, each on its own, and sends the part_candidates songs of the least mean part
+    # distance (0: none) with their windows by both measures above: a part drifts half as far
+    # from a sung rhythm as the whole query
+    part_candidates: int = 50
+    query_parts: int = 2
+    part_scale_stride: int = 2  # the parts try every this-th tempo scale
     margin: float = 0.25  # DTW segment = candidate window +- margin * window length
     key_offsets_st: tuple[float, ...] = (-0.5, 0.0, 0.5)  # around stage 1's key
     key_refinements: int = 1  # DTW reruns at the best key + mean residual along its path
@@ -186,7 +196,8 @@ def candidate_windows(
     also: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Stage 1: the best windows of the `config.candidates` best songs by mean square, of as
-    many by pitch class, and of `also`: up to `config.windows_per_song` per song by mean square,
+    many by pitch class, of the `config.part_candidates` best by query parts (from anywhere:
+    _part_distances), and of `also`: up to `config.windows_per_song` per song by mean square,
     then `config.pitch_class_windows` by pitch class, each at least half a window away from the
     better ones of its measure (a song's melody tracked from a record has octave slips
     and accompaniment where its best-by-mean-square window need not be the sung one; the DTW
@@ -211,7 +222,8 @@ def candidate_windows(
     spec_r = _blocks_spectrum(r, n_fft, step)
     spec_rr = _blocks_spectrum(r * r, n_fft, step)
     by_class = config.pitch_class_windows > 0
-    spec_z = _blocks_spectrum(refs.phasors(), n_fft, step) if by_class else None
+    by_parts = config.part_candidates > 0 and config.query_parts > 0 and not from_start
+    spec_z = _blocks_spectrum(refs.phasors(), n_fft, step) if by_class or by_parts else None
     # per frame and measure: the least distance over the scales and the first scale that reached
     # it (a (scales, frames) table would take 60 MB at 2048 songs: its page faults cost more than
     # the arithmetic); the keys are worked out for the chosen windows only (_window_keys)
@@ -227,16 +239,15 @@ def candidate_windows(
         valid = _valid_starts(refs, len(ws), from_start, config)
         dist[~valid] = np.inf
         square.update(dist, s_i)
-        if spec_z is not None:
-            kz = np.conj(np.fft.fft(qzs, n=n_fft))
-            agree = _correlate(spec_z * kz, n_fft, step, refs.n_frames)  # sum exp(2 pi i (r - q) / 12)
-            dist = (1.0 - np.abs(agree) / n_w).astype(np.float32)
-            dist[~valid] = np.inf
-            classes.update(dist, s_i)
+        if by_class and spec_z is not None:
+            classes.update(_class_distance(spec_z, ws, qzs, valid, n_fft, step, refs.n_frames), s_i)
     n_keep = min(config.candidates, len(refs))
     songs = square.best_songs(refs, n_keep)
     if by_class:
         songs = np.union1d(songs, classes.best_songs(refs, n_keep))
+    if by_parts and spec_z is not None:
+        per_song = _part_distances(q, refs, config, scales, spec_z, n_fft, step)
+        songs = np.union1d(songs, _least(per_song, min(config.part_candidates, len(refs))))
     if also is not None and len(also):
         songs = np.union1d(songs, np.asarray(also, np.int64))
     picks: list[tuple[int, int, int, bool]] = []
@@ -281,6 +292,48 @@ def _at_frames(x: np.ndarray, frames: np.ndarray) -> np.ndarray:
     return x[np.minimum(frames, len(x) - 1)] * (frames < len(x))
 
 
+def _class_distance(spec_z: np.ndarray, ws: np.ndarray, qzs: np.ndarray, valid: np.ndarray, n_fft: int,
+                    step: int, n_frames: int) -> np.ndarray:
+    """(frames,) float32 pitch-class distance 1 - |mean exp(2 pi i (r - q) / 12)| over the voiced
+    query frames of a window starting at each reference frame (inf where none may start)."""
+    kz = np.conj(np.fft.fft(qzs, n=n_fft))
+    agree = _correlate(spec_z * kz, n_fft, step, n_frames)  # sum exp(2 pi i (r - q) / 12)
+    dist = (1.0 - np.abs(agree) / ws.sum()).astype(np.float32)
+    dist[~valid] = np.inf
+    return dist
+
+
+def _part_distances(q: Contour, refs: ReferenceSet, config: MatcherConfig, scales: np.ndarray,
+                    spec_z: np.ndarray, n_fft: int, step: int) -> np.ndarray:
+    """(songs,) stage 1 by query parts: each of config.query_parts consecutive parts of the query
+    matched by pitch class on its own, at every part_scale_stride-th tempo scale; a song's
+    distance is the mean of its parts' least distances, wherever in the song each part lies
+    (inf where a part has no voiced frame or fits nowhere in the song)."""
+    bounds = np.linspace(0, len(q.midi), config.query_parts + 1).round().astype(np.int64)
+    total = np.zeros(len(refs))
+    for a, b in itertools.pairwise(bounds):
+        midi = q.midi[a:b]
+        w = np.isfinite(midi).astype(np.float32)
+        if not w.any():
+            return np.full(len(refs), np.inf)
+        part = _BestOverScales(refs.n_frames)
+        for s_i in range(0, len(scales), config.part_scale_stride):
+            ws = _scaled(w, scales[s_i])
+            valid = _valid_starts(refs, len(ws), False, config)
+            part.update(_class_distance(spec_z, ws, _scaled(pitch_class_phasors(midi), scales[s_i]),
+                                        valid, n_fft, step, refs.n_frames), s_i)
+        total += part.per_song(refs)
+    return total / config.query_parts
+
+
+def _least(per_song: np.ndarray, n: int) -> np.ndarray:
+    """The sorted rows of the n least finite values of per_song."""
+    if n <= 0:
+        return np.zeros(0, np.int64)
+    songs = np.argpartition(per_song, n - 1)[:n]
+    return np.sort(songs[np.isfinite(per_song[songs])])
+
+
 class _BestOverScales:
     """Per reference frame: the least stage-1 distance of a window starting there over the tempo
     scales and the first scale that reached it."""
@@ -294,12 +347,15 @@ class _BestOverScales:
         self.dist[better] = dist[better]
         self.scale[better] = scale_index
 
-    def best_songs(self, refs: ReferenceSet, n: int) -> np.ndarray:
-        """The n songs of the least distance (those with a finite one)."""
+    def per_song(self, refs: ReferenceSet) -> np.ndarray:
+        """(songs,) each song's least distance (inf for a song without frames)."""
         per_song = np.minimum.reduceat(self.dist, refs.offsets[:-1])
         per_song[np.diff(refs.offsets) == 0] = np.inf
-        songs = np.argpartition(per_song, n - 1)[:n]
-        return np.sort(songs[np.isfinite(per_song[songs])])
+        return per_song
+
+    def best_songs(self, refs: ReferenceSet, n: int) -> np.ndarray:
+        """The n songs of the least distance (those with a finite one)."""
+        return _least(self.per_song(refs), n)
 
     def windows(self, song: int, lo: int, hi: int, n: int, scales: np.ndarray,
                 query_frames: int) -> list[tuple[int, int, int]]:

@@ -89,6 +89,10 @@ class LearnedConfig:
     # same melodies as MIDI 0.845 / 0.855 / 0.861; at 200 songs no change. Search p50 at 1,720
     # MIDI songs (idle, 2 threads) 665 / 793 / 1,051 ms.
     classical_candidates: int = 100
+    # and the songs its query parts send there (MatcherConfig.part_candidates), chosen on
+    # pool-validation melodies (BENCHMARKS.md, "Stage 1 matches the query's halves"): 1,720 dev
+    # MIDI songs MRR 0.853 -> 0.865, 1,720 dev records 0.750 -> 0.760 with 50
+    classical_part_candidates: int = 50
     # above full_scan_songs, the songs it sends to DTW from the dtw_pool (measured at 9,500 to
     # 90,000 songs with 50; 100 was not measured there)
     pooled_candidates: int = 50
