@@ -246,7 +246,7 @@ def candidate_windows(
     if by_class:
         songs = np.union1d(songs, classes.best_songs(refs, n_keep))
     if by_parts and spec_z is not None:
-        per_song = _part_distances(q, refs, config, scales, spec_z, n_fft, step)
+        per_song = _part_distances(w, qz, refs, config, scales, spec_z, n_fft, step)
         songs = np.union1d(songs, _least(per_song, min(config.part_candidates, len(refs))))
     if also is not None and len(also):
         songs = np.union1d(songs, np.asarray(also, np.int64))
@@ -303,25 +303,24 @@ def _class_distance(spec_z: np.ndarray, ws: np.ndarray, qzs: np.ndarray, valid: 
     return dist
 
 
-def _part_distances(q: Contour, refs: ReferenceSet, config: MatcherConfig, scales: np.ndarray,
-                    spec_z: np.ndarray, n_fft: int, step: int) -> np.ndarray:
+def _part_distances(w: np.ndarray, qz: np.ndarray, refs: ReferenceSet, config: MatcherConfig,
+                    scales: np.ndarray, spec_z: np.ndarray, n_fft: int, step: int) -> np.ndarray:
     """(songs,) stage 1 by query parts: each of config.query_parts consecutive parts of the query
-    matched by pitch class on its own, at every part_scale_stride-th tempo scale; a song's
-    distance is the mean of its parts' least distances, wherever in the song each part lies
-    (inf where a part has no voiced frame or fits nowhere in the song)."""
-    bounds = np.linspace(0, len(q.midi), config.query_parts + 1).round().astype(np.int64)
+    (its voiced mask w and pitch-class phasors qz) matched by pitch class on its own, at every
+    part_scale_stride-th tempo scale; a song's distance is the mean of its parts' least
+    distances, wherever in the song each part lies (inf where a part has no voiced frame or fits
+    nowhere in the song)."""
+    bounds = np.linspace(0, len(w), config.query_parts + 1).round().astype(np.int64)
     total = np.zeros(len(refs))
     for a, b in itertools.pairwise(bounds):
-        midi = q.midi[a:b]
-        w = np.isfinite(midi).astype(np.float32)
-        if not w.any():
+        if not w[a:b].any():
             return np.full(len(refs), np.inf)
         part = _BestOverScales(refs.n_frames)
         for s_i in range(0, len(scales), config.part_scale_stride):
-            ws = _scaled(w, scales[s_i])
+            ws = _scaled(w[a:b], scales[s_i])
             valid = _valid_starts(refs, len(ws), False, config)
-            part.update(_class_distance(spec_z, ws, _scaled(pitch_class_phasors(midi), scales[s_i]),
-                                        valid, n_fft, step, refs.n_frames), s_i)
+            part.update(_class_distance(spec_z, ws, _scaled(qz[a:b], scales[s_i]), valid, n_fft, step,
+                                        refs.n_frames), s_i)
         total += part.per_song(refs)
     return total / config.query_parts
 
