@@ -440,6 +440,74 @@ def test_query_parts_are_off_from_the_start(songs, refs):
         np.testing.assert_array_equal(a, b)
 
 
+def _direct_stage_one(scan, q, refs, config):
+    """Stage 1's per-frame least distances over the scales, window by window without the FFT:
+    (by mean square, by pitch class, per query part by pitch class)."""
+    from humdex.classical.matcher import _query_parts, _valid_starts
+    from humdex.classical.references import pitch_class_phasors
+
+    n = refs.n_frames
+    z = refs.phasors()
+
+    def windows(x, length):  # (frames, length): the window starting at each frame, 0 past the end
+        return np.lib.stride_tricks.sliding_window_view(np.concatenate([x, np.zeros(length, x.dtype)]), length)[:n]
+
+    def class_distance(ws, qzs):
+        return 1.0 - np.abs(windows(z, len(ws)) @ np.conj(qzs)) / ws.sum()
+
+    square, classes = np.full(n, np.inf), np.full(n, np.inf)
+    for ws, qs, qzs in scan.scaled:
+        rw = windows(scan.r.astype(np.float64), len(ws))
+        diff = rw - qs[None, :]  # a window's variance of song - query over the voiced query frames
+        mean = (diff * ws).sum(axis=1) / ws.sum()
+        dist = (((diff - mean[:, None]) ** 2) * ws).sum(axis=1) / ws.sum()
+        valid = _valid_starts(refs, len(ws), False, config)
+        square = np.minimum(square, np.where(valid, dist, np.inf))
+        classes = np.minimum(classes, np.where(valid, class_distance(ws, qzs), np.inf))
+    parts = []
+    for part in _query_parts(scan.w, pitch_class_phasors(q.midi), scan.scales, config):
+        best = np.full(n, np.inf)
+        for _, ws, qzs in part:
+            valid = _valid_starts(refs, len(ws), False, config)
+            best = np.minimum(best, np.where(valid, class_distance(ws, qzs), np.inf))
+        parts.append(best)
+    return square, classes, parts
+
+
+def test_stage_one_distances_equal_a_window_by_window_computation(songs, refs):
+    from humdex.classical.matcher import _Scan, prepare_query
+
+    config = MatcherConfig(tempo_steps=5)  # scales 0.5, 0.71, 1, 1.41, 2
+    q = prepare_query(_drifting_query(songs[4]), refs.hop_s, config)
+    scan = _Scan(q, refs, False, config)
+    scan.run(threads=2)
+    square, classes, parts = _direct_stage_one(scan, q, refs, config)
+    assert np.isfinite(square).sum() > refs.n_frames // 2 and len(parts) == config.query_parts
+    np.testing.assert_allclose(scan.square.dist, square, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(scan.classes.dist, classes, atol=1e-4)
+    for got, want in zip(scan.parts, parts):
+        np.testing.assert_allclose(got.dist, want, atol=1e-4)
+
+
+def test_stage_one_does_not_depend_on_its_chunks_or_threads(songs, refs, monkeypatch):
+    """The same windows whether the references go through stage 1 in one chunk, a block per
+    chunk or two blocks per chunk, on one thread or several."""
+    from humdex.classical import matcher
+    from humdex.classical.matcher import candidate_windows, prepare_query
+
+    config = MatcherConfig(candidates=len(songs), part_candidates=len(songs), fft_size=2048)
+    q = prepare_query(_drifting_query(songs[9]), refs.hop_s, config)
+    monkeypatch.setenv("HUMDEX_THREADS", "1")
+    monkeypatch.setattr(matcher._Scan, "CHUNK_FRAMES", 1 << 30)
+    one = candidate_windows(q, refs, False, config)
+    assert len(np.unique(one[0])) == len(songs)
+    for threads, chunk_frames in (("1", 1), ("3", 1), ("2", 2 * 2048)):
+        monkeypatch.setenv("HUMDEX_THREADS", threads)
+        monkeypatch.setattr(matcher._Scan, "CHUNK_FRAMES", chunk_frames)
+        for a, b in zip(one, candidate_windows(q, refs, False, config)):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_dtw_in_threads_returns_what_one_call_returns(songs):
     from humdex.classical.dtw import batch_subsequence_dtw
     from humdex.classical.matcher import dtw_in_threads

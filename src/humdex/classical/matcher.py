@@ -8,7 +8,9 @@ mask * pitch; and, blind to octaves, how well the query's pitch classes line up 
 the key modulo an octave). A melody tracked from a record has stretches an octave off, which ruin
 a window's mean square and key but not its pitch classes. From anywhere, the query's two halves
 are also matched by pitch class, each on its own (a sung rhythm drifts from the song's; a half
-drifts half as far), and the songs both halves find send their windows too. Stage 2:
+drifts half as far), and the songs both halves find send their windows too. Stage 1 goes over
+the references in chunks of blocks small enough to stay in the CPU's cache through every
+correlation, the chunks spread over threads (_Scan). Stage 2:
 subsequence DTW (dtw.py) of the query against the best windows of the best songs by any
 measure, under a small transposition search around stage 1's key, gives the final score.
 """
@@ -162,24 +164,6 @@ def _scaled(x: np.ndarray, scale: float) -> np.ndarray:
     return stretch_frames(x, scale, min_frames=2)
 
 
-def _blocks_spectrum(x: np.ndarray, n_fft: int, step: int) -> np.ndarray:
-    """(frames,) -> (blocks, n_fft // 2 + 1) complex spectra of overlapping blocks (overlap-save);
-    (blocks, n_fft) for complex x."""
-    n_blocks = -(-len(x) // step)
-    padded = np.zeros(n_blocks * step + n_fft - step, x.dtype)
-    padded[: len(x)] = x
-    blocks = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::step]
-    return np.fft.fft(blocks, axis=1) if np.iscomplexobj(x) else np.fft.rfft(blocks, axis=1)
-
-
-def _correlate(product: np.ndarray, n_fft: int, step: int, n: int) -> np.ndarray:
-    """Sliding correlations c[t] = sum_i conj(k[i]) x[t + i] from block spectra products
-    X * conj(K) (overlap-save): (n,) float32, or complex for full (complex) spectra."""
-    full = product.shape[1] == n_fft
-    c = np.fft.ifft(product, axis=1) if full else np.fft.irfft(product, n=n_fft, axis=1)
-    return c[:, :step].reshape(-1)[:n]
-
-
 def _valid_starts(
     refs: ReferenceSet, window: int, from_start: bool, config: MatcherConfig
 ) -> np.ndarray:
@@ -197,7 +181,7 @@ def candidate_windows(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Stage 1: the best windows of the `config.candidates` best songs by mean square, of as
     many by pitch class, of the `config.part_candidates` best by query parts (from anywhere:
-    _part_distances), and of `also`: up to `config.windows_per_song` per song by mean square,
+    _query_parts), and of `also`: up to `config.windows_per_song` per song by mean square,
     then `config.pitch_class_windows` by pitch class, each at least half a window away from the
     better ones of its measure (a song's melody tracked from a record has octave slips
     and accompaniment where its best-by-mean-square window need not be the sung one; the DTW
@@ -207,59 +191,31 @@ def candidate_windows(
     once per window, its best by mean square first): keys in semitones to add to the
     (mean-centred) query to reach the (mean-centred) song.
     """
-    w = np.isfinite(q.midi).astype(np.float32)
-    q_mean = float(np.nanmean(q.midi))
-    smooth = max(1, round(config.smooth_s / refs.hop_s))
-    qv = smoothed(held(q.midi - q_mean), smooth) * w
-    qz = pitch_class_phasors(q.midi)
-    r = refs.centred(smooth)
-    scales = config.tempo_scales()
-    # the query at each scale: voiced mask, centred pitch, pitch-class phasors
-    scaled = [(_scaled(w, s), _scaled(qv, s), _scaled(qz, s)) for s in scales]
-    k_max = max(len(ws) for ws, _, _ in scaled)
-    n_fft = max(config.fft_size, 1 << int(np.ceil(np.log2(4 * k_max))))
-    step = n_fft - k_max + 1
-    spec_r = _blocks_spectrum(r, n_fft, step)
-    spec_rr = _blocks_spectrum(r * r, n_fft, step)
-    by_class = config.pitch_class_windows > 0
-    by_parts = config.part_candidates > 0 and config.query_parts > 0 and not from_start
-    spec_z = _blocks_spectrum(refs.phasors(), n_fft, step) if by_class or by_parts else None
-    # per frame and measure: the least distance over the scales and the first scale that reached
-    # it (a (scales, frames) table would take 60 MB at 2048 songs: its page faults cost more than
-    # the arithmetic); the keys are worked out for the chosen windows only (_window_keys)
-    square, classes = _BestOverScales(refs.n_frames), _BestOverScales(refs.n_frames if by_class else 0)
-    for s_i, (ws, qs, qzs) in enumerate(scaled):
-        n_w, s_q, s_qq = ws.sum(), qs.sum(), (qs * qs).sum()
-        kw = np.conj(np.fft.rfft(ws, n=n_fft))
-        kq = np.conj(np.fft.rfft(qs, n=n_fft))
-        s_r = _correlate(spec_r * kw, n_fft, step, refs.n_frames)
-        rest = _correlate(spec_rr * kw - 2 * spec_r * kq, n_fft, step, refs.n_frames)
-        diff = s_r - s_q
-        dist = ((rest + s_qq - diff * diff / n_w) / n_w).astype(np.float32, copy=False)
-        valid = _valid_starts(refs, len(ws), from_start, config)
-        dist[~valid] = np.inf
-        square.update(dist, s_i)
-        if by_class and spec_z is not None:
-            classes.update(_class_distance(spec_z, ws, qzs, valid, n_fft, step, refs.n_frames), s_i)
+    scan = _Scan(q, refs, from_start, config)
+    scan.run()
+    w, scales = scan.w, scan.scales
     n_keep = min(config.candidates, len(refs))
-    songs = square.best_songs(refs, n_keep)
-    if by_class:
-        songs = np.union1d(songs, classes.best_songs(refs, n_keep))
-    if by_parts and spec_z is not None:
-        per_song = _part_distances(w, qz, refs, config, scales, spec_z, n_fft, step)
+    songs = scan.square.best_songs(refs, n_keep)
+    if scan.by_class:
+        songs = np.union1d(songs, scan.classes.best_songs(refs, n_keep))
+    if scan.parts:
+        per_song = np.zeros(len(refs))  # a song's mean over the parts of its least part distance
+        for part in scan.parts:
+            per_song += part.per_song(refs)
+        per_song /= len(scan.parts)
         songs = np.union1d(songs, _least(per_song, min(config.part_candidates, len(refs))))
     if also is not None and len(also):
         songs = np.union1d(songs, np.asarray(also, np.int64))
     picks: list[tuple[int, int, int, bool]] = []
     for song in songs:  # each song's windows by mean square, then by pitch class
         lo, hi = int(refs.offsets[song]), int(refs.offsets[song + 1])
-        picks += [(*p, False) for p in square.windows(song, lo, hi, config.windows_per_song, scales, len(w))]
-        if by_class:
-            picks += [(*p, True) for p in classes.windows(song, lo, hi, config.pitch_class_windows, scales, len(w))]
+        picks += [(*p, False) for p in scan.square.windows(song, lo, hi, config.windows_per_song, scales, len(w))]
+        if scan.by_class:
+            picks += [(*p, True) for p in scan.classes.windows(song, lo, hi, config.pitch_class_windows, scales, len(w))]
     if not picks:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
     song_ids, starts, scale_idx, by_class_pick = (np.array(x) for x in zip(*picks))
-    keys = _window_keys(refs, r, scaled, song_ids, starts, scale_idx, by_class_pick, q_mean)
+    keys = _window_keys(refs, scan.r, scan.scaled, song_ids, starts, scale_idx, by_class_pick, scan.q_mean)
     return song_ids.astype(np.int64), starts.astype(np.int64), scales[scale_idx], keys
 
 
@@ -292,37 +248,146 @@ def _at_frames(x: np.ndarray, frames: np.ndarray) -> np.ndarray:
     return x[np.minimum(frames, len(x) - 1)] * (frames < len(x))
 
 
-def _class_distance(spec_z: np.ndarray, ws: np.ndarray, qzs: np.ndarray, valid: np.ndarray, n_fft: int,
-                    step: int, n_frames: int) -> np.ndarray:
-    """(frames,) float32 pitch-class distance 1 - |mean exp(2 pi i (r - q) / 12)| over the voiced
-    query frames of a window starting at each reference frame (inf where none may start)."""
-    kz = np.conj(np.fft.fft(qzs, n=n_fft))
-    agree = _correlate(spec_z * kz, n_fft, step, n_frames)  # sum exp(2 pi i (r - q) / 12)
-    dist = (1.0 - np.abs(agree) / ws.sum()).astype(np.float32)
-    dist[~valid] = np.inf
-    return dist
+@dataclass(frozen=True)
+class _Kernel:
+    """One scaled query (or query part) as stage 1 correlates it: the conjugate spectra (n_fft
+    points) of its voiced mask, centred pitch and pitch-class phasors, their sums, and where in
+    the references a window of its length may start (set by _Scan)."""
+
+    frames: int
+    n_w: np.float32  # voiced frames
+    s_q: np.float32  # sum of the centred pitch
+    s_qq: np.float32  # and of its square
+    kw: np.ndarray
+    kq2: np.ndarray | None  # twice the centred pitch's
+    kz: np.ndarray
+
+    @staticmethod
+    def of(ws: np.ndarray, qs: np.ndarray | None, qzs: np.ndarray, n_fft: int) -> _Kernel:
+        """From the scaled mask, centred pitch (None: pitch class only) and phasors."""
+        qs_ = np.zeros_like(ws) if qs is None else qs
+        return _Kernel(len(ws), ws.sum(), qs_.sum(), (qs_ * qs_).sum(), np.conj(np.fft.rfft(ws, n=n_fft)),
+                       None if qs is None else 2 * np.conj(np.fft.rfft(qs, n=n_fft)),
+                       np.conj(np.fft.fft(qzs, n=n_fft)))
 
 
-def _part_distances(w: np.ndarray, qz: np.ndarray, refs: ReferenceSet, config: MatcherConfig,
-                    scales: np.ndarray, spec_z: np.ndarray, n_fft: int, step: int) -> np.ndarray:
-    """(songs,) stage 1 by query parts: each of config.query_parts consecutive parts of the query
-    (its voiced mask w and pitch-class phasors qz) matched by pitch class on its own, at every
-    part_scale_stride-th tempo scale; a song's distance is the mean of its parts' least
-    distances, wherever in the song each part lies (inf where a part has no voiced frame or fits
-    nowhere in the song)."""
+def _query_parts(w: np.ndarray, qz: np.ndarray, scales: np.ndarray,
+                 config: MatcherConfig) -> list[list[tuple[int, np.ndarray, np.ndarray]]]:
+    """Per query part, (scale index, scaled voiced mask, scaled phasors) at every
+    part_scale_stride-th tempo scale: config.query_parts consecutive parts of the query (its
+    voiced mask w and pitch-class phasors qz), matched by pitch class each on its own; none when
+    parts are off or a part has no voiced frame."""
+    if config.part_candidates <= 0 or config.query_parts <= 0:
+        return []
     bounds = np.linspace(0, len(w), config.query_parts + 1).round().astype(np.int64)
-    total = np.zeros(len(refs))
-    for a, b in itertools.pairwise(bounds):
-        if not w[a:b].any():
-            return np.full(len(refs), np.inf)
-        part = _BestOverScales(refs.n_frames)
-        for s_i in range(0, len(scales), config.part_scale_stride):
-            ws = _scaled(w[a:b], scales[s_i])
-            valid = _valid_starts(refs, len(ws), False, config)
-            part.update(_class_distance(spec_z, ws, _scaled(qz[a:b], scales[s_i]), valid, n_fft, step,
-                                        refs.n_frames), s_i)
-        total += part.per_song(refs)
-    return total / config.query_parts
+    if any(not w[a:b].any() for a, b in itertools.pairwise(bounds)):
+        return []
+    return [[(s_i, _scaled(w[a:b], scales[s_i]), _scaled(qz[a:b], scales[s_i]))
+             for s_i in range(0, len(scales), config.part_scale_stride)]
+            for a, b in itertools.pairwise(bounds)]
+
+
+class _Scan:
+    """Stage 1 of one query: its correlations at every tempo scale (and of its parts) with the
+    references, by overlap-save blocks of n_fft frames that advance by `step`: per reference
+    frame, the least distance over the scales of a window starting there by mean square
+    (`square`), by pitch class (`classes`) and for each query part by pitch class (`parts`; a
+    song's part distance is its least over the song).
+
+    The blocks go in chunks of about CHUNK_FRAMES frames, each chunk through every kernel while
+    its spectra stay in the CPU's cache, the chunks spread over humdex.settings' threads (they
+    write disjoint frames; the answer does not depend on the split)."""
+
+    CHUNK_FRAMES = 1 << 16
+
+    def __init__(self, q: Contour, refs: ReferenceSet, from_start: bool, config: MatcherConfig) -> None:
+        self.refs, self.w = refs, np.isfinite(q.midi).astype(np.float32)
+        self.q_mean = float(np.nanmean(q.midi))
+        smooth = max(1, round(config.smooth_s / refs.hop_s))
+        qv = smoothed(held(q.midi - self.q_mean), smooth) * self.w
+        qz = pitch_class_phasors(q.midi)
+        self.r, self.scales = refs.centred(smooth), config.tempo_scales()
+        # the query at each scale: voiced mask, centred pitch, pitch-class phasors
+        self.scaled = [(_scaled(self.w, s), _scaled(qv, s), _scaled(qz, s)) for s in self.scales]
+        self.by_class = config.pitch_class_windows > 0
+        parts = [] if from_start else _query_parts(self.w, qz, self.scales, config)
+        k_max = max(len(ws) for ws, _, _ in self.scaled)
+        self.n_fft = max(config.fft_size, 1 << int(np.ceil(np.log2(4 * k_max))))
+        self.step = self.n_fft - k_max + 1
+        self.whole = [_Kernel.of(ws, qs, qzs, self.n_fft) for ws, qs, qzs in self.scaled]
+        # where no window of the kernel's length may start
+        self.invalid = [~_valid_starts(refs, k.frames, from_start, config) for k in self.whole]
+        self.part_kernels = [[(s_i, _Kernel.of(ws, None, qzs, self.n_fft), ~_valid_starts(refs, len(ws), False, config))
+                              for s_i, ws, qzs in part] for part in parts]
+        self.z = refs.phasors() if self.by_class or parts else None
+        n = refs.n_frames
+        self.square, self.classes = _BestOverScales(n), _BestOverScales(n if self.by_class else 0)
+        self.parts = [_BestOverScales(n) for _ in parts]
+
+    def run(self, threads: int | None = None) -> None:
+        """Every chunk, over `threads` threads (default: humdex.settings' thread count)."""
+        from humdex.settings import settings
+
+        n_blocks = -(-self.refs.n_frames // self.step)
+        per_chunk = max(1, self.CHUNK_FRAMES // self.n_fft)
+        firsts = range(0, n_blocks, per_chunk)
+        threads = min(threads or settings().threads, len(firsts))
+        if threads <= 1:
+            for b in firsts:
+                self.chunk(b, min(n_blocks, b + per_chunk))
+            return
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="humdex-stage1") as pool:
+            list(pool.map(lambda b: self.chunk(b, min(n_blocks, b + per_chunk)), firsts))
+
+    def chunk(self, b0: int, b1: int) -> None:
+        """Blocks b0:b1, i.e. the windows starting at frames b0 * step up to b1 * step."""
+        lo, hi = b0 * self.step, min(self.refs.n_frames, b1 * self.step)
+        span = slice(lo, lo + (b1 - b0) * self.step + self.n_fft - self.step)
+        spec_r = self.spectra(self.r[span], b1 - b0)
+        spec_rr = self.spectra(self.r[span] * self.r[span], b1 - b0)
+        spec_z = None if self.z is None else self.spectra(self.z[span], b1 - b0)
+        for s_i, (k, invalid) in enumerate(zip(self.whole, self.invalid)):
+            # the window's variance of song - query: (sum r^2 - 2 q r + q^2 - (sum r - q)^2 / n_w) / n_w
+            diff = self.correlate(spec_r * k.kw, hi - lo)  # sum r, in place from here on
+            dist = self.correlate(spec_rr * k.kw - spec_r * k.kq2, hi - lo)  # sum r^2 - 2 q r
+            np.subtract(diff, k.s_q, out=diff)
+            np.multiply(diff, diff, out=diff)
+            np.divide(diff, k.n_w, out=diff)
+            np.add(dist, k.s_qq, out=dist)
+            np.subtract(dist, diff, out=dist)
+            np.divide(dist, k.n_w, out=dist)
+            np.copyto(dist, np.inf, where=invalid[lo:hi])
+            self.square.update(dist, s_i, lo)
+            if self.by_class and spec_z is not None:
+                self.classes.update(self.class_distance(spec_z, k, invalid[lo:hi], hi - lo), s_i, lo)
+        for best, kernels in zip(self.parts, self.part_kernels):
+            for s_i, k, invalid in kernels:
+                assert spec_z is not None
+                best.update(self.class_distance(spec_z, k, invalid[lo:hi], hi - lo), s_i, lo)
+
+    def spectra(self, x: np.ndarray, n_blocks: int) -> np.ndarray:
+        """(n_blocks, n_fft // 2 + 1) complex spectra of x's overlapping blocks (zero past x's
+        end); (n_blocks, n_fft) for complex x."""
+        padded = np.zeros(n_blocks * self.step + self.n_fft - self.step, x.dtype)
+        padded[: len(x)] = x
+        blocks = np.lib.stride_tricks.sliding_window_view(padded, self.n_fft)[:: self.step]
+        return np.fft.fft(blocks, axis=1) if np.iscomplexobj(x) else np.fft.rfft(blocks, axis=1)
+
+    def correlate(self, product: np.ndarray, n: int) -> np.ndarray:
+        """Sliding correlations c[t] = sum_i conj(k[i]) x[t + i] from block spectra products
+        X * conj(K): (n,) float32, or complex for full (complex) spectra."""
+        full = product.shape[1] == self.n_fft
+        c = np.fft.ifft(product, axis=1) if full else np.fft.irfft(product, n=self.n_fft, axis=1)
+        return c[:, : self.step].reshape(-1)[:n]
+
+    def class_distance(self, spec_z: np.ndarray, k: _Kernel, invalid: np.ndarray, n: int) -> np.ndarray:
+        """(n,) float32 pitch-class distance 1 - |mean exp(2 pi i (r - q) / 12)| over the voiced
+        frames of kernel k's window starting at each frame (inf where none may start)."""
+        dist = np.abs(self.correlate(spec_z * k.kz, n))  # |sum exp(2 pi i (r - q) / 12)|
+        np.divide(dist, k.n_w, out=dist)
+        np.subtract(1.0, dist, out=dist)
+        np.copyto(dist, np.inf, where=invalid)
+        return dist
 
 
 def _least(per_song: np.ndarray, n: int) -> np.ndarray:
@@ -339,12 +404,14 @@ class _BestOverScales:
 
     def __init__(self, n_frames: int) -> None:
         self.dist = np.full(n_frames, np.inf, np.float32)
-        self.scale = np.zeros(n_frames, np.int64)
+        self.scale = np.zeros(n_frames, np.int16)
 
-    def update(self, dist: np.ndarray, scale_index: int) -> None:
-        better = np.flatnonzero(dist < self.dist)  # ties keep the earlier scale
-        self.dist[better] = dist[better]
-        self.scale[better] = scale_index
+    def update(self, dist: np.ndarray, scale_index: int, first_frame: int = 0) -> None:
+        """Frames first_frame: first_frame + len(dist) at scale scale_index."""
+        at = slice(first_frame, first_frame + len(dist))
+        better = dist < self.dist[at]  # ties keep the earlier scale
+        np.copyto(self.dist[at], dist, where=better)
+        np.copyto(self.scale[at], scale_index, where=better)
 
     def per_song(self, refs: ReferenceSet) -> np.ndarray:
         """(songs,) each song's least distance (inf for a song without frames)."""
