@@ -23,6 +23,10 @@ import sys
 import time
 from pathlib import Path
 
+from humdex.settings import configure_native_runtime
+
+configure_native_runtime()  # the thread settings `humdex search` and the server run under, before numpy loads
+
 import numpy as np
 
 from humdex import hybrid

@@ -260,15 +260,6 @@ def keys_of_best(voted: tuple[list[str], np.ndarray], n: int) -> list[str]:
     return [keys[i] for i in np.argsort(-votes[:, 0], kind="stable")[:n]]
 
 
-def test_only_melody_catalogs_send_the_query_parts_songs_to_the_dtw() -> None:
-    from humdex.hybrid import classical_parts_for
-    from humdex.learned.search import LearnedConfig
-
-    config = LearnedConfig()
-    assert classical_parts_for(config, performed=False) == config.classical_part_candidates > 0
-    assert classical_parts_for(config, performed=True) == config.classical_part_candidates_performed == 0
-
-
 def test_melody_and_large_catalogs_weigh_the_dtw_more() -> None:
     from humdex.hybrid import dtw_weight_for
     from humdex.learned.search import LearnedConfig

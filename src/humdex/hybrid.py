@@ -45,7 +45,6 @@ def hybrid_search(query_audio: np.ndarray | None, sample_rate: int, query_contou
     config = config or default_config()
     if config.dtw_candidates <= 0:
         config = replace(config, dtw_candidates=HYBRID_DTW_CANDIDATES)
-    config = replace(config, classical_part_candidates=classical_parts_for(config, snapshot.mostly_performed))
     if query_contour is None:
         return []
     query, query_s = prepared_query(query_audio, sample_rate, query_contour, config, timing)
@@ -67,12 +66,6 @@ def hybrid_search(query_audio: np.ndarray | None, sample_rate: int, query_contou
     if trace is not None:
         trace.update(dtw=dtw, learned=learned, dtw_weight=weight)
     return weighted_union(dtw, learned, weight)[:top]
-
-
-def classical_parts_for(config: LearnedConfig, performed: bool) -> int:
-    """The songs the classical stage's query parts send in a catalog mostly of performances
-    (records, pitch files) or not (LearnedConfig.classical_part_candidates*)."""
-    return config.classical_part_candidates_performed if performed else config.classical_part_candidates
 
 
 def dtw_weight_for(config: LearnedConfig, n_songs: int, from_start: bool, performed: bool = False) -> float:

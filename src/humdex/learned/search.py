@@ -91,11 +91,11 @@ class LearnedConfig:
     classical_candidates: int = 100
     # and the songs its query parts send there (MatcherConfig.part_candidates), chosen on
     # pool-validation melodies (BENCHMARKS.md, "Stage 1 matches the query's halves"): 1,720 dev
-    # MIDI songs MRR 0.853 -> 0.865, 1,720 dev records 0.750 -> 0.760 with 50. Performed catalogs
-    # (records, pitch files) do without: at 2,000 held-out records (stem + mix) the search's p50
-    # rose from 817 to 1,068 ms (two idle cores) for +0.007 top-10
+    # MIDI songs MRR 0.853 -> 0.865, 1,720 dev records 0.750 -> 0.760, f0 files 0.754 -> 0.759
+    # with 50. Stage 1 in cache-sized chunks on two threads ("Stage 1 by chunks") paid for them
+    # on records: search p50 at 2,000 held-out records (stem + mix) +4 % over the search before
+    # both changes
     classical_part_candidates: int = 50
-    classical_part_candidates_performed: int = 0
     # above full_scan_songs, the songs it sends to DTW from the dtw_pool (measured at 9,500 to
     # 90,000 songs with 50; 100 was not measured there)
     pooled_candidates: int = 50
