@@ -250,9 +250,9 @@ def _at_frames(x: np.ndarray, frames: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Kernel:
-    """One scaled query (or query part) as stage 1 correlates it: the conjugate spectra (n_fft
-    points) of its voiced mask, centred pitch and pitch-class phasors, their sums, and where in
-    the references a window of its length may start (set by _Scan)."""
+    """One scaled query (or query part) as stage 1 correlates it: its length, the sums of its
+    voiced mask and centred pitch, and the conjugate spectra (n_fft points) of its voiced mask,
+    centred pitch (none for a part: pitch class only) and pitch-class phasors."""
 
     frames: int
     n_w: np.float32  # voiced frames
