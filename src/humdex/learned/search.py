@@ -92,9 +92,9 @@ class LearnedConfig:
     # and the songs its query parts send there (MatcherConfig.part_candidates), chosen on
     # pool-validation melodies (BENCHMARKS.md, "Stage 1 matches the query's halves"): 1,720 dev
     # MIDI songs MRR 0.853 -> 0.865, 1,720 dev records 0.750 -> 0.760, f0 files 0.754 -> 0.759
-    # with 50. Stage 1 in cache-sized chunks on two threads ("Stage 1 by chunks") paid for them
-    # on records: search p50 at 2,000 held-out records (stem + mix) +4 % over the search before
-    # both changes
+    # with 50. Since stage 1 runs in cache-sized chunks on two threads ("Stage 1 by chunks"), the
+    # search with them on 2,000 held-out records (stem + mix) takes 0.93-0.98x the p50 of the
+    # search before, which went without them there
     classical_part_candidates: int = 50
     # above full_scan_songs, the songs it sends to DTW from the dtw_pool (measured at 9,500 to
     # 90,000 songs with 50; 100 was not measured there)
