@@ -165,14 +165,14 @@ def _scaled(x: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _valid_starts(
-    refs: ReferenceSet, window: int, from_start: bool, config: MatcherConfig
+    refs: ReferenceSet, window: int, from_start: bool, config: MatcherConfig, at: slice = slice(None)
 ) -> np.ndarray:
-    """(frames,) bool: where a window of `window` frames may start."""
+    """(frames,) bool: where a window of `window` frames may start (of the frames `at` only)."""
     if from_start:
         slack = round(config.from_start_slack_s / refs.hop_s)
-        after_first = refs.frames_after_first_voiced()
+        after_first = refs.frames_after_first_voiced()[at]
         return (after_first >= 0) & (after_first <= slack)
-    return refs.frames_to_end() >= int(np.ceil(config.min_overlap * window))
+    return refs.frames_to_end()[at] >= int(np.ceil(config.min_overlap * window))
 
 
 def candidate_windows(
@@ -301,7 +301,8 @@ class _Scan:
     CHUNK_FRAMES = 1 << 16
 
     def __init__(self, q: Contour, refs: ReferenceSet, from_start: bool, config: MatcherConfig) -> None:
-        self.refs, self.w = refs, np.isfinite(q.midi).astype(np.float32)
+        self.refs, self.from_start, self.config = refs, from_start, config
+        self.w = np.isfinite(q.midi).astype(np.float32)
         self.q_mean = float(np.nanmean(q.midi))
         smooth = max(1, round(config.smooth_s / refs.hop_s))
         qv = smoothed(held(q.midi - self.q_mean), smooth) * self.w
@@ -315,10 +316,8 @@ class _Scan:
         self.n_fft = max(config.fft_size, 1 << int(np.ceil(np.log2(4 * k_max))))
         self.step = self.n_fft - k_max + 1
         self.whole = [_Kernel.of(ws, qs, qzs, self.n_fft) for ws, qs, qzs in self.scaled]
-        # where no window of the kernel's length may start
-        self.invalid = [~_valid_starts(refs, k.frames, from_start, config) for k in self.whole]
-        self.part_kernels = [[(s_i, _Kernel.of(ws, None, qzs, self.n_fft), ~_valid_starts(refs, len(ws), False, config))
-                              for s_i, ws, qzs in part] for part in parts]
+        self.part_kernels = [[(s_i, _Kernel.of(ws, None, qzs, self.n_fft)) for s_i, ws, qzs in part]
+                             for part in parts]
         self.z = refs.phasors() if self.by_class or parts else None
         n = refs.n_frames
         self.square, self.classes = _BestOverScales(n), _BestOverScales(n if self.by_class else 0)
@@ -346,7 +345,8 @@ class _Scan:
         spec_r = self.spectra(self.r[span], b1 - b0)
         spec_rr = self.spectra(self.r[span] * self.r[span], b1 - b0)
         spec_z = None if self.z is None else self.spectra(self.z[span], b1 - b0)
-        for s_i, (k, invalid) in enumerate(zip(self.whole, self.invalid)):
+        for s_i, k in enumerate(self.whole):
+            invalid = self.invalid(k, lo, hi)
             # the window's variance of song - query: (sum r^2 - 2 q r + q^2 - (sum r - q)^2 / n_w) / n_w
             diff = self.correlate(spec_r * k.kw, hi - lo)  # sum r, in place from here on
             dist = self.correlate(spec_rr * k.kw - spec_r * k.kq2, hi - lo)  # sum r^2 - 2 q r
@@ -356,14 +356,18 @@ class _Scan:
             np.add(dist, k.s_qq, out=dist)
             np.subtract(dist, diff, out=dist)
             np.divide(dist, k.n_w, out=dist)
-            np.copyto(dist, np.inf, where=invalid[lo:hi])
+            np.copyto(dist, np.inf, where=invalid)
             self.square.update(dist, s_i, lo)
             if self.by_class and spec_z is not None:
-                self.classes.update(self.class_distance(spec_z, k, invalid[lo:hi], hi - lo), s_i, lo)
+                self.classes.update(self.class_distance(spec_z, k, invalid, hi - lo), s_i, lo)
         for best, kernels in zip(self.parts, self.part_kernels):
-            for s_i, k, invalid in kernels:
+            for s_i, k in kernels:
                 assert spec_z is not None
-                best.update(self.class_distance(spec_z, k, invalid[lo:hi], hi - lo), s_i, lo)
+                best.update(self.class_distance(spec_z, k, self.invalid(k, lo, hi), hi - lo), s_i, lo)
+
+    def invalid(self, k: _Kernel, lo: int, hi: int) -> np.ndarray:
+        """(hi - lo,) bool: the frames lo:hi where no window of kernel k's length may start."""
+        return ~_valid_starts(self.refs, k.frames, self.from_start, self.config, slice(lo, hi))
 
     def spectra(self, x: np.ndarray, n_blocks: int) -> np.ndarray:
         """(n_blocks, n_fft // 2 + 1) complex spectra of x's overlapping blocks (zero past x's
